@@ -1,0 +1,47 @@
+"""tablelog: W&B-style experiment tables in object storage, read back with Polars.
+
+>>> import tablelog
+>>> with tablelog.init(project="demo") as run:                      # doctest: +SKIP
+...     run.log({"eval": tablelog.Table(columns=["a"], data=[[1]])})
+>>> tablelog.scan(f"demo/{run.id}/eval").collect()                    # doctest: +SKIP
+"""
+
+from tablelog.errors import (
+    ColumnTypeError,
+    CommitConflictError,
+    CommitStateUnknownError,
+    FormatError,
+    InvalidNameError,
+    NotFoundError,
+    RunError,
+    StoreError,
+    TableError,
+    TablelogError,
+    UnsafeStoreError,
+)
+from tablelog.read import files, history, scan, scan_runs
+from tablelog.run import Run, init
+from tablelog.table import Table
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ColumnTypeError",
+    "CommitConflictError",
+    "CommitStateUnknownError",
+    "FormatError",
+    "InvalidNameError",
+    "NotFoundError",
+    "Run",
+    "RunError",
+    "StoreError",
+    "Table",
+    "TableError",
+    "TablelogError",
+    "UnsafeStoreError",
+    "files",
+    "history",
+    "init",
+    "scan",
+    "scan_runs",
+]

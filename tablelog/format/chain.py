@@ -1,0 +1,123 @@
+"""Reading manifest chains from a store: find the latest version, load any version."""
+
+from __future__ import annotations
+
+from tablelog.errors import NotFoundError
+from tablelog.format import paths
+from tablelog.format.manifest import Fragment, Manifest, parse_manifest, parse_segment
+from tablelog.format.state import CHECKPOINT_EVERY, TableState, apply_manifest, state_from_checkpoint
+from tablelog.objects.cas import digest_of, get_verified
+from tablelog.objects.store import Store
+
+
+class TableRef:
+    """Where one table's versions live: ``project/run_id/key`` in a store."""
+
+    def __init__(self, store: Store, project: str, run_id: str, key: str) -> None:
+        self.store = store
+        self.project = project
+        self.run_id = run_id
+        self.key = key
+
+    @property
+    def path(self) -> str:
+        return f"{self.project}/{self.run_id}/{self.key}"
+
+    def version_key(self, version: int) -> str:
+        return paths.version_key(self.project, self.run_id, self.key, version)
+
+    def version_url(self, version: int) -> str:
+        return self.store.full_url(self.version_key(version))
+
+    def has_version(self, version: int) -> bool:
+        return self.store.exists(self.version_key(version))
+
+    def read_manifest(self, version: int) -> tuple[Manifest, str]:
+        data = self.store.get(self.version_key(version))
+        return parse_manifest(data, where=self.version_url(version)), digest_of(data)
+
+
+def latest_version(ref: TableRef, *, hint: int = -1) -> int:
+    """The newest version (-1 if none), found by probing, never trusted from a hint.
+
+    Versions are contiguous from 0, so galloping then bisecting needs O(log n)
+    existence checks; ``hint`` (a version known to exist) only moves the start.
+    """
+    lo = hint
+    if lo < 0:
+        if not ref.has_version(0):
+            return -1
+        lo = 0
+    step = CHECKPOINT_EVERY
+    hi = lo + step
+    while ref.has_version(hi):
+        lo, step = hi, step * 2
+        hi = lo + step
+    # lo exists, hi does not
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if ref.has_version(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def _load_fragments(ref: TableRef, m: Manifest) -> tuple[Fragment, ...]:
+    assert m.checkpoint is not None
+    out: list[Fragment] = []
+    keys = [paths.object_key(s.object, "json.gz") for s in m.checkpoint]
+    datas = ref.store.get_many(keys)
+    for seg, key, data in zip(m.checkpoint, keys, datas, strict=True):
+        url = ref.store.full_url(key)
+        if digest_of(data) != seg.object:
+            get_verified(ref.store, key, seg.object)  # raises with the location
+        frags = parse_segment(data, where=url)
+        if len(frags) != seg.fragments:
+            raise NotFoundError(f"{url}: segment lists {len(frags)} fragments, expected {seg.fragments}")
+        out.extend(frags)
+    return tuple(out)
+
+
+def load_version(ref: TableRef, version: int, *, base: TableState | None = None) -> TableState:
+    """The state at ``version``; reuses ``base`` (an older state of the same table) when close."""
+    if version < 0:
+        return TableState()
+    start = version - version % CHECKPOINT_EVERY
+    if base is not None and base.exists and start <= base.version <= version:
+        first = base.version + 1
+    else:
+        base, first = None, start
+    versions = list(range(first, version + 1))
+    try:
+        datas = ref.store.get_many([ref.version_key(v) for v in versions])
+    except FileNotFoundError as e:
+        raise NotFoundError(
+            f"table {ref.path} has no version {version} in {ref.store.url}"
+        ) from e
+    state = base if base is not None else TableState()
+    for v, data in zip(versions, datas, strict=True):
+        url = ref.version_url(v)
+        m = parse_manifest(data, where=url)
+        digest = digest_of(data)
+        if base is None and v == start:
+            state = state_from_checkpoint(m, digest, _load_fragments(ref, m), where=url)
+        else:
+            state = apply_manifest(state, m, digest, where=url)
+    return state
+
+
+def refresh(ref: TableRef, state: TableState) -> TableState:
+    """``state`` brought up to the newest version."""
+    latest = latest_version(ref, hint=state.version)
+    if latest == state.version:
+        return state
+    return load_version(ref, latest, base=state)
+
+
+def read_history(ref: TableRef, latest: int) -> list[tuple[Manifest, str]]:
+    """Every manifest 0..latest (fetched in parallel), with its digest."""
+    datas = ref.store.get_many([ref.version_key(v) for v in range(latest + 1)])
+    return [
+        (parse_manifest(d, where=ref.version_url(v)), digest_of(d)) for v, d in enumerate(datas)
+    ]

@@ -1,0 +1,90 @@
+"""The commit protocol: upload objects, then create the next manifest if absent.
+
+A writer that loses the race re-reads the table, re-plans (an append rebases
+trivially) and retries with jittered backoff within a time budget. An ambiguous
+outcome is resolved by reading the manifest back: same digest means it landed.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+
+from tablelog.errors import CommitConflictError, CommitStateUnknownError, StoreError
+from tablelog.format import paths
+from tablelog.format.chain import TableRef, refresh
+from tablelog.format.manifest import encode_manifest
+from tablelog.format.plan import Intent, next_manifest
+from tablelog.format.state import TableState, apply_manifest
+from tablelog.objects.cas import digest_of, put_content
+
+DEFAULT_BUDGET_S = 300.0
+
+
+def commit(
+    ref: TableRef,
+    state: TableState,
+    intent: Intent | Callable[[TableState], Intent],
+    *,
+    budget_s: float = DEFAULT_BUDGET_S,
+    clock: Callable[[], float] = time.time,
+) -> TableState:
+    """Commit ``intent`` on top of ``state`` (refreshed as needed); return the new state.
+
+    ``intent`` may be a function of the current state, re-evaluated after a rebase.
+    Data objects the intent references must already be uploaded.
+    """
+    deadline = time.monotonic() + budget_s
+    attempt = 0
+    while True:
+        it = intent(state) if callable(intent) else intent
+        plan = next_manifest(state, it, key=ref.key, time=clock())
+        for digest, data in plan.segments:
+            put_content(ref.store, paths.object_key(digest, "json.gz"), data)
+        data = encode_manifest(plan.manifest)
+        digest = digest_of(data)
+        where = ref.version_url(plan.manifest.version)
+        outcome = _create(ref, plan.manifest.version, data, digest, deadline)
+        if outcome == "landed":
+            return apply_manifest(state, plan.manifest, digest, where=where)
+        attempt += 1
+        if time.monotonic() > deadline:
+            raise CommitConflictError(
+                f"gave up committing {ref.path} after {attempt} attempts in {budget_s:.0f} s: "
+                "other writers kept winning; retry later"
+            )
+        time.sleep(random.uniform(0, min(0.5, 0.005 * 2 ** min(attempt, 7))))
+        state = refresh(ref, state)
+
+
+def _create(ref: TableRef, version: int, data: bytes, digest: str, deadline: float) -> str:
+    """Create manifest ``version``: 'landed' (ours is there) or 'taken' (someone else's)."""
+    key = ref.version_key(version)
+    delay = 0.05
+    while True:
+        try:
+            created = ref.store.put_if_absent(key, data)
+            if created:
+                return "landed"
+        except StoreError as e:
+            # Timeout, 5xx, 409 in-flight conflict: the PUT may or may not have landed.
+            err: StoreError | None = e
+        else:
+            err = None
+        try:
+            existing = ref.store.get(key)
+        except FileNotFoundError:
+            existing = None
+        except StoreError as e:
+            existing, err = None, e
+        if existing is not None:
+            # "Exists" after our own transport-level retry is our write: same digest.
+            return "landed" if digest_of(existing) == digest else "taken"
+        if time.monotonic() > deadline:
+            raise CommitStateUnknownError(
+                f"could not tell whether version {version} of {ref.path} was written "
+                f"({err}); read the table back before retrying"
+            ) from err
+        time.sleep(delay * random.uniform(0.5, 1.5))
+        delay = min(delay * 2, 2.0)

@@ -1,0 +1,357 @@
+"""The manifest model and its one JSON codec (docs/format.md, "Manifests").
+
+Manifests are canonical JSON (sorted keys, fixed separators, no NaN) so a manifest's
+SHA-256 is reproducible; the next version records it as ``parent``. Parsing is strict:
+size limits, known fields only, types checked, and ``format_version`` picks the parser.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tablelog.errors import FormatError
+
+FORMAT_VERSION = 1
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+MAX_SEGMENT_BYTES = 256 * 1024 * 1024
+MODES = ("IMMUTABLE", "MUTABLE", "INCREMENTAL")
+_DIGEST_CHARS = frozenset("0123456789abcdef")
+
+JSON = Any
+
+
+@dataclass(frozen=True, kw_only=True)
+class ColumnGroup:
+    """Some columns of a fragment's rows, in one content-addressed Parquet object."""
+
+    object: str
+    columns: tuple[str, ...]
+    size: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Fragment:
+    """A run of rows; its columns live in one or more column groups of equal length."""
+
+    id: str
+    rows: int
+    increment: int
+    groups: tuple[ColumnGroup, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Column:
+    """A column of the table's schema: logical kind and the Arrow type (as JSON)."""
+
+    name: str
+    kind: str
+    arrow: JSON
+
+
+@dataclass(frozen=True, kw_only=True)
+class Change:
+    """What a version changed relative to its parent."""
+
+    replace: bool = False
+    add: tuple[Fragment, ...] = ()
+    remove: tuple[str, ...] = ()
+    add_groups: tuple[tuple[str, ColumnGroup], ...] = ()
+
+    @property
+    def is_append(self) -> bool:
+        return not (self.replace or self.remove or self.add_groups)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SegmentRef:
+    """A content-addressed list of consecutive fragments (part of a checkpoint)."""
+
+    object: str
+    fragments: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Manifest:
+    """Version ``version`` of one table. See docs/format.md for every field."""
+
+    format_version: int = FORMAT_VERSION
+    key: str
+    version: int
+    parent: str | None
+    mode: str
+    step: int | None
+    time: float
+    writer: str
+    schema: tuple[Column, ...] | None
+    rows: int
+    fragments: int
+    change: Change
+    checkpoint: tuple[SegmentRef, ...] | None = None
+    separate: bool = False
+    extra: Mapping[str, JSON] = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------- encode
+
+
+def _group_json(g: ColumnGroup) -> JSON:
+    return {"object": g.object, "columns": list(g.columns), "size": g.size}
+
+
+def _fragment_json(f: Fragment) -> JSON:
+    return {
+        "id": f.id,
+        "rows": f.rows,
+        "increment": f.increment,
+        "groups": [_group_json(g) for g in f.groups],
+    }
+
+
+def canonical_json(value: JSON) -> bytes:
+    """The one JSON encoding tablelog writes."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def manifest_to_json(m: Manifest) -> JSON:
+    out: dict[str, JSON] = {
+        "format_version": m.format_version,
+        "key": m.key,
+        "version": m.version,
+        "parent": m.parent,
+        "mode": m.mode,
+        "step": m.step,
+        "time": m.time,
+        "writer": m.writer,
+        "rows": m.rows,
+        "fragments": m.fragments,
+        "change": {
+            "replace": m.change.replace,
+            "add": [_fragment_json(f) for f in m.change.add],
+            "remove": list(m.change.remove),
+            "add_groups": [
+                {"fragment": fid, "group": _group_json(g)} for fid, g in m.change.add_groups
+            ],
+        },
+    }
+    if m.schema is not None:
+        out["schema"] = [{"name": c.name, "kind": c.kind, "arrow": c.arrow} for c in m.schema]
+    if m.checkpoint is not None:
+        out["checkpoint"] = [{"object": s.object, "fragments": s.fragments} for s in m.checkpoint]
+    if m.separate:
+        out["separate"] = True
+    if m.extra:
+        out["extra"] = dict(m.extra)
+    return out
+
+
+def encode_manifest(m: Manifest) -> bytes:
+    return canonical_json(manifest_to_json(m))
+
+
+def encode_segment(fragments: tuple[Fragment, ...]) -> bytes:
+    """A segment object: gzip of canonical JSON, deterministic (mtime 0)."""
+    body = canonical_json(
+        {"format_version": FORMAT_VERSION, "fragments": [_fragment_json(f) for f in fragments]}
+    )
+    return gzip.compress(body, compresslevel=6, mtime=0)
+
+
+# ------------------------------------------------------------------------------ parse
+
+
+def _fail(where: str, what: str) -> FormatError:
+    return FormatError(f"malformed manifest {where}: {what}")
+
+
+def _obj(value: JSON, where: str, required: set[str], optional: set[str] = frozenset()) -> dict[str, JSON]:  # type: ignore[assignment]
+    if not isinstance(value, dict):
+        raise _fail(where, f"expected an object, got {type(value).__name__}")
+    missing = required - value.keys()
+    if missing:
+        raise _fail(where, f"missing field(s) {sorted(missing)}")
+    unknown = value.keys() - required - optional
+    if unknown:
+        raise _fail(where, f"unknown field(s) {sorted(unknown)}")
+    return value
+
+
+def _int(value: JSON, where: str, *, minimum: int = 0) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise _fail(where, f"expected an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _str(value: JSON, where: str) -> str:
+    if not isinstance(value, str):
+        raise _fail(where, f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _digest(value: JSON, where: str) -> str:
+    text = _str(value, where)
+    if len(text) != 64 or not set(text) <= _DIGEST_CHARS:
+        raise _fail(where, f"expected a SHA-256 hex digest, got {text[:80]!r}")
+    return text
+
+
+def _list(value: JSON, where: str) -> list[JSON]:
+    if not isinstance(value, list):
+        raise _fail(where, f"expected a list, got {type(value).__name__}")
+    return value
+
+
+def parse_group(value: JSON, where: str) -> ColumnGroup:
+    v = _obj(value, where, {"object", "columns", "size"})
+    cols = tuple(_str(c, f"{where}.columns") for c in _list(v["columns"], f"{where}.columns"))
+    return ColumnGroup(
+        object=_digest(v["object"], f"{where}.object"),
+        columns=cols,
+        size=_int(v["size"], f"{where}.size"),
+    )
+
+
+def parse_fragment(value: JSON, where: str) -> Fragment:
+    v = _obj(value, where, {"id", "rows", "increment", "groups"})
+    groups = tuple(
+        parse_group(g, f"{where}.groups[{i}]")
+        for i, g in enumerate(_list(v["groups"], f"{where}.groups"))
+    )
+    if not groups:
+        raise _fail(where, "a fragment needs at least one column group")
+    return Fragment(
+        id=_str(v["id"], f"{where}.id"),
+        rows=_int(v["rows"], f"{where}.rows"),
+        increment=_int(v["increment"], f"{where}.increment"),
+        groups=groups,
+    )
+
+
+def _parse_column(value: JSON, where: str) -> Column:
+    v = _obj(value, where, {"name", "kind", "arrow"})
+    return Column(name=_str(v["name"], f"{where}.name"), kind=_str(v["kind"], f"{where}.kind"),
+                  arrow=v["arrow"])
+
+
+def _loads(data: bytes, where: str, limit: int) -> JSON:
+    if len(data) > limit:
+        raise _fail(where, f"{len(data)} bytes is over the {limit}-byte limit")
+
+    def no_constants(name: str) -> None:
+        raise _fail(where, f"non-standard JSON constant {name}")
+
+    try:
+        return json.loads(data.decode("utf-8"), parse_constant=no_constants)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise _fail(where, f"not valid JSON ({e})") from e
+
+
+def parse_manifest(data: bytes, *, where: str) -> Manifest:
+    """Parse and validate manifest bytes read from ``where`` (a URL, for messages)."""
+    v = _loads(data, where, MAX_MANIFEST_BYTES)
+    if not isinstance(v, dict):
+        raise _fail(where, "expected a JSON object")
+    fv = v.get("format_version")
+    if not isinstance(fv, int) or isinstance(fv, bool):
+        raise _fail(where, "no integer format_version")
+    if fv > FORMAT_VERSION:
+        raise FormatError(
+            f"{where} was written with format version {fv}, but this tablelog reads "
+            f"format version {FORMAT_VERSION} at most: upgrade tablelog"
+        )
+    if fv < 1:
+        raise _fail(where, f"format_version {fv} is not valid")
+    v = _obj(
+        v,
+        where,
+        {"format_version", "key", "version", "parent", "mode", "step", "time", "writer",
+         "rows", "fragments", "change"},
+        {"schema", "checkpoint", "separate", "extra"},
+    )
+    mode = _str(v["mode"], f"{where}.mode")
+    if mode not in MODES:
+        raise _fail(where, f"unknown mode {mode!r}")
+    parent = v["parent"]
+    if parent is not None:
+        parent = _digest(parent, f"{where}.parent")
+    step = v["step"]
+    if step is not None:
+        step = _int(step, f"{where}.step")
+    t = v["time"]
+    if not isinstance(t, int | float) or isinstance(t, bool):
+        raise _fail(where, f"time must be a number, got {t!r}")
+    ch = _obj(v["change"], f"{where}.change", {"replace", "add", "remove", "add_groups"})
+    if not isinstance(ch["replace"], bool):
+        raise _fail(where, "change.replace must be true or false")
+    add_groups = []
+    for i, item in enumerate(_list(ch["add_groups"], f"{where}.change.add_groups")):
+        w = f"{where}.change.add_groups[{i}]"
+        item = _obj(item, w, {"fragment", "group"})
+        add_groups.append((_str(item["fragment"], w), parse_group(item["group"], w)))
+    change = Change(
+        replace=ch["replace"],
+        add=tuple(
+            parse_fragment(f, f"{where}.change.add[{i}]")
+            for i, f in enumerate(_list(ch["add"], f"{where}.change.add"))
+        ),
+        remove=tuple(_str(r, f"{where}.change.remove") for r in _list(ch["remove"], where)),
+        add_groups=tuple(add_groups),
+    )
+    schema = None
+    if "schema" in v:
+        schema = tuple(
+            _parse_column(c, f"{where}.schema[{i}]")
+            for i, c in enumerate(_list(v["schema"], f"{where}.schema"))
+        )
+    checkpoint = None
+    if "checkpoint" in v:
+        checkpoint = tuple(
+            SegmentRef(
+                object=_digest(_obj(s, where, {"object", "fragments"})["object"], where),
+                fragments=_int(s["fragments"], where),
+            )
+            for s in _list(v["checkpoint"], f"{where}.checkpoint")
+        )
+    separate = v.get("separate", False)
+    if not isinstance(separate, bool):
+        raise _fail(where, "separate must be true or false")
+    extra = v.get("extra", {})
+    if not isinstance(extra, dict):
+        raise _fail(where, "extra must be an object")
+    return Manifest(
+        format_version=fv,
+        key=_str(v["key"], f"{where}.key"),
+        version=_int(v["version"], f"{where}.version"),
+        parent=parent,
+        mode=mode,
+        step=step,
+        time=float(t),
+        writer=_str(v["writer"], f"{where}.writer"),
+        schema=schema,
+        rows=_int(v["rows"], f"{where}.rows"),
+        fragments=_int(v["fragments"], f"{where}.fragments"),
+        change=change,
+        checkpoint=checkpoint,
+        separate=separate,
+        extra=extra,
+    )
+
+
+def parse_segment(data: bytes, *, where: str) -> tuple[Fragment, ...]:
+    """Parse a segment object (gzip JSON list of fragments)."""
+    try:
+        body = gzip.decompress(data)
+    except (OSError, EOFError) as e:
+        raise _fail(where, f"segment is not gzip ({e})") from e
+    v = _obj(_loads(body, where, MAX_SEGMENT_BYTES), where, {"format_version", "fragments"})
+    if v["format_version"] != FORMAT_VERSION:
+        raise FormatError(f"{where}: unsupported segment format version {v['format_version']!r}")
+    return tuple(
+        parse_fragment(f, f"{where}.fragments[{i}]")
+        for i, f in enumerate(_list(v["fragments"], f"{where}.fragments"))
+    )

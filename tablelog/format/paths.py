@@ -1,0 +1,115 @@
+"""Every key tablelog writes is built here (see docs/format.md, "Bucket layout").
+
+Names are percent-encoded so that no project, run id or table key can escape its
+prefix or collide with another: ``/``, ``%``, control characters, a leading ``.``
+and anything outside a small safe set are encoded, never dropped.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from urllib.parse import quote, unquote
+
+from tablelog.errors import InvalidNameError
+
+MAX_NAME_CHARS = 200
+_SAFE = "-_.~@+=,"
+
+
+def _check(kind: str, name: object) -> str:
+    if not isinstance(name, str):
+        raise InvalidNameError(f"{kind} must be a string, got {type(name).__name__} {name!r}")
+    if not name or not name.strip():
+        raise InvalidNameError(f"{kind} must not be empty or only spaces")
+    if len(name) > MAX_NAME_CHARS:
+        raise InvalidNameError(
+            f"{kind} is {len(name)} characters long; the limit is {MAX_NAME_CHARS}: "
+            f"{name[:40]!r}…"
+        )
+    bad = [c for c in name if unicodedata.category(c) in ("Cc", "Cs")]
+    if bad:
+        raise InvalidNameError(
+            f"{kind} {name!r} contains control character {bad[0]!r}: use printable text"
+        )
+    return name
+
+
+def check_segment_name(kind: str, name: object) -> str:
+    """Validate a project name or run id: printable, no ``/``, not ``.`` or ``..``."""
+    text = _check(kind, name)
+    if "/" in text or "\\" in text:
+        raise InvalidNameError(f"{kind} {text!r} must not contain '/' or '\\'")
+    if text in (".", ".."):
+        raise InvalidNameError(f"{kind} must not be {text!r}")
+    return text
+
+
+def check_key(key: object) -> str:
+    """Validate a table key: free text (``/`` and unicode allowed), no control chars."""
+    text = _check("table key", key)
+    if text.startswith("_"):
+        raise InvalidNameError(
+            f"table key {text!r} starts with '_', which is reserved for tablelog's own "
+            "tables (such as _history)"
+        )
+    return text
+
+
+def encode(name: str) -> str:
+    """One path segment for ``name``; reversible with :func:`decode`."""
+    out = quote(name, safe=_SAFE)
+    if out.startswith("."):
+        out = "%2E" + out[1:]
+    return out
+
+
+def decode(segment: str) -> str:
+    """Inverse of :func:`encode`."""
+    return unquote(segment)
+
+
+def object_key(digest: str, ext: str = "parquet") -> str:
+    """Content-addressed data object (Parquet) or segment list (``json.gz``)."""
+    return f"objects/{digest[:2]}/{digest}.{ext}"
+
+
+def media_key(digest: str, ext: str) -> str:
+    """Content-addressed media blob."""
+    return f"media/{digest[:2]}/{digest}.{ext}"
+
+
+def projects_prefix() -> str:
+    return "projects/"
+
+
+def runs_prefix(project: str) -> str:
+    return f"projects/{encode(project)}/runs/"
+
+
+def run_prefix(project: str, run_id: str) -> str:
+    return f"{runs_prefix(project)}{encode(run_id)}/"
+
+
+def run_json_key(project: str, run_id: str) -> str:
+    return f"{run_prefix(project, run_id)}run.json"
+
+
+def tables_prefix(project: str, run_id: str) -> str:
+    return f"{run_prefix(project, run_id)}tables/"
+
+
+def versions_prefix(project: str, run_id: str, key: str) -> str:
+    return f"{tables_prefix(project, run_id)}{encode(key)}/versions/"
+
+
+def version_key(project: str, run_id: str, key: str, version: int) -> str:
+    """Manifest ``version`` of a table: ``…/versions/<n:020d>.json``."""
+    return f"{versions_prefix(project, run_id, key)}{version:020d}.json"
+
+
+def parse_version_name(name: str) -> int | None:
+    """The version number of a manifest file name, or None if it is not one."""
+    stem, dot, ext = name.rpartition(".")
+    if not dot or ext != "json" or len(stem) != 20 or not stem.isdigit():
+        return None
+    return int(stem)

@@ -1,0 +1,187 @@
+"""Planning a commit: the next manifest from the parent state and a writer's intent (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tablelog.errors import CommitConflictError
+from tablelog.format.manifest import (
+    FORMAT_VERSION,
+    Change,
+    Column,
+    ColumnGroup,
+    Fragment,
+    Manifest,
+    SegmentRef,
+    encode_segment,
+)
+from tablelog.format.state import TableState, is_checkpoint
+from tablelog.objects.cas import digest_of
+
+#: Size-tiered merging of checkpoint segments: merge the last MERGE_FANOUT segments
+#: once the oldest of them is no larger than the others together. Each fragment
+#: entry is rewritten O(log n) times, and a state has O(log n) segments.
+MERGE_FANOUT = 4
+MAX_SEGMENT_FRAGMENTS = 50_000
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewFragment:
+    """Rows a writer adds: their column groups, uploaded before planning."""
+
+    rows: int
+    groups: tuple[ColumnGroup, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Intent:
+    """What a writer wants to commit, independent of the version it lands as."""
+
+    mode: str
+    writer: str
+    step: int | None
+    schema: tuple[Column, ...]
+    replace: bool = False
+    add: tuple[NewFragment, ...] = ()
+    add_groups: tuple[tuple[str, ColumnGroup], ...] = ()
+    separate: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plan:
+    manifest: Manifest
+    segments: tuple[tuple[str, bytes], ...]  # (digest, bytes) to upload before the manifest
+
+
+def merge_schema(parent: tuple[Column, ...], mine: tuple[Column, ...], *, replace: bool) -> tuple[Column, ...]:
+    """The schema after a commit: the parent's columns (unless replaced), then new ones."""
+    if replace:
+        return mine
+    by_name = {c.name: c for c in mine}
+    out: list[Column] = []
+    for c in parent:
+        other = by_name.pop(c.name, None)
+        out.append(c if other is None else _merge_column(c, other))
+    out.extend(c for c in mine if c.name in by_name)
+    return tuple(out)
+
+
+def _merge_column(a: Column, b: Column) -> Column:
+    if a.arrow == b.arrow:
+        return a
+    if a.arrow == "null":
+        return b
+    if b.arrow == "null":
+        return a
+    numeric = {"int64", "float64"}
+    if {a.arrow, b.arrow} <= numeric:
+        return Column(name=a.name, kind=a.kind, arrow="float64")
+    raise CommitConflictError(
+        f"column {a.name!r} is {a.kind} ({a.arrow}) in the table but {b.kind} ({b.arrow}) "
+        "in this log; log a table with matching column types or use another key"
+    )
+
+
+def next_manifest(parent: TableState, intent: Intent, *, key: str, time: float) -> Plan:
+    """Plan version ``parent.version + 1``; raise CommitConflictError if it cannot apply."""
+    version = parent.version + 1
+    if parent.exists and parent.mode != intent.mode:
+        raise CommitConflictError(
+            f"table {key!r} was logged as {parent.mode}, not {intent.mode}: "
+            "use the same log_mode for a key, or log under another key"
+        )
+    existing = {f.id: f for f in parent.fragments} if not intent.replace else {}
+    for fid, group in intent.add_groups:
+        frag = existing.get(fid)
+        if frag is None:
+            raise CommitConflictError(
+                f"table {key!r} changed under this writer: fragment {fid} it adds columns "
+                f"to is gone in version {parent.version}; re-log the whole table"
+            )
+        have = {c for g in frag.groups for c in g.columns}
+        clash = have & set(group.columns)
+        if clash:
+            raise CommitConflictError(
+                f"table {key!r}: column(s) {sorted(clash)} were added by another writer "
+                f"(version {parent.version}); re-log under another name"
+            )
+    schema = merge_schema(parent.schema, intent.schema, replace=intent.replace)
+    added = tuple(
+        Fragment(id=f"{version}.{i}", rows=f.rows, increment=version, groups=f.groups)
+        for i, f in enumerate(intent.add)
+    )
+    change = Change(replace=intent.replace, add=added, add_groups=intent.add_groups)
+    frags_after = (() if intent.replace else parent.fragments) + added
+    rows = sum(f.rows for f in frags_after)
+    checkpoint = None
+    uploads: tuple[tuple[str, bytes], ...] = ()
+    if is_checkpoint(version):
+        fragments = _fragments_after(parent, change, added)
+        checkpoint, uploads = _segments(parent, change, fragments)
+    schema_changed = not parent.exists or schema != parent.schema
+    manifest = Manifest(
+        format_version=FORMAT_VERSION,
+        key=key,
+        version=version,
+        parent=parent.digest,
+        mode=intent.mode,
+        step=intent.step,
+        time=time,
+        writer=intent.writer,
+        schema=schema if (schema_changed or checkpoint is not None) else None,
+        rows=rows,
+        fragments=len(frags_after),
+        change=change,
+        checkpoint=checkpoint,
+        separate=intent.separate,
+    )
+    return Plan(manifest=manifest, segments=uploads)
+
+
+def _fragments_after(
+    parent: TableState, change: Change, added: tuple[Fragment, ...]
+) -> tuple[Fragment, ...]:
+    frags = [] if change.replace else list(parent.fragments)
+    if change.add_groups:
+        index = {f.id: i for i, f in enumerate(frags)}
+        for fid, group in change.add_groups:
+            f = frags[index[fid]]
+            frags[index[fid]] = Fragment(
+                id=f.id, rows=f.rows, increment=f.increment, groups=(*f.groups, group)
+            )
+    return (*frags, *added)
+
+
+def _segment(fragments: tuple[Fragment, ...]) -> tuple[SegmentRef, tuple[str, bytes]]:
+    data = encode_segment(fragments)
+    digest = digest_of(data)
+    return SegmentRef(object=digest, fragments=len(fragments)), (digest, data)
+
+
+def _segments(
+    parent: TableState, change: Change, fragments: tuple[Fragment, ...]
+) -> tuple[tuple[SegmentRef, ...], tuple[tuple[str, bytes], ...]]:
+    uploads: list[tuple[str, bytes]] = []
+    if parent.segments_valid and change.is_append:
+        segs = list(parent.segments)
+        start = parent.segment_fragments
+    else:
+        segs, start = [], 0
+    tail = fragments[start:]
+    for i in range(0, len(tail), MAX_SEGMENT_FRAGMENTS):
+        ref, up = _segment(tail[i : i + MAX_SEGMENT_FRAGMENTS])
+        segs.append(ref)
+        uploads.append(up)
+    while len(segs) >= MERGE_FANOUT and segs[-MERGE_FANOUT].fragments <= sum(
+        s.fragments for s in segs[-MERGE_FANOUT + 1 :]
+    ):
+        total = sum(s.fragments for s in segs)
+        first = total - sum(s.fragments for s in segs[-MERGE_FANOUT:])
+        merged = fragments[first:total]
+        if len(merged) > MAX_SEGMENT_FRAGMENTS:
+            break
+        ref, up = _segment(merged)
+        del segs[-MERGE_FANOUT:]
+        segs.append(ref)
+        uploads.append(up)
+    return tuple(segs), tuple(uploads)

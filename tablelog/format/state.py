@@ -1,0 +1,119 @@
+"""The state of a table at a version, rebuilt from its manifest chain (pure)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from tablelog.errors import FormatError
+from tablelog.format.manifest import Column, Fragment, Manifest, SegmentRef
+
+#: Every CHECKPOINT_EVERY-th version lists the full state (as segments), so reading
+#: any version needs at most this many manifests.
+CHECKPOINT_EVERY = 32
+
+
+@dataclass(frozen=True, kw_only=True)
+class TableState:
+    """What version ``version`` of a table holds (``version == -1``: no version yet)."""
+
+    version: int = -1
+    digest: str | None = None
+    mode: str | None = None
+    step: int | None = None
+    time: float | None = None
+    schema: tuple[Column, ...] = ()
+    rows: int = 0
+    fragments: tuple[Fragment, ...] = ()
+    #: Segments of the last checkpoint; they cover ``fragments[:segment_fragments]``
+    #: while ``segments_valid`` (only appends since that checkpoint).
+    segments: tuple[SegmentRef, ...] = ()
+    segments_valid: bool = True
+    separate: bool = False
+
+    @property
+    def exists(self) -> bool:
+        return self.version >= 0
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.schema)
+
+    @property
+    def segment_fragments(self) -> int:
+        return sum(s.fragments for s in self.segments)
+
+
+def is_checkpoint(version: int) -> bool:
+    return version % CHECKPOINT_EVERY == 0
+
+
+def apply_manifest(state: TableState, m: Manifest, digest: str, *, where: str) -> TableState:
+    """The state after manifest ``m`` (whose bytes hash to ``digest``) on top of ``state``."""
+    if m.version != state.version + 1:
+        raise FormatError(f"{where}: version {m.version} does not follow {state.version}")
+    if state.digest is not None and m.parent != state.digest:
+        raise FormatError(
+            f"{where}: parent digest {str(m.parent)[:12]}… does not match version "
+            f"{state.version} ({state.digest[:12]}…): the chain is broken or was tampered with"
+        )
+    frags: list[Fragment] = [] if m.change.replace else list(state.fragments)
+    if m.change.remove:
+        gone = set(m.change.remove)
+        frags = [f for f in frags if f.id not in gone]
+    if m.change.add_groups:
+        index = {f.id: i for i, f in enumerate(frags)}
+        for fid, group in m.change.add_groups:
+            if fid not in index:
+                raise FormatError(f"{where}: column group added to unknown fragment {fid!r}")
+            f = frags[index[fid]]
+            frags[index[fid]] = dataclasses.replace(f, groups=(*f.groups, group))
+    frags.extend(m.change.add)
+    new = TableState(
+        version=m.version,
+        digest=digest,
+        mode=m.mode,
+        step=m.step,
+        time=m.time,
+        schema=m.schema if m.schema is not None else state.schema,
+        rows=sum(f.rows for f in frags),
+        fragments=tuple(frags),
+        segments=m.checkpoint if m.checkpoint is not None else state.segments,
+        segments_valid=m.checkpoint is not None or (state.segments_valid and m.change.is_append),
+        separate=m.separate,
+    )
+    return _check_totals(new, m, where)
+
+
+def state_from_checkpoint(
+    m: Manifest, digest: str, fragments: tuple[Fragment, ...], *, where: str
+) -> TableState:
+    """The state a checkpoint manifest lists (``fragments`` read from its segments)."""
+    if m.checkpoint is None or m.schema is None:
+        raise FormatError(f"{where}: version {m.version} should be a checkpoint but is not")
+    state = TableState(
+        version=m.version,
+        digest=digest,
+        mode=m.mode,
+        step=m.step,
+        time=m.time,
+        schema=m.schema,
+        rows=sum(f.rows for f in fragments),
+        fragments=fragments,
+        segments=m.checkpoint,
+        segments_valid=True,
+        separate=m.separate,
+    )
+    return _check_totals(state, m, where)
+
+
+def _check_totals(state: TableState, m: Manifest, where: str) -> TableState:
+    if state.rows != m.rows or len(state.fragments) != m.fragments:
+        raise FormatError(
+            f"{where}: manifest says {m.rows} rows in {m.fragments} fragments, the chain "
+            f"gives {state.rows} rows in {len(state.fragments)}"
+        )
+    for f in state.fragments:
+        if f.groups and any(g.columns == () for g in f.groups):
+            raise FormatError(f"{where}: fragment {f.id} has an empty column group")
+    return state

@@ -1,0 +1,149 @@
+"""A store over any fsspec filesystem; S3 (s3fs) gets true create-if-absent."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import fsspec
+
+from tablelog.errors import NotFoundError, UnsafeStoreError
+from tablelog.objects.errors import is_not_found, is_precondition_failure, translate
+from tablelog.objects.s3options import object_store_options
+from tablelog.objects.store import Store
+
+#: Protocols whose ``pipe_file(mode="create")`` is a real conditional write.
+_ATOMIC_CREATE = frozenset({"s3", "s3a"})
+PROBE_PREFIX = "_tablelog/probes"
+
+
+class FsspecStore(Store):
+    """Objects below ``protocol://path`` of an fsspec filesystem."""
+
+    def __init__(self, url: str, storage_options: Mapping[str, Any] | None = None) -> None:
+        protocol, _, path = url.partition("://")
+        self.protocol = protocol
+        self.url = f"{protocol}://{path.strip('/')}"
+        self._root = path.strip("/")
+        self._options = dict(storage_options or {})
+        opts = dict(self._options)
+        if protocol in _ATOMIC_CREATE:
+            # Listing caches would make a stale reader think a version is missing.
+            opts.setdefault("use_listings_cache", False)
+        self._fs: Any = fsspec.filesystem(protocol, **opts)
+        self.supports_conditional_create = protocol in _ATOMIC_CREATE
+        self._probed: bool | None = None
+
+    def __repr__(self) -> str:
+        return f"FsspecStore({self.url!r})"
+
+    def _path(self, key: str) -> str:
+        return f"{self._root}/{key}" if self._root else key
+
+    def full_url(self, key: str) -> str:
+        return f"{self.protocol}://{self._path(key)}"
+
+    def get(self, key: str) -> bytes:
+        try:
+            return bytes(self._fs.cat_file(self._path(key)))
+        except Exception as e:
+            raise translate(e, url=self.full_url(key), action="read") from e
+
+    def get_many(self, keys: list[str]) -> list[bytes]:
+        if len(keys) <= 1:
+            return [self.get(k) for k in keys]
+        paths = [self._path(k) for k in keys]
+        try:
+            found = self._fs.cat(paths, on_error="return")
+        except Exception as e:
+            raise translate(e, url=self.url, action="read manifests from") from e
+        out: list[bytes] = []
+        for key, path in zip(keys, paths, strict=True):
+            value = found.get(path, found.get(self._fs._strip_protocol(path)))
+            if isinstance(value, BaseException) or value is None:
+                exc = value if isinstance(value, BaseException) else FileNotFoundError(path)
+                raise translate(exc, url=self.full_url(key), action="read") from exc
+            out.append(bytes(value))
+        return out
+
+    def put(self, key: str, data: bytes) -> None:
+        try:
+            self._fs.pipe_file(self._path(key), data)
+        except Exception as e:
+            raise translate(e, url=self.full_url(key), action="write") from e
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        if not self.supports_conditional_create:
+            # fsspec's generic mode="create" is check-then-write; callers that need
+            # atomicity check supports_conditional_create and refuse first.
+            if self.exists(key):
+                return False
+            self.put(key, data)
+            return True
+        try:
+            self._fs.pipe_file(self._path(key), data, mode="create")
+            return True
+        except Exception as e:
+            if is_precondition_failure(e):
+                return False
+            raise translate(e, url=self.full_url(key), action="create") from e
+
+    def exists(self, key: str) -> bool:
+        try:
+            return bool(self._fs.exists(self._path(key)))
+        except Exception as e:
+            raise translate(e, url=self.full_url(key), action="check") from e
+
+    def list(self, prefix: str) -> Iterator[str]:
+        base = self._path(prefix).rstrip("/")
+        try:
+            found = self._fs.find(base)
+        except Exception as e:
+            if is_not_found(e):
+                return
+            raise translate(e, url=self.full_url(prefix), action="list") from e
+        strip = len(self._root) + 1 if self._root else 0
+        for p in found:
+            yield str(p)[strip:]
+
+    def delete(self, key: str) -> None:
+        try:
+            self._fs.rm_file(self._path(key))
+        except Exception as e:
+            if is_not_found(e):
+                return
+            raise translate(e, url=self.full_url(key), action="delete") from e
+
+    def mtime(self, key: str) -> float:
+        try:
+            info = self._fs.info(self._path(key))
+        except Exception as e:
+            raise translate(e, url=self.full_url(key), action="stat") from e
+        modified = info.get("LastModified") or info.get("mtime") or info.get("created")
+        if modified is None:
+            raise NotFoundError(f"{self.full_url(key)} has no modification time")
+        return float(modified.timestamp()) if hasattr(modified, "timestamp") else float(modified)
+
+    def reader_options(self) -> Mapping[str, Any] | None:
+        if self.protocol in _ATOMIC_CREATE:
+            return object_store_options(self._options)
+        return None
+
+    def check_conditional_create(self) -> None:
+        """Prove once per store that create-if-absent is honoured, or raise.
+
+        Writes a tiny probe object twice under ``_tablelog/probes/``: the second
+        create must be refused. The answer is cached on this store.
+        """
+        if self._probed is None:
+            key = f"{PROBE_PREFIX}/{uuid.uuid4().hex}"
+            first = self.put_if_absent(key, b"probe")
+            second = self.put_if_absent(key, b"probe-again") if first else True
+            self._probed = first and not second
+        if not self._probed:
+            raise UnsafeStoreError(
+                f"{self.url} does not honour create-if-absent (If-None-Match: *), so two "
+                "writers could overwrite each other's versions. Use a store that does, or "
+                "open the run with single_writer=True if only one process ever writes here."
+            )

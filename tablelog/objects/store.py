@@ -1,0 +1,70 @@
+"""The store contract every backend implements.
+
+Keys are ``/``-separated relative paths below the store's root; they are built in
+:mod:`tablelog.format.paths` only.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+
+class Store(abc.ABC):
+    """A flat key/bytes store with create-if-absent.
+
+    Attributes
+    ----------
+    url:
+        The root URL, without credentials (safe to print).
+    supports_conditional_create:
+        True when :meth:`put_if_absent` is atomic on this backend.
+    """
+
+    url: str
+    supports_conditional_create: bool = True
+
+    @abc.abstractmethod
+    def get(self, key: str) -> bytes:
+        """Return the bytes at ``key``; raise ``NotFoundError`` when absent."""
+
+    @abc.abstractmethod
+    def put(self, key: str, data: bytes) -> None:
+        """Write ``data`` at ``key``, replacing anything there."""
+
+    @abc.abstractmethod
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        """Atomically create ``key``; return False (and write nothing) if it exists."""
+
+    @abc.abstractmethod
+    def exists(self, key: str) -> bool:
+        """Whether ``key`` exists."""
+
+    @abc.abstractmethod
+    def list(self, prefix: str) -> Iterator[str]:
+        """Yield every key below ``prefix`` (recursively), in no particular order."""
+
+    @abc.abstractmethod
+    def delete(self, key: str) -> None:
+        """Delete ``key``; deleting an absent key is not an error."""
+
+    def mtime(self, key: str) -> float:
+        """Last-modified time of ``key`` as a POSIX timestamp."""
+        raise NotImplementedError
+
+    def get_many(self, keys: list[str]) -> list[bytes]:
+        """Fetch several keys, in parallel where the backend can."""
+        return [self.get(k) for k in keys]
+
+    def full_url(self, key: str) -> str:
+        """A URL other readers (Polars, DuckDB) can open for ``key``."""
+        return f"{self.url.rstrip('/')}/{key}"
+
+    def reader_source(self, key: str) -> str | bytes:
+        """What a Polars reader is given for ``key``: a URL, or the bytes themselves."""
+        return self.full_url(key)
+
+    def reader_options(self) -> Mapping[str, Any] | None:
+        """Options a Polars reader needs to open :meth:`full_url` (object_store keys)."""
+        return None

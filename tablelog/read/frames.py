@@ -1,0 +1,118 @@
+"""Building a Polars LazyFrame from a table state's fragments (no data is read here)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+
+from tablelog.format import paths
+from tablelog.format.manifest import Column, Fragment
+from tablelog.objects.store import Store
+from tablelog.table.types import type_from_json
+
+INCREMENT_COLUMN = "_increment"
+_PATH_COLUMN = "__tablelog_source"
+
+_CAST = pl.ScanCastOptions(
+    integer_cast=["upcast", "allow-float"],
+    float_cast="upcast",
+    datetime_cast=["upcast", "convert-timezone"],
+    missing_struct_fields="insert",
+    extra_struct_fields="ignore",
+)
+
+
+def polars_schema(columns: tuple[Column, ...]) -> pl.Schema:
+    """The Polars schema of a table schema (via Arrow, exactly as stored)."""
+    arrow = pa.schema([pa.field(c.name, type_from_json(c.arrow)) for c in columns])
+    frame = pl.from_arrow(arrow.empty_table())
+    assert isinstance(frame, pl.DataFrame)
+    return frame.schema
+
+
+def _scan(store: Store, digests: list[str], schema: pl.Schema, **kw: Any) -> pl.LazyFrame:
+    sources = [store.reader_source(paths.object_key(d)) for d in digests]
+    options: Mapping[str, Any] | None = store.reader_options()
+    return pl.scan_parquet(
+        sources,  # type: ignore[arg-type]
+        schema=schema,
+        missing_columns="insert",
+        extra_columns="ignore",
+        cast_options=_CAST,
+        storage_options=dict(options) if options else None,
+        credential_provider=None,
+        **kw,
+    )
+
+
+def fragments_frame(
+    store: Store,
+    columns: tuple[Column, ...],
+    fragments: tuple[Fragment, ...],
+    *,
+    tag_increments: bool,
+) -> pl.LazyFrame:
+    """All rows of ``fragments`` in order, with the table's (union) schema."""
+    schema = polars_schema(columns)
+    out_schema = pl.Schema({**schema, INCREMENT_COLUMN: pl.Int64}) if tag_increments else schema
+    if not fragments:
+        return pl.LazyFrame(schema=out_schema)
+    parts: list[pl.LazyFrame] = []
+    run: list[Fragment] = []
+    for frag in fragments:
+        if len(frag.groups) == 1:
+            run.append(frag)
+            continue
+        if run:
+            parts.append(_simple_frame(store, schema, run, tag_increments))
+            run = []
+        parts.append(_grouped_frame(store, schema, frag, tag_increments))
+    if run:
+        parts.append(_simple_frame(store, schema, run, tag_increments))
+    frame = parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical")
+    return frame
+
+
+def _simple_frame(
+    store: Store, schema: pl.Schema, frags: list[Fragment], tag: bool
+) -> pl.LazyFrame:
+    digests = [f.groups[0].object for f in frags]
+    if not tag:
+        return _scan(store, digests, schema)
+    sources = [store.reader_source(paths.object_key(d)) for d in digests]
+    if all(isinstance(s, str) for s in sources) and len(set(digests)) == len(digests):
+        mapping = {s: f.increment for s, f in zip(sources, frags, strict=True)}
+        lf = _scan(store, digests, schema, include_file_paths=_PATH_COLUMN)
+        return lf.with_columns(
+            pl.col(_PATH_COLUMN)
+            .replace_strict(mapping, return_dtype=pl.Int64)
+            .alias(INCREMENT_COLUMN)
+        ).drop(_PATH_COLUMN)
+    # The same object twice (identical increments) or in-memory sources: tag per fragment.
+    return pl.concat(
+        [
+            _scan(store, [f.groups[0].object], schema).with_columns(
+                pl.lit(f.increment, dtype=pl.Int64).alias(INCREMENT_COLUMN)
+            )
+            for f in frags
+        ]
+    )
+
+
+def _grouped_frame(store: Store, schema: pl.Schema, frag: Fragment, tag: bool) -> pl.LazyFrame:
+    pieces = []
+    for g in frag.groups:
+        sub = pl.Schema({c: schema[c] for c in g.columns if c in schema})
+        pieces.append(_scan(store, [g.object], sub))
+    wide = pl.concat(pieces, how="horizontal")
+    present = {c for g in frag.groups for c in g.columns}
+    exprs = [
+        pl.col(c) if c in present else pl.lit(None, dtype=dtype).alias(c)
+        for c, dtype in schema.items()
+    ]
+    if tag:
+        exprs.append(pl.lit(frag.increment, dtype=pl.Int64).alias(INCREMENT_COLUMN))
+    return wide.select(exprs)

@@ -1,0 +1,237 @@
+"""``scan``, ``history``, ``scan_runs`` and ``files``: the notebook-facing readers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import polars as pl
+
+from tablelog.errors import InvalidNameError, NotFoundError
+from tablelog.format import paths
+from tablelog.format.chain import TableRef, latest_version, load_version, read_history
+from tablelog.format.state import TableState
+from tablelog.objects.open import open_store
+from tablelog.objects.store import Store
+from tablelog.read.frames import INCREMENT_COLUMN, fragments_frame, polars_schema
+
+Root = str | os.PathLike[str] | None
+
+
+def split_path(path: str) -> tuple[str, str, str]:
+    """``"project/run_id/key"`` -> parts; everything after the second ``/`` is the key."""
+    if not isinstance(path, str):
+        raise InvalidNameError(f"a table path must be a string, got {type(path).__name__}")
+    parts = path.split("/", 2)
+    if len(parts) != 3 or not all(parts):
+        raise InvalidNameError(
+            f"a table path is 'project/run_id/key', got {path!r}"
+        )
+    project = paths.check_segment_name("project", parts[0])
+    run_id = parts[1] if parts[1] == "*" else paths.check_segment_name("run id", parts[1])
+    key = parts[2]
+    if key != "_history":
+        paths.check_key(key)
+    return project, run_id, key
+
+
+def _ref(path: str, root: Root, storage_options: Mapping[str, Any] | None) -> TableRef:
+    project, run_id, key = split_path(path)
+    store = open_store(root, storage_options=storage_options)
+    return TableRef(store, project, run_id, key)
+
+
+def _latest(ref: TableRef) -> int:
+    latest = latest_version(ref)
+    if latest < 0:
+        run_key = paths.run_json_key(ref.project, ref.run_id)
+        if not ref.store.exists(run_key):
+            raise NotFoundError(
+                f"no run {ref.project}/{ref.run_id} in {ref.store.url}"
+            )
+        raise NotFoundError(
+            f"run {ref.project}/{ref.run_id} has no table {ref.key!r} in {ref.store.url}; "
+            f"its tables: {sorted(list_tables(ref.store, ref.project, ref.run_id))}"
+        )
+    return latest
+
+
+def list_tables(store: Store, project: str, run_id: str) -> set[str]:
+    prefix = paths.tables_prefix(project, run_id)
+    keys = set()
+    for k in store.list(prefix):
+        rest = k[len(prefix) :]
+        keys.add(paths.decode(rest.split("/", 1)[0]))
+    return keys
+
+
+def resolve_version(
+    ref: TableRef, *, version: int | None, step: int | None
+) -> int:
+    """The version a reader asked for (``version=`` or ``step=``), checked to exist."""
+    latest = _latest(ref)
+    if version is not None and step is not None:
+        raise ValueError("give version= or step=, not both")
+    if version is not None:
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise ValueError(f"version must be an integer, got {version!r}")
+        v = version if version >= 0 else latest + 1 + version
+        if not 0 <= v <= latest:
+            raise NotFoundError(
+                f"table {ref.path} has versions 0..{latest}; there is no version {version}"
+            )
+        return v
+    if step is not None:
+        return _version_at_step(ref, step, latest)
+    return latest
+
+
+def _version_at_step(ref: TableRef, step: int, latest: int) -> int:
+    """The newest version logged at or before ``step`` (binary search: steps only grow)."""
+    lo, hi, found = 0, latest, -1
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        m, _ = ref.read_manifest(mid)
+        if m.step is not None and m.step <= step:
+            found, lo = mid, mid + 1
+        else:
+            hi = mid - 1
+    if found < 0:
+        raise NotFoundError(f"table {ref.path} has no version at or before step {step}")
+    return found
+
+
+def _frame(ref: TableRef, state: TableState, increment: int | None) -> pl.LazyFrame:
+    tag = state.mode == "INCREMENTAL" and not state.separate and ref.key != "_history"
+    frags = state.fragments
+    if increment is not None:
+        frags = tuple(f for f in frags if f.increment == increment)
+        if not frags:
+            raise NotFoundError(
+                f"table {ref.path} version {state.version} has no increment {increment}"
+            )
+    return fragments_frame(ref.store, state.schema, frags, tag_increments=tag)
+
+
+def scan(
+    path: str,
+    *,
+    root: Root = None,
+    storage_options: Mapping[str, Any] | None = None,
+    version: int | None = None,
+    step: int | None = None,
+    increment: int | None = None,
+) -> pl.LazyFrame:
+    """A lazy Polars frame of table ``project/run_id/key`` at a version.
+
+    Parameters
+    ----------
+    version:
+        Version number (negative counts from the latest); default the latest.
+    step:
+        The newest version logged at or before this step.
+    increment:
+        Only the rows of one increment (INCREMENTAL tables). Rows of INCREMENTAL
+        tables carry their increment number in an ``_increment`` column.
+    """
+    ref = _ref(path, root, storage_options)
+    v = resolve_version(ref, version=version, step=step)
+    return _frame(ref, load_version(ref, v), increment)
+
+
+def files(
+    path: str,
+    *,
+    root: Root = None,
+    storage_options: Mapping[str, Any] | None = None,
+    version: int | None = None,
+) -> tuple[list[str], pl.Schema]:
+    """The Parquet object URLs of a version and its union schema (for Dask, DuckDB, Ray)."""
+    ref = _ref(path, root, storage_options)
+    state = load_version(ref, resolve_version(ref, version=version, step=None))
+    urls = [
+        ref.store.full_url(paths.object_key(g.object)) for f in state.fragments for g in f.groups
+    ]
+    return urls, polars_schema(state.schema)
+
+
+def history(
+    path: str, *, root: Root = None, storage_options: Mapping[str, Any] | None = None
+) -> pl.DataFrame:
+    """One row per version: version, step, mode, rows, columns, time and what changed."""
+    ref = _ref(path, root, storage_options)
+    latest = _latest(ref)
+    rows: list[dict[str, Any]] = []
+    schema: tuple[str, ...] = ()
+    for m, digest in read_history(ref, latest):
+        if m.schema is not None:
+            schema = tuple(c.name for c in m.schema)
+        rows.append(
+            {
+                "version": m.version,
+                "step": m.step,
+                "mode": m.mode,
+                "rows": m.rows,
+                "columns": list(schema),
+                "added_rows": sum(f.rows for f in m.change.add),
+                "fragments": m.fragments,
+                "time": dt.datetime.fromtimestamp(m.time, tz=dt.UTC),
+                "writer": m.writer,
+                "digest": digest,
+            }
+        )
+    return pl.DataFrame(
+        rows,
+        schema={
+            "version": pl.Int64,
+            "step": pl.Int64,
+            "mode": pl.String,
+            "rows": pl.Int64,
+            "columns": pl.List(pl.String),
+            "added_rows": pl.Int64,
+            "fragments": pl.Int64,
+            "time": pl.Datetime("us", "UTC"),
+            "writer": pl.String,
+            "digest": pl.String,
+        },
+    )
+
+
+def list_runs(store: Store, project: str) -> list[str]:
+    prefix = paths.runs_prefix(project)
+    runs = set()
+    for k in store.list(prefix):
+        rest = k[len(prefix) :]
+        if rest.endswith("/run.json") and rest.count("/") == 1:
+            runs.add(paths.decode(rest.split("/", 1)[0]))
+    return sorted(runs)
+
+
+def scan_runs(
+    pattern: str,
+    *,
+    root: Root = None,
+    storage_options: Mapping[str, Any] | None = None,
+) -> pl.LazyFrame:
+    """One table across the runs of a project (``"project/*/key"``), with ``run_id``."""
+    project, run_pat, key = split_path(pattern)
+    store = open_store(root, storage_options=storage_options)
+    frames = []
+    for run_id in list_runs(store, project):
+        if not fnmatch.fnmatchcase(run_id, run_pat):
+            continue
+        ref = TableRef(store, project, run_id, key)
+        latest = latest_version(ref)
+        if latest < 0:
+            continue
+        lf = _frame(ref, load_version(ref, latest), None)
+        frames.append(lf.with_columns(pl.lit(run_id, dtype=pl.String).alias("run_id")))
+    if not frames:
+        raise NotFoundError(f"no run of project {project!r} matching {run_pat!r} has table {key!r}")
+    return pl.concat(frames, how="diagonal_relaxed")
+
+
+__all__ = ["INCREMENT_COLUMN", "files", "history", "scan", "scan_runs"]

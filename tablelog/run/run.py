@@ -1,0 +1,339 @@
+"""``tablelog.init`` and ``Run``: the W&B-style entry point for logging."""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import os
+import secrets
+import socket
+import string
+import time
+import types
+from collections.abc import Mapping
+from typing import Any
+
+import pyarrow as pa
+
+from tablelog.errors import NotFoundError, RunError, TablelogError
+from tablelog.format import paths
+from tablelog.format.chain import TableRef
+from tablelog.objects.open import open_store
+from tablelog.objects.store import Store
+from tablelog.run.keywriter import KeyWriter
+from tablelog.run.runinfo import RunInfo, encode_run_info, parse_run_info
+from tablelog.table.table import Table
+from tablelog.table.types import kind_of
+
+HISTORY_KEY = "_history"
+RESUME_MODES = ("allow", "must", "never")
+DEFAULT_PROJECT = "uncategorized"
+_ID_CHARS = string.ascii_lowercase + string.digits
+
+
+def _new_run_id() -> str:
+    return "".join(secrets.choice(_ID_CHARS) for _ in range(8))
+
+
+class Run:
+    """A run: logs tables and scalars under ``project/run_id`` in one store.
+
+    Create it with :func:`tablelog.init`. Use it as a context manager, or call
+    :meth:`finish`.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        info: RunInfo,
+        resumed: bool,
+        single_writer: bool = False,
+    ) -> None:
+        self._store = store
+        self._info = info
+        self.resumed = resumed
+        self._single_writer = single_writer
+        self._writer_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._keys: dict[str, KeyWriter] = {}
+        self._summary_none: set[str] = set()
+        self._last_step: int | None = info.last_step
+        self._finished = False
+        self._checked_store = False
+        self.summary: dict[str, Any] = {}
+
+    # --------------------------------------------------------------- properties
+
+    @property
+    def id(self) -> str:
+        return self._info.run_id
+
+    @property
+    def project(self) -> str:
+        return self._info.project
+
+    @property
+    def name(self) -> str | None:
+        return self._info.name
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return dict(self._info.config)
+
+    @property
+    def root(self) -> str:
+        return self._store.url
+
+    @property
+    def path(self) -> str:
+        return f"{self.project}/{self.id}"
+
+    @property
+    def step(self) -> int:
+        """The step the next ``log()`` without ``step=`` uses."""
+        return 0 if self._last_step is None else self._last_step + 1
+
+    def __repr__(self) -> str:
+        return f"Run({self.path!r}, root={self.root!r})"
+
+    # ------------------------------------------------------------------ logging
+
+    def define_metric(self, name: str, *, summary: str | None = None, **_: Any) -> None:
+        """Declare how a key is summarised; ``summary="none"`` on an INCREMENTAL key
+        (or ``"*"``) logs each increment as a new, separate table version."""
+        if not isinstance(name, str) or not name:
+            raise RunError(f"define_metric needs a key name or '*', got {name!r}")
+        if summary is not None and summary.lower() == "none":
+            self._summary_none.add(name)
+        else:
+            self._summary_none.discard(name)
+
+    def _separate(self, key: str) -> bool:
+        return any(fnmatch.fnmatchcase(key, pat) for pat in self._summary_none)
+
+    def log(self, data: Mapping[str, Any], step: int | None = None, commit: bool = True) -> None:
+        """Log tables and scalars at ``step`` (steps only move forward).
+
+        Tables go to their key; every other value goes to the run's history table
+        (``scan("project/run/_history")``), one row per call.
+        """
+        del commit  # every log is committed; accepted for W&B compatibility
+        if self._finished:
+            raise RunError(f"run {self.path} is finished; start or resume a run to log more")
+        if not isinstance(data, Mapping):
+            raise RunError(f"run.log takes a dict of key -> value, got {type(data).__name__}")
+        step = self._next_step(step)
+        tables: dict[str, Table] = {}
+        scalars: dict[str, Any] = {}
+        for key, value in data.items():
+            paths.check_key(key)
+            if isinstance(value, Table):
+                tables[key] = value
+            else:
+                _check_scalar(key, value)
+                scalars[key] = value
+        self._check_store()
+        for key, table in tables.items():
+            writer = self._writer(key)
+            writer.log(table, step=step, separate=self._separate(key))
+            self.summary[key] = {"_type": "table", "rows": table.num_rows}
+        if scalars:
+            self._log_history(step, scalars)
+            self.summary.update(scalars)
+        self._last_step = step
+
+    def _next_step(self, step: int | None) -> int:
+        if step is None:
+            return self.step
+        if isinstance(step, bool) or not isinstance(step, int):
+            try:
+                as_int = int(step)  # numpy integers
+            except (TypeError, ValueError):
+                as_int = None
+            if as_int is None or as_int != step or isinstance(step, bool):
+                raise RunError(f"step must be an integer, got {step!r}")
+            step = as_int
+        if step < 0:
+            raise RunError(f"step must be >= 0, got {step}")
+        if self._last_step is not None and step < self._last_step:
+            raise RunError(
+                f"steps only move forward: step {step} is before the last logged step "
+                f"{self._last_step} of run {self.path}"
+            )
+        return step
+
+    def _check_store(self) -> None:
+        if self._checked_store:
+            return
+        probe = getattr(self._store, "check_conditional_create", None)
+        if probe is not None and not self._single_writer:
+            probe()
+        self._checked_store = True
+
+    def _writer(self, key: str) -> KeyWriter:
+        writer = self._keys.get(key)
+        if writer is None:
+            ref = TableRef(self._store, self.project, self.id, key)
+            writer = KeyWriter(ref=ref, writer=self._writer_id)
+            writer.open()
+            self._keys[key] = writer
+        return writer
+
+    def _log_history(self, step: int, scalars: dict[str, Any]) -> None:
+        row = {"_step": [step], "_time": [time.time()]}
+        row.update({k: [v] for k, v in scalars.items()})
+        columns = list(row)
+        table = Table(columns=columns, log_mode="INCREMENTAL", allow_mixed_types=False)
+        table._append_arrow(pa.table({k: _history_array(v[0]) for k, v in row.items()}))
+        self._writer(HISTORY_KEY).log(table, step=step, separate=False)
+
+    # ------------------------------------------------------------------ finish
+
+    def finish(self, exit_code: int | None = None) -> None:
+        """Mark the run finished (or failed, for a non-zero ``exit_code``)."""
+        if self._finished:
+            return
+        self._finished = True
+        status = "failed" if exit_code else "finished"
+        self._write_info(status)
+
+    def _write_info(self, status: str) -> None:
+        import dataclasses
+
+        self._info = dataclasses.replace(
+            self._info, status=status, updated=time.time(), last_step=self._last_step
+        )
+        self._store.put(paths.run_json_key(self.project, self.id), encode_run_info(self._info))
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> None:
+        self.finish(exit_code=1 if exc_type is not None else 0)
+
+
+def _history_array(value: Any) -> pa.Array:
+    if isinstance(value, float) and math.isnan(value):
+        return pa.array([None], type=pa.float64())
+    if isinstance(value, (dict, list, tuple)):
+        from tablelog.table.types import to_json_text
+
+        return pa.array([to_json_text(value)], type=pa.string())
+    try:
+        arr = pa.array([value], from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([str(value)], type=pa.string())
+    if pa.types.is_integer(arr.type):
+        return arr.cast(pa.float64()) if False else arr.cast(pa.int64())
+    return arr
+
+
+def _check_scalar(key: str, value: Any) -> None:
+    try:
+        kind_of(value)
+    except TablelogError as e:
+        raise RunError(f"cannot log {key!r}: {e}") from e
+
+
+def init(
+    project: str | None = None,
+    *,
+    id: str | None = None,  # noqa: A002 - W&B's name
+    resume: str | bool | None = None,
+    root: str | os.PathLike[str] | None = None,
+    config: Mapping[str, Any] | None = None,
+    name: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+    single_writer: bool = False,
+    **_wandb_kwargs: Any,
+) -> Run:
+    """Start (or resume) a run in ``project``.
+
+    Parameters
+    ----------
+    project:
+        Project name (no ``/``); default ``"uncategorized"``.
+    id:
+        Run id; a new random id when omitted.
+    resume:
+        ``"must"`` reopens an existing run (error if missing), ``"allow"`` reopens or
+        creates, ``"never"`` requires a new id. ``True`` means ``"allow"``.
+    root:
+        Store URL or folder; default ``$TABLELOG_ROOT``, else ``./tablelog-data``.
+    storage_options:
+        fsspec/s3fs options (credentials, ``client_kwargs.endpoint_url``); never stored.
+    single_writer:
+        Allow a store without create-if-absent, promising only one process writes.
+    """
+    project = paths.check_segment_name("project", project or DEFAULT_PROJECT)
+    if resume is True:
+        resume = "allow"
+    elif resume is False:
+        resume = None
+    if resume is not None and resume not in RESUME_MODES:
+        raise RunError(f"resume must be one of {RESUME_MODES} (or None), got {resume!r}")
+    if resume == "must" and id is None:
+        raise RunError("resume='must' needs the id of the run to resume")
+    run_id = paths.check_segment_name("run id", id if id is not None else _new_run_id())
+    if config is not None and not isinstance(config, Mapping):
+        raise RunError(f"config must be a dict, got {type(config).__name__}")
+    store = open_store(root, storage_options=storage_options)
+    key = paths.run_json_key(project, run_id)
+    now = time.time()
+    info = RunInfo(
+        project=project,
+        run_id=run_id,
+        name=name,
+        config=_plain_config(config),
+        created=now,
+        updated=now,
+    )
+    if resume == "must":
+        existing = _read_info(store, key)
+        if existing is None:
+            raise RunError(
+                f"resume='must' but run {project}/{run_id} does not exist in {store.url}"
+            )
+        return _resume(store, existing, config, single_writer)
+    created = store.put_if_absent(key, encode_run_info(info))
+    if created:
+        return Run(store=store, info=info, resumed=False, single_writer=single_writer)
+    if resume == "allow":
+        existing = _read_info(store, key)
+        assert existing is not None
+        return _resume(store, existing, config, single_writer)
+    hint = "use resume='allow' or 'must' to continue it" if resume is None else "pick another id"
+    raise RunError(f"run {project}/{run_id} already exists in {store.url}: {hint}")
+
+
+def _resume(store: Store, info: RunInfo, config: Mapping[str, Any] | None, single_writer: bool) -> Run:
+    import dataclasses
+
+    merged = {**info.config, **_plain_config(config)}
+    info = dataclasses.replace(info, config=merged, status="running", updated=time.time())
+    store.put(paths.run_json_key(info.project, info.run_id), encode_run_info(info))
+    return Run(store=store, info=info, resumed=True, single_writer=single_writer)
+
+
+def _read_info(store: Store, key: str) -> RunInfo | None:
+    try:
+        data = store.get(key)
+    except NotFoundError:
+        return None
+    return parse_run_info(data, where=store.full_url(key))
+
+
+def _plain_config(config: Mapping[str, Any] | None) -> dict[str, Any]:
+    import json
+
+    if not config:
+        return {}
+    try:
+        return dict(json.loads(json.dumps(dict(config), default=str, allow_nan=False)))
+    except ValueError as e:
+        raise RunError(f"config must be JSON-serialisable without NaN/inf: {e}") from e

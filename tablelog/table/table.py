@@ -1,0 +1,411 @@
+"""``Table``: a W&B-style table in memory, with column types and log-mode rules.
+
+Rows added with :meth:`Table.add_data` are kept as Python rows until they are
+needed, then converted column by column to Arrow; DataFrames and 2-D arrays go to
+Arrow directly (columnar, never row by row).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from tablelog.errors import ColumnTypeError, TableError
+from tablelog.table.types import (
+    _KIND_BY_TYPE,
+    check_kind,
+    column_to_arrow,
+    kind_of,
+    kind_of_arrow,
+    to_json_text,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import polars as pl
+
+LOG_MODES = ("IMMUTABLE", "MUTABLE", "INCREMENTAL")
+
+
+def _check_mode(log_mode: object) -> str:
+    mode = "IMMUTABLE" if log_mode is None else log_mode
+    if not isinstance(mode, str) or mode.upper() not in LOG_MODES:
+        raise TableError(
+            f"log_mode must be one of 'IMMUTABLE', 'MUTABLE' or 'INCREMENTAL', got {log_mode!r}"
+        )
+    return mode.upper()
+
+
+def _dataframe_to_arrow(df: Any) -> pa.Table:
+    module = type(df).__module__.split(".")[0]
+    if module == "polars":
+        table = df.to_arrow()
+    elif module == "pandas":
+        table = pa.Table.from_pandas(df, preserve_index=False)
+    elif isinstance(df, pa.Table):
+        table = df
+    else:
+        raise TableError(
+            f"dataframe must be a pandas or Polars DataFrame (or an Arrow table), "
+            f"got {type(df).__name__}"
+        )
+    bad = [c for c in table.column_names if not isinstance(c, str) or not c]
+    if bad:
+        raise TableError(f"column names must be non-empty strings, got {bad!r}")
+    return table.combine_chunks() if table.num_rows else table
+
+
+def _values_to_arrow(name: str, values: Any, kind_hint: str | None) -> tuple[pa.Array, str | None]:
+    """A new column's values (list, numpy, pandas/Polars Series, Arrow) as Arrow."""
+    module = type(values).__module__.split(".")[0]
+    if isinstance(values, pa.ChunkedArray):
+        arr = values.combine_chunks()
+    elif isinstance(values, pa.Array):
+        arr = values
+    elif module == "polars":
+        arr = values.to_arrow()
+    elif module == "pandas":
+        arr = pa.Array.from_pandas(values)
+    elif module == "numpy" and getattr(values, "ndim", 1) == 1 and values.dtype.kind in "biuf":
+        arr = pa.array(values, from_pandas=True)
+    else:
+        seq = list(values)
+        kind = kind_hint
+        for v in seq:
+            kind = check_kind(name, v, kind)
+        return column_to_arrow(name, seq, kind), kind
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    return arr, kind_of_arrow(arr.type)
+
+
+class Table:
+    """A two-dimensional table of typed columns, logged with ``run.log({key: table})``.
+
+    Parameters
+    ----------
+    columns:
+        Column names.
+    data:
+        Rows (a list of lists) or a 2-D numpy array.
+    dataframe:
+        A pandas or Polars DataFrame; overrides ``columns`` and ``data``.
+    log_mode:
+        ``"IMMUTABLE"`` (default), ``"MUTABLE"`` or ``"INCREMENTAL"`` (SPEC.md).
+    optional:
+        Whether columns may hold ``None`` (a bool, or one bool per column).
+    allow_mixed_types:
+        Turn the per-column type check off; mixed columns are stored as JSON text.
+    """
+
+    def __init__(
+        self,
+        columns: Sequence[str] | None = None,
+        data: Any = None,
+        *,
+        rows: Any = None,
+        dataframe: Any = None,
+        dtype: Any = None,
+        optional: bool | Sequence[bool] = True,
+        allow_mixed_types: bool = False,
+        log_mode: str | None = "IMMUTABLE",
+    ) -> None:
+        del dtype  # accepted for W&B compatibility; types come from the values
+        self._log_mode = _check_mode(log_mode)
+        self._uid = uuid.uuid4().hex
+        self._mixed = bool(allow_mixed_types)
+        self._frozen = False
+        self._arrow: pa.Table | None = None
+        self._pending: list[list[Any]] = []
+        if data is None and rows is not None:
+            data = rows
+        if dataframe is not None:
+            arrow = _dataframe_to_arrow(dataframe)
+            self._columns = list(arrow.column_names)
+            self._kinds: list[str | None] = [kind_of_arrow(t) for t in arrow.schema.types]
+            self._arrow = arrow
+        else:
+            if columns is None:
+                width = _width(data)
+                columns = [f"col{i}" for i in range(width)]
+            self._columns = _check_columns(columns)
+            self._kinds = [None] * len(self._columns)
+        self._optional = _check_optional(optional, len(self._columns))
+        if dataframe is None and data is not None:
+            self._add_bulk(data)
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def log_mode(self) -> str:
+        return self._log_mode
+
+    @property
+    def columns(self) -> list[str]:
+        """Column names, in order (a copy)."""
+        return list(self._columns)
+
+    @property
+    def data(self) -> list[list[Any]]:
+        """All rows as lists of Python values (a copy)."""
+        arrow = self.to_arrow()
+        cols = [self._decode(i, arrow.column(i).to_pylist()) for i in range(len(self._columns))]
+        return [list(r) for r in zip(*cols, strict=True)] if cols else []
+
+    @property
+    def num_rows(self) -> int:
+        return (self._arrow.num_rows if self._arrow is not None else 0) + len(self._pending)
+
+    def __len__(self) -> int:
+        return self.num_rows
+
+    def __repr__(self) -> str:
+        return (
+            f"Table(columns={self._columns!r}, rows={self.num_rows}, "
+            f"log_mode={self._log_mode!r})"
+        )
+
+    # --------------------------------------------------------------------- editing
+
+    def _check_editable(self, action: str) -> None:
+        if self._frozen:
+            raise TableError(
+                f"cannot {action}: this IMMUTABLE table was already logged and is final; "
+                "create a new Table (or use log_mode='MUTABLE')"
+            )
+
+    def add_data(self, *row: Any) -> None:
+        """Append one row; it must have one value per column."""
+        self._check_editable("add data")
+        if len(row) != len(self._columns):
+            raise TableError(
+                f"add_data got {len(row)} value(s), but the table has {len(self._columns)} "
+                f"columns: {self._columns}"
+            )
+        self._check_row(row)
+        self._pending.append(list(row))
+
+    def add_row(self, *row: Any) -> None:
+        """Alias of :meth:`add_data` (W&B's older name)."""
+        self.add_data(*row)
+
+    def _check_row(self, row: Sequence[Any]) -> None:
+        kinds = self._kinds
+        for i, value in enumerate(row):
+            if value is None or (type(value) is float and value != value):
+                if not self._optional[i]:
+                    raise TableError(f"column {self._columns[i]!r} is not optional: got {value!r}")
+                continue
+            if self._mixed:
+                continue
+            have = kinds[i]
+            kind = _KIND_BY_TYPE.get(type(value))
+            if kind is None or (have is not None and kind != have):
+                kind = check_kind(self._columns[i], value, have)
+                if kind is None:
+                    if not self._optional[i]:
+                        raise TableError(
+                            f"column {self._columns[i]!r} is not optional: got {value!r}"
+                        )
+                    continue
+            kinds[i] = kind
+
+    def _add_bulk(self, data: Any) -> None:
+        if type(data).__module__.split(".")[0] == "numpy":
+            if data.ndim != 2 or data.shape[1] != len(self._columns):
+                raise TableError(
+                    f"data must be a 2-D array with {len(self._columns)} columns "
+                    f"({self._columns}), got shape {data.shape}"
+                )
+            arrays = [pa.array(data[:, i], from_pandas=True) for i in range(data.shape[1])]
+            self._append_arrow(pa.table(arrays, names=self._columns))
+            return
+        for row in data:
+            row = list(row)
+            if len(row) != len(self._columns):
+                raise TableError(
+                    f"a row of data has {len(row)} value(s), but the table has "
+                    f"{len(self._columns)} columns: {self._columns}"
+                )
+            self._check_row(row)
+            self._pending.append(row)
+
+    def add_column(self, name: str, data: Any, optional: bool = False) -> None:
+        """Add a column; ``name`` must be new and ``data`` one value per row."""
+        self._check_editable("add a column")
+        if self._log_mode == "INCREMENTAL":
+            raise TableError(
+                f"cannot add column {name!r}: INCREMENTAL tables take new rows only; "
+                "use log_mode='MUTABLE' to add columns"
+            )
+        if not isinstance(name, str) or not name:
+            raise TableError(f"a column name must be a non-empty string, got {name!r}")
+        if name in self._columns:
+            raise TableError(f"column {name!r} already exists: {self._columns}")
+        n = len(data) if hasattr(data, "__len__") else None
+        if n is None:
+            data = list(data)
+            n = len(data)
+        if n != self.num_rows:
+            raise TableError(
+                f"column {name!r} has {n} value(s), but the table has {self.num_rows} rows"
+            )
+        if not optional and any(v is None for v in (data if isinstance(data, list) else [])):
+            pass  # W&B's optional=False on add_column only types the column; None allowed
+        arrow = self.to_arrow()
+        values, kind = _values_to_arrow(name, data, None)
+        self._arrow = arrow.append_column(name, values)
+        self._columns.append(name)
+        self._kinds.append(kind)
+        self._optional.append(True)
+
+    def get_column(self, name: str, convert_to: str | None = None) -> Any:
+        """The values of column ``name`` (a list; ``convert_to="numpy"`` for an array)."""
+        if name not in self._columns:
+            raise TableError(f"no column {name!r}; columns are {self._columns}")
+        i = self._columns.index(name)
+        col = self.to_arrow().column(i)
+        if convert_to == "numpy":
+            import numpy as np
+
+            values = self._decode(i, col.to_pylist())
+            return np.asarray(values)
+        if convert_to is not None:
+            raise TableError(f"convert_to must be None or 'numpy', got {convert_to!r}")
+        return self._decode(i, col.to_pylist())
+
+    def _decode(self, i: int, values: list[Any]) -> list[Any]:
+        if self._arrow is not None and self._kinds[i] in ("list", "dict", "json"):
+            t = self._arrow.schema.field(i).type
+            if pa.types.is_string(t):
+                return [None if v is None else json.loads(v) for v in values]
+        return values
+
+    # ------------------------------------------------------------------ conversion
+
+    def to_arrow(self) -> pa.Table:
+        """The whole table as an Arrow table (pending rows converted first)."""
+        self._materialize()
+        if self._arrow is None:
+            return pa.table({c: pa.nulls(0) for c in self._columns}) if self._columns else pa.table({})
+        return self._arrow
+
+    def get_dataframe(self) -> pd.DataFrame:
+        """The table as a pandas DataFrame."""
+        return self.to_arrow().to_pandas()
+
+    def to_polars(self) -> pl.DataFrame:
+        """The table as a Polars DataFrame."""
+        import polars as pl
+
+        out = pl.from_arrow(self.to_arrow())
+        assert isinstance(out, pl.DataFrame)
+        return out
+
+    def _materialize(self) -> None:
+        if not self._pending:
+            return
+        rows, self._pending = self._pending, []
+        arrays = []
+        for i, name in enumerate(self._columns):
+            values = [r[i] for r in rows]
+            kind = self._kinds[i]
+            if self._mixed:
+                kinds = {kind_of(v) for v in values} - {None}
+                if len(kinds) > 1 or (kind is not None and kinds and kinds != {kind}):
+                    kind = "json"
+                elif kinds:
+                    kind = next(iter(kinds))
+                if kind == "json" and self._kinds[i] != "json":
+                    self._to_json_column(i)
+                self._kinds[i] = kind
+            target = self._arrow.schema.field(i).type if self._arrow is not None else None
+            if target is not None and pa.types.is_null(target):
+                target = None
+            arrays.append(column_to_arrow(name, values, kind, target=target))
+        self._append_arrow(pa.table(arrays, names=self._columns))
+
+    def _to_json_column(self, i: int) -> None:
+        if self._arrow is None:
+            return
+        values = [to_json_text(v) for v in self._arrow.column(i).to_pylist()]
+        self._arrow = self._arrow.set_column(
+            i, self._columns[i], pa.array(values, type=pa.string())
+        )
+
+    def _append_arrow(self, batch: pa.Table) -> None:
+        for i, t in enumerate(batch.schema.types):
+            if self._kinds[i] is None:
+                self._kinds[i] = kind_of_arrow(t)
+        if self._arrow is None or self._arrow.num_rows == 0 and batch.num_rows:
+            self._arrow = batch
+            return
+        if batch.num_rows == 0:
+            return
+        old = self._arrow
+        fields = []
+        for i, (a, b) in enumerate(zip(old.schema.types, batch.schema.types, strict=True)):
+            name = self._columns[i]
+            fields.append(pa.field(name, _unify(name, a, b)))
+        schema = pa.schema(fields)
+        try:
+            self._arrow = pa.concat_tables([old.cast(schema), batch.cast(schema)])
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+            raise ColumnTypeError(f"rows cannot be added: {e}") from e
+
+    # ----------------------------------------------------------- log-time helpers
+
+    def _freeze(self) -> None:
+        self._frozen = True
+
+    @property
+    def _is_frozen(self) -> bool:
+        return self._frozen
+
+
+def _unify(name: str, a: pa.DataType, b: pa.DataType) -> pa.DataType:
+    if a == b or pa.types.is_null(b):
+        return a
+    if pa.types.is_null(a):
+        return b
+    if (pa.types.is_integer(a) or pa.types.is_floating(a)) and (
+        pa.types.is_integer(b) or pa.types.is_floating(b)
+    ):
+        return pa.float64() if (pa.types.is_floating(a) or pa.types.is_floating(b)) else a
+    if pa.types.is_string(a) or pa.types.is_large_string(a):
+        return a
+    raise ColumnTypeError(f"column {name!r} changed type from {a} to {b}")
+
+
+def _width(data: Any) -> int:
+    if data is None:
+        return 0
+    if hasattr(data, "shape"):
+        return int(data.shape[1]) if len(data.shape) == 2 else 0
+    for row in data:
+        return len(row)
+    return 0
+
+
+def _check_columns(columns: Iterable[Any]) -> list[str]:
+    cols = list(columns)
+    for c in cols:
+        if not isinstance(c, str) or not c:
+            raise TableError(f"column names must be non-empty strings, got {c!r}")
+    dupes = sorted({c for c in cols if cols.count(c) > 1})
+    if dupes:
+        raise TableError(f"column names must be unique; repeated: {dupes}")
+    return cols
+
+
+def _check_optional(optional: bool | Sequence[bool], n: int) -> list[bool]:
+    if isinstance(optional, bool):
+        return [optional] * n
+    flags = [bool(o) for o in optional]
+    if len(flags) != n:
+        raise TableError(f"optional has {len(flags)} flags for {n} columns")
+    return flags
