@@ -65,7 +65,7 @@ class MemoryStore(Store):
 
     def mtime(self, key: str) -> float:
         try:
-            return float(self._fs.info(self._path(key))["created"])
+            return float(self._fs.info(self._path(key))["created"].timestamp())
         except FileNotFoundError as e:
             raise NotFoundError(f"{self.url}/{key} does not exist") from e
 
