@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tablelog.errors import NotFoundError
+from tablelog.errors import FormatError, NotFoundError
 from tablelog.format import paths
 from tablelog.format.manifest import Fragment, Manifest, parse_manifest, parse_segment
 from tablelog.format.state import CHECKPOINT_EVERY, TableState, apply_manifest, state_from_checkpoint
@@ -71,10 +71,12 @@ def _load_fragments(ref: TableRef, m: Manifest) -> tuple[Fragment, ...]:
     for seg, key, data in zip(m.checkpoint, keys, datas, strict=True):
         url = ref.store.full_url(key)
         if digest_of(data) != seg.object:
-            get_verified(ref.store, key, seg.object)  # raises with the location
+            data = get_verified(ref.store, key, seg.object)  # raises with the location
         frags = parse_segment(data, where=url)
         if len(frags) != seg.fragments:
-            raise NotFoundError(f"{url}: segment lists {len(frags)} fragments, expected {seg.fragments}")
+            raise FormatError(
+                f"{url}: segment lists {len(frags)} fragments, expected {seg.fragments}"
+            )
         out.extend(frags)
     return tuple(out)
 
@@ -99,6 +101,11 @@ def load_version(ref: TableRef, version: int, *, base: TableState | None = None)
     for v, data in zip(versions, datas, strict=True):
         url = ref.version_url(v)
         m = parse_manifest(data, where=url)
+        if m.version != v or m.key != ref.key:
+            raise FormatError(
+                f"{url} holds version {m.version} of {m.key!r}, not version {v} of "
+                f"{ref.key!r}: the manifest was moved or tampered with"
+            )
         digest = digest_of(data)
         if base is None and v == start:
             state = state_from_checkpoint(m, digest, _load_fragments(ref, m), where=url)

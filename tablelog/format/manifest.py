@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -345,8 +346,9 @@ def parse_manifest(data: bytes, *, where: str) -> Manifest:
 def parse_segment(data: bytes, *, where: str) -> tuple[Fragment, ...]:
     """Parse a segment object (gzip JSON list of fragments)."""
     try:
-        body = gzip.decompress(data)
-    except (OSError, EOFError) as e:
+        inflater = zlib.decompressobj(wbits=31)
+        body = inflater.decompress(data, MAX_SEGMENT_BYTES + 1)
+    except zlib.error as e:
         raise _fail(where, f"segment is not gzip ({e})") from e
     v = _obj(_loads(body, where, MAX_SEGMENT_BYTES), where, {"format_version", "fragments"})
     if v["format_version"] != FORMAT_VERSION:

@@ -13,6 +13,7 @@ from urllib.parse import quote, unquote
 from tablelog.errors import InvalidNameError
 
 MAX_NAME_CHARS = 200
+MAX_ENCODED_CHARS = 240
 _SAFE = "-_.~@+=,"
 
 
@@ -25,6 +26,11 @@ def _check(kind: str, name: object) -> str:
         raise InvalidNameError(
             f"{kind} is {len(name)} characters long; the limit is {MAX_NAME_CHARS}: "
             f"{name[:40]!r}…"
+        )
+    if len(encode(name)) > MAX_ENCODED_CHARS:
+        raise InvalidNameError(
+            f"{kind} {name[:40]!r}… is {len(encode(name))} characters once percent-encoded; "
+            f"the limit is {MAX_ENCODED_CHARS} (object stores limit path lengths)"
         )
     bad = [c for c in name if unicodedata.category(c) in ("Cc", "Cs")]
     if bad:
@@ -110,6 +116,6 @@ def version_key(project: str, run_id: str, key: str, version: int) -> str:
 def parse_version_name(name: str) -> int | None:
     """The version number of a manifest file name, or None if it is not one."""
     stem, dot, ext = name.rpartition(".")
-    if not dot or ext != "json" or len(stem) != 20 or not stem.isdigit():
+    if not dot or ext != "json" or len(stem) != 20 or not (stem.isascii() and stem.isdigit()):
         return None
     return int(stem)

@@ -23,6 +23,11 @@ from tablelog.objects.cas import digest_of
 #: entry is rewritten O(log n) times, and a state has O(log n) segments.
 MERGE_FANOUT = 4
 MAX_SEGMENT_FRAGMENTS = 50_000
+#: Arrow type names (docs/format.md, "Column types") that widen to double together.
+_NUMERIC = frozenset(
+    {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float",
+     "double", "halffloat"}
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,9 +78,8 @@ def _merge_column(a: Column, b: Column) -> Column:
         return b
     if b.arrow == "null":
         return a
-    numeric = {"int64", "float64"}
-    if {a.arrow, b.arrow} <= numeric:
-        return Column(name=a.name, kind=a.kind, arrow="float64")
+    if {a.arrow, b.arrow} <= _NUMERIC:
+        return Column(name=a.name, kind=a.kind, arrow="double")
     raise CommitConflictError(
         f"column {a.name!r} is {a.kind} ({a.arrow}) in the table but {b.kind} ({b.arrow}) "
         "in this log; log a table with matching column types or use another key"

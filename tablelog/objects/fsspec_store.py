@@ -24,13 +24,15 @@ class FsspecStore(Store):
     def __init__(self, url: str, storage_options: Mapping[str, Any] | None = None) -> None:
         protocol, _, path = url.partition("://")
         self.protocol = protocol
-        self.url = f"{protocol}://{path.strip('/')}"
-        self._root = path.strip("/")
+        self._root = path.rstrip("/") if protocol in ("local", "file") else path.strip("/")
+        self.url = f"{protocol}://{self._root}"
         self._options = dict(storage_options or {})
         opts = dict(self._options)
         if protocol in _ATOMIC_CREATE:
             # Listing caches would make a stale reader think a version is missing.
             opts.setdefault("use_listings_cache", False)
+        if protocol in ("local", "file"):
+            opts.setdefault("auto_mkdir", True)
         self._fs: Any = fsspec.filesystem(protocol, **opts)
         self.supports_conditional_create = protocol in _ATOMIC_CREATE
         self._probed: bool | None = None
@@ -42,6 +44,8 @@ class FsspecStore(Store):
         return f"{self._root}/{key}" if self._root else key
 
     def full_url(self, key: str) -> str:
+        if self.protocol in ("local", "file"):
+            return self._path(key)
         return f"{self.protocol}://{self._path(key)}"
 
     def get(self, key: str) -> bytes:
@@ -103,7 +107,7 @@ class FsspecStore(Store):
             if is_not_found(e):
                 return
             raise translate(e, url=self.full_url(prefix), action="list") from e
-        strip = len(self._root) + 1 if self._root else 0
+        strip = len(self._fs._strip_protocol(self._root).rstrip("/")) + 1 if self._root else 0
         for p in found:
             yield str(p)[strip:]
 
@@ -136,6 +140,8 @@ class FsspecStore(Store):
         Writes a tiny probe object twice under ``_tablelog/probes/``: the second
         create must be refused. The answer is cached on this store.
         """
+        if self._probed is None and not self.supports_conditional_create:
+            self._probed = False
         if self._probed is None:
             key = f"{PROBE_PREFIX}/{uuid.uuid4().hex}"
             first = self.put_if_absent(key, b"probe")
@@ -143,7 +149,8 @@ class FsspecStore(Store):
             self._probed = first and not second
         if not self._probed:
             raise UnsafeStoreError(
-                f"{self.url} does not honour create-if-absent (If-None-Match: *), so two "
-                "writers could overwrite each other's versions. Use a store that does, or "
-                "open the run with single_writer=True if only one process ever writes here."
+                f"{self.url} ({self.protocol}) does not honour create-if-absent "
+                "(If-None-Match: *), so two writers could overwrite each other's versions. "
+                "Use a store that does (S3, MinIO, SeaweedFS, a local folder), or pass "
+                "single_writer=True to tablelog.init if only one process ever writes here."
             )

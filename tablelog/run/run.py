@@ -229,7 +229,7 @@ def _history_array(value: Any) -> pa.Array:
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return pa.array([str(value)], type=pa.string())
     if pa.types.is_integer(arr.type):
-        return arr.cast(pa.float64()) if False else arr.cast(pa.int64())
+        return arr.cast(pa.int64()) if arr.type != pa.uint64() else arr.cast(pa.float64())
     return arr
 
 

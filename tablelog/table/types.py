@@ -190,14 +190,12 @@ def column_to_arrow(
         return pa.array([to_json_text(v) for v in values], type=pa.string())
     try:
         if kind == "number":
-            if target is not None and pa.types.is_integer(target):
-                try:
-                    return pa.array(values, type=pa.int64(), from_pandas=True)
-                except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-                    return pa.array(values, type=pa.float64(), from_pandas=True)
-            if target is not None:
-                return pa.array(values, type=target, from_pandas=True)
             arr = pa.array(values, from_pandas=True)
+            if target is not None and pa.types.is_integer(target):
+                # A float in an int column widens the column; it is never truncated.
+                return arr.cast(pa.float64()) if not pa.types.is_integer(arr.type) else arr
+            if target is not None:
+                return arr.cast(target)
             if pa.types.is_decimal(arr.type) or pa.types.is_floating(arr.type):
                 return arr
             return arr.cast(pa.int64()) if pa.types.is_integer(arr.type) else arr

@@ -155,3 +155,17 @@ def test_no_secret_in_anything_written(where: Any) -> None:
     for key in store.list(""):
         assert secret.encode() not in store.get(key)
     assert secret not in repr(run) and secret not in repr(store)
+
+
+def test_numbers_widen_and_are_never_truncated(where: Any) -> None:
+    with where.init() as run:
+        run.log({"loss": 1})
+        run.log({"loss": 0.5})
+        t = tablelog.Table(columns=["x"], log_mode="INCREMENTAL")
+        t.add_data(1)
+        run.log({"t": t})
+        t.add_data(2.5)
+        run.log({"t": t})
+    assert where.scan(f"p/{run.id}/_history").collect()["loss"].to_list() == [1.0, 0.5]
+    assert where.scan(f"p/{run.id}/t").collect()["x"].to_list() == [1.0, 2.5]
+    assert where.scan(f"p/{run.id}/t", version=0).collect()["x"].to_list() == [1.0]

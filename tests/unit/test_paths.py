@@ -53,3 +53,9 @@ def test_version_names() -> None:
     assert key.endswith("versions/00000000000000000007.json")
     assert paths.parse_version_name("00000000000000000007.json") == 7
     assert paths.parse_version_name("7.json") is None
+
+
+def test_length_limit_counts_the_encoded_name() -> None:
+    with pytest.raises(InvalidNameError, match="once percent-encoded"):
+        paths.check_key("é" * 100)
+    assert paths.parse_version_name("٠" * 20 + ".json") is None
