@@ -46,16 +46,21 @@ def main() -> None:
     pl.Config.set_tbl_rows(8)
     print(f"logged run {path} into {run.root}\n")
     print("history of eval/predictions (one row per version):")
-    print(tablelog.history(f"{path}/eval/predictions").select(
-        "version", "step", "mode", "rows", "columns", "added_rows"
-    ))
+    print(
+        tablelog.history(f"{path}/eval/predictions").select(
+            "version", "step", "mode", "rows", "columns", "added_rows"
+        )
+    )
     print("\nlatest eval/predictions:")
     print(tablelog.scan(f"{path}/eval/predictions").collect())
     print("\ntraining_table, rows of increment 19 with label 1:")
     lf = tablelog.scan(f"{path}/training_table")
     print(lf.filter((pl.col("_increment") == 19) & (pl.col("label") == 1)).collect())
-    print("\ntraining_table as of step 4:", tablelog.scan(f"{path}/training_table", step=4)
-          .select(pl.len()).collect().item(), "rows")
+    print(
+        "\ntraining_table as of step 4:",
+        tablelog.scan(f"{path}/training_table", step=4).select(pl.len()).collect().item(),
+        "rows",
+    )
     print("\nloss from the run's history table:")
     print(tablelog.scan(f"{path}/_history").select("_step", "loss").tail(3).collect())
 

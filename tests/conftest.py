@@ -14,8 +14,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import tablelog  # noqa: E402
-from servers import S3Server, start_moto  # noqa: E402
+from servers import S3Server, start_moto
+
+import tablelog
 
 _counter = itertools.count()
 

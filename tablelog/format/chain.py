@@ -5,7 +5,12 @@ from __future__ import annotations
 from tablelog.errors import FormatError, NotFoundError
 from tablelog.format import paths
 from tablelog.format.manifest import Fragment, Manifest, parse_manifest, parse_segment
-from tablelog.format.state import CHECKPOINT_EVERY, TableState, apply_manifest, state_from_checkpoint
+from tablelog.format.state import (
+    CHECKPOINT_EVERY,
+    TableState,
+    apply_manifest,
+    state_from_checkpoint,
+)
 from tablelog.objects.cas import digest_of, get_verified
 from tablelog.objects.store import Store
 
@@ -94,9 +99,7 @@ def load_version(ref: TableRef, version: int, *, base: TableState | None = None)
     try:
         datas = ref.store.get_many([ref.version_key(v) for v in versions])
     except FileNotFoundError as e:
-        raise NotFoundError(
-            f"table {ref.path} has no version {version} in {ref.store.url}"
-        ) from e
+        raise NotFoundError(f"table {ref.path} has no version {version} in {ref.store.url}") from e
     state = base if base is not None else TableState()
     for v, data in zip(versions, datas, strict=True):
         url = ref.version_url(v)

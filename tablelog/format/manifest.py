@@ -170,7 +170,9 @@ def _fail(where: str, what: str) -> FormatError:
     return FormatError(f"malformed manifest {where}: {what}")
 
 
-def _obj(value: JSON, where: str, required: set[str], optional: set[str] = frozenset()) -> dict[str, JSON]:  # type: ignore[assignment]
+def _obj(
+    value: JSON, where: str, required: set[str], optional: frozenset[str] = frozenset()
+) -> dict[str, JSON]:
     if not isinstance(value, dict):
         raise _fail(where, f"expected an object, got {type(value).__name__}")
     missing = required - value.keys()
@@ -235,8 +237,11 @@ def parse_fragment(value: JSON, where: str) -> Fragment:
 
 def _parse_column(value: JSON, where: str) -> Column:
     v = _obj(value, where, {"name", "kind", "arrow"})
-    return Column(name=_str(v["name"], f"{where}.name"), kind=_str(v["kind"], f"{where}.kind"),
-                  arrow=v["arrow"])
+    return Column(
+        name=_str(v["name"], f"{where}.name"),
+        kind=_str(v["kind"], f"{where}.kind"),
+        arrow=v["arrow"],
+    )
 
 
 def _loads(data: bytes, where: str, limit: int) -> JSON:
@@ -270,9 +275,20 @@ def parse_manifest(data: bytes, *, where: str) -> Manifest:
     v = _obj(
         v,
         where,
-        {"format_version", "key", "version", "parent", "mode", "step", "time", "writer",
-         "rows", "fragments", "change"},
-        {"schema", "checkpoint", "separate", "extra"},
+        {
+            "format_version",
+            "key",
+            "version",
+            "parent",
+            "mode",
+            "step",
+            "time",
+            "writer",
+            "rows",
+            "fragments",
+            "change",
+        },
+        frozenset({"schema", "checkpoint", "separate", "extra"}),
     )
     mode = _str(v["mode"], f"{where}.mode")
     if mode not in MODES:

@@ -24,8 +24,7 @@ def _check(kind: str, name: object) -> str:
         raise InvalidNameError(f"{kind} must not be empty or only spaces")
     if len(name) > MAX_NAME_CHARS:
         raise InvalidNameError(
-            f"{kind} is {len(name)} characters long; the limit is {MAX_NAME_CHARS}: "
-            f"{name[:40]!r}…"
+            f"{kind} is {len(name)} characters long; the limit is {MAX_NAME_CHARS}: {name[:40]!r}…"
         )
     if len(encode(name)) > MAX_ENCODED_CHARS:
         raise InvalidNameError(

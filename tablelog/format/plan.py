@@ -25,8 +25,19 @@ MERGE_FANOUT = 4
 MAX_SEGMENT_FRAGMENTS = 50_000
 #: Arrow type names (docs/format.md, "Column types") that widen to double together.
 _NUMERIC = frozenset(
-    {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float",
-     "double", "halffloat"}
+    {
+        "int8",
+        "int16",
+        "int32",
+        "int64",
+        "uint8",
+        "uint16",
+        "uint32",
+        "uint64",
+        "float",
+        "double",
+        "halffloat",
+    }
 )
 
 
@@ -58,7 +69,9 @@ class Plan:
     segments: tuple[tuple[str, bytes], ...]  # (digest, bytes) to upload before the manifest
 
 
-def merge_schema(parent: tuple[Column, ...], mine: tuple[Column, ...], *, replace: bool) -> tuple[Column, ...]:
+def merge_schema(
+    parent: tuple[Column, ...], mine: tuple[Column, ...], *, replace: bool
+) -> tuple[Column, ...]:
     """The schema after a commit: the parent's columns (unless replaced), then new ones."""
     if replace:
         return mine

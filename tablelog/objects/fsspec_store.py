@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -54,7 +55,7 @@ class FsspecStore(Store):
         except Exception as e:
             raise translate(e, url=self.full_url(key), action="read") from e
 
-    def get_many(self, keys: list[str]) -> list[bytes]:
+    def get_many(self, keys: builtins.list[str]) -> builtins.list[bytes]:
         if len(keys) <= 1:
             return [self.get(k) for k in keys]
         paths = [self._path(k) for k in keys]
@@ -62,7 +63,7 @@ class FsspecStore(Store):
             found = self._fs.cat(paths, on_error="return")
         except Exception as e:
             raise translate(e, url=self.url, action="read manifests from") from e
-        out: list[bytes] = []
+        out: builtins.list[bytes] = []
         for key, path in zip(keys, paths, strict=True):
             value = found.get(path, found.get(self._fs._strip_protocol(path)))
             if isinstance(value, BaseException) or value is None:

@@ -28,7 +28,7 @@ def open_store(
     *,
     storage_options: Mapping[str, Any] | None = None,
 ) -> Store:
-    """The store for ``root`` (a folder, ``file://``, ``memory://``, ``s3://`` or any fsspec URL)."""
+    """The store for ``root``: a folder, ``file://``, ``memory://``, ``s3://``, any fsspec URL."""
     url = resolve_root(root)
     if "://" not in url:
         return LocalStore(url)

@@ -7,6 +7,7 @@ Keys are ``/``-separated relative paths below the store's root; they are built i
 from __future__ import annotations
 
 import abc
+import builtins
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -53,7 +54,7 @@ class Store(abc.ABC):
         """Last-modified time of ``key`` as a POSIX timestamp."""
         raise NotImplementedError
 
-    def get_many(self, keys: list[str]) -> list[bytes]:
+    def get_many(self, keys: builtins.list[str]) -> builtins.list[bytes]:
         """Fetch several keys, in parallel where the backend can."""
         return [self.get(k) for k in keys]
 

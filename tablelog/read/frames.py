@@ -57,7 +57,9 @@ def fragments_frame(
 ) -> pl.LazyFrame:
     """All rows of ``fragments`` in order, with the table's (union) schema."""
     schema = polars_schema(columns)
-    out_schema = pl.Schema({**schema, INCREMENT_COLUMN: pl.Int64}) if tag_increments else schema
+    out_schema = pl.Schema([*schema.items(), (INCREMENT_COLUMN, pl.Int64())])
+    if not tag_increments:
+        out_schema = schema
     if not fragments:
         return pl.LazyFrame(schema=out_schema)
     parts: list[pl.LazyFrame] = []

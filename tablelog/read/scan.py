@@ -27,9 +27,7 @@ def split_path(path: str) -> tuple[str, str, str]:
         raise InvalidNameError(f"a table path must be a string, got {type(path).__name__}")
     parts = path.split("/", 2)
     if len(parts) != 3 or not all(parts):
-        raise InvalidNameError(
-            f"a table path is 'project/run_id/key', got {path!r}"
-        )
+        raise InvalidNameError(f"a table path is 'project/run_id/key', got {path!r}")
     project = paths.check_segment_name("project", parts[0])
     run_id = parts[1] if parts[1] == "*" else paths.check_segment_name("run id", parts[1])
     key = parts[2]
@@ -49,9 +47,7 @@ def _latest(ref: TableRef) -> int:
     if latest < 0:
         run_key = paths.run_json_key(ref.project, ref.run_id)
         if not ref.store.exists(run_key):
-            raise NotFoundError(
-                f"no run {ref.project}/{ref.run_id} in {ref.store.url}"
-            )
+            raise NotFoundError(f"no run {ref.project}/{ref.run_id} in {ref.store.url}")
         raise NotFoundError(
             f"run {ref.project}/{ref.run_id} has no table {ref.key!r} in {ref.store.url}; "
             f"its tables: {sorted(list_tables(ref.store, ref.project, ref.run_id))}"
@@ -68,9 +64,7 @@ def list_tables(store: Store, project: str, run_id: str) -> set[str]:
     return keys
 
 
-def resolve_version(
-    ref: TableRef, *, version: int | None, step: int | None
-) -> int:
+def resolve_version(ref: TableRef, *, version: int | None, step: int | None) -> int:
     """The version a reader asked for (``version=`` or ``step=``), checked to exist."""
     latest = _latest(ref)
     if version is not None and step is not None:

@@ -88,8 +88,11 @@ class KeyWriter:
                 self._adopt(table, arrow)
                 return False
             group = upload_group(self.ref, arrow.slice(start))
-            intent = _with(base, add=(NewFragment(rows=arrow.num_rows - start, groups=(group,)),),
-                           replace=separate)
+            intent = _with(
+                base,
+                add=(NewFragment(rows=arrow.num_rows - start, groups=(group,)),),
+                replace=separate,
+            )
         elif mode == "MUTABLE" and same:
             new_cols = [c for c in arrow.column_names if c not in self.columns_logged]
             add_groups = []

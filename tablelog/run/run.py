@@ -180,11 +180,9 @@ class Run:
         return writer
 
     def _log_history(self, step: int, scalars: dict[str, Any]) -> None:
-        row = {"_step": [step], "_time": [time.time()]}
-        row.update({k: [v] for k, v in scalars.items()})
-        columns = list(row)
-        table = Table(columns=columns, log_mode="INCREMENTAL", allow_mixed_types=False)
-        table._append_arrow(pa.table({k: _history_array(v[0]) for k, v in row.items()}))
+        row: dict[str, Any] = {"_step": step, "_time": time.time(), **scalars}
+        table = Table(columns=list(row), log_mode="INCREMENTAL")
+        table._append_arrow(pa.table({k: _history_array(v) for k, v in row.items()}))
         self._writer(HISTORY_KEY).log(table, step=step, separate=False)
 
     # ------------------------------------------------------------------ finish
@@ -243,7 +241,7 @@ def _check_scalar(key: str, value: Any) -> None:
 def init(
     project: str | None = None,
     *,
-    id: str | None = None,  # noqa: A002 - W&B's name
+    id: str | None = None,
     resume: str | bool | None = None,
     root: str | os.PathLike[str] | None = None,
     config: Mapping[str, Any] | None = None,
@@ -311,7 +309,9 @@ def init(
     raise RunError(f"run {project}/{run_id} already exists in {store.url}: {hint}")
 
 
-def _resume(store: Store, info: RunInfo, config: Mapping[str, Any] | None, single_writer: bool) -> Run:
+def _resume(
+    store: Store, info: RunInfo, config: Mapping[str, Any] | None, single_writer: bool
+) -> Run:
     import dataclasses
 
     merged = {**info.config, **_plain_config(config)}

@@ -165,8 +165,7 @@ class Table:
 
     def __repr__(self) -> str:
         return (
-            f"Table(columns={self._columns!r}, rows={self.num_rows}, "
-            f"log_mode={self._log_mode!r})"
+            f"Table(columns={self._columns!r}, rows={self.num_rows}, log_mode={self._log_mode!r})"
         )
 
     # --------------------------------------------------------------------- editing
@@ -291,12 +290,15 @@ class Table:
         """The whole table as an Arrow table (pending rows converted first)."""
         self._materialize()
         if self._arrow is None:
-            return pa.table({c: pa.nulls(0) for c in self._columns}) if self._columns else pa.table({})
+            return (
+                pa.table({c: pa.nulls(0) for c in self._columns}) if self._columns else pa.table({})
+            )
         return self._arrow
 
     def get_dataframe(self) -> pd.DataFrame:
         """The table as a pandas DataFrame."""
-        return self.to_arrow().to_pandas()
+        frame: pd.DataFrame = self.to_arrow().to_pandas()
+        return frame
 
     def to_polars(self) -> pl.DataFrame:
         """The table as a Polars DataFrame."""
@@ -341,7 +343,7 @@ class Table:
         for i, t in enumerate(batch.schema.types):
             if self._kinds[i] is None:
                 self._kinds[i] = kind_of_arrow(t)
-        if self._arrow is None or self._arrow.num_rows == 0 and batch.num_rows:
+        if self._arrow is None or (self._arrow.num_rows == 0 and batch.num_rows):
             self._arrow = batch
             return
         if batch.num_rows == 0:

@@ -216,10 +216,27 @@ def column_to_arrow(
 _PRIMITIVES: dict[str, pa.DataType] = {
     str(t): t
     for t in (
-        pa.null(), pa.bool_(), pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.uint8(),
-        pa.uint16(), pa.uint32(), pa.uint64(), pa.float16(), pa.float32(), pa.float64(),
-        pa.string(), pa.large_string(), pa.binary(), pa.large_binary(), pa.date32(),
-        pa.date64(), pa.string_view(), pa.binary_view(),
+        pa.null(),
+        pa.bool_(),
+        pa.int8(),
+        pa.int16(),
+        pa.int32(),
+        pa.int64(),
+        pa.uint8(),
+        pa.uint16(),
+        pa.uint32(),
+        pa.uint64(),
+        pa.float16(),
+        pa.float32(),
+        pa.float64(),
+        pa.string(),
+        pa.large_string(),
+        pa.binary(),
+        pa.large_binary(),
+        pa.date32(),
+        pa.date64(),
+        pa.string_view(),
+        pa.binary_view(),
     )
 }
 

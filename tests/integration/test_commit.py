@@ -20,8 +20,9 @@ from tablelog.objects.store import Store
 
 def _chain_is_linear(where: Any, path: str) -> int:
     project, run_id, key = path.split("/", 2)
-    ref = TableRef(open_store(where.root, storage_options=where.storage_options),
-                   project, run_id, key)
+    ref = TableRef(
+        open_store(where.root, storage_options=where.storage_options), project, run_id, key
+    )
     history = read_history(ref, latest_version(ref))
     parent = None
     for n, (m, digest) in enumerate(history):
@@ -43,9 +44,16 @@ def test_stale_handle_rebases_incremental_appends(where: Any) -> None:
     a.finish()
     b.finish()
     df = where.scan("p/shared/t").collect()
-    assert sorted(df.rows()) == sorted([("a", i, v) for i, v in zip(range(5), df.filter(
-        pl.col("w") == "a")["_increment"], strict=True)] + [("b", i, v) for i, v in zip(
-        range(5), df.filter(pl.col("w") == "b")["_increment"], strict=True)])
+    assert sorted(df.rows()) == sorted(
+        [
+            ("a", i, v)
+            for i, v in zip(range(5), df.filter(pl.col("w") == "a")["_increment"], strict=True)
+        ]
+        + [
+            ("b", i, v)
+            for i, v in zip(range(5), df.filter(pl.col("w") == "b")["_increment"], strict=True)
+        ]
+    )
     assert df.height == 10 and df.select("w", "i").n_unique() == 10
     assert _chain_is_linear(where, "p/shared/t") == 10
 
@@ -112,8 +120,7 @@ def test_lost_reply_is_recognised_not_duplicated(where: Any) -> None:
     state = TableState()
     schema = (Column(name="a", kind="number", arrow="int64"),)
     for step in range(3):
-        state = commit(ref, state, Intent(mode="INCREMENTAL", writer="w", step=step,
-                                          schema=schema))
+        state = commit(ref, state, Intent(mode="INCREMENTAL", writer="w", step=step, schema=schema))
     assert state.version == 2 and store.drops == 0
     assert latest_version(TableRef(store.inner, "p", "r", "k")) == 2
 

@@ -33,8 +33,14 @@ def _manifest(**kw: object) -> Manifest:
         "rows": 2,
         "fragments": 1,
         "change": Change(
-            add=(Fragment(id="3.0", rows=2, increment=3,
-                          groups=(ColumnGroup(object=D, columns=("a",), size=10),)),)
+            add=(
+                Fragment(
+                    id="3.0",
+                    rows=2,
+                    increment=3,
+                    groups=(ColumnGroup(object=D, columns=("a",), size=10),),
+                ),
+            )
         ),
     }
     base.update(kw)

@@ -8,8 +8,12 @@ from tablelog.objects.s3options import object_store_options
 
 
 def test_explicit_s3fs_options() -> None:
-    so = {"key": "K", "secret": "S", "token": "T",
-          "client_kwargs": {"endpoint_url": "http://127.0.0.1:9000", "region_name": "eu-west-1"}}
+    so = {
+        "key": "K",
+        "secret": "S",
+        "token": "T",
+        "client_kwargs": {"endpoint_url": "http://127.0.0.1:9000", "region_name": "eu-west-1"},
+    }
     assert object_store_options(so, environ={}) == {
         "aws_access_key_id": "K",
         "aws_secret_access_key": "S",
@@ -22,8 +26,12 @@ def test_explicit_s3fs_options() -> None:
 
 
 def test_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    env = {"AWS_ACCESS_KEY_ID": "EK", "AWS_SECRET_ACCESS_KEY": "ES",
-           "AWS_ENDPOINT_URL": "https://minio.example:9000", "AWS_REGION": "ap-northeast-1"}
+    env = {
+        "AWS_ACCESS_KEY_ID": "EK",
+        "AWS_SECRET_ACCESS_KEY": "ES",
+        "AWS_ENDPOINT_URL": "https://minio.example:9000",
+        "AWS_REGION": "ap-northeast-1",
+    }
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     out = object_store_options(None)

@@ -94,7 +94,7 @@ def test_add_column_rules() -> None:
     t = tablelog.Table(columns=["a"], data=[[1], [2]], log_mode="MUTABLE")
     with pytest.raises(TableError, match="already exists"):
         t.add_column("a", [1, 2])
-    with pytest.raises(TableError, match="3 value.*2 rows"):
+    with pytest.raises(TableError, match=r"3 value.*2 rows"):
         t.add_column("b", [1, 2, 3])
     t.add_column("b", np.array([0.5, 1.5]))
     assert t.columns == ["a", "b"]
