@@ -32,6 +32,9 @@ class FsspecStore(Store):
         if protocol in _ATOMIC_CREATE:
             # Listing caches would make a stale reader think a version is missing.
             opts.setdefault("use_listings_cache", False)
+            # fsspec caches instances by their arguments, not by the environment they
+            # read (AWS_ENDPOINT_URL, keys): a cached instance could talk to another server.
+            opts.setdefault("skip_instance_cache", True)
         if protocol in ("local", "file"):
             opts.setdefault("auto_mkdir", True)
         self._fs: Any = fsspec.filesystem(protocol, **opts)
