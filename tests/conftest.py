@@ -103,6 +103,12 @@ def where(request: pytest.FixtureRequest, tmp_path: Path) -> Where:
 
 
 @pytest.fixture
+def seaweedfs_where(request: pytest.FixtureRequest, tmp_path: Path) -> Where:
+    """A fresh bucket on the session's SeaweedFS."""
+    return make_where("seaweedfs", tmp_path, request)
+
+
+@pytest.fixture
 def where_env(where: Where, monkeypatch: pytest.MonkeyPatch) -> Where:
     """``where`` as the default root: TABLELOG_ROOT and AWS_* set, as a user would."""
     monkeypatch.setenv("TABLELOG_ROOT", where.root)

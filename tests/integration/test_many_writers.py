@@ -7,7 +7,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,30 +31,23 @@ WRITER = textwrap.dedent(
 )
 
 
-@pytest.fixture
-def seaweed_root(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    from conftest import make_where
-
-    return make_where("seaweedfs", tmp_path, request)
-
-
-def test_eight_processes_hundred_logs_each(seaweed_root: Any) -> None:
+def test_eight_processes_hundred_logs_each(seaweedfs_where: Any) -> None:
     writers, n = 8, 100
-    env = {**os.environ, **seaweed_root.env}
+    env = {**os.environ, **seaweedfs_where.env}
     start = time.monotonic()
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", WRITER, seaweed_root.root, f"w{w}", str(n)], env=env
+            [sys.executable, "-c", WRITER, seaweedfs_where.root, f"w{w}", str(n)], env=env
         )
         for w in range(writers)
     ]
     assert [p.wait(timeout=600) for p in procs] == [0] * writers
     elapsed = time.monotonic() - start
-    df = tablelog.scan("p/multi/shared", **seaweed_root.kw()).collect()
+    df = tablelog.scan("p/multi/shared", **seaweedfs_where.kw()).collect()
     assert df.height == writers * n
     assert df.select("writer", "i").n_unique() == writers * n
     assert sorted(df["_increment"].to_list()) == list(range(writers * n))
-    ref = TableRef(open_store(**seaweed_root.kw()), "p", "multi", "shared")
+    ref = TableRef(open_store(**seaweedfs_where.kw()), "p", "multi", "shared")
     parent = None
     history = read_history(ref, latest_version(ref))
     assert len(history) == writers * n
@@ -64,7 +56,7 @@ def test_eight_processes_hundred_logs_each(seaweed_root: Any) -> None:
         parent = digest
     for v in (0, 399, 799):
         assert (
-            tablelog.scan("p/multi/shared", version=v, **seaweed_root.kw()).collect().height
+            tablelog.scan("p/multi/shared", version=v, **seaweedfs_where.kw()).collect().height
             == v + 1
         )
     print(
