@@ -212,6 +212,8 @@ def _list(value: JSON, where: str) -> list[JSON]:
 def parse_group(value: JSON, where: str) -> ColumnGroup:
     v = _obj(value, where, {"object", "columns", "size"})
     cols = tuple(_str(c, f"{where}.columns") for c in _list(v["columns"], f"{where}.columns"))
+    if not cols:
+        raise _fail(where, "a column group needs at least one column")
     return ColumnGroup(
         object=_digest(v["object"], f"{where}.object"),
         columns=cols,

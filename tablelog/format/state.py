@@ -57,6 +57,25 @@ def apply_manifest(state: TableState, m: Manifest, digest: str, *, where: str) -
             f"{where}: parent digest {str(m.parent)[:12]}… does not match version "
             f"{state.version} ({state.digest[:12]}…): the chain is broken or was tampered with"
         )
+    if m.change.is_append:
+        return _check_totals(
+            dataclasses.replace(
+                state,
+                version=m.version,
+                digest=digest,
+                mode=m.mode,
+                step=m.step,
+                time=m.time,
+                schema=m.schema if m.schema is not None else state.schema,
+                rows=state.rows + sum(f.rows for f in m.change.add),
+                fragments=state.fragments + m.change.add,
+                segments=m.checkpoint if m.checkpoint is not None else state.segments,
+                segments_valid=m.checkpoint is not None or state.segments_valid,
+                separate=m.separate,
+            ),
+            m,
+            where,
+        )
     frags: list[Fragment] = [] if m.change.replace else list(state.fragments)
     if m.change.remove:
         gone = set(m.change.remove)
@@ -113,7 +132,4 @@ def _check_totals(state: TableState, m: Manifest, where: str) -> TableState:
             f"{where}: manifest says {m.rows} rows in {m.fragments} fragments, the chain "
             f"gives {state.rows} rows in {len(state.fragments)}"
         )
-    for f in state.fragments:
-        if f.groups and any(g.columns == () for g in f.groups):
-            raise FormatError(f"{where}: fragment {f.id} has an empty column group")
     return state

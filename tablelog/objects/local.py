@@ -80,4 +80,4 @@ class LocalStore(Store):
             raise NotFoundError(f"{self._path(key)} does not exist") from e
 
     def full_url(self, key: str) -> str:
-        return str(self._path(key))
+        return f"{self.url}/{key}"

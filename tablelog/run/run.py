@@ -223,7 +223,7 @@ def _history_array(value: Any) -> pa.Array:
 
         return pa.array([to_json_text(value)], type=pa.string())
     try:
-        arr = pa.array([value], from_pandas=True)
+        arr = pa.array([value])
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return pa.array([str(value)], type=pa.string())
     if pa.types.is_integer(arr.type):

@@ -355,7 +355,11 @@ class Table:
             fields.append(pa.field(name, _unify(name, a, b)))
         schema = pa.schema(fields)
         try:
-            self._arrow = pa.concat_tables([old.cast(schema), batch.cast(schema)])
+            if old.schema != schema:
+                old = old.cast(schema)
+            if batch.schema != schema:
+                batch = batch.cast(schema)
+            self._arrow = pa.concat_tables([old, batch])
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
             raise ColumnTypeError(f"rows cannot be added: {e}") from e
 

@@ -174,6 +174,19 @@ def _same(stored: Any, given: Any) -> bool:
     return bool(stored == given)
 
 
+def _nan_to_none(values: list[Any]) -> list[Any]:
+    # pyarrow's from_pandas=True would do this, but imports pandas on first use.
+    return [None if (type(v) is float and v != v) else v for v in values]
+
+
+def _has_struct(t: pa.DataType) -> bool:
+    if pa.types.is_struct(t):
+        return True
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return _has_struct(t.value_type)
+    return False
+
+
 def column_to_arrow(
     name: str, values: list[Any], kind: str | None, *, target: pa.DataType | None = None
 ) -> pa.Array:
@@ -190,7 +203,7 @@ def column_to_arrow(
         return pa.array([to_json_text(v) for v in values], type=pa.string())
     try:
         if kind == "number":
-            arr = pa.array(values, from_pandas=True)
+            arr = pa.array(_nan_to_none(values))
             if target is not None and pa.types.is_integer(target):
                 # A float in an int column widens the column; it is never truncated.
                 return arr.cast(pa.float64()) if not pa.types.is_integer(arr.type) else arr
@@ -200,11 +213,11 @@ def column_to_arrow(
                 return arr
             return arr.cast(pa.int64()) if pa.types.is_integer(arr.type) else arr
         if kind in ("list", "dict", "media"):
-            arr = pa.array(values, type=target, from_pandas=True)
-            if kind == "media" or _roundtrips(arr, values):
+            arr = pa.array(_nan_to_none(values), type=target)
+            if kind == "media" or not _has_struct(arr.type) or _roundtrips(arr, values):
                 return arr
             raise pa.ArrowInvalid("shapes vary")
-        return pa.array(values, type=target, from_pandas=True)
+        return pa.array(values, type=target)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError) as e:
         if kind in ("list", "dict"):
             return pa.array([to_json_text(v) for v in values], type=pa.string())
