@@ -107,7 +107,9 @@ def next_manifest(parent: TableState, intent: Intent, *, key: str, time: float) 
             f"table {key!r} was logged as {parent.mode}, not {intent.mode}: "
             "use the same log_mode for a key, or log under another key"
         )
-    existing = {f.id: f for f in parent.fragments} if not intent.replace else {}
+    existing = (
+        {f.id: f for f in parent.fragments} if intent.add_groups and not intent.replace else {}
+    )
     for fid, group in intent.add_groups:
         frag = existing.get(fid)
         if frag is None:
@@ -128,8 +130,9 @@ def next_manifest(parent: TableState, intent: Intent, *, key: str, time: float) 
         for i, f in enumerate(intent.add)
     )
     change = Change(replace=intent.replace, add=added, add_groups=intent.add_groups)
-    frags_after = (() if intent.replace else parent.fragments) + added
-    rows = sum(f.rows for f in frags_after)
+    # O(new fragments), not O(table): this runs once per log.
+    rows = sum(f.rows for f in added) + (0 if intent.replace else parent.rows)
+    n_fragments = len(added) + (0 if intent.replace else len(parent.fragments))
     checkpoint = None
     uploads: tuple[tuple[str, bytes], ...] = ()
     if is_checkpoint(version):
@@ -147,7 +150,7 @@ def next_manifest(parent: TableState, intent: Intent, *, key: str, time: float) 
         writer=intent.writer,
         schema=schema if (schema_changed or checkpoint is not None) else None,
         rows=rows,
-        fragments=len(frags_after),
+        fragments=n_fragments,
         change=change,
         checkpoint=checkpoint,
         separate=intent.separate,

@@ -52,9 +52,13 @@ class FsspecStore(Store):
             return self._path(key)
         return f"{self.protocol}://{self._path(key)}"
 
+    def _read_kwargs(self) -> dict[str, Any]:
+        # s3fs sends a HEAD before every GET unless told to read in one request.
+        return {"max_concurrency": 1} if self.protocol in _ATOMIC_CREATE else {}
+
     def get(self, key: str) -> bytes:
         try:
-            return bytes(self._fs.cat_file(self._path(key)))
+            return bytes(self._fs.cat_file(self._path(key), **self._read_kwargs()))
         except Exception as e:
             raise translate(e, url=self.full_url(key), action="read") from e
 
@@ -63,7 +67,7 @@ class FsspecStore(Store):
             return [self.get(k) for k in keys]
         paths = [self._path(k) for k in keys]
         try:
-            found = self._fs.cat(paths, on_error="return")
+            found = self._fs.cat(paths, on_error="return", **self._read_kwargs())
         except Exception as e:
             raise translate(e, url=self.url, action="read manifests from") from e
         out: builtins.list[bytes] = []
@@ -99,6 +103,14 @@ class FsspecStore(Store):
 
     def exists(self, key: str) -> bool:
         try:
+            if self.protocol in _ATOMIC_CREATE:
+                # One HEAD; s3fs' exists() adds a LIST on a miss to look for a "directory".
+                bucket, object_key, _ = self._fs.split_path(self._path(key))
+                try:
+                    self._fs.call_s3("head_object", Bucket=bucket, Key=object_key)
+                    return True
+                except FileNotFoundError:
+                    return False
             return bool(self._fs.exists(self._path(key)))
         except Exception as e:
             raise translate(e, url=self.full_url(key), action="check") from e

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import fnmatch
+import logging
 import math
 import os
 import secrets
@@ -10,6 +12,7 @@ import socket
 import string
 import time
 import types
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,10 +23,14 @@ from tablelog.format import paths
 from tablelog.format.chain import TableRef
 from tablelog.objects.open import open_store
 from tablelog.objects.store import Store
-from tablelog.run.keywriter import KeyWriter
+from tablelog.run.committer import KeyCommitter
+from tablelog.run.keylog import KeyLog
 from tablelog.run.runinfo import RunInfo, encode_run_info, parse_run_info
+from tablelog.run.worker import Worker
 from tablelog.table.table import Table
 from tablelog.table.types import kind_of
+
+log = logging.getLogger("tablelog")
 
 HISTORY_KEY = "_history"
 RESUME_MODES = ("allow", "must", "never")
@@ -49,13 +56,18 @@ class Run:
         info: RunInfo,
         resumed: bool,
         single_writer: bool = False,
+        sync: bool = False,
+        queue_size: int = 1000,
     ) -> None:
         self._store = store
         self._info = info
         self.resumed = resumed
         self._single_writer = single_writer
         self._writer_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-        self._keys: dict[str, KeyWriter] = {}
+        self._keys: dict[str, tuple[KeyLog, KeyCommitter]] = {}
+        self._worker = Worker(maxsize=queue_size, sync=sync)
+        # A script that never calls finish() still gets its queued logs committed.
+        atexit.register(_finish_at_exit, weakref.ref(self))
         self._summary_none: set[str] = set()
         self._last_step: int | None = info.last_step
         self._finished = False
@@ -120,6 +132,7 @@ class Run:
         del commit  # every log is committed; accepted for W&B compatibility
         if self._finished:
             raise RunError(f"run {self.path} is finished; start or resume a run to log more")
+        self._raise_worker_error()
         if not isinstance(data, Mapping):
             raise RunError(f"run.log takes a dict of key -> value, got {type(data).__name__}")
         step = self._next_step(step)
@@ -134,8 +147,10 @@ class Run:
                 scalars[key] = value
         self._check_store()
         for key, table in tables.items():
-            writer = self._writer(key)
-            writer.log(table, step=step, separate=self._separate(key))
+            keylog, committer = self._writer(key)
+            job = keylog.prepare(table, step=step, separate=self._separate(key))
+            if job is not None:
+                self._worker.submit(lambda c=committer, j=job: c.apply(j))  # type: ignore[misc]
             self.summary[key] = {"_type": "table", "rows": table.num_rows}
         if scalars:
             self._log_history(step, scalars)
@@ -170,20 +185,40 @@ class Run:
             probe()
         self._checked_store = True
 
-    def _writer(self, key: str) -> KeyWriter:
-        writer = self._keys.get(key)
-        if writer is None:
+    def _writer(self, key: str) -> tuple[KeyLog, KeyCommitter]:
+        found = self._keys.get(key)
+        if found is None:
             ref = TableRef(self._store, self.project, self.id, key)
-            writer = KeyWriter(ref=ref, writer=self._writer_id)
-            writer.open()
-            self._keys[key] = writer
-        return writer
+            committer = KeyCommitter(ref=ref, writer=self._writer_id)
+            # One read per key and handle, so a resumed INCREMENTAL key continues and a
+            # log_mode clash is reported by log() itself.
+            state = committer.open()
+            found = (KeyLog(key=key, path=ref.path, mode=state.mode), committer)
+            self._keys[key] = found
+        return found
+
+    def _raise_worker_error(self) -> None:
+        error = self._worker.error
+        if error is not None:
+            lost = self._worker.failed_tasks
+            raise RunError(
+                f"a background commit of run {self.path} failed ({lost} log(s) not "
+                f"committed): {error}"
+            ) from error
+
+    def flush(self) -> None:
+        """Wait until everything logged so far is committed (errors are raised here)."""
+        self._worker.flush()
+        self._raise_worker_error()
 
     def _log_history(self, step: int, scalars: dict[str, Any]) -> None:
         row: dict[str, Any] = {"_step": step, "_time": time.time(), **scalars}
         table = Table(columns=list(row), log_mode="INCREMENTAL")
         table._append_arrow(pa.table({k: _history_array(v) for k, v in row.items()}))
-        self._writer(HISTORY_KEY).log(table, step=step, separate=False)
+        keylog, committer = self._writer(HISTORY_KEY)
+        job = keylog.prepare(table, step=step, separate=False)
+        if job is not None:
+            self._worker.submit(lambda: committer.apply(job))
 
     # ------------------------------------------------------------------ finish
 
@@ -192,8 +227,11 @@ class Run:
         if self._finished:
             return
         self._finished = True
-        status = "failed" if exit_code else "finished"
+        self._worker.close()
+        error = self._worker.error
+        status = "failed" if exit_code or error is not None else "finished"
         self._write_info(status)
+        self._raise_worker_error()
 
     def _write_info(self, status: str) -> None:
         import dataclasses
@@ -213,6 +251,15 @@ class Run:
         tb: types.TracebackType | None,
     ) -> None:
         self.finish(exit_code=1 if exc_type is not None else 0)
+
+
+def _finish_at_exit(ref: weakref.ref[Run]) -> None:
+    run = ref()
+    if run is not None and not run._finished:
+        try:
+            run.finish()
+        except TablelogError as e:
+            log.error("tablelog: run %s could not be finished at exit: %s", run.path, e)
 
 
 def _history_array(value: Any) -> pa.Array:
@@ -248,6 +295,8 @@ def init(
     name: str | None = None,
     storage_options: Mapping[str, Any] | None = None,
     single_writer: bool = False,
+    sync: bool = False,
+    queue_size: int = 1000,
     **_wandb_kwargs: Any,
 ) -> Run:
     """Start (or resume) a run in ``project``.
@@ -267,6 +316,10 @@ def init(
         fsspec/s3fs options (credentials, ``client_kwargs.endpoint_url``); never stored.
     single_writer:
         Allow a store without create-if-absent, promising only one process writes.
+    sync:
+        Commit inside ``run.log`` instead of on the run's background thread.
+    queue_size:
+        Commits that may wait for the store before ``run.log`` blocks.
     """
     project = paths.check_segment_name("project", project or DEFAULT_PROJECT)
     if resume is True:
@@ -297,27 +350,36 @@ def init(
             raise RunError(
                 f"resume='must' but run {project}/{run_id} does not exist in {store.url}"
             )
-        return _resume(store, existing, config, single_writer)
+        return _resume(
+            store, existing, config, single_writer=single_writer, sync=sync, queue_size=queue_size
+        )
     created = store.put_if_absent(key, encode_run_info(info))
     if created:
-        return Run(store=store, info=info, resumed=False, single_writer=single_writer)
+        return Run(
+            store=store,
+            info=info,
+            resumed=False,
+            single_writer=single_writer,
+            sync=sync,
+            queue_size=queue_size,
+        )
     if resume == "allow":
         existing = _read_info(store, key)
         assert existing is not None
-        return _resume(store, existing, config, single_writer)
+        return _resume(
+            store, existing, config, single_writer=single_writer, sync=sync, queue_size=queue_size
+        )
     hint = "use resume='allow' or 'must' to continue it" if resume is None else "pick another id"
     raise RunError(f"run {project}/{run_id} already exists in {store.url}: {hint}")
 
 
-def _resume(
-    store: Store, info: RunInfo, config: Mapping[str, Any] | None, single_writer: bool
-) -> Run:
+def _resume(store: Store, info: RunInfo, config: Mapping[str, Any] | None, **options: Any) -> Run:
     import dataclasses
 
     merged = {**info.config, **_plain_config(config)}
     info = dataclasses.replace(info, config=merged, status="running", updated=time.time())
     store.put(paths.run_json_key(info.project, info.run_id), encode_run_info(info))
-    return Run(store=store, info=info, resumed=True, single_writer=single_writer)
+    return Run(store=store, info=info, resumed=True, **options)
 
 
 def _read_info(store: Store, key: str) -> RunInfo | None:

@@ -120,6 +120,10 @@ class Table:
         self._mixed = bool(allow_mixed_types)
         self._frozen = False
         self._arrow: pa.Table | None = None
+        #: Batches appended since ``_arrow`` was last consolidated (same schema), so
+        #: that appending stays O(batch) however many batches came before.
+        self._tail: list[pa.Table] = []
+        self._tail_rows = 0
         self._pending: list[list[Any]] = []
         if data is None and rows is not None:
             data = rows
@@ -158,7 +162,8 @@ class Table:
 
     @property
     def num_rows(self) -> int:
-        return (self._arrow.num_rows if self._arrow is not None else 0) + len(self._pending)
+        base = self._arrow.num_rows if self._arrow is not None else 0
+        return base + self._tail_rows + len(self._pending)
 
     def __len__(self) -> int:
         return self.num_rows
@@ -289,11 +294,31 @@ class Table:
     def to_arrow(self) -> pa.Table:
         """The whole table as an Arrow table (pending rows converted first)."""
         self._materialize()
+        if self._tail:
+            assert self._arrow is not None
+            self._arrow = pa.concat_tables([self._arrow, *self._tail])
+            self._tail, self._tail_rows = [], 0
         if self._arrow is None:
             return (
                 pa.table({c: pa.nulls(0) for c in self._columns}) if self._columns else pa.table({})
             )
         return self._arrow
+
+    def _rows_since(self, start: int) -> pa.Table:
+        """Rows ``start..`` as Arrow, without touching older batches when it can."""
+        self._materialize()
+        total, batches = self.num_rows, []
+        first = total
+        for batch in reversed(self._tail):
+            if first <= start:
+                break
+            batches.append(batch)
+            first -= batch.num_rows
+        if first > start or not batches:
+            return self.to_arrow().slice(start)
+        batches.reverse()
+        rows = batches[0] if len(batches) == 1 else pa.concat_tables(batches)
+        return rows.slice(start - first)
 
     def get_dataframe(self) -> pd.DataFrame:
         """The table as a pandas DataFrame."""
@@ -334,6 +359,7 @@ class Table:
     def _to_json_column(self, i: int) -> None:
         if self._arrow is None:
             return
+        self.to_arrow()
         values = [to_json_text(v) for v in self._arrow.column(i).to_pylist()]
         self._arrow = self._arrow.set_column(
             i, self._columns[i], pa.array(values, type=pa.string())
@@ -348,20 +374,30 @@ class Table:
             return
         if batch.num_rows == 0:
             return
-        old = self._arrow
+        old_schema = self._arrow.schema
         fields = []
-        for i, (a, b) in enumerate(zip(old.schema.types, batch.schema.types, strict=True)):
+        for i, (a, b) in enumerate(zip(old_schema.types, batch.schema.types, strict=True)):
             name = self._columns[i]
             fields.append(pa.field(name, _unify(name, a, b)))
         schema = pa.schema(fields)
         try:
-            if old.schema != schema:
-                old = old.cast(schema)
             if batch.schema != schema:
                 batch = batch.cast(schema)
+            if old_schema == schema:
+                self._tail.append(batch)
+                self._tail_rows += batch.num_rows
+                return
+            old = self._materialized_without_pending().cast(schema)
             self._arrow = pa.concat_tables([old, batch])
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
             raise ColumnTypeError(f"rows cannot be added: {e}") from e
+
+    def _materialized_without_pending(self) -> pa.Table:
+        assert self._arrow is not None
+        if self._tail:
+            self._arrow = pa.concat_tables([self._arrow, *self._tail])
+            self._tail, self._tail_rows = [], 0
+        return self._arrow
 
     # ----------------------------------------------------------- log-time helpers
 

@@ -125,9 +125,15 @@ def bench_mutable(base: Path, df: pl.DataFrame, reps: int) -> list[Result]:
         run = tablelog.init(project="bench", root=root)
         table = tablelog.Table(dataframe=df, log_mode="MUTABLE")
         run.log({"mut": table}, step=0)
+        run.flush()
         before = dir_bytes(root)
         table.add_column("score", score)
-        tl.append(timed(run.log, {"mut": table}, 1))
+
+        def relog() -> None:
+            run.log({"mut": table}, step=1)
+            run.flush()  # until the re-log is committed, not just queued
+
+        tl.append(timed(relog))
         grown.append(dir_bytes(root) - before)
         run.finish()
         path = base / f"mut-floor-{i}.parquet"

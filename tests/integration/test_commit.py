@@ -59,8 +59,8 @@ def test_stale_handle_rebases_incremental_appends(where: Any) -> None:
 
 
 def test_mutable_base_moved_is_a_clear_conflict(local: Any) -> None:
-    a = local.init(id="m", resume="allow")
-    b = local.init(id="m", resume="allow")
+    a = local.init(id="m", resume="allow", sync=True)
+    b = local.init(id="m", resume="allow", sync=True)
     ta = tablelog.Table(columns=["x"], data=[[1], [2]], log_mode="MUTABLE")
     a.log({"eval": ta})
     tb = tablelog.Table(columns=["x"], data=[[7]], log_mode="MUTABLE")
@@ -73,10 +73,29 @@ def test_mutable_base_moved_is_a_clear_conflict(local: Any) -> None:
     assert local.scan("p/m/eval", version=0).collect()["x"].to_list() == [1, 2]
     # Appending rows to a moved base rebases cleanly.
     tb.add_data(8)
-    a2 = local.init(id="m", resume="allow")
+    a2 = local.init(id="m", resume="allow", sync=True)
     a2.log({"eval": tablelog.Table(columns=["x"], data=[[5]], log_mode="MUTABLE")})
     b.log({"eval": tb})
     assert local.scan("p/m/eval").collect()["x"].to_list() == [5, 8]
+
+
+def test_background_commit_errors_surface_at_next_log_and_finish(local: Any) -> None:
+    a = local.init(id="bg", resume="allow")
+    b = local.init(id="bg", resume="allow", sync=True)
+    ta = tablelog.Table(columns=["x"], data=[[1]], log_mode="MUTABLE")
+    a.log({"eval": ta})
+    a.flush()
+    b.log({"eval": tablelog.Table(columns=["x"], data=[[2]], log_mode="MUTABLE")})
+    ta.add_column("y", [1])
+    a.log({"eval": ta})  # queued; the conflict happens on the worker
+    with pytest.raises(tablelog.RunError, match=r"background commit .* failed") as exc:
+        a.flush()
+        a.log({"loss": 1.0})
+    assert isinstance(exc.value.__cause__, tablelog.CommitConflictError)
+    with pytest.raises(tablelog.RunError, match="1 log"):
+        a.finish()
+    run_json = open_store(local.root).get("projects/p/runs/bg/run.json")
+    assert b'"status":"failed"' in run_json
 
 
 class DropReplyStore(Store):

@@ -1,0 +1,126 @@
+"""What a ``run.log({key: table})`` writes, decided in the caller (no I/O).
+
+A :class:`KeyLog` remembers, per key, which Table was logged last and how many of
+its rows and which of its columns are already on their way to the store, so that a
+MUTABLE re-log sends only new rows and new columns and an INCREMENTAL log only new
+rows. The result is a :class:`LogJob` of immutable Arrow slices that the committer
+(possibly on a background thread) turns into objects and a manifest.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+
+import pyarrow as pa
+
+from tablelog.errors import CommitConflictError
+from tablelog.format.manifest import Column
+from tablelog.table.table import Table
+from tablelog.table.types import type_to_json
+
+log = logging.getLogger("tablelog")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LogJob:
+    """One commit of one key, as Arrow slices that no later edit can change."""
+
+    key: str
+    mode: str
+    step: int | None
+    separate: bool
+    schema: tuple[Column, ...]
+    replace: bool = False
+    #: New rows with every column (the whole table for a replace).
+    rows: pa.Table | None = None
+    #: Index of ``rows``' first row in the logged Table.
+    first_row: int = 0
+    #: Columns new since the last log, over the rows logged before (MUTABLE).
+    new_columns: pa.Table | None = None
+
+
+def schema_of(table: pa.Table, kinds: list[str | None]) -> tuple[Column, ...]:
+    return tuple(
+        Column(name=f.name, kind=kind or "null", arrow=type_to_json(f.type))
+        for f, kind in zip(table.schema, kinds, strict=True)
+    )
+
+
+@dataclass
+class KeyLog:
+    """Caller-side bookkeeping of one key in one run handle."""
+
+    key: str
+    path: str
+    #: The key's mode in the store (or of this handle's first log), for early errors.
+    mode: str | None = None
+    table_uid: str | None = None
+    rows_logged: int = 0
+    columns_logged: tuple[str, ...] = ()
+    warned_immutable: bool = False
+
+    def prepare(self, table: Table, *, step: int | None, separate: bool) -> LogJob | None:
+        """The job for logging ``table`` now, or None when there is nothing new."""
+        mode = table.log_mode
+        if self.mode is not None and self.mode != mode:
+            raise CommitConflictError(
+                f"table {self.path!r} was logged as {self.mode}; this Table is {mode}. "
+                "Use the same log_mode for a key, or log under another key"
+            )
+        same = self.table_uid == table._uid
+        if mode == "IMMUTABLE" and same:
+            if not self.warned_immutable:
+                log.warning(
+                    "table %r is IMMUTABLE and was already logged: the re-log writes nothing "
+                    "(create a new Table to log a new version)",
+                    self.key,
+                )
+                self.warned_immutable = True
+            return None
+        if mode == "INCREMENTAL":
+            # Only the new rows are touched: the cost of a log does not grow with history.
+            start = self.rows_logged if same else 0
+            rows = table._rows_since(start)
+            self._adopt(table, start + rows.num_rows, tuple(rows.column_names))
+            if not rows.num_rows:
+                return None
+            return LogJob(
+                key=self.key,
+                mode=mode,
+                step=step,
+                separate=separate,
+                schema=schema_of(rows, list(table._kinds)),
+                replace=separate,
+                rows=rows,
+                first_row=start,
+            )
+        arrow = table.to_arrow()
+        base = LogJob(
+            key=self.key,
+            mode=mode,
+            step=step,
+            separate=separate,
+            schema=schema_of(arrow, list(table._kinds)),
+        )
+        job: LogJob | None
+        if mode == "MUTABLE" and same:
+            new_cols = [c for c in arrow.column_names if c not in self.columns_logged]
+            prior = self.rows_logged
+            new_columns = arrow.select(new_cols).slice(0, prior) if new_cols and prior else None
+            rows = arrow.slice(prior) if arrow.num_rows > prior else None
+            job = None
+            if rows is not None or new_columns is not None:
+                job = replace(base, rows=rows, first_row=prior, new_columns=new_columns)
+        else:  # IMMUTABLE, or a MUTABLE table new to this key: the whole table
+            job = replace(base, replace=True, rows=arrow)
+        self._adopt(table, arrow.num_rows, tuple(arrow.column_names))
+        if mode == "IMMUTABLE":
+            table._freeze()
+        return job
+
+    def _adopt(self, table: Table, rows: int, columns: tuple[str, ...]) -> None:
+        self.mode = table.log_mode
+        self.table_uid = table._uid
+        self.rows_logged = rows
+        self.columns_logged = columns

@@ -1,0 +1,87 @@
+"""The run's background committer: a bounded queue and one thread.
+
+``run.log`` hands each commit to the queue and returns; the worker uploads and
+commits in log order. When the queue is full the caller blocks (and says so once);
+nothing is dropped. The first error stops the worker, and is raised by the next
+``log()`` or by ``finish()``.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+
+log = logging.getLogger("tablelog")
+
+Task = Callable[[], None]
+
+
+class Worker:
+    """Runs tasks in order on a daemon thread; ``sync=True`` runs them in the caller."""
+
+    def __init__(self, *, maxsize: int = 1000, sync: bool = False, name: str = "tablelog") -> None:
+        self.sync = sync
+        self.error: BaseException | None = None
+        self.failed_tasks = 0
+        self._queue: queue.Queue[Task | None] = queue.Queue(maxsize=maxsize)
+        self._warned_full = False
+        self._thread: threading.Thread | None = None
+        if not sync:
+            self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+            self._thread.start()
+
+    def submit(self, task: Task) -> None:
+        if self.sync:
+            task()
+            return
+        try:
+            self._queue.put_nowait(task)
+        except queue.Full:
+            if not self._warned_full:
+                log.warning(
+                    "tablelog: %d commits are waiting for the store; run.log blocks until "
+                    "there is room (the store is slow or unreachable)",
+                    self._queue.maxsize,
+                )
+                self._warned_full = True
+            start = time.monotonic()
+            self._queue.put(task)
+            log.info(
+                "tablelog: run.log waited %.1f s for the commit queue", time.monotonic() - start
+            )
+
+    def _loop(self) -> None:
+        while True:
+            task = self._queue.get()
+            try:
+                if task is None:
+                    return
+                if self.error is not None:
+                    self.failed_tasks += 1
+                    continue
+                try:
+                    task()
+                except BaseException as e:  # surfaced by the caller's next log()/finish()
+                    self.error = e
+                    self.failed_tasks += 1
+            finally:
+                self._queue.task_done()
+
+    @property
+    def pending(self) -> int:
+        return self._queue.unfinished_tasks
+
+    def flush(self) -> None:
+        """Wait until every submitted task has run."""
+        if not self.sync:
+            self._queue.join()
+
+    def close(self) -> None:
+        """Flush, then stop the thread."""
+        if self._thread is not None and self._thread.is_alive():
+            self.flush()
+            self._queue.put(None)
+            self._thread.join()
