@@ -16,6 +16,8 @@ from tablelog.objects.store import Store
 
 #: Protocols whose ``pipe_file(mode="create")`` is a real conditional write.
 _ATOMIC_CREATE = frozenset({"s3", "s3a"})
+#: Part size for uploads; s3fs switches to multipart at twice this size.
+MULTIPART_CHUNK = 16 * 1024 * 1024
 PROBE_PREFIX = "_tablelog/probes"
 
 
@@ -94,7 +96,9 @@ class FsspecStore(Store):
             self.put(key, data)
             return True
         try:
-            self._fs.pipe_file(self._path(key), data, mode="create")
+            # If-None-Match rides on PutObject, or on CompleteMultipartUpload for
+            # objects of 2 * MULTIPART_CHUNK and more.
+            self._fs.pipe_file(self._path(key), data, mode="create", chunksize=MULTIPART_CHUNK)
             return True
         except Exception as e:
             if is_precondition_failure(e):

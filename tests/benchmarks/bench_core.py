@@ -129,11 +129,11 @@ def bench_mutable(base: Path, df: pl.DataFrame, reps: int) -> list[Result]:
         before = dir_bytes(root)
         table.add_column("score", score)
 
-        def relog() -> None:
+        def relog(run: tablelog.Run, table: tablelog.Table) -> None:
             run.log({"mut": table}, step=1)
             run.flush()  # until the re-log is committed, not just queued
 
-        tl.append(timed(relog))
+        tl.append(timed(relog, run, table))
         grown.append(dir_bytes(root) - before)
         run.finish()
         path = base / f"mut-floor-{i}.parquet"

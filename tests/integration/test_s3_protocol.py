@@ -1,0 +1,405 @@
+"""The S3 protocol under faults, on moto and SeaweedFS, through a fault-injecting proxy.
+
+The proxy (``tests/faultproxy.py``) sits between s3fs/Polars and the real server: it
+records every request and can strip headers, lose replies after the server stored
+the object, or answer 503 SlowDown without forwarding.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+from faultproxy import FaultProxy, Request
+from servers import S3Server
+
+import tablelog
+from tablelog.format.chain import TableRef, latest_version, read_history
+from tablelog.objects import open_store
+
+pytestmark = pytest.mark.s3
+
+_counter = itertools.count()
+SERVERS = ["moto", "seaweedfs"]
+
+
+@dataclass
+class Bucket:
+    server: S3Server
+    name: str
+
+    @property
+    def root(self) -> str:
+        return f"s3://{self.name}/pfx"
+
+    def object_keys(self) -> list[str]:
+        c = self.server.client()
+        out: list[str] = []
+        for page in c.get_paginator("list_objects_v2").paginate(Bucket=self.name):
+            out.extend(o["Key"] for o in page.get("Contents", []))
+        return out
+
+
+@pytest.fixture(params=SERVERS)
+def bucket(request: pytest.FixtureRequest) -> Bucket:
+    server: S3Server = request.getfixturevalue(f"{request.param}_server")
+    name = f"tp-{os.getpid()}-{next(_counter)}"
+    server.create_bucket(name)
+    request.addfinalizer(lambda: server.delete_bucket(name))
+    return Bucket(server, name)
+
+
+@pytest.fixture
+def proxy(bucket: Bucket) -> Iterator[FaultProxy]:
+    with FaultProxy(bucket.server.endpoint_url) as p:
+        yield p
+
+
+def _opts(proxy: FaultProxy, bucket: Bucket) -> dict[str, Any]:
+    return proxy.storage_options(bucket.server.key, bucket.server.secret, bucket.server.region)
+
+
+def _init(bucket: Bucket, proxy: FaultProxy | None = None, **kw: Any) -> tablelog.Run:
+    opts = _opts(proxy, bucket) if proxy else bucket.server.storage_options()
+    return tablelog.init(project="p", root=bucket.root, storage_options=opts, **kw)
+
+
+def _settle(run: tablelog.Run) -> None:
+    """Wait for background commits, where the run has them."""
+    flush = getattr(run, "flush", None)
+    if flush is not None:
+        flush()
+
+
+def _is_manifest_put(r: Request) -> bool:
+    return r.method == "PUT" and "/versions/" in r.key
+
+
+def _is_data_put(r: Request) -> bool:
+    return r.method == "PUT" and r.key.endswith(".parquet") and "/objects/" in f"/{r.key}"
+
+
+def _is_segment_put(r: Request) -> bool:
+    return r.method == "PUT" and r.key.endswith(".json.gz")
+
+
+def _chain(bucket: Bucket, path: str) -> list[Any]:
+    """The manifests of ``path`` (read directly), after checking the chain is linear."""
+    project, run_id, key = path.split("/", 2)
+    store = open_store(bucket.root, storage_options=bucket.server.storage_options())
+    ref = TableRef(store, project, run_id, key)
+    history = read_history(ref, latest_version(ref))
+    parent = None
+    for n, (m, digest) in enumerate(history):
+        assert m.version == n and m.parent == parent
+        parent = digest
+    return [m for m, _ in history]
+
+
+def _scan(bucket: Bucket, path: str, **kw: Any) -> pl.DataFrame:
+    return tablelog.scan(
+        path, root=bucket.root, storage_options=bucket.server.storage_options(), **kw
+    ).collect()
+
+
+def _log_incremental(run: tablelog.Run, n: int, start: int = 0) -> tablelog.Table:
+    t = tablelog.Table(columns=["step", "v"], log_mode="INCREMENTAL")
+    for step in range(start, start + n):
+        t.add_data(step, step * 10)
+        run.log({"t": t}, step=step)
+    return t
+
+
+# 1 ---------------------------------------------------------------------------------
+
+
+def test_lost_manifest_reply_is_recognised_by_digest(bucket: Bucket, proxy: FaultProxy) -> None:
+    proxy.drop_reply_after_success(_is_manifest_put, times=1)
+    run = _init(bucket, proxy)
+    _log_incremental(run, 5)
+    run.finish()
+
+    dropped = proxy.where(lambda r: r.fate == "dropped")
+    assert len(dropped) == 1 and _is_manifest_put(dropped[0])
+    # the client (botocore/s3fs) retried the same create and was refused: 412
+    again = proxy.where(lambda r: r.method == "PUT" and r.path == dropped[0].path)
+    assert [r.status for r in again] == [None, 412], [str(r) for r in again]
+
+    path = f"p/{run.id}/t"
+    manifests = _chain(bucket, path)
+    assert [m.version for m in manifests] == [0, 1, 2, 3, 4]
+    assert [m.step for m in manifests] == [0, 1, 2, 3, 4]
+    df = _scan(bucket, path).sort("step")
+    assert df.select("step", "v").rows() == [(i, i * 10) for i in range(5)]
+    assert df["_increment"].to_list() == [0, 1, 2, 3, 4]
+
+
+# 2 ---------------------------------------------------------------------------------
+
+
+def test_store_ignoring_if_none_match_fails_closed(bucket: Bucket, proxy: FaultProxy) -> None:
+    srv = bucket.server
+    proxy.strip_request_header("If-None-Match", resign=(srv.key, srv.secret, srv.region))
+    run = _init(bucket, proxy)
+    t = tablelog.Table(columns=["a"], data=[[1]], log_mode="INCREMENTAL")
+    with pytest.raises(tablelog.UnsafeStoreError) as exc:
+        run.log({"t": t}, step=0)
+        _settle(run)
+    msg = str(exc.value)
+    assert bucket.root in msg and "single_writer=True" in msg
+    assert not [k for k in bucket.object_keys() if "/versions/" in k]
+
+    run2 = _init(bucket, proxy, single_writer=True)
+    _log_incremental(run2, 3)
+    run2.finish()
+    assert [m.version for m in _chain(bucket, f"p/{run2.id}/t")] == [0, 1, 2]
+    assert _scan(bucket, f"p/{run2.id}/t").height == 3
+
+
+# 3 ---------------------------------------------------------------------------------
+
+WARMUP, MEASURED = 5, 40
+
+
+def test_requests_per_incremental_log(
+    bucket: Bucket, proxy: FaultProxy, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = _init(bucket, proxy)
+    t = _log_incremental(run, WARMUP)
+    _settle(run)
+    proxy.reset()
+    t0 = time.monotonic()
+    for step in range(WARMUP, WARMUP + MEASURED):
+        t.add_data(step, step * 10)
+        run.log({"t": t}, step=step)
+    _settle(run)
+    seconds = time.monotonic() - t0
+    reqs = proxy.snapshot()
+    run.finish()
+
+    data = [r for r in reqs if _is_data_put(r)]
+    manifests = [r for r in reqs if _is_manifest_put(r)]
+    segments = [r for r in reqs if _is_segment_put(r)]
+    checkpoints = sum(1 for v in range(WARMUP, WARMUP + MEASURED) if v % 32 == 0)
+    other_puts = [r for r in reqs if r.method == "PUT"]
+    assert len(data) <= MEASURED
+    assert len(manifests) == MEASURED
+    assert len(segments) <= checkpoints * 2  # a new tail segment, perhaps a merged one
+    assert len(other_puts) == len(data) + len(manifests) + len(segments), [
+        str(r) for r in other_puts
+    ]
+    by_kind: dict[str, int] = {}
+    for r in reqs:
+        by_kind[f"{r.method} {r.status}"] = by_kind.get(f"{r.method} {r.status}", 0) + 1
+    with capsys.disabled():
+        print(
+            f"\n[{bucket.server.name}] {MEASURED} INCREMENTAL logs: {len(reqs)} requests "
+            f"({len(reqs) / MEASURED:.2f}/log) in {seconds:.2f} s: data PUT {len(data)}, "
+            f"manifest PUT {len(manifests)}, segment PUT {len(segments)}, by kind {by_kind}"
+        )
+        for r in reqs[:8]:
+            print("   ", r)
+    assert [m.version for m in _chain(bucket, f"p/{run.id}/t")] == list(range(WARMUP + MEASURED))
+
+
+def test_fresh_reader_of_100_versions_reads_at_most_32_manifests(
+    bucket: Bucket, proxy: FaultProxy, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = _init(bucket)  # written directly; only the reader goes through the proxy
+    _log_incremental(run, 100)
+    run.finish()
+    path = f"p/{run.id}/t"
+
+    t0 = time.monotonic()
+    lf = tablelog.scan(path, root=bucket.root, storage_options=_opts(proxy, bucket))
+    opened = proxy.snapshot()
+    df = lf.collect()
+    seconds = time.monotonic() - t0
+    reqs = proxy.snapshot()
+    manifest_gets = [r for r in opened if r.method == "GET" and "/versions/" in r.key]
+    segment_gets = [r for r in opened if r.method == "GET" and r.key.endswith(".json.gz")]
+    heads = [r for r in opened if r.method == "HEAD"]
+    lists = [r for r in opened if r.method == "GET" and "list-type" in r.query]
+    parquet_gets = [r for r in reqs if r.method == "GET" and r.key.endswith(".parquet")]
+    assert len(manifest_gets) <= 32
+    assert len({r.key for r in manifest_gets}) == len(manifest_gets)
+    assert df.height == 100 and sorted(df["step"].to_list()) == list(range(100))
+    with capsys.disabled():
+        print(
+            f"\n[{bucket.server.name}] open latest of 100 versions: {len(opened)} requests: "
+            f"manifest GET {len(manifest_gets)}, segment GET {len(segment_gets)}, "
+            f"HEAD {len(heads)}, LIST {len(lists)}; collect: parquet GET/HEAD "
+            f"{len(parquet_gets)}, {len(reqs)} requests in all, {seconds:.2f} s"
+        )
+
+
+# 4 ---------------------------------------------------------------------------------
+
+
+def test_slowdown_on_puts_neither_loses_nor_duplicates(
+    bucket: Bucket, proxy: FaultProxy, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = _init(bucket, proxy)
+    proxy.inject_error(lambda r: r.method == "PUT", rate=0.2, seed=42, max_consecutive=2)
+    t0 = time.monotonic()
+    _log_incremental(run, 30)
+    run.finish()
+    seconds = time.monotonic() - t0
+    injected = proxy.where(lambda r: r.fate == "injected")
+    readbacks = proxy.where(lambda r: r.method == "GET" and "/versions/" in r.key)
+    with capsys.disabled():
+        print(
+            f"\n[{bucket.server.name}] 30 logs, {len(injected)} PUTs answered 503 of "
+            f"{len(proxy.where(lambda r: r.method == 'PUT'))}, {len(readbacks)} manifest "
+            f"read-backs by tablelog, {seconds:.1f} s"
+        )
+    assert len(injected) >= 5  # the fault really happened
+    manifests = _chain(bucket, f"p/{run.id}/t")
+    assert [m.step for m in manifests] == list(range(30))
+    df = _scan(bucket, f"p/{run.id}/t")
+    assert sorted(df["step"].to_list()) == list(range(30))
+
+
+# 5 ---------------------------------------------------------------------------------
+
+LARGE_ROWS = 2_000_000
+
+
+@pytest.mark.slow
+def test_large_immutable_table_round_trip(seaweedfs_server: S3Server) -> None:
+    name = f"tp-{os.getpid()}-{next(_counter)}"
+    seaweedfs_server.create_bucket(name)
+    try:
+        b = Bucket(seaweedfs_server, name)
+        rng = np.random.default_rng(0)
+        alphabet = np.frombuffer(
+            b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", dtype=np.uint8
+        )
+        raw = alphabet[rng.integers(0, 62, size=LARGE_ROWS * 20)].tobytes().decode()
+        s = [raw[k * 20 : (k + 1) * 20] for k in range(LARGE_ROWS)]
+        f = rng.random(LARGE_ROWS)
+        df = pl.DataFrame({"i": np.arange(LARGE_ROWS, dtype=np.int64), "s": s, "f": f})
+        t0 = time.monotonic()
+        with _init(b) as run:
+            run.log({"big": tablelog.Table(dataframe=df)}, step=0)
+        up = time.monotonic() - t0
+        t0 = time.monotonic()
+        back = _scan(b, f"p/{run.id}/big")
+        down = time.monotonic() - t0
+        assert back.height == LARGE_ROWS
+        assert back.columns[:3] == ["i", "s", "f"]
+        for k in (0, 1_234_567, LARGE_ROWS - 1):
+            row = back.row(k, named=True)
+            assert (row["i"], row["s"], row["f"]) == (k, s[k], f[k])
+
+        c = seaweedfs_server.client()
+        parquet = [k for k in b.object_keys() if k.endswith(".parquet")]
+        sizes = {k: c.head_object(Bucket=name, Key=k) for k in parquet}
+        big_key = max(sizes, key=lambda k: sizes[k]["ContentLength"])
+        etag = sizes[big_key]["ETag"]
+        size_mib = sizes[big_key]["ContentLength"] / 2**20
+        print(f"\n[seaweedfs] 2M rows: {size_mib:.1f} MiB, up {up:.1f} s, read {down:.1f} s")
+        # A multipart upload's ETag is "<md5 of part md5s>-<parts>".
+        assert "-" in etag.strip('"'), f"{size_mib:.1f} MiB went up as one PUT ({etag})"
+    finally:
+        seaweedfs_server.delete_bucket(name)
+
+
+def test_s3fs_multipart_create_keeps_the_condition(bucket: Bucket, proxy: FaultProxy) -> None:
+    """s3fs ``pipe_file(mode="create")`` above 2 * chunksize: multipart, and the
+    ``If-None-Match: *`` goes on CompleteMultipartUpload, which the server honours."""
+    import s3fs
+
+    fs = s3fs.S3FileSystem(skip_instance_cache=True, **_opts(proxy, bucket))
+    path = f"{bucket.name}/mpu/obj"
+    chunk = 5 * 2**20
+    first = os.urandom(2 * chunk + 1000)
+    fs.pipe_file(path, first, chunksize=chunk, mode="create")
+    completes = proxy.where(lambda r: r.method == "POST" and "uploadId" in r.query)
+    parts = proxy.where(lambda r: r.method == "PUT" and "partNumber" in r.query)
+    assert len(completes) == 1 and completes[0].headers.get("If-None-Match") == "*"
+    assert len(parts) == 3
+    assert "-" in fs.info(path)["ETag"]
+    with pytest.raises(OSError) as exc:  # FileExistsError (moto) or OSError EINVAL (SeaweedFS)
+        fs.pipe_file(path, os.urandom(2 * chunk + 1000), chunksize=chunk, mode="create")
+    from tablelog.objects.errors import is_precondition_failure
+
+    assert is_precondition_failure(exc.value)
+    assert fs.cat_file(path) == first
+
+
+@pytest.mark.slow
+def test_big_object_lost_complete_reply_is_still_created(bucket: Bucket, proxy: FaultProxy) -> None:
+    """A >= 100 MiB object goes up as multipart (s3fs' threshold); losing the reply of
+    CompleteMultipartUpload must not fail tablelog's create-if-absent."""
+    from tablelog.objects.cas import put_content
+
+    store = open_store(bucket.root, storage_options=_opts(proxy, bucket))
+    data = os.urandom(101 * 2**20)
+    proxy.drop_reply_after_success(lambda r: r.method == "POST" and "uploadId" in r.query)
+    put_content(store, "objects/aa/big.parquet", data)
+    completes = proxy.where(lambda r: r.method == "POST" and "uploadId" in r.query)
+    # retried: moto completes the same upload again (200), SeaweedFS refuses it (412)
+    assert completes[0].status is None and len(completes) == 2
+    assert all(r.headers.get("If-None-Match") == "*" for r in completes)
+    assert store.get("objects/aa/big.parquet") == data
+    assert store.put_if_absent("objects/aa/big.parquet", data) is False
+
+
+# 6 ---------------------------------------------------------------------------------
+
+WRONG_SECRET = "WRONG-SECRET-xyz123"
+
+
+def _assert_no_secret(exc: BaseException, caplog: pytest.LogCaptureFixture) -> None:
+    assert WRONG_SECRET not in str(exc) and WRONG_SECRET not in repr(exc)
+    assert WRONG_SECRET not in "".join(traceback.format_exception(exc))
+    for rec in caplog.records:
+        assert WRONG_SECRET not in rec.getMessage()
+    assert WRONG_SECRET not in caplog.text
+
+
+def test_wrong_credentials_fail_without_leaking_the_secret(
+    seaweedfs_server: S3Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SeaweedFS checks signatures (moto accepts any credentials, so it is not used)."""
+    name = f"tp-{os.getpid()}-{next(_counter)}"
+    seaweedfs_server.create_bucket(name)
+    try:
+        opts = seaweedfs_server.storage_options() | {"secret": WRONG_SECRET}
+        caplog.set_level(logging.DEBUG, logger="tablelog")
+        with pytest.raises(tablelog.StoreError) as exc:
+            run = tablelog.init(project="p", root=f"s3://{name}/pfx", storage_options=opts)
+            run.log({"t": tablelog.Table(columns=["a"], data=[[1]])})
+            run.finish()
+        _assert_no_secret(exc.value, caplog)
+        assert f"s3://{name}/pfx" in str(exc.value)
+    finally:
+        seaweedfs_server.delete_bucket(name)
+
+
+def test_missing_bucket_is_not_found_naming_it(
+    bucket: Bucket, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="tablelog")
+    missing = f"no-such-bucket-{os.getpid()}-{next(_counter)}"
+    with pytest.raises(tablelog.NotFoundError) as exc:
+        run = tablelog.init(
+            project="p",
+            root=f"s3://{missing}/pfx",
+            storage_options=bucket.server.storage_options(),
+        )
+        run.log({"t": tablelog.Table(columns=["a"], data=[[1]])})
+        run.finish()
+    assert missing in str(exc.value)
+    assert bucket.server.secret not in "".join(traceback.format_exception(exc.value))
+    assert bucket.server.secret not in caplog.text
