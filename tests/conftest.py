@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 import os
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +21,8 @@ from servers import S3Server, start_moto, start_seaweedfs
 import tablelog
 
 _counter = itertools.count()
+# Read at import, before the autouse fixture clears TABLELOG_* for each test.
+LOCALSTACK_URL = os.environ.get("TABLELOG_LOCALSTACK_URL", "http://127.0.0.1:4566").rstrip("/")
 
 
 @pytest.fixture(autouse=True)
@@ -50,6 +54,22 @@ def seaweedfs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Ser
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def localstack_server() -> S3Server:
+    """A LocalStack the developer started (localstack/README.md), or a skip saying how."""
+    try:
+        with urllib.request.urlopen(f"{LOCALSTACK_URL}/_localstack/health", timeout=2) as r:
+            body = r.read().decode()
+    except (urllib.error.URLError, OSError) as e:
+        pytest.skip(
+            f"LocalStack does not answer on {LOCALSTACK_URL} ({e}); start it with "
+            "localstack/run-host.sh or docker compose -f localstack/docker-compose.yml up -d"
+        )
+    if '"s3": "running"' not in body and '"s3": "available"' not in body:
+        pytest.skip(f"LocalStack on {LOCALSTACK_URL} has no S3 service: {body[:200]}")
+    return S3Server(name="localstack", endpoint_url=LOCALSTACK_URL, key="test", secret="test")
 
 
 @dataclass
@@ -95,6 +115,7 @@ def make_where(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Whe
         "memory",
         pytest.param("moto", marks=pytest.mark.s3),
         pytest.param("seaweedfs", marks=pytest.mark.s3),
+        pytest.param("localstack", marks=[pytest.mark.s3, pytest.mark.localstack]),
     ]
 )
 def where(request: pytest.FixtureRequest, tmp_path: Path) -> Where:

@@ -5,9 +5,6 @@ and of the LocalStack one a developer may have started (skipped when it is not u
 from __future__ import annotations
 
 import io
-import os
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 
@@ -146,24 +143,6 @@ def test_env_points_boto3_at_the_server(
 # --------------------------------------------------------------------------
 # LocalStack: started by the developer (localstack/README.md), skipped otherwise
 # --------------------------------------------------------------------------
-
-LOCALSTACK_URL = os.environ.get("TABLELOG_LOCALSTACK_URL", "http://127.0.0.1:4566").rstrip("/")
-
-
-@pytest.fixture(scope="session")
-def localstack_server() -> S3Server:
-    try:
-        with urllib.request.urlopen(f"{LOCALSTACK_URL}/_localstack/health", timeout=2) as r:
-            body = r.read().decode()
-    except (urllib.error.URLError, OSError) as e:
-        pytest.skip(
-            f"LocalStack does not answer on {LOCALSTACK_URL} ({e}); start it with "
-            "localstack/run-host.sh or docker compose -f localstack/docker-compose.yml up -d"
-        )
-    if '"s3": "running"' not in body and '"s3": "available"' not in body:
-        pytest.skip(f"LocalStack on {LOCALSTACK_URL} has no S3 service: {body[:200]}")
-    return S3Server(name="localstack", endpoint_url=LOCALSTACK_URL, key="test", secret="test")
-
 
 @pytest.mark.localstack
 def test_localstack_exclusive_create(localstack_server: S3Server) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -63,3 +64,62 @@ def test_eight_processes_hundred_logs_each(seaweedfs_where: Any) -> None:
         f"\n{writers}x{n} commits on SeaweedFS in {elapsed:.1f} s "
         f"({writers * n / elapsed:.1f} commits/s)"
     )
+
+
+MUTABLE_WRITER = textwrap.dedent(
+    """
+    import json, sys, tablelog
+    root, name, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    run = tablelog.init(project="p", id="mut", resume="allow", root=root, sync=True)
+    t = tablelog.Table(columns=["writer", "i"], log_mode="MUTABLE")
+    ok, conflicts = 0, []
+    for i in range(rounds):
+        t.add_data(name, i, *[i] * (len(t.columns) - 2))
+        if i % 5 == 4:
+            t.add_column(f"{name}_c{i}", list(range(t.num_rows)))
+        try:
+            run.log({"eval": t})
+            ok += 1
+        except tablelog.CommitConflictError as e:
+            conflicts.append(str(e))
+            t = tablelog.Table(columns=t.columns, data=t.data, log_mode="MUTABLE")
+    run.finish()
+    print(json.dumps({"ok": ok, "conflicts": conflicts}))
+    """
+)
+
+
+@pytest.mark.parametrize("kind", ["local", "moto", "seaweedfs"])
+def test_two_processes_mutable_no_version_lost(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Any
+) -> None:
+    from conftest import make_where
+
+    where = make_where(kind, tmp_path, request)
+    env = {**os.environ, **where.env}
+    rounds = 20
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", MUTABLE_WRITER, where.root, name, str(rounds)],
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("a", "b")
+    ]
+    outs = [json.loads(p.communicate(timeout=300)[0]) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    committed = sum(o["ok"] for o in outs)
+    for o in outs:
+        assert o["ok"] + len(o["conflicts"]) == rounds
+        for message in o["conflicts"]:
+            assert "changed under this writer" in message or "added by another writer" in message
+    kw = where.kw()
+    hist = tablelog.history("p/mut/eval", **kw)
+    assert hist.height == committed  # no version lost, none written twice
+    ref = TableRef(open_store(**kw), "p", "mut", "eval")
+    parent = None
+    for v, (m, digest) in enumerate(read_history(ref, latest_version(ref))):
+        assert m.version == v and m.parent == parent
+        parent = digest
+        assert tablelog.scan("p/mut/eval", version=v, **kw).collect().height == m.rows
