@@ -56,7 +56,7 @@ def _dataframe_to_arrow(df: Any) -> pa.Table:
     bad = [c for c in table.column_names if not isinstance(c, str) or not c]
     if bad:
         raise TableError(f"column names must be non-empty strings, got {bad!r}")
-    return table.combine_chunks() if table.num_rows else table
+    return table  # zero-copy: chunked columns are fine for Arrow and Parquet
 
 
 def _values_to_arrow(name: str, values: Any, kind_hint: str | None) -> tuple[pa.Array, str | None]:
