@@ -57,25 +57,29 @@ def apply_manifest(state: TableState, m: Manifest, digest: str, *, where: str) -
             f"{where}: parent digest {str(m.parent)[:12]}… does not match version "
             f"{state.version} ({state.digest[:12]}…): the chain is broken or was tampered with"
         )
-    if m.change.is_append:
-        return _check_totals(
-            dataclasses.replace(
-                state,
-                version=m.version,
-                digest=digest,
-                mode=m.mode,
-                step=m.step,
-                time=m.time,
-                schema=m.schema if m.schema is not None else state.schema,
-                rows=state.rows + sum(f.rows for f in m.change.add),
-                fragments=state.fragments + m.change.add,
-                segments=m.checkpoint if m.checkpoint is not None else state.segments,
-                segments_valid=m.checkpoint is not None or state.segments_valid,
-                separate=m.separate,
-            ),
-            m,
-            where,
-        )
+    if m.change.is_append:  # the common case, O(new fragments)
+        frags = state.fragments + m.change.add
+        rows = state.rows + sum(f.rows for f in m.change.add)
+    else:
+        frags = _changed_fragments(state, m, where)
+        rows = sum(f.rows for f in frags)
+    new = TableState(
+        version=m.version,
+        digest=digest,
+        mode=m.mode,
+        step=m.step,
+        time=m.time,
+        schema=m.schema if m.schema is not None else state.schema,
+        rows=rows,
+        fragments=frags,
+        segments=m.checkpoint if m.checkpoint is not None else state.segments,
+        segments_valid=m.checkpoint is not None or (state.segments_valid and m.change.is_append),
+        separate=m.separate,
+    )
+    return _check_totals(new, m, where)
+
+
+def _changed_fragments(state: TableState, m: Manifest, where: str) -> tuple[Fragment, ...]:
     frags: list[Fragment] = [] if m.change.replace else list(state.fragments)
     if m.change.remove:
         gone = set(m.change.remove)
@@ -88,20 +92,7 @@ def apply_manifest(state: TableState, m: Manifest, digest: str, *, where: str) -
             f = frags[index[fid]]
             frags[index[fid]] = dataclasses.replace(f, groups=(*f.groups, group))
     frags.extend(m.change.add)
-    new = TableState(
-        version=m.version,
-        digest=digest,
-        mode=m.mode,
-        step=m.step,
-        time=m.time,
-        schema=m.schema if m.schema is not None else state.schema,
-        rows=sum(f.rows for f in frags),
-        fragments=tuple(frags),
-        segments=m.checkpoint if m.checkpoint is not None else state.segments,
-        segments_valid=m.checkpoint is not None or (state.segments_valid and m.change.is_append),
-        separate=m.separate,
-    )
-    return _check_totals(new, m, where)
+    return tuple(frags)
 
 
 def state_from_checkpoint(
