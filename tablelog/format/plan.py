@@ -47,6 +47,9 @@ class NewFragment:
 
     rows: int
     groups: tuple[ColumnGroup, ...]
+    #: The increment the rows belong to; None means this commit's version. Compaction
+    #: re-lists fragments it keeps with their original increments.
+    increment: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,6 +64,8 @@ class Intent:
     add: tuple[NewFragment, ...] = ()
     add_groups: tuple[tuple[str, ColumnGroup], ...] = ()
     separate: bool = False
+    #: Free-form notes recorded in the manifest's ``extra`` (e.g. the operation).
+    extra: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,7 +131,12 @@ def next_manifest(parent: TableState, intent: Intent, *, key: str, time: float) 
             )
     schema = merge_schema(parent.schema, intent.schema, replace=intent.replace)
     added = tuple(
-        Fragment(id=f"{version}.{i}", rows=f.rows, increment=version, groups=f.groups)
+        Fragment(
+            id=f"{version}.{i}",
+            rows=f.rows,
+            increment=version if f.increment is None else f.increment,
+            groups=f.groups,
+        )
         for i, f in enumerate(intent.add)
     )
     change = Change(replace=intent.replace, add=added, add_groups=intent.add_groups)
@@ -154,6 +164,7 @@ def next_manifest(parent: TableState, intent: Intent, *, key: str, time: float) 
         change=change,
         checkpoint=checkpoint,
         separate=intent.separate,
+        extra=dict(intent.extra),
     )
     return Plan(manifest=manifest, segments=uploads)
 

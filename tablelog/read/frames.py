@@ -84,19 +84,28 @@ def _simple_frame(
     digests = [f.groups[0].object for f in frags]
     if not tag:
         return _scan(store, digests, schema)
+    # Compacted fragments carry their rows' increments in an _increment column;
+    # the others are tagged with the increment the manifest records for them.
+    physical = {f.id for f in frags if INCREMENT_COLUMN in f.groups[0].columns}
+    scan_schema = (
+        pl.Schema([*schema.items(), (INCREMENT_COLUMN, pl.Int64())]) if physical else schema
+    )
     sources = [store.reader_source(paths.object_key(d)) for d in digests]
     if all(isinstance(s, str) for s in sources) and len(set(digests)) == len(digests):
-        mapping = {s: f.increment for s, f in zip(sources, frags, strict=True)}
-        lf = _scan(store, digests, schema, include_file_paths=_PATH_COLUMN)
-        return lf.with_columns(
-            pl.col(_PATH_COLUMN)
-            .replace_strict(mapping, return_dtype=pl.Int64)
-            .alias(INCREMENT_COLUMN)
-        ).drop(_PATH_COLUMN)
+        mapping = {
+            s: (None if f.id in physical else f.increment)
+            for s, f in zip(sources, frags, strict=True)
+        }
+        lf = _scan(store, digests, scan_schema, include_file_paths=_PATH_COLUMN)
+        mapped = pl.col(_PATH_COLUMN).replace_strict(mapping, return_dtype=pl.Int64)
+        tag_expr = pl.coalesce(pl.col(INCREMENT_COLUMN), mapped) if physical else mapped
+        return lf.with_columns(tag_expr.alias(INCREMENT_COLUMN)).drop(_PATH_COLUMN)
     # The same object twice (identical increments) or in-memory sources: tag per fragment.
     return pl.concat(
         [
-            _scan(store, [f.groups[0].object], schema).with_columns(
+            _scan(store, [f.groups[0].object], scan_schema)
+            if f.id in physical
+            else _scan(store, [f.groups[0].object], schema).with_columns(
                 pl.lit(f.increment, dtype=pl.Int64).alias(INCREMENT_COLUMN)
             )
             for f in frags

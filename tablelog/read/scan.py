@@ -101,6 +101,10 @@ def _version_at_step(ref: TableRef, step: int, latest: int) -> int:
 def _frame(ref: TableRef, state: TableState, increment: int | None) -> pl.LazyFrame:
     tag = state.mode == "INCREMENTAL" and not state.separate and ref.key != "_history"
     frags = state.fragments
+    compacted = any(INCREMENT_COLUMN in g.columns for f in frags for g in f.groups)
+    if increment is not None and compacted:
+        frame = fragments_frame(ref.store, state.schema, frags, tag_increments=tag)
+        return frame.filter(pl.col(INCREMENT_COLUMN) == increment)
     if increment is not None:
         frags = tuple(f for f in frags if f.increment == increment)
         if not frags:

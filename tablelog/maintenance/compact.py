@@ -1,0 +1,123 @@
+"""Compaction: the many small fragments of a table's latest version rewritten into a
+few large Parquet objects, committed as an ordinary new version.
+
+The new version holds the same rows in the same order; older versions keep reading
+exactly as before (their objects are untouched). INCREMENTAL rows keep their
+increment numbers in an ``_increment`` column of the compacted objects.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from tablelog.errors import CommitConflictError
+from tablelog.format.chain import load_version
+from tablelog.format.commit import commit
+from tablelog.format.plan import Intent, NewFragment
+from tablelog.format.state import TableState
+from tablelog.read.frames import INCREMENT_COLUMN, fragments_frame
+from tablelog.read.scan import Root, _latest, _ref
+from tablelog.run.committer import upload_group
+from tablelog.table.types import type_from_json
+
+#: Rows per compacted object: large enough for fast scans, small enough to upload.
+DEFAULT_TARGET_ROWS = 1_000_000
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompactResult:
+    """What :func:`compact` did."""
+
+    path: str
+    version: int | None
+    fragments_before: int
+    fragments_after: int
+    rows: int
+    bytes_written: int
+
+    @property
+    def compacted(self) -> bool:
+        return self.version is not None
+
+
+def compact(
+    path: str,
+    *,
+    root: Root = None,
+    storage_options: Mapping[str, Any] | None = None,
+    target_rows: int = DEFAULT_TARGET_ROWS,
+    min_fragments: int = 2,
+) -> CompactResult:
+    """Rewrite the latest version of ``project/run/key`` into few large objects.
+
+    Nothing is written when the version has fewer than ``min_fragments`` fragments
+    (or holds one increment per version, ``summary="none"``). Writers appending at the
+    same time are rebased onto the compacted version; another compaction or a replace
+    in between is a :class:`CommitConflictError`.
+    """
+    if target_rows < 1:
+        raise ValueError(f"target_rows must be >= 1, got {target_rows}")
+    ref = _ref(path, root, storage_options)
+    state = load_version(ref, _latest(ref))
+    frags = state.fragments
+    if state.separate or len(frags) < max(min_fragments, 1):
+        return CompactResult(
+            path=ref.path,
+            version=None,
+            fragments_before=len(frags),
+            fragments_after=len(frags),
+            rows=state.rows,
+            bytes_written=0,
+        )
+    tag = state.mode == "INCREMENTAL" and ref.key != "_history"
+    frame = fragments_frame(ref.store, state.schema, frags, tag_increments=tag).collect()
+    fields = [pa.field(c.name, type_from_json(c.arrow)) for c in state.schema]
+    if tag:
+        fields.append(pa.field(INCREMENT_COLUMN, pa.int64()))
+    arrow = frame.to_arrow().cast(pa.schema(fields))
+    new: list[NewFragment] = []
+    written = 0
+    for start in range(0, arrow.num_rows, target_rows):
+        group = upload_group(ref, arrow.slice(start, target_rows))
+        written += group.size
+        new.append(NewFragment(rows=min(target_rows, arrow.num_rows - start), groups=(group,)))
+    compacted = tuple(f.id for f in frags)
+    writer = f"{socket.gethostname()}:{os.getpid()}:compact-{secrets.token_hex(4)}"
+
+    def intent(current: TableState) -> Intent:
+        if tuple(f.id for f in current.fragments[: len(compacted)]) != compacted:
+            raise CommitConflictError(
+                f"table {ref.path} was replaced or compacted by another writer while "
+                "compacting; run compact again"
+            )
+        kept = tuple(
+            NewFragment(rows=f.rows, groups=f.groups, increment=f.increment)
+            for f in current.fragments[len(compacted) :]
+        )
+        return Intent(
+            mode=current.mode or state.mode or "IMMUTABLE",
+            writer=writer,
+            step=current.step,
+            schema=current.schema,
+            replace=True,
+            add=(*new, *kept),
+            separate=current.separate,
+            extra=(("operation", "compact"),),
+        )
+
+    after = commit(ref, state, intent)
+    return CompactResult(
+        path=ref.path,
+        version=after.version,
+        fragments_before=len(frags),
+        fragments_after=len(after.fragments),
+        rows=after.rows,
+        bytes_written=written,
+    )

@@ -1,0 +1,75 @@
+"""Compaction: few large objects, same rows in the same order, old versions untouched."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import tablelog
+from tablelog.maintenance.compact import compact
+
+
+def test_compact_incremental_keeps_rows_order_and_increments(where: Any) -> None:
+    run = where.init(id="c")
+    t = tablelog.Table(columns=["step", "x"], log_mode="INCREMENTAL")
+    for s in range(40):
+        t.add_data(s, s * 0.5)
+        t.add_data(s, s * 0.5 + 0.25)
+        run.log({"t": t}, step=s)
+    run.flush()
+    path = "p/c/t"
+    before = where.scan(path).collect()
+    old_v10 = where.scan(path, version=10).collect()
+    result = compact(path, **where.kw(), target_rows=30)
+    assert result.compacted and result.version == 40
+    assert (result.fragments_before, result.fragments_after) == (40, 3)
+    after = where.scan(path).collect()
+    assert after.equals(before)
+    assert where.scan(path, version=10).collect().equals(old_v10)
+    assert where.scan(path, increment=7).collect()["x"].to_list() == [3.5, 3.75]
+    assert where.scan(path, step=39).collect().equals(before)
+    # The same run keeps appending on top of the compacted version.
+    t.add_data(40, 20.0)
+    run.log({"t": t}, step=40)
+    run.finish()
+    latest = where.scan(path).collect()
+    assert latest.height == 81
+    assert latest.tail(1).to_dicts() == [{"step": 40, "x": 20.0, "_increment": 41}]
+    assert latest.head(80).equals(before)
+    hist = where.history(path)
+    assert hist["rows"].to_list()[-2:] == [80, 81]
+    assert compact(path, **where.kw(), min_fragments=10).compacted is False
+
+
+def test_compact_mutable_column_groups(local: Any) -> None:
+    with local.init(id="m", sync=True) as run:
+        t = tablelog.Table(columns=["a"], data=[[i] for i in range(10)], log_mode="MUTABLE")
+        run.log({"m": t})
+        t.add_column("b", [str(i) for i in range(10)])
+        run.log({"m": t})
+        t.add_data(10, "ten")
+        run.log({"m": t})
+    before = local.scan("p/m/m").collect()
+    result = compact("p/m/m", **local.kw())
+    assert result.fragments_after == 1
+    assert local.scan("p/m/m").collect().equals(before)
+    assert local.scan("p/m/m", version=1).collect()["b"].to_list() == [str(i) for i in range(10)]
+    assert "_increment" not in local.scan("p/m/m").collect_schema()
+
+
+def test_compact_after_writer_appended_is_rebased(local: Any) -> None:
+    a = local.init(id="r", sync=True)
+    t = tablelog.Table(columns=["i"], log_mode="INCREMENTAL")
+    for i in range(5):
+        t.add_data(i)
+        a.log({"t": t})
+    compact("p/r/t", **local.kw())
+    t.add_data(5)
+    a.log({"t": t})  # a's view predates the compaction: it rebases
+    a.finish()
+    df = local.scan("p/r/t").collect()
+    assert df["i"].to_list() == list(range(6))
+    assert df["_increment"].to_list() == [0, 1, 2, 3, 4, 6]
+    with pytest.raises(ValueError, match="target_rows"):
+        compact("p/r/t", **local.kw(), target_rows=0)
