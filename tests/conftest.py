@@ -124,6 +124,12 @@ def where(request: pytest.FixtureRequest, tmp_path: Path) -> Where:
 
 
 @pytest.fixture
+def make_root(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """A factory: ``make_root("moto")`` -> a fresh Where of that kind."""
+    return lambda kind: make_where(kind, tmp_path, request)
+
+
+@pytest.fixture
 def seaweedfs_where(request: pytest.FixtureRequest, tmp_path: Path) -> Where:
     """A fresh bucket on the session's SeaweedFS."""
     return make_where("seaweedfs", tmp_path, request)

@@ -41,6 +41,7 @@ class FsspecStore(Store):
             opts.setdefault("auto_mkdir", True)
         self._fs: Any = fsspec.filesystem(protocol, **opts)
         self.supports_conditional_create = protocol in _ATOMIC_CREATE
+        self.parallel_uploads = protocol not in ("local", "file")
         self._probed: bool | None = None
 
     def __repr__(self) -> str:

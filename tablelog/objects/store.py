@@ -25,6 +25,9 @@ class Store(abc.ABC):
 
     url: str
     supports_conditional_create: bool = True
+    #: Whether uploads gain from running several at once (network stores). Local
+    #: disks do not, and the extra threads only compete with the caller for the GIL.
+    parallel_uploads: bool = False
 
     @abc.abstractmethod
     def get(self, key: str) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -39,16 +40,18 @@ class KeyCommitter:
         self.state = refresh(self.ref, self.state)
         return self.state
 
-    def apply(self, job: LogJob) -> None:
+    def apply(self, job: LogJob, *, rows_group: Future[ColumnGroup] | None = None) -> None:
+        """Commit ``job``; ``rows_group`` is its rows' upload if it was started early."""
         add_groups = []
         if job.new_columns is not None:
             for fid, lo, hi in self.ranges:
                 part = job.new_columns.slice(lo, hi - lo)
                 add_groups.append((fid, upload_group(self.ref, part)))
         add: tuple[NewFragment, ...] = ()
-        rows = job.rows
-        if rows is not None and rows.num_columns and (rows.num_rows or job.replace):
-            add = (NewFragment(rows=rows.num_rows, groups=(upload_group(self.ref, rows),)),)
+        if job.writes_rows:
+            assert job.rows is not None
+            group = rows_group.result() if rows_group else upload_group(self.ref, job.rows)
+            add = (NewFragment(rows=job.rows.num_rows, groups=(group,)),)
         intent = Intent(
             mode=job.mode,
             writer=self.writer,

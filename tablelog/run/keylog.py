@@ -39,6 +39,12 @@ class LogJob:
     #: Columns new since the last log, over the rows logged before (MUTABLE).
     new_columns: pa.Table | None = None
 
+    @property
+    def writes_rows(self) -> bool:
+        """Whether the commit adds a fragment of ``rows`` (its upload can start early)."""
+        rows = self.rows
+        return rows is not None and rows.num_columns > 0 and (rows.num_rows > 0 or self.replace)
+
 
 def schema_of(table: pa.Table, kinds: list[str | None]) -> tuple[Column, ...]:
     return tuple(
@@ -107,7 +113,7 @@ class KeyLog:
         if mode == "MUTABLE" and same:
             new_cols = [c for c in arrow.column_names if c not in self.columns_logged]
             prior = self.rows_logged
-            new_columns = arrow.select(new_cols).slice(0, prior) if new_cols and prior else None
+            new_columns = arrow.select(new_cols).slice(0, prior) if new_cols else None
             rows = arrow.slice(prior) if arrow.num_rows > prior else None
             job = None
             if rows is not None or new_columns is not None:

@@ -23,8 +23,8 @@ from tablelog.format import paths
 from tablelog.format.chain import TableRef
 from tablelog.objects.open import open_store
 from tablelog.objects.store import Store
-from tablelog.run.committer import KeyCommitter
-from tablelog.run.keylog import KeyLog
+from tablelog.run.committer import KeyCommitter, upload_group
+from tablelog.run.keylog import KeyLog, LogJob
 from tablelog.run.runinfo import RunInfo, encode_run_info, parse_run_info
 from tablelog.run.worker import Worker
 from tablelog.table.table import Table
@@ -150,7 +150,7 @@ class Run:
             keylog, committer = self._writer(key)
             job = keylog.prepare(table, step=step, separate=self._separate(key))
             if job is not None:
-                self._worker.submit(lambda c=committer, j=job: c.apply(j))  # type: ignore[misc]
+                self._submit(committer, job)
             self.summary[key] = {"_type": "table", "rows": table.num_rows}
         if scalars:
             self._log_history(step, scalars)
@@ -197,6 +197,13 @@ class Run:
             self._keys[key] = found
         return found
 
+    def _submit(self, committer: KeyCommitter, job: LogJob) -> None:
+        rows_group = None
+        if job.writes_rows and self._store.parallel_uploads:
+            assert job.rows is not None
+            rows_group = self._worker.prefetch(upload_group, committer.ref, job.rows)
+        self._worker.submit(lambda: committer.apply(job, rows_group=rows_group))
+
     def _raise_worker_error(self) -> None:
         error = self._worker.error
         if error is not None:
@@ -218,7 +225,7 @@ class Run:
         keylog, committer = self._writer(HISTORY_KEY)
         job = keylog.prepare(table, step=step, separate=False)
         if job is not None:
-            self._worker.submit(lambda: committer.apply(job))
+            self._submit(committer, job)
 
     # ------------------------------------------------------------------ finish
 

@@ -13,6 +13,10 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
+
+R = TypeVar("R")
 
 log = logging.getLogger("tablelog")
 
@@ -22,8 +26,17 @@ Task = Callable[[], None]
 class Worker:
     """Runs tasks in order on a daemon thread; ``sync=True`` runs them in the caller."""
 
-    def __init__(self, *, maxsize: int = 1000, sync: bool = False, name: str = "tablelog") -> None:
+    def __init__(
+        self,
+        *,
+        maxsize: int = 1000,
+        sync: bool = False,
+        uploads: int = 4,
+        name: str = "tablelog",
+    ) -> None:
         self.sync = sync
+        self._uploads = uploads
+        self._pool: ThreadPoolExecutor | None = None
         self.error: BaseException | None = None
         self.failed_tasks = 0
         self._queue: queue.Queue[Task | None] = queue.Queue(maxsize=maxsize)
@@ -32,6 +45,18 @@ class Worker:
         if not sync:
             self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
             self._thread.start()
+
+    def prefetch(self, fn: Callable[..., R], *args: Any) -> Future[R] | None:
+        """Start ``fn(*args)`` on the upload pool now (None when running synchronously).
+
+        Uploads are content-addressed, so they may run ahead of, and in parallel
+        with, the commits that reference them; commits stay in log order.
+        """
+        if self.sync:
+            return None
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._uploads, thread_name_prefix="tablelog-upload")
+        return self._pool.submit(fn, *args)
 
     def submit(self, task: Task) -> None:
         if self.sync:
@@ -85,3 +110,5 @@ class Worker:
             self.flush()
             self._queue.put(None)
             self._thread.join()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)

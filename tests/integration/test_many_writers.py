@@ -90,12 +90,8 @@ MUTABLE_WRITER = textwrap.dedent(
 
 
 @pytest.mark.parametrize("kind", ["local", "moto", "seaweedfs"])
-def test_two_processes_mutable_no_version_lost(
-    kind: str, request: pytest.FixtureRequest, tmp_path: Any
-) -> None:
-    from conftest import make_where
-
-    where = make_where(kind, tmp_path, request)
+def test_two_processes_mutable_no_version_lost(kind: str, make_root: Any) -> None:
+    where = make_root(kind)
     env = {**os.environ, **where.env}
     rounds = 20
     procs = [
