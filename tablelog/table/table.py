@@ -18,6 +18,7 @@ from tablelog.errors import ColumnTypeError, TableError
 from tablelog.table.types import (
     _KIND_BY_TYPE,
     check_kind,
+    check_nesting,
     column_to_arrow,
     kind_of,
     kind_of_arrow,
@@ -216,6 +217,8 @@ class Table:
                             f"column {self._columns[i]!r} is not optional: got {value!r}"
                         )
                     continue
+            if kind == "list" or kind == "dict":
+                check_nesting(self._columns[i], value)
             kinds[i] = kind
 
     def _add_bulk(self, data: Any) -> None:

@@ -89,6 +89,24 @@ def _slow_kind(value: Any) -> str | None:
     )
 
 
+MAX_NESTING = 64
+
+
+def check_nesting(column: str, value: Any) -> None:
+    """Refuse lists/dicts nested deeper than MAX_NESTING (Arrow and JSON recurse on them)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise ColumnTypeError(
+                f"a value of column {column!r} is nested more than {MAX_NESTING} levels deep"
+            )
+        if isinstance(item, Mapping):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend((v, depth + 1) for v in item)
+
+
 def kind_of_arrow(t: pa.DataType) -> str | None:
     """The logical kind of an Arrow column type (None for the null type)."""
     if pa.types.is_null(t):
