@@ -261,14 +261,17 @@ class Table:
             raise TableError(
                 f"column {name!r} has {n} value(s), but the table has {self.num_rows} rows"
             )
-        if not optional and any(v is None for v in (data if isinstance(data, list) else [])):
-            pass  # W&B's optional=False on add_column only types the column; None allowed
         arrow = self.to_arrow()
         values, kind = _values_to_arrow(name, data, None)
+        if not optional and isinstance(data, list | tuple) and any(v is None for v in data):
+            # As in W&B: None needs optional=True (NaN in a float array is a null float).
+            raise TableError(
+                f"column {name!r} is not optional but has None values; pass optional=True"
+            )
         self._arrow = arrow.append_column(name, values)
         self._columns.append(name)
         self._kinds.append(kind)
-        self._optional.append(True)
+        self._optional.append(optional)
 
     def get_column(self, name: str, convert_to: str | None = None) -> Any:
         """The values of column ``name`` (a list; ``convert_to="numpy"`` for an array)."""

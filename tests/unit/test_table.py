@@ -96,8 +96,11 @@ def test_add_column_rules() -> None:
         t.add_column("a", [1, 2])
     with pytest.raises(TableError, match=r"3 value.*2 rows"):
         t.add_column("b", [1, 2, 3])
+    with pytest.raises(TableError, match="not optional"):
+        t.add_column("n", [1, None])
+    t.add_column("n", [1, None], optional=True)
     t.add_column("b", np.array([0.5, 1.5]))
-    assert t.columns == ["a", "b"]
+    assert t.columns == ["a", "n", "b"]
     assert t.get_column("b", convert_to="numpy").tolist() == [0.5, 1.5]
 
 
