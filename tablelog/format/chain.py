@@ -28,6 +28,10 @@ class TableRef:
     def path(self) -> str:
         return f"{self.project}/{self.run_id}/{self.key}"
 
+    @property
+    def versions_prefix(self) -> str:
+        return paths.versions_prefix(self.project, self.run_id, self.key)
+
     def version_key(self, version: int) -> str:
         return paths.version_key(self.project, self.run_id, self.key, version)
 
@@ -48,6 +52,15 @@ def latest_version(ref: TableRef, *, hint: int = -1) -> int:
     Versions are contiguous from 0, so galloping then bisecting needs O(log n)
     existence checks; ``hint`` (a version known to exist) only moves the start.
     """
+    page = ref.store.list_page(ref.versions_prefix, start_after=_after(ref, hint))
+    if page is not None:
+        # One ordered LIST request usually finds the newest version outright.
+        keys, more = page
+        found = [paths.parse_version_name(k.rsplit("/", 1)[-1]) for k in keys]
+        listed = max((v for v in found if v is not None), default=hint)
+        if not more:
+            return listed
+        hint = listed
     lo = hint
     if lo < 0:
         if not ref.has_version(0):
@@ -66,6 +79,10 @@ def latest_version(ref: TableRef, *, hint: int = -1) -> int:
         else:
             hi = mid
     return lo
+
+
+def _after(ref: TableRef, hint: int) -> str | None:
+    return ref.version_key(hint) if hint >= 0 else None
 
 
 def _load_fragments(ref: TableRef, m: Manifest) -> tuple[Fragment, ...]:

@@ -132,6 +132,23 @@ class FsspecStore(Store):
         for p in found:
             yield str(p)[strip:]
 
+    def list_page(
+        self, prefix: str, *, start_after: str | None = None
+    ) -> tuple[builtins.list[str], bool] | None:
+        if self.protocol not in _ATOMIC_CREATE:
+            return None
+        bucket, key_prefix, _ = self._fs.split_path(self._path(prefix))
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": key_prefix, "MaxKeys": 1000}
+        if start_after is not None:
+            kwargs["StartAfter"] = self._fs.split_path(self._path(start_after))[1]
+        try:
+            reply = self._fs.call_s3("list_objects_v2", **kwargs)
+        except Exception as e:
+            raise translate(e, url=self.full_url(prefix), action="list") from e
+        strip = len(key_prefix) - len(prefix)
+        keys = [str(c["Key"])[strip:] for c in reply.get("Contents", [])]
+        return keys, bool(reply.get("IsTruncated", False))
+
     def delete(self, key: str) -> None:
         try:
             self._fs.rm_file(self._path(key))

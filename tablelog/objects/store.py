@@ -53,6 +53,13 @@ class Store(abc.ABC):
     def delete(self, key: str) -> None:
         """Delete ``key``; deleting an absent key is not an error."""
 
+    def list_page(
+        self, prefix: str, *, start_after: str | None = None
+    ) -> tuple[builtins.list[str], bool] | None:
+        """One listing request: keys below ``prefix`` after ``start_after`` in key order,
+        and whether more follow. None when the backend has no cheap ordered listing."""
+        return None
+
     def mtime(self, key: str) -> float:
         """Last-modified time of ``key`` as a POSIX timestamp."""
         raise NotImplementedError
