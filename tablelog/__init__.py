@@ -19,6 +19,7 @@ from tablelog.errors import (
     TablelogError,
     UnsafeStoreError,
 )
+from tablelog.maintenance import compact, gc, verify
 from tablelog.read import files, history, scan, scan_runs
 from tablelog.run import Run, init
 from tablelog.table import Table
@@ -39,9 +40,12 @@ __all__ = [
     "TableError",
     "TablelogError",
     "UnsafeStoreError",
+    "compact",
     "files",
+    "gc",
     "history",
     "init",
     "scan",
     "scan_runs",
+    "verify",
 ]

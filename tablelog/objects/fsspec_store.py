@@ -130,7 +130,10 @@ class FsspecStore(Store):
             raise translate(e, url=self.full_url(prefix), action="list") from e
         strip = len(self._fs._strip_protocol(self._root).rstrip("/")) + 1 if self._root else 0
         for p in found:
-            yield str(p)[strip:]
+            key = str(p)[strip:]
+            # Some servers list an emptied "directory" as a key of its own name.
+            if key.startswith(prefix) and key != prefix.rstrip("/"):
+                yield key
 
     def list_page(
         self, prefix: str, *, start_after: str | None = None

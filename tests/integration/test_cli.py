@@ -26,6 +26,10 @@ def test_ls_show_history(local: Any, capsys: pytest.CaptureFixture[str]) -> None
     assert "shape: (2, 2)" in capsys.readouterr().out
     assert main(["--root", local.root, "history", f"proj/{run.id}/eval/x"]) == 0
     assert "INCREMENTAL" in capsys.readouterr().out
+    assert main(["--root", local.root, "compact", f"proj/{run.id}/eval/x"]) == 0
+    assert "3 -> 1 fragments" in capsys.readouterr().out
+    assert main(["--root", local.root, "show", f"proj/{run.id}/eval/x"]) == 0
+    assert "shape: (3, 2)" in capsys.readouterr().out
     assert main(["--root", local.root, "show", "proj/nope/k"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("tablelog: error:") and err.count("\n") == 1

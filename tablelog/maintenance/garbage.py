@@ -1,0 +1,291 @@
+"""``gc``: delete objects that no version of any table references, after a grace period.
+
+See docs/format.md, "Garbage and the grace period", for why both conditions are
+needed and for the window that remains.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from tablelog.errors import FormatError, NotFoundError, TablelogError
+from tablelog.format import paths
+from tablelog.format.manifest import parse_manifest, parse_segment
+from tablelog.maintenance.check import WORKERS, Problem, Root, _fetch, list_keys
+from tablelog.objects.cas import digest_of
+from tablelog.objects.local import LocalStore
+from tablelog.objects.memory import MemoryStore
+from tablelog.objects.open import open_store
+from tablelog.objects.store import Store
+
+DEFAULT_MIN_AGE = dt.timedelta(hours=24)
+#: Key prefixes whose unreferenced keys are garbage. Everything else is left alone.
+GARBAGE_PREFIXES = ("objects/", "media/", "_tablelog/probes/")
+#: Folders searched for a local store's abandoned temporary files.
+_LOCAL_TEMP_DIRS = ("objects", "media", "_tablelog", "projects")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Garbage:
+    """An unreferenced key old enough to delete."""
+
+    key: str
+    url: str
+    size: int | None  # None when the backend cannot tell cheaply
+    mtime: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class GcReport:
+    """What :func:`gc` found and (unless ``dry_run``) deleted.
+
+    ``garbage`` lists the unreferenced keys older than the grace period (deleted
+    unless ``dry_run``); ``young`` counts unreferenced keys kept because they are
+    younger; ``spared`` counts garbage kept because a manifest that appeared while gc
+    ran references it. ``lost`` lists deleted objects that a manifest created during
+    the deletion references anyway (the remaining race, see docs/format.md): those
+    table versions need their data logged again.
+    """
+
+    root: str
+    dry_run: bool
+    min_age_s: float
+    tables: int
+    versions: int
+    referenced: int
+    garbage: tuple[Garbage, ...]
+    deleted: int
+    bytes: int
+    young: int
+    spared: int
+    lost: tuple[Problem, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.lost
+
+    def to_json(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["ok"] = self.ok
+        return out
+
+
+def _manifest_key(key: str) -> bool:
+    parts = key.split("/")
+    return (
+        len(parts) == 8
+        and parts[0] == "projects"
+        and parts[2] == "runs"
+        and parts[4] == "tables"
+        and parts[6] == "versions"
+        and paths.parse_version_name(parts[7]) is not None
+    )
+
+
+class _Mark:
+    """The objects every manifest references, kept up to date by re-scanning.
+
+    Manifests are immutable, so a re-scan reads only manifests it has not seen.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.seen: set[str] = set()
+        self.tables: set[str] = set()
+        #: object key -> (table manifest URL, version) of its first reference
+        self.referenced: dict[str, tuple[str, int]] = {}
+        self._segments: set[str] = set()
+
+    def _add(self, key: str, where: tuple[str, int]) -> None:
+        self.referenced.setdefault(key, where)
+
+    def scan(self) -> None:
+        """Mark what the manifests not seen yet (and their new segments) reference.
+
+        Raises ``FormatError`` if one cannot be read: gc cannot know what it references.
+        """
+        store = self.store
+        keys = sorted(k for k in store.list(paths.projects_prefix()) if _manifest_key(k))
+        keys = [k for k in keys if k not in self.seen]
+        segments: dict[str, tuple[str, int]] = {}
+        for key, data in _fetch(store, keys):
+            url = store.full_url(key)
+            if data is None:
+                raise FormatError(f"manifest {url} disappeared while gc read it")
+            try:
+                m = parse_manifest(data, where=url)
+            except FormatError as e:
+                raise FormatError(
+                    f"{e} — gc cannot tell what this version references, so it deletes "
+                    "nothing; run `tablelog verify`"
+                ) from e
+            self.seen.add(key)
+            self.tables.add(key.rsplit("/", 2)[0])
+            where = (url, m.version)
+            for f in m.change.add:
+                for g in f.groups:
+                    self._add(paths.object_key(g.object), where)
+            for _fid, g in m.change.add_groups:
+                self._add(paths.object_key(g.object), where)
+            for s in m.checkpoint or ():
+                seg = paths.object_key(s.object, "json.gz")
+                self._add(seg, where)
+                if seg not in self._segments:
+                    segments.setdefault(seg, where)
+        # Segments list the same groups as the changes; marking them too means a
+        # damaged chain can never make gc delete what a checkpoint still lists.
+        for key, data in _fetch(store, sorted(segments)):
+            url = store.full_url(key)
+            if data is None:
+                raise FormatError(
+                    f"checkpoint segment {url} is missing; gc deletes nothing until the "
+                    "root verifies (`tablelog verify`)"
+                )
+            if digest_of(data) != key.rsplit("/", 1)[1].split(".", 1)[0]:
+                raise FormatError(f"checkpoint segment {url} is corrupt; run `tablelog verify`")
+            frags = parse_segment(data, where=url)
+            self._segments.add(key)
+            for f in frags:
+                for g in f.groups:
+                    self._add(paths.object_key(g.object), segments[key])
+
+
+def _stat(store: Store, key: str) -> tuple[float, int | None] | None:
+    """(mtime, size) of ``key``, None when it is gone.
+
+    The Store contract only has ``mtime``; size comes from the same request where the
+    backend gives it.
+    """
+    try:
+        if isinstance(store, LocalStore):
+            st = (store.root / key).stat()
+            return st.st_mtime, st.st_size
+        if isinstance(store, MemoryStore):
+            info = store._fs.info(store._path(key))
+            return float(info["created"].timestamp()), int(info["size"])
+        from tablelog.objects.fsspec_store import FsspecStore
+
+        if isinstance(store, FsspecStore):
+            info = store._fs.info(store._path(key))
+            modified = info.get("LastModified") or info.get("mtime") or info.get("created")
+            if modified is not None:
+                stamp = modified.timestamp() if hasattr(modified, "timestamp") else modified
+                return float(stamp), int(info["size"]) if "size" in info else None
+        return store.mtime(key), None
+    except (FileNotFoundError, NotFoundError):
+        return None
+    except Exception:  # one translation point for backend errors: the store's own
+        return store.mtime(key), None
+
+
+def _local_temp_files(store: LocalStore) -> list[str]:
+    """A local store's ``.tmp-*`` files (listings hide them); writers abandon them on a crash."""
+    out: list[str] = []
+    for top in _LOCAL_TEMP_DIRS:
+        for dirpath, _dirs, names in os.walk(store.root / top):
+            rel = os.path.relpath(dirpath, store.root).replace(os.sep, "/")
+            out.extend(f"{rel}/{n}" for n in names if n.startswith(".tmp-"))
+    return out
+
+
+def gc(
+    root: Root = None,
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+    min_age: dt.timedelta = DEFAULT_MIN_AGE,
+    dry_run: bool = True,
+) -> GcReport:
+    """Find (and with ``dry_run=False`` delete) objects no table version references.
+
+    A key under ``objects/``, ``media/`` or ``_tablelog/probes/`` (and a local store's
+    abandoned ``.tmp-*`` files) is garbage when no manifest of any version of any
+    table in the root references it — directly or through a checkpoint segment — and
+    it is older than ``min_age`` by the store's modification time. Writers upload
+    objects before the manifest naming them, so ``min_age`` must exceed the longest
+    commit (the default 24 h is generous); ``min_age=0`` is only safe when nothing
+    writes to the root.
+
+    Before deleting, gc reads the manifests created since it started and spares what
+    they reference; after deleting it reads them once more and reports any deleted
+    object a new manifest references in :attr:`GcReport.lost`.
+
+    Raises ``FormatError`` (deleting nothing) when a manifest or checkpoint segment
+    cannot be read, since gc cannot tell what it references.
+    """
+    if not isinstance(min_age, dt.timedelta):
+        raise TypeError(f"min_age must be a datetime.timedelta, got {type(min_age).__name__}")
+    min_age_s = min_age.total_seconds()
+    if min_age_s < 0:
+        raise ValueError(f"min_age must not be negative, got {min_age}")
+    store = open_store(root, storage_options=storage_options)
+    mark = _Mark(store)
+    mark.scan()
+    # Listed after the mark: an object a marked manifest names was created before it.
+    keys = list_keys(store, GARBAGE_PREFIXES)
+    if isinstance(store, LocalStore):
+        keys.update(_local_temp_files(store))
+    unreferenced = sorted(keys - mark.referenced.keys())
+    now = time.time()
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        stats = list(pool.map(lambda k: _stat(store, k), unreferenced))
+    garbage: list[Garbage] = []
+    young = 0
+    for key, st in zip(unreferenced, stats, strict=True):
+        if st is None:
+            continue  # deleted by someone else meanwhile
+        mtime, size = st
+        if min_age_s > 0 and now - mtime < min_age_s:
+            young += 1
+            continue
+        garbage.append(Garbage(key=key, url=store.full_url(key), size=size, mtime=mtime))
+    spared = 0
+    lost: list[Problem] = []
+    if not dry_run and garbage:
+        # A commit may have found an old unreferenced object already present (a no-op
+        # create does not refresh its mtime) and landed a manifest naming it since the mark.
+        mark.scan()
+        kept = [g for g in garbage if g.key not in mark.referenced]
+        spared = len(garbage) - len(kept)
+        garbage = kept
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            list(pool.map(lambda g: store.delete(g.key), garbage))
+        try:
+            mark.scan()
+        except TablelogError as e:
+            lost.append(Problem(location=store.url, message=f"could not re-check after gc: {e}"))
+        for g in garbage:
+            found = mark.referenced.get(g.key)
+            if found is not None:
+                url, version = found
+                lost.append(
+                    Problem(
+                        location=g.url,
+                        message=(
+                            f"deleted, but {url} (created while gc ran) references it: "
+                            "log that table version's data again"
+                        ),
+                        version=version,
+                        references=1,
+                    )
+                )
+    return GcReport(
+        root=store.url,
+        dry_run=dry_run,
+        min_age_s=min_age_s,
+        tables=len(mark.tables),
+        versions=len(mark.seen),
+        referenced=len(mark.referenced),
+        garbage=tuple(garbage),
+        deleted=0 if dry_run else len(garbage),
+        bytes=sum(g.size or 0 for g in garbage),
+        young=young,
+        spared=spared,
+        lost=tuple(lost),
+    )
