@@ -117,7 +117,7 @@ def load_version(ref: TableRef, version: int, *, base: TableState | None = None)
         datas = ref.store.get_many([ref.version_key(v) for v in versions])
     except FileNotFoundError as e:
         raise NotFoundError(f"table {ref.path} has no version {version} in {ref.store.url}") from e
-    state = base if base is not None else TableState()
+    manifests = []
     for v, data in zip(versions, datas, strict=True):
         url = ref.version_url(v)
         m = parse_manifest(data, where=url)
@@ -126,11 +126,30 @@ def load_version(ref: TableRef, version: int, *, base: TableState | None = None)
                 f"{url} holds version {m.version} of {m.key!r}, not version {v} of "
                 f"{ref.key!r}: the manifest was moved or tampered with"
             )
-        digest = digest_of(data)
-        if base is None and v == start:
-            state = state_from_checkpoint(m, digest, _load_fragments(ref, m), where=url)
+        manifests.append((m, digest_of(data), url))
+    state = base if base is not None else TableState()
+    begin = 0
+    if base is None:
+        # A later version that replaced the whole table (a compaction, an IMMUTABLE
+        # re-log) makes the checkpoint's fragment list moot: skip reading its segments.
+        replaced = [i for i, (m, _, _) in enumerate(manifests) if i and m.change.replace]
+        if replaced:
+            begin = replaced[-1]
+            prev, prev_digest, _ = manifests[begin - 1]
+            schema = next(m.schema for m, _, _ in reversed(manifests[:begin]) if m.schema)
+            state = TableState(
+                version=prev.version,
+                digest=prev_digest,
+                mode=prev.mode,
+                schema=schema,
+                segments_valid=False,
+            )
         else:
-            state = apply_manifest(state, m, digest, where=url)
+            m, digest, url = manifests[0]
+            state = state_from_checkpoint(m, digest, _load_fragments(ref, m), where=url)
+            begin = 1
+    for m, digest, url in manifests[begin:]:
+        state = apply_manifest(state, m, digest, where=url)
     return state
 
 

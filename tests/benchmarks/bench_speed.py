@@ -1,0 +1,257 @@
+"""Speed targets of tablelog on a local root, against the pyarrow / Polars floor on the same disk.
+
+Run it (not a pytest test)::
+
+    python tests/benchmarks/bench_speed.py [--quick] [--root DIR] [--json PATH] [--repeats N]
+
+1. INCREMENTAL 1,000 steps x 10 rows: time inside ``run.log`` (absolute targets p50 <= 0.2 ms,
+   p99 <= 1 ms) and the loop incl. ``finish()`` vs one ``write_table`` file per step (<= 2x).
+2. 10,000 steps x 10 rows (2,000 with ``--quick``), ``run.flush()`` after every block of 100
+   steps: wall time of the last block vs the first (<= 1.2x: no growth with history).
+3. The 1,000-step table after ``compact``: read the latest version vs ``pl.read_parquet`` of
+   one file of the same rows (<= 1.5x); read version 500 (uncompacted) vs one
+   ``pl.scan_parquet`` of the first 501 per-step files (<= 1x).
+4. ``Table(dataframe=pandas_df)`` + IMMUTABLE log + finish of 1M rows vs
+   ``pa.Table.from_pandas`` + ``write_table`` (<= 2x).
+5. Writer memory: peak RSS growth of a subprocess logging 2,000,000 rows as 2,000 increments
+   vs one only building the same Table, with Python rows and as Arrow (reported, no target).
+
+Rows as in bench_core.py. Medians of ``--repeats`` runs (default 5, 3 with ``--quick``; case 2
+runs 3 times, once with ``--quick``). ``--quick`` also uses a tenth of the rows in 4 and 5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+from bench_core import COLUMNS, Result, arrow_rows, make_frame, markdown, python_rows, timed
+
+import tablelog
+from tablelog.maintenance.compact import compact
+
+PER_STEP = 10
+BLOCK = 100
+
+
+@dataclass
+class Absolute(Result):  # target: an absolute limit on the tablelog value (in its unit)
+    limit: float = 0.0
+
+    @property
+    def passed(self) -> bool | None:
+        return self.tablelog <= self.limit
+
+
+def sec(name: str, value: float, floor: float, target: float | None = None) -> Result:
+    return Result(name, "s", value, floor, target)
+
+
+def chunks(rows: list[tuple[Any, ...]], n: int) -> list[list[tuple[Any, ...]]]:
+    return [rows[i : i + n] for i in range(0, len(rows), n)]
+
+
+def log_loop(root: Path, steps: list[list[tuple[Any, ...]]], flush: bool = False) -> dict[str, Any]:
+    """Log one INCREMENTAL step per chunk; ``run.flush()`` after each block of 100 if asked."""
+    run = tablelog.init(project="bench", root=root)
+    table = tablelog.Table(columns=COLUMNS, log_mode="INCREMENTAL")
+    per, blocks = [], []
+    t0 = tb = time.perf_counter()
+    for s, chunk in enumerate(steps):
+        for row in chunk:
+            table.add_data(*row)
+        per.append(timed(run.log, {"inc": table}, s))
+        if flush and (s + 1) % BLOCK == 0:
+            run.flush()
+            blocks.append(time.perf_counter() - tb)
+            tb = time.perf_counter()
+    run.finish()
+    total = time.perf_counter() - t0
+    return {"path": f"bench/{run.id}/inc", "per": per, "blocks": blocks, "total": total}
+
+
+def bench_incremental(base: Path, n_steps: int, reps: int) -> list[Result]:
+    rows = python_rows(make_frame(n_steps * PER_STEP, PER_STEP), py_floats=False)
+    steps, mid = chunks(rows, PER_STEP), n_steps // 2
+    agg: dict[str, list[float]] = {}
+
+    def add(**values: float) -> None:
+        for k, v in values.items():
+            agg.setdefault(k, []).append(float(v))
+
+    for i in range(reps):
+        r = log_loop(base / f"inc-{i}", steps)
+        add(p50=np.percentile(r["per"], 50), p99=np.percentile(r["per"], 99), total=r["total"])
+        (base / f"inc-floor-{i}").mkdir()
+        files = [str(base / f"inc-floor-{i}" / f"{s:06d}.parquet") for s in range(n_steps)]
+        t0 = time.perf_counter()
+        fper = [timed(pq.write_table, arrow_rows(c), f) for c, f in zip(steps, files, strict=True)]
+        add(ftotal=time.perf_counter() - t0)
+        add(fp50=np.percentile(fper, 50), fp99=np.percentile(fper, 99))
+    root, path = base / f"inc-{reps - 1}", r["path"]
+    one_file = str(base / "inc-one.parquet")
+    pq.write_table(arrow_rows(rows), one_file)
+    for _ in range(reps):  # version `mid` of the uncompacted chain
+        add(rmid=timed(lambda: tablelog.scan(path, root=root, version=mid).collect()))
+        add(fmid=timed(lambda: pl.scan_parquet(files[: mid + 1]).collect()))
+    mid_rows = tablelog.scan(path, root=root, version=mid).collect().drop("_increment")
+    assert mid_rows.equals(pl.scan_parquet(files[: mid + 1]).collect())
+    done = compact(path, root=root)
+    assert done.compacted, done
+    for _ in range(reps):
+        add(read=timed(lambda: tablelog.scan(path, root=root).collect()))
+        add(fread=timed(lambda: pl.read_parquet(one_file)))
+    out = tablelog.scan(path, root=root).collect()
+    assert out.drop("_increment").equals(pl.read_parquet(one_file)), "rows differ"
+    m = {k: statistics.median(v) for k, v in agg.items()}
+    n, frags = f"INCREMENTAL {n_steps:,} x {PER_STEP}", f"{done.fragments_before:,} fragments"
+    return [
+        Absolute(f"{n}: run.log p50 (abs. <= 0.2 ms)", "s", m["p50"], m["fp50"], None, 0.2e-3),
+        Absolute(f"{n}: run.log p99 (abs. <= 1 ms)", "s", m["p99"], m["fp99"], None, 1e-3),
+        sec(f"{n}: loop incl. finish() vs a file per step", m["total"], m["ftotal"], 2.0),
+        sec(
+            f"{n}: read compacted ({frags} -> {done.fragments_after}) vs one file",
+            m["read"],
+            m["fread"],
+            1.5,
+        ),
+        sec(f"{n}: read version {mid} vs scan of {mid + 1} files", m["rmid"], m["fmid"], 1.0),
+    ]
+
+
+def bench_history(base: Path, n_steps: int, reps: int, floor_step: float) -> list[Result]:
+    rows = python_rows(make_frame(n_steps * PER_STEP, PER_STEP, seed=2), py_floats=False)
+    agg: dict[str, list[float]] = {}
+    for i in range(reps):
+        r = log_loop(base / f"hist-{i}", chunks(rows, PER_STEP), flush=True)
+        per, blocks = r["per"], r["blocks"]
+        values = [np.mean(per), np.mean(per[:BLOCK]), np.mean(per[-BLOCK:]), blocks[0],
+                  blocks[-1], np.median(blocks[1:11]), np.median(blocks[-10:])]  # fmt: skip
+        for k, v in zip(("mean", "log0", "log1", "w0", "w1", "w0s", "w1s"), values, strict=True):
+            agg.setdefault(k, []).append(float(v))
+    m = {k: statistics.median(v) for k, v in agg.items()}
+    n, last = f"INCREMENTAL {n_steps:,} x {PER_STEP}", f"{n_steps - BLOCK:,}-{n_steps - 1:,}"
+    return [
+        sec(f"{n}: mean run.log/step vs write_table/step", m["mean"], floor_step),
+        sec(f"{n}: mean run.log, steps {last} vs 0-99", m["log1"], m["log0"]),
+        sec(f"{n}: wall of steps {last} vs 0-99 incl. flush", m["w1"], m["w0"], 1.2),
+        sec(f"{n}: wall/100 steps, median last 10 vs blocks 1-10", m["w1s"], m["w0s"]),
+    ]
+
+
+def bench_pandas(base: Path, n: int, reps: int) -> list[Result]:
+    df = make_frame(n, 1000).to_pandas()
+    tl, fl = [], []
+    for i in range(reps):
+        run = tablelog.init(project="bench", root=base / f"pd-{i}")
+        t0 = time.perf_counter()
+        run.log({"imm": tablelog.Table(dataframe=df)}, step=0)
+        run.finish()
+        tl.append(time.perf_counter() - t0)
+        out = str(base / f"pd-floor-{i}.parquet")
+        fl.append(timed(lambda out=out: pq.write_table(pa.Table.from_pandas(df), out)))
+    assert tablelog.scan(f"bench/{run.id}/imm", root=base / f"pd-{i}").collect().height == n
+    name = f"IMMUTABLE {n:,} rows: Table(dataframe=pandas)+log+finish vs from_pandas+write"
+    return [Result(name, "s", statistics.median(tl), statistics.median(fl), 2.0)]
+
+
+def peak_rss() -> tuple[int, int]:
+    """(VmRSS, VmHWM) of this process in bytes."""
+    kv = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+    return int(kv["VmRSS"].split()[0]) * 1024, int(kv["VmHWM"].split()[0]) * 1024
+
+
+def memory_child(mode: str, root: str, n_steps: int, per: int) -> None:
+    """Subprocess body: build the table ("build": rows stay Python lists, as add_data keeps
+    them; "arrow": converted per increment as run.log does, via ``_rows_since``; "log": logged
+    each increment) and print the RSS growth."""
+    run = tablelog.init(project="bench", root=root) if mode == "log" else None
+    table = tablelog.Table(columns=COLUMNS, log_mode="INCREMENTAL")
+    rss0, _ = peak_rss()
+    for s in range(n_steps):
+        for row in python_rows(make_frame(per, per, seed=s), py_floats=False):
+            table.add_data(*row)
+        if run is not None:
+            run.log({"inc": table}, step=s)
+        elif mode == "arrow":
+            table._rows_since(s * per)
+    if run is not None:
+        run.finish()
+    rss1, hwm = peak_rss()
+    print(json.dumps({"peak": hwm - rss0, "end": rss1 - rss0, "rows": len(table)}))
+
+
+def bench_memory(base: Path, n_steps: int, per: int) -> list[Result]:
+    got = {}
+    for mode in ("build", "arrow", "log"):
+        cmd = [sys.executable, __file__, "--mem-child", mode, str(base / "mem"), str(n_steps),
+               str(per)]  # fmt: skip
+        got[mode] = json.loads(subprocess.run(cmd, check=True, capture_output=True).stdout)
+        assert got[mode]["rows"] == n_steps * per
+    n, cases = (
+        f"{n_steps * per:,} rows as {n_steps:,} logs",
+        [
+            ("peak RSS growth vs Table with Python rows", "peak", "build"),
+            ("peak RSS growth vs Table as Arrow", "peak", "arrow"),
+            ("RSS growth at the end vs Table as Arrow", "end", "arrow"),
+        ],
+    )
+    return [Result(f"{n}: {w}", "B", got["log"][k], got[m][k], None) for w, k, m in cases]
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["--mem-child"]:
+        mode, root, n_steps, per = sys.argv[2:6]
+        return memory_child(mode, root, int(n_steps), int(per))
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="1/10 of the data, 2,000-step history")
+    ap.add_argument("--root", help="directory for scratch data (default: a temp dir)")
+    ap.add_argument("--json", help="write the results as JSON to this path")
+    ap.add_argument("--repeats", type=int, help="repeats per measurement (default 5, quick 3)")
+    args = ap.parse_args()
+    scale = 10 if args.quick else 1
+    reps = args.repeats or (3 if args.quick else 5)
+    hist_steps, hist_reps = (2_000, 1) if args.quick else (10_000, 3)
+
+    if args.root:
+        Path(args.root).mkdir(parents=True, exist_ok=True)
+    base = Path(tempfile.mkdtemp(prefix="tablelog-bench-speed-", dir=args.root))
+    try:
+        results = bench_incremental(base, 1_000, reps)
+        floor_step = next(r.floor for r in results if "p50" in r.name)
+        results += bench_history(base, hist_steps, hist_reps, floor_step)
+        results += bench_pandas(base, 1_000_000 // scale, reps)
+        results += bench_memory(base, 2_000 // scale, 1_000)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+    print(markdown(results))
+    print(
+        f"\nmedian of {reps} runs ({hist_reps} for the {hist_steps:,}-step case) in "
+        f"{base.parent}; 'abs.' rows compare the tablelog value itself with the limit "
+        "(floor: write_table p50/p99 per step, for reference)"
+    )
+    if args.json:
+        versions = {m.__name__: m.__version__ for m in (tablelog, pl, pa, np)}
+        meta = {**vars(args), "repeats": reps, "history_steps": hist_steps}
+        meta.update(versions=versions, python=platform.python_version(), os=platform.platform())
+        out = [{**r.__dict__, "ratio": r.ratio, "passed": r.passed} for r in results]
+        Path(args.json).write_text(json.dumps({"meta": meta, "results": out}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
