@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import fnmatch
+import json
 import logging
 import math
 import os
@@ -28,7 +30,7 @@ from tablelog.run.keylog import KeyLog, LogJob
 from tablelog.run.runinfo import RunInfo, encode_run_info, parse_run_info
 from tablelog.run.worker import Worker
 from tablelog.table.table import Table
-from tablelog.table.types import kind_of
+from tablelog.table.types import kind_of, to_json_text
 
 log = logging.getLogger("tablelog")
 
@@ -241,8 +243,6 @@ class Run:
         self._raise_worker_error()
 
     def _write_info(self, status: str) -> None:
-        import dataclasses
-
         self._info = dataclasses.replace(
             self._info, status=status, updated=time.time(), last_step=self._last_step
         )
@@ -272,9 +272,7 @@ def _finish_at_exit(ref: weakref.ref[Run]) -> None:
 def _history_array(value: Any) -> pa.Array:
     if isinstance(value, float) and math.isnan(value):
         return pa.array([None], type=pa.float64())
-    if isinstance(value, (dict, list, tuple)):
-        from tablelog.table.types import to_json_text
-
+    if isinstance(value, dict | list | tuple):
         return pa.array([to_json_text(value)], type=pa.string())
     try:
         arr = pa.array([value])
@@ -381,8 +379,6 @@ def init(
 
 
 def _resume(store: Store, info: RunInfo, config: Mapping[str, Any] | None, **options: Any) -> Run:
-    import dataclasses
-
     merged = {**info.config, **_plain_config(config)}
     info = dataclasses.replace(info, config=merged, status="running", updated=time.time())
     store.put(paths.run_json_key(info.project, info.run_id), encode_run_info(info))
@@ -398,8 +394,6 @@ def _read_info(store: Store, key: str) -> RunInfo | None:
 
 
 def _plain_config(config: Mapping[str, Any] | None) -> dict[str, Any]:
-    import json
-
     if not config:
         return {}
     try:
