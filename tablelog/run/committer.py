@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+import random
+import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import pyarrow as pa
 
+from tablelog.errors import CommitStateUnknownError, StoreError, UnsafeStoreError
 from tablelog.format import paths
-from tablelog.format.chain import TableRef, refresh
+from tablelog.format.chain import TableRef, latest_version, load_version, refresh
 from tablelog.format.commit import commit
 from tablelog.format.manifest import ColumnGroup
 from tablelog.format.plan import Intent, NewFragment
@@ -16,6 +20,8 @@ from tablelog.format.state import TableState
 from tablelog.objects.cas import digest_of, put_content
 from tablelog.run.keylog import LogJob
 from tablelog.table.encode import encode_parquet
+
+log = logging.getLogger("tablelog")
 
 
 def upload_group(ref: TableRef, data: pa.Table) -> ColumnGroup:
@@ -41,7 +47,51 @@ class KeyCommitter:
         return self.state
 
     def apply(self, job: LogJob, *, rows_group: Future[ColumnGroup] | None = None) -> None:
-        """Commit ``job``; ``rows_group`` is its rows' upload if it was started early."""
+        """Commit ``job``; ``rows_group`` is its rows' upload if it was started early.
+
+        While the store is unreachable the commit is retried with backoff (for up to
+        ``job.retry_for`` seconds), so a short outage only delays logs; a retry first
+        checks whether the previous attempt landed after all (its log id).
+        """
+        deadline = time.monotonic() + job.retry_for
+        delay, attempt = 0.5, 0
+        while True:
+            before = self.state.version
+            try:
+                self._apply_once(job, rows_group if attempt == 0 else None)
+                if attempt:
+                    log.warning("tablelog: %s reachable again; logs resumed", self.ref.store.url)
+                return
+            except (StoreError, CommitStateUnknownError) as e:
+                if isinstance(e, UnsafeStoreError) or time.monotonic() + delay > deadline:
+                    raise
+                if attempt == 0:
+                    log.warning(
+                        "tablelog: cannot commit to %s (%s); retrying, logs are queued",
+                        self.ref.store.url,
+                        e,
+                    )
+            attempt += 1
+            time.sleep(delay * random.uniform(0.5, 1.0))
+            delay = min(delay * 2, 30.0)
+            try:
+                if self._landed(job, before):
+                    return
+            except (StoreError, CommitStateUnknownError):
+                continue
+
+    def _landed(self, job: LogJob, before: int) -> bool:
+        """Whether a version after ``before`` carries ``job``'s log id (then adopt it)."""
+        latest = latest_version(self.ref, hint=before)
+        for version in range(before + 1, latest + 1):
+            manifest, _ = self.ref.read_manifest(version)
+            if manifest.extra.get("log") == job.log_id:
+                self.state = load_version(self.ref, version, base=self.state)
+                self._after_commit(job, manifest.change.add[-1].rows if manifest.change.add else 0)
+                return True
+        return False
+
+    def _apply_once(self, job: LogJob, rows_group: Future[ColumnGroup] | None) -> None:
         add_groups = []
         if job.new_columns is not None:
             for fid, lo, hi in self.ranges:
@@ -61,10 +111,14 @@ class KeyCommitter:
             add=add,
             add_groups=tuple(add_groups),
             separate=job.separate,
+            extra=(("log", job.log_id),),
         )
         self.state = commit(self.ref, self.state, intent)
+        self._after_commit(job, add[0].rows if add else 0)
+
+    def _after_commit(self, job: LogJob, added_rows: int) -> None:
         if job.replace:
             self.ranges = []
-        if job.mode == "MUTABLE" and add:
+        if job.mode == "MUTABLE" and job.writes_rows:
             fid = self.state.fragments[-1].id
-            self.ranges.append((fid, job.first_row, job.first_row + add[0].rows))
+            self.ranges.append((fid, job.first_row, job.first_row + added_rows))

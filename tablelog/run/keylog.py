@@ -10,7 +10,8 @@ rows. The result is a :class:`LogJob` of immutable Arrow slices that the committ
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+import uuid
+from dataclasses import dataclass, field, replace
 
 import pyarrow as pa
 
@@ -39,6 +40,11 @@ class LogJob:
     #: Columns new since the last log, over the rows logged before (MUTABLE).
     new_columns: pa.Table | None = None
 
+    #: Recorded in the manifest (``extra.log``) so a retry can tell whether it landed.
+    log_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    #: How long a commit keeps retrying while the store is unreachable.
+    retry_for: float = 3600.0
+
     @property
     def writes_rows(self) -> bool:
         """Whether the commit adds a fragment of ``rows`` (its upload can start early)."""
@@ -65,6 +71,7 @@ class KeyLog:
     rows_logged: int = 0
     columns_logged: tuple[str, ...] = ()
     warned_immutable: bool = False
+    retry_for: float = 3600.0
 
     def prepare(self, table: Table, *, step: int | None, separate: bool) -> LogJob | None:
         """The job for logging ``table`` now, or None when there is nothing new."""
@@ -97,6 +104,7 @@ class KeyLog:
                 step=step,
                 separate=separate,
                 schema=schema_of(rows, list(table._kinds)),
+                retry_for=self.retry_for,
                 replace=separate,
                 rows=rows,
                 first_row=start,
@@ -108,6 +116,7 @@ class KeyLog:
             step=step,
             separate=separate,
             schema=schema_of(arrow, list(table._kinds)),
+            retry_for=self.retry_for,
         )
         job: LogJob | None
         if mode == "MUTABLE" and same:

@@ -60,6 +60,7 @@ class Run:
         single_writer: bool = False,
         sync: bool = False,
         queue_size: int = 1000,
+        retry_for: float = 3600.0,
     ) -> None:
         self._store = store
         self._info = info
@@ -68,6 +69,7 @@ class Run:
         self._writer_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._keys: dict[str, tuple[KeyLog, KeyCommitter]] = {}
         self._worker = Worker(maxsize=queue_size, sync=sync)
+        self._retry_for = retry_for
         # A script that never calls finish() still gets its queued logs committed.
         atexit.register(_finish_at_exit, weakref.ref(self))
         self._summary_none: set[str] = set()
@@ -195,7 +197,8 @@ class Run:
             # One read per key and handle, so a resumed INCREMENTAL key continues and a
             # log_mode clash is reported by log() itself.
             state = committer.open()
-            found = (KeyLog(key=key, path=ref.path, mode=state.mode), committer)
+            keylog = KeyLog(key=key, path=ref.path, mode=state.mode, retry_for=self._retry_for)
+            found = (keylog, committer)
             self._keys[key] = found
         return found
 
@@ -302,6 +305,7 @@ def init(
     single_writer: bool = False,
     sync: bool = False,
     queue_size: int = 1000,
+    retry_for: float = 3600.0,
     **_wandb_kwargs: Any,
 ) -> Run:
     """Start (or resume) a run in ``project``.
@@ -325,6 +329,9 @@ def init(
         Commit inside ``run.log`` instead of on the run's background thread.
     queue_size:
         Commits that may wait for the store before ``run.log`` blocks.
+    retry_for:
+        Seconds a commit keeps retrying while the store is unreachable before the
+        error is raised (by the next ``log()`` or ``finish()``).
     """
     project = paths.check_segment_name("project", project or DEFAULT_PROJECT)
     if resume is True:
@@ -349,31 +356,26 @@ def init(
         created=now,
         updated=now,
     )
+    options: dict[str, Any] = {
+        "single_writer": single_writer,
+        "sync": sync,
+        "queue_size": queue_size,
+        "retry_for": retry_for,
+    }
     if resume == "must":
         existing = _read_info(store, key)
         if existing is None:
             raise RunError(
                 f"resume='must' but run {project}/{run_id} does not exist in {store.url}"
             )
-        return _resume(
-            store, existing, config, single_writer=single_writer, sync=sync, queue_size=queue_size
-        )
+        return _resume(store, existing, config, **options)
     created = store.put_if_absent(key, encode_run_info(info))
     if created:
-        return Run(
-            store=store,
-            info=info,
-            resumed=False,
-            single_writer=single_writer,
-            sync=sync,
-            queue_size=queue_size,
-        )
+        return Run(store=store, info=info, resumed=False, **options)
     if resume == "allow":
         existing = _read_info(store, key)
         assert existing is not None
-        return _resume(
-            store, existing, config, single_writer=single_writer, sync=sync, queue_size=queue_size
-        )
+        return _resume(store, existing, config, **options)
     hint = "use resume='allow' or 'must' to continue it" if resume is None else "pick another id"
     raise RunError(f"run {project}/{run_id} already exists in {store.url}: {hint}")
 

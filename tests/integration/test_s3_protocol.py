@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import threading
 import time
 import traceback
 from collections.abc import Iterator
@@ -403,3 +404,34 @@ def test_missing_bucket_is_not_found_naming_it(
     assert missing in str(exc.value)
     assert bucket.server.secret not in "".join(traceback.format_exception(exc.value))
     assert bucket.server.secret not in caplog.text
+
+
+# -- 7. store down mid-run -------------------------------------------------------------
+
+
+def test_store_down_mid_run_every_row_arrives(bucket: Bucket, proxy: FaultProxy) -> None:
+    """The server answers 503 to everything for a while: logging goes on (until the
+    queue's back-pressure), commits resume when it is back, each log lands once."""
+    n, outage_at, outage_s = 120, 30, 4.0
+    run = _init(bucket, proxy, id="down", queue_size=40, retry_for=120)
+    t = tablelog.Table(columns=["i"], log_mode="INCREMENTAL")
+    slowest = 0.0
+    heal = threading.Timer(outage_s, proxy.clear_rules)
+    for i in range(n):
+        if i == outage_at:
+            run.flush()
+            proxy.inject_error(lambda r: True, rate=1.0, status=503, code="ServiceUnavailable")
+            heal.start()
+        t.add_data(i)
+        t0 = time.monotonic()
+        run.log({"t": t}, step=i)
+        slowest = max(slowest, time.monotonic() - t0)
+    run.finish()
+    heal.join()
+    manifests = _chain(bucket, "p/down/t")
+    assert len(manifests) == n
+    assert len({m.extra["log"] for m in manifests}) == n
+    assert _scan(bucket, "p/down/t")["i"].to_list() == list(range(n))
+    # run.log only ever waited for room in the queue, never for the whole outage per log
+    assert slowest < outage_s + 30
+    print(f"\n[{bucket.server.name}] outage {outage_s} s: slowest run.log {slowest:.2f} s")
