@@ -140,6 +140,8 @@ class FaultProxy:
         self._resign: tuple[str, str, str] | None = None
         self._drops: list[_Drop] = []
         self._injects: list[_Inject] = []
+        self._resets: list[tuple[Match, float, random.Random]] = []
+        self._delays: list[tuple[Match, float, float, random.Random]] = []
         proxy = self
 
         class Handler(_Handler):
@@ -198,11 +200,32 @@ class FaultProxy:
                 _Inject(match, rate, status, code, message, random.Random(seed), max_consecutive)
             )
 
+    def reset_connections(self, match: Match, rate: float, *, seed: int = 0) -> None:
+        """Close ``rate`` of the matching connections before forwarding (the client sees
+        a reset; the upstream never sees the request)."""
+        with self._lock:
+            self._resets.append((match, rate, random.Random(seed)))
+
+    def delay_replies(self, match: Match, seconds: float, rate: float, *, seed: int = 0) -> None:
+        """Hold ``rate`` of the matching replies back for ``seconds`` after forwarding."""
+        with self._lock:
+            self._delays.append((match, seconds, rate, random.Random(seed)))
+
     def clear_rules(self) -> None:
         with self._lock:
             self._strip.clear()
             self._drops.clear()
             self._injects.clear()
+            self._resets.clear()
+            self._delays.clear()
+
+    def _should_reset(self, req: Request) -> bool:
+        with self._lock:
+            return any(m(req) and rng.random() < rate for m, rate, rng in self._resets)
+
+    def _delay_for(self, req: Request) -> float:
+        with self._lock:
+            return sum(s for m, s, rate, rng in self._delays if m(req) and rng.random() < rate)
 
     # -- records ---------------------------------------------------------------
     def reset(self) -> None:
@@ -303,6 +326,12 @@ class _Handler(BaseHTTPRequestHandler):
         # recorded before any reply byte is sent: a client that got its reply sees it
         owner._record(req)
         try:
+            if owner._should_reset(req):
+                req.fate = "reset"
+                self.close_connection = True
+                with contextlib.suppress(OSError):
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                return
             inject = owner._injection(req)
             if inject is not None:
                 payload = _error_xml(inject.code, inject.message, split.path)
@@ -317,6 +346,9 @@ class _Handler(BaseHTTPRequestHandler):
 
             status, reason, headers, payload = self._forward(body)
             req.upstream_status = status
+            delay = owner._delay_for(req)
+            if delay:
+                time.sleep(delay)
             if 200 <= status < 300 and owner._should_drop(req):
                 # the upstream did it; the client never hears so
                 req.fate = "dropped"

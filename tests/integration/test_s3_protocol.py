@@ -7,9 +7,11 @@ the object, or answer 503 SlowDown without forwarding.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
 import os
+import random
 import threading
 import time
 import traceback
@@ -435,3 +437,42 @@ def test_store_down_mid_run_every_row_arrives(bucket: Bucket, proxy: FaultProxy)
     # run.log only ever waited for room in the queue, never for the whole outage per log
     assert slowest < outage_s + 30
     print(f"\n[{bucket.server.name}] outage {outage_s} s: slowest run.log {slowest:.2f} s")
+
+
+# -- 8. a long run through every kind of fault ------------------------------------------
+
+
+@pytest.mark.slow
+def test_500_increments_through_faults_commit_exactly_once(
+    bucket: Bucket, proxy: FaultProxy
+) -> None:
+    """500/503s, connection resets, slow replies and replies lost after success, each on a
+    few percent of requests: every one of 500 increments is committed exactly once."""
+    n = 500
+    rng = random.Random(7)
+    proxy.inject_error(
+        lambda r: True, rate=0.03, status=500, code="InternalError", seed=1, max_consecutive=2
+    )
+    proxy.inject_error(
+        lambda r: True, rate=0.03, status=503, code="SlowDown", seed=2, max_consecutive=2
+    )
+    proxy.reset_connections(lambda r: True, rate=0.02, seed=3)
+    proxy.delay_replies(lambda r: True, seconds=0.05, rate=0.05, seed=4)
+    proxy.drop_reply_after_success(lambda r: r.method == "PUT" and rng.random() < 0.03, n)
+    run = _init(bucket, proxy, id="faults", retry_for=300)
+    t = tablelog.Table(columns=["i"], log_mode="INCREMENTAL")
+    t0 = time.monotonic()
+    for i in range(n):
+        t.add_data(i)
+        run.log({"t": t}, step=i)
+    run.finish()
+    elapsed = time.monotonic() - t0
+    fates = collections.Counter(r.fate for r in proxy.snapshot())
+    manifests = _chain(bucket, "p/faults/t")
+    assert len(manifests) == n
+    assert len({m.extra["log"] for m in manifests}) == n
+    assert [m.step for m in manifests] == list(range(n))
+    assert _scan(bucket, "p/faults/t")["i"].to_list() == list(range(n))
+    print(
+        f"\n[{bucket.server.name}] {n} increments in {elapsed:.1f} s through faults {dict(fates)}"
+    )
