@@ -10,10 +10,11 @@ from typing import Any
 
 import polars as pl
 
-from tablelog.errors import InvalidNameError, NotFoundError
+from tablelog.errors import FormatError, InvalidNameError, NotFoundError
 from tablelog.format import paths
 from tablelog.format.chain import TableRef, latest_version, load_version, read_history
 from tablelog.format.state import TableState
+from tablelog.objects.cas import digest_of
 from tablelog.objects.open import open_store
 from tablelog.objects.store import Store
 from tablelog.read.frames import INCREMENT_COLUMN, fragments_frame, polars_schema
@@ -122,6 +123,7 @@ def scan(
     version: int | None = None,
     step: int | None = None,
     increment: int | None = None,
+    verify: bool = False,
 ) -> pl.LazyFrame:
     """A lazy Polars frame of table ``project/run_id/key`` at a version.
 
@@ -134,10 +136,32 @@ def scan(
     increment:
         Only the rows of one increment (INCREMENTAL tables). Rows of INCREMENTAL
         tables carry their increment number in an ``_increment`` column.
+    verify:
+        Fetch every object of the version first and check that its bytes hash to its
+        name (manifests are always checked against their chain); a mismatch raises
+        :class:`~tablelog.FormatError` naming the object and the version.
     """
     ref = _ref(path, root, storage_options)
     v = resolve_version(ref, version=version, step=step)
-    return _frame(ref, load_version(ref, v), increment)
+    state = load_version(ref, v)
+    if verify:
+        _verify_objects(ref, state)
+    return _frame(ref, state, increment)
+
+
+def _verify_objects(ref: TableRef, state: TableState) -> None:
+    digests = sorted({g.object for f in state.fragments for g in f.groups})
+    keys = [paths.object_key(d) for d in digests]
+    for start in range(0, len(keys), 64):
+        batch = keys[start : start + 64]
+        for key, data, digest in zip(
+            batch, ref.store.get_many(batch), digests[start:], strict=False
+        ):
+            if digest_of(data) != digest:
+                raise FormatError(
+                    f"object {ref.store.full_url(key)} of table {ref.path} version "
+                    f"{state.version} is corrupt: its bytes do not hash to its name"
+                )
 
 
 def files(

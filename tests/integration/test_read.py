@@ -169,3 +169,19 @@ def test_numbers_widen_and_are_never_truncated(where: Any) -> None:
     assert where.scan(f"p/{run.id}/_history").collect()["loss"].to_list() == [1.0, 0.5]
     assert where.scan(f"p/{run.id}/t").collect()["x"].to_list() == [1.0, 2.5]
     assert where.scan(f"p/{run.id}/t", version=0).collect()["x"].to_list() == [1.0]
+
+
+def test_read_with_verify_catches_a_tampered_object(where: Any) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with where.init(id="tamper") as run:
+        run.log({"t": tablelog.Table(columns=["a"], data=[[1], [2]])})
+    assert where.scan("p/tamper/t", verify=True).collect()["a"].to_list() == [1, 2]
+    store = open_store(where.root, storage_options=where.storage_options)
+    (key,) = [k for k in store.list("objects/") if k.endswith(".parquet")]
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.table({"a": [1, 666]}), sink)  # valid Parquet, wrong rows
+    store.put(key, sink.getvalue().to_pybytes())
+    with pytest.raises(tablelog.FormatError, match=rf"{key}.*version 0 is corrupt"):
+        where.scan("p/tamper/t", verify=True)
