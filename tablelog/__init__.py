@@ -22,6 +22,7 @@ from tablelog.errors import (
 from tablelog.maintenance import compact, gc, verify
 from tablelog.read import files, history, scan, scan_runs
 from tablelog.run import Run, init
+from tablelog.run.spool import sync
 from tablelog.table import Table
 
 __version__ = "0.1.0"
@@ -47,5 +48,6 @@ __all__ = [
     "init",
     "scan",
     "scan_runs",
+    "sync",
     "verify",
 ]

@@ -43,7 +43,7 @@ class LogJob:
     #: Recorded in the manifest (``extra.log``) so a retry can tell whether it landed.
     log_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     #: How long a commit keeps retrying while the store is unreachable.
-    retry_for: float = 3600.0
+    retry_for: float = 10.0
 
     @property
     def writes_rows(self) -> bool:
@@ -71,7 +71,7 @@ class KeyLog:
     rows_logged: int = 0
     columns_logged: tuple[str, ...] = ()
     warned_immutable: bool = False
-    retry_for: float = 3600.0
+    retry_for: float = 10.0
 
     def prepare(self, table: Table, *, step: int | None, separate: bool) -> LogJob | None:
         """The job for logging ``table`` now, or None when there is nothing new."""

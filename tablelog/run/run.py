@@ -16,18 +16,28 @@ import time
 import types
 import weakref
 from collections.abc import Mapping
+from concurrent.futures import Future
 from typing import Any
 
 import pyarrow as pa
 
-from tablelog.errors import NotFoundError, RunError, TablelogError
+from tablelog.errors import (
+    CommitStateUnknownError,
+    NotFoundError,
+    RunError,
+    StoreError,
+    TablelogError,
+    UnsafeStoreError,
+)
 from tablelog.format import paths
 from tablelog.format.chain import TableRef
+from tablelog.format.manifest import ColumnGroup
 from tablelog.objects.open import open_store
 from tablelog.objects.store import Store
 from tablelog.run.committer import KeyCommitter, upload_group
 from tablelog.run.keylog import KeyLog, LogJob
 from tablelog.run.runinfo import RunInfo, encode_run_info, parse_run_info
+from tablelog.run.spool import Spool, push, spool_root
 from tablelog.run.worker import Worker
 from tablelog.table.table import Table
 from tablelog.table.types import kind_of, to_json_text
@@ -60,7 +70,7 @@ class Run:
         single_writer: bool = False,
         sync: bool = False,
         queue_size: int = 1000,
-        retry_for: float = 3600.0,
+        retry_for: float = 10.0,
     ) -> None:
         self._store = store
         self._info = info
@@ -69,6 +79,16 @@ class Run:
         self._writer_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._keys: dict[str, tuple[KeyLog, KeyCommitter]] = {}
         self._worker = Worker(maxsize=queue_size, sync=sync)
+        self._worker.on_idle = lambda: self._drain(force=False)
+        self._spool: Spool | None = None
+        self._spool_folder = (
+            spool_root()
+            / paths.encode(info.project)
+            / paths.encode(info.run_id)
+            / paths.encode(self._writer_id)
+        )
+        self._next_drain = 0.0
+        self._drain_backoff = 1.0
         self._retry_for = retry_for
         # A script that never calls finish() still gets its queued logs committed.
         atexit.register(_finish_at_exit, weakref.ref(self))
@@ -196,7 +216,11 @@ class Run:
             committer = KeyCommitter(ref=ref, writer=self._writer_id)
             # One read per key and handle, so a resumed INCREMENTAL key continues and a
             # log_mode clash is reported by log() itself.
-            state = committer.open()
+            try:
+                state = committer.open()
+            except (StoreError, CommitStateUnknownError):
+                # Unreachable now: the commit (or the spool) finds the table later.
+                state = committer.state
             keylog = KeyLog(key=key, path=ref.path, mode=state.mode, retry_for=self._retry_for)
             found = (keylog, committer)
             self._keys[key] = found
@@ -204,10 +228,71 @@ class Run:
 
     def _submit(self, committer: KeyCommitter, job: LogJob) -> None:
         rows_group = None
-        if job.writes_rows and self._store.parallel_uploads:
+        offline = self._spool is not None and self._spool.pending > 0
+        if job.writes_rows and self._store.parallel_uploads and not offline:
             assert job.rows is not None
             rows_group = self._worker.prefetch(upload_group, committer.ref, job.rows)
-        self._worker.submit(lambda: committer.apply(job, rows_group=rows_group))
+        self._worker.submit(lambda: self._commit(committer, job, rows_group))
+
+    # ------------------------------------------------------------ offline spool
+
+    def _commit(
+        self, committer: KeyCommitter, job: LogJob, rows_group: Future[ColumnGroup] | None
+    ) -> None:
+        """Commit ``job`` (on the worker), or spool it while the store is unreachable."""
+        if self._spool is not None and self._spool.pending:
+            if rows_group is not None:
+                rows_group.cancel()
+            self._spool_job(committer, job)  # keep log order behind what is spooled
+            self._drain(force=False)
+            return
+        try:
+            committer.apply(job, rows_group=rows_group)
+        except (StoreError, CommitStateUnknownError) as e:
+            if isinstance(e, UnsafeStoreError | NotFoundError):
+                raise
+            if rows_group is not None:
+                rows_group.cancel()
+            self._spool_job(committer, job)
+            log.warning(
+                "tablelog: %s is unreachable (%s); logs of run %s are spooled to %s and "
+                "will be committed when it answers (or with `tablelog sync`)",
+                self._store.url,
+                e,
+                self.path,
+                self._spool_folder,
+            )
+
+    def _spool_job(self, committer: KeyCommitter, job: LogJob) -> None:
+        if self._spool is None:
+            self._spool = Spool(self._spool_folder)
+        self._spool.add(
+            job,
+            root=self._store.url,
+            project=self.project,
+            run_id=self.id,
+            base=committer.state.version,
+            ranges=committer.ranges,
+        )
+
+    def _drain(self, *, force: bool) -> None:
+        spool = self._spool
+        if spool is None or not spool.pending:
+            return
+        now = time.monotonic()
+        if not force and now < self._next_drain:
+            return
+        try:
+            done, _ = push(spool, lambda entry: self._keys[entry.job.key][1])
+        except (StoreError, CommitStateUnknownError):
+            # Still unreachable: try again later, less and less often (each try costs
+            # the client's own retries).
+            self._drain_backoff = min(self._drain_backoff * 2, 60.0)
+            self._next_drain = time.monotonic() + self._drain_backoff
+            return
+        self._drain_backoff = 1.0
+        if done and not spool.pending:
+            log.warning("tablelog: %s answers again; the spooled logs are committed", self.root)
 
     def _raise_worker_error(self) -> None:
         error = self._worker.error
@@ -240,6 +325,18 @@ class Run:
             return
         self._finished = True
         self._worker.close()
+        self._drain(force=True)
+        if self._spool is not None and self._spool.pending:
+            log.warning(
+                "tablelog: %d log(s) of run %s could not reach %s and wait in %s: run "
+                "`tablelog sync %s` when the store is reachable",
+                self._spool.pending,
+                self.path,
+                self.root,
+                self._spool_folder,
+                self._spool_folder,
+            )
+            return  # run.json cannot be written either; sync finishes the job
         error = self._worker.error
         status = "failed" if exit_code or error is not None else "finished"
         self._write_info(status)
@@ -305,7 +402,7 @@ def init(
     single_writer: bool = False,
     sync: bool = False,
     queue_size: int = 1000,
-    retry_for: float = 3600.0,
+    retry_for: float = 10.0,
     **_wandb_kwargs: Any,
 ) -> Run:
     """Start (or resume) a run in ``project``.
@@ -330,8 +427,10 @@ def init(
     queue_size:
         Commits that may wait for the store before ``run.log`` blocks.
     retry_for:
-        Seconds a commit keeps retrying while the store is unreachable before the
-        error is raised (by the next ``log()`` or ``finish()``).
+        Seconds a commit keeps retrying while the store is unreachable; after that the
+        log and every later one go to the offline spool (``$TABLELOG_SPOOL``, default
+        ``~/.cache/tablelog/spool``) and are committed, in order, when the store
+        answers again, or by ``tablelog sync``.
     """
     project = paths.check_segment_name("project", project or DEFAULT_PROJECT)
     if resume is True:

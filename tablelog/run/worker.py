@@ -37,6 +37,9 @@ class Worker:
         self.sync = sync
         self._uploads = uploads
         self._pool: ThreadPoolExecutor | None = None
+        #: Called on the worker thread when it has been idle for ``idle_every`` seconds.
+        self.on_idle: Callable[[], None] | None = None
+        self.idle_every = 2.0
         self.error: BaseException | None = None
         self.failed_tasks = 0
         self._queue: queue.Queue[Task | None] = queue.Queue(maxsize=maxsize)
@@ -80,7 +83,15 @@ class Worker:
 
     def _loop(self) -> None:
         while True:
-            task = self._queue.get()
+            try:
+                task = self._queue.get(timeout=self.idle_every)
+            except queue.Empty:
+                if self.on_idle is not None and self.error is None:
+                    try:
+                        self.on_idle()
+                    except BaseException as e:
+                        self.error = e
+                continue
             try:
                 if task is None:
                     return
@@ -111,4 +122,5 @@ class Worker:
             self._queue.put(None)
             self._thread.join()
         if self._pool is not None:
-            self._pool.shutdown(wait=True)
+            # Uploads nobody will commit (their logs were spooled) need not run.
+            self._pool.shutdown(wait=True, cancel_futures=True)

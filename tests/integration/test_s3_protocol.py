@@ -17,6 +17,7 @@ import time
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -476,3 +477,60 @@ def test_500_increments_through_faults_commit_exactly_once(
     print(
         f"\n[{bucket.server.name}] {n} increments in {elapsed:.1f} s through faults {dict(fates)}"
     )
+
+
+# -- 9. the offline spool ------------------------------------------------------------------
+
+
+def test_offline_spool_drains_when_the_store_is_back(
+    bucket: Bucket, proxy: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TABLELOG_SPOOL", str(tmp_path / "spool"))
+    run = _init(bucket, proxy, id="spooled", retry_for=0.5, queue_size=200)
+    t = tablelog.Table(columns=["i"], log_mode="INCREMENTAL")
+    for i in range(10):
+        t.add_data(i)
+        run.log({"t": t}, step=i)
+    run.flush()
+    proxy.inject_error(lambda r: True, rate=1.0, status=503, code="ServiceUnavailable")
+    t0 = time.monotonic()
+    for i in range(10, 70):
+        t.add_data(i)
+        run.log({"t": t}, step=i)
+    logging_time = time.monotonic() - t0
+    run.flush()
+    assert list((tmp_path / "spool").rglob("*.job.json"))  # the outage went to disk
+    proxy.clear_rules()
+    run.finish()  # drains the spool in order
+    manifests = _chain(bucket, "p/spooled/t")
+    assert len(manifests) == 70
+    assert len({m.extra["log"] for m in manifests}) == 70
+    assert _scan(bucket, "p/spooled/t")["i"].to_list() == list(range(70))
+    assert not list((tmp_path / "spool").rglob("*.job.json"))
+    print(f"\n[{bucket.server.name}] 60 logs during the outage took {logging_time:.1f} s")
+
+
+def test_spool_left_by_a_run_is_pushed_by_sync_once(
+    bucket: Bucket, proxy: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spool = tmp_path / "spool"
+    monkeypatch.setenv("TABLELOG_SPOOL", str(spool))
+    run = _init(bucket, proxy, id="left", retry_for=0.2)
+    t = tablelog.Table(columns=["i", "s"], log_mode="INCREMENTAL")
+    t.add_data(0, "zero")
+    run.log({"t": t}, step=0)
+    run.flush()
+    proxy.inject_error(lambda r: True, rate=1.0, status=503, code="ServiceUnavailable")
+    for i in range(1, 20):
+        t.add_data(i, str(i))
+        run.log({"t": t, "loss": i / 10}, step=i)
+    run.finish()  # the store is still down: the logs stay in the spool
+    assert len(list(spool.rglob("*.job.json"))) == 38
+    proxy.clear_rules()
+    opts = bucket.server.storage_options()
+    assert tablelog.sync(spool, storage_options=opts) == (38, 0)
+    assert tablelog.sync(spool, storage_options=opts) == (0, 0)  # nothing left, no-op
+    df = _scan(bucket, "p/left/t")
+    assert df["i"].to_list() == list(range(20))
+    assert len(_chain(bucket, "p/left/t")) == 20
+    assert _scan(bucket, "p/left/_history")["loss"].to_list() == [i / 10 for i in range(1, 20)]

@@ -1,0 +1,5 @@
+import sys
+
+from tablelog.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,208 @@
+"""Read-only commands: ls, show, history, diff, export."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+from collections import defaultdict
+from typing import Any
+
+import polars as pl
+
+from tablelog.cli.common import UsageError, print_json, print_records
+from tablelog.errors import NotFoundError
+from tablelog.format import paths
+from tablelog.format.chain import TableRef
+from tablelog.objects.open import open_store
+from tablelog.objects.store import Store
+from tablelog.read.diff import INCREMENT, TableDiff
+from tablelog.read.diff import diff as table_diff
+from tablelog.read.export import export as table_export
+from tablelog.read.scan import history as table_history
+from tablelog.read.scan import scan
+
+
+def _iso(t: Any) -> str | None:
+    if isinstance(t, int | float) and not isinstance(t, bool):
+        return dt.datetime.fromtimestamp(t, tz=dt.UTC).isoformat()
+    return None
+
+
+def _projects(store: Store) -> list[dict[str, Any]]:
+    runs: dict[str, set[str]] = defaultdict(set)
+    for k in store.list(paths.projects_prefix()):
+        parts = k.split("/")
+        if len(parts) < 2:
+            continue
+        found = runs[paths.decode(parts[1])]
+        if len(parts) == 5 and parts[2] == "runs" and parts[4] == "run.json":
+            found.add(parts[3])
+    return [{"project": p, "runs": len(runs[p])} for p in sorted(runs)]
+
+
+def _runs(store: Store, project: str) -> list[dict[str, Any]]:
+    prefix = paths.runs_prefix(project)
+    runs: set[str] = set()
+    tables: dict[str, set[str]] = defaultdict(set)
+    for k in store.list(prefix):
+        parts = k[len(prefix) :].split("/")
+        if parts[1:] == ["run.json"]:
+            runs.add(parts[0])
+        elif len(parts) >= 3 and parts[1] == "tables":
+            tables[parts[0]].add(parts[2])
+    if not runs and not tables:
+        raise NotFoundError(f"no project {project!r} in {store.url}")
+    ids = sorted(runs, key=paths.decode)
+    blobs = store.get_many([f"{prefix}{r}/run.json" for r in ids])
+    out = []
+    for r, blob in zip(ids, blobs, strict=True):
+        try:
+            info = json.loads(blob.decode("utf-8"))
+            if not isinstance(info, dict):
+                info = {}
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            info = {"status": "unreadable"}
+        out.append(
+            {
+                "run_id": paths.decode(r),
+                "name": info.get("name"),
+                "status": info.get("status"),
+                "last_step": info.get("last_step"),
+                "created": _iso(info.get("created")),
+                "updated": _iso(info.get("updated")),
+                "tables": len(tables[r]),
+            }
+        )
+    return out
+
+
+def _tables(store: Store, project: str, run_id: str) -> list[dict[str, Any]]:
+    prefix = paths.tables_prefix(project, run_id)
+    latest: dict[str, int] = {}
+    for k in store.list(prefix):
+        parts = k[len(prefix) :].split("/")
+        v = paths.parse_version_name(parts[-1]) if len(parts) == 3 else None
+        if v is not None and parts[1] == "versions":
+            key = paths.decode(parts[0])
+            latest[key] = max(v, latest.get(key, -1))
+    if not latest and not store.exists(paths.run_json_key(project, run_id)):
+        raise NotFoundError(f"no run {project}/{run_id} in {store.url}")
+    out = []
+    for key in sorted(latest):
+        m, _ = TableRef(store, project, run_id, key).read_manifest(latest[key])
+        out.append(
+            {
+                "key": key,
+                "mode": m.mode,
+                "versions": latest[key] + 1,
+                "rows": m.rows,
+                "step": m.step,
+                "updated": _iso(m.time),
+            }
+        )
+    return out
+
+
+def ls(args: argparse.Namespace) -> int:
+    store = open_store(args.root)
+    parts = args.path.split("/") if args.path.strip("/") else []
+    if len(parts) > 2 or not all(parts):
+        raise UsageError(f"ls takes '', PROJECT or PROJECT/RUN, got {args.path!r}")
+    if not parts:
+        rows = _projects(store)
+        name, line = "project", "{project}  {runs} run(s)"
+    elif len(parts) == 1:
+        rows = _runs(store, paths.check_segment_name("project", parts[0]))
+        name = "run_id"
+        line = "{run_id}  {status}  step {last_step}  {tables} table(s)  {name}"
+    else:
+        project = paths.check_segment_name("project", parts[0])
+        rows = _tables(store, project, paths.check_segment_name("run id", parts[1]))
+        name = "key"
+        line = "{key}  {mode}  {versions} version(s)  {rows} row(s)  step {step}"
+    if args.json:
+        print_json(rows)
+    elif args.long:
+        for row in rows:
+            print(line.format(**{k: "-" if v is None else v for k, v in row.items()}).rstrip())
+    elif rows:
+        print("\n".join(str(row[name]) for row in rows))
+    return 0
+
+
+def show(args: argparse.Namespace) -> int:
+    lf = scan(args.path, root=args.root, version=args.version, step=args.step)
+    names = lf.collect_schema().names()
+    if args.where is not None:
+        lf = lf.filter(args.where)
+    if args.columns:
+        missing = [c for c in args.columns if c not in names]
+        if missing:
+            raise ValueError(f"{args.path} has no column {missing[0]!r}; its columns: {names}")
+        lf = lf.select(args.columns)
+    if not args.all:
+        lf = lf.head(args.head)
+    df = lf.collect()
+    if args.json:
+        print_records(df)
+    else:
+        with pl.Config(tbl_rows=-1, tbl_cols=-1):
+            print(df)
+    return 0
+
+
+def history(args: argparse.Namespace) -> int:
+    df = table_history(args.path, root=args.root)
+    if args.json:
+        print_records(df)
+    else:
+        with pl.Config(tbl_rows=-1, tbl_cols=-1):
+            print(df.drop("digest", "writer"))
+    return 0
+
+
+def _diff_text(d: TableDiff) -> list[str]:
+    by = "rows by increment" if d.identity == INCREMENT else "rows by position"
+    out = [f"{d.path}: version {d.version_a} -> {d.version_b} ({d.mode}, {by})"]
+    if d.same:
+        out.append("no difference")
+        return out
+    if d.columns_added or d.columns_removed:
+        changes = [f"+{c}" for c in d.columns_added] + [f"-{c}" for c in d.columns_removed]
+        out.append(f"columns: {', '.join(changes)}")
+    if d.columns_retyped:
+        out.append(f"columns retyped: {', '.join(d.columns_retyped)}")
+    out.append(
+        f"rows: {d.rows_a} -> {d.rows_b}: +{d.rows_added} added, -{d.rows_removed} removed, "
+        f"{d.rows_changed} changed"
+    )
+    changed = [f"{c} {n}" for c, n in d.cells_changed if n]
+    if changed:
+        out.append(f"cells changed: {', '.join(changed)}")
+    for label, incs in (("added", d.increments_added), ("removed", d.increments_removed)):
+        if incs:
+            listed = ", ".join(f"{i} ({n} rows)" for i, n in incs)
+            out.append(f"increments {label}: {listed}")
+    return out
+
+
+def diff(args: argparse.Namespace) -> int:
+    d = table_diff(args.path, args.a, args.b, root=args.root)
+    if args.json:
+        print_json(d.to_json())
+    else:
+        print("\n".join(_diff_text(d)))
+    return 0
+
+
+def export(args: argparse.Namespace) -> int:
+    done = table_export(args.path, args.to, root=args.root, version=args.version, step=args.step)
+    if args.json:
+        print_json(done.to_json())
+    else:
+        print(
+            f"wrote {done.rows} row(s), {len(done.columns)} column(s) of {done.path} version "
+            f"{done.version} to {done.target} ({done.format}, {done.bytes} bytes)"
+        )
+    return 0

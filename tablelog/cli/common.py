@@ -1,0 +1,35 @@
+"""Helpers shared by the commands: one-line errors and JSON output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import polars as pl
+
+
+class UsageError(Exception):
+    """A bad argument found after parsing: exit 2, like an argparse error."""
+
+
+def one_line(error: BaseException | str) -> str:
+    """An error message on one line (Polars appends its query plan after a blank line)."""
+    text = str(error).split("\n\n", 1)[0]
+    return " ".join(text.split()) or type(error).__name__
+
+
+def print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False, allow_nan=False))
+
+
+def json_safe(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with binary columns as base64 text (Polars cannot write them as JSON)."""
+    binary = [n for n, t in frame.schema.items() if isinstance(t, pl.Binary)]
+    return frame.with_columns(pl.col(binary).bin.encode("base64")) if binary else frame
+
+
+def print_records(frame: pl.DataFrame) -> None:
+    """``frame`` as a JSON array of row objects (NaN as null, times as ISO 8601)."""
+    sys.stdout.write(json_safe(frame).write_json())
+    sys.stdout.write("\n")

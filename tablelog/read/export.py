@@ -1,0 +1,165 @@
+"""``export``: one version of a table to a Parquet, CSV, JSON or NDJSON file.
+
+The file is written by Polars from the lazy scan, streamed (``sink_*``) where the
+format allows it, into a temporary file next to the target that is renamed over it
+at the end, so a failed export never leaves half a file behind. CSV has no nested
+types: list, array and struct cells are written as JSON text, binary cells as base64
+and durations as ISO 8601 text. JSON is one array of row objects (binary as base64).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from tablelog.format.chain import load_version
+from tablelog.read.scan import Root, _frame, _ref, resolve_version
+
+#: File extension -> format.
+FORMATS: Mapping[str, str] = {
+    ".parquet": "parquet",
+    ".csv": "csv",
+    ".json": "json",
+    ".ndjson": "ndjson",
+    ".jsonl": "ndjson",
+}
+
+
+def export_format(target: str | os.PathLike[str]) -> str:
+    """The format of ``target`` from its extension; ``ValueError`` for an unknown one."""
+    suffix = Path(target).suffix.lower()
+    if suffix not in FORMATS:
+        known = ", ".join(sorted(FORMATS))
+        raise ValueError(
+            f"cannot export to {os.fspath(target)!r}: unknown extension {suffix or '(none)'!r} "
+            f"(use one of {known})"
+        )
+    return FORMATS[suffix]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExportResult:
+    path: str
+    target: str
+    format: str
+    version: int
+    rows: int
+    columns: tuple[str, ...]
+    bytes: int
+    streamed: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "target": self.target,
+            "format": self.format,
+            "version": self.version,
+            "rows": self.rows,
+            "columns": list(self.columns),
+            "bytes": self.bytes,
+            "streamed": self.streamed,
+        }
+
+
+def _json_text(name: str) -> pl.Expr:
+    """A nested column as JSON text (null stays null)."""
+    encoded = pl.struct(pl.col(name).alias("v")).struct.json_encode()
+    text = encoded.str.slice(len('{"v":')).str.strip_suffix("}")
+    return pl.when(pl.col(name).is_null()).then(None).otherwise(text).alias(name)
+
+
+def flatten_for_text(lf: pl.LazyFrame, fmt: str) -> pl.LazyFrame:
+    """Make ``lf`` writable as ``fmt``: CSV gets no nested/binary/duration cells,
+    JSON gets no binary cells (Polars cannot write them)."""
+    if fmt == "parquet":
+        return lf
+    exprs: list[pl.Expr] = []
+    for name, dtype in lf.collect_schema().items():
+        if isinstance(dtype, pl.Binary):
+            exprs.append(pl.col(name).bin.encode("base64"))
+        elif fmt == "csv" and isinstance(dtype, pl.List | pl.Array | pl.Struct):
+            exprs.append(_json_text(name))
+        elif fmt == "csv" and isinstance(dtype, pl.Duration):
+            exprs.append(pl.col(name).dt.to_string())
+    return lf.with_columns(exprs) if exprs else lf
+
+
+def _write(lf: pl.LazyFrame, fmt: str, out: str) -> bool:
+    """Write ``lf`` to ``out``; True when it was streamed."""
+    if fmt != "json":
+        try:
+            if fmt == "parquet":
+                lf.sink_parquet(out)
+            elif fmt == "csv":
+                lf.sink_csv(out)
+            else:
+                lf.sink_ndjson(out)
+            return True
+        except pl.exceptions.InvalidOperationError:
+            pass  # this plan cannot stream: collect and write below
+    df = lf.collect()
+    if fmt == "parquet":
+        df.write_parquet(out)
+    elif fmt == "csv":
+        df.write_csv(out)
+    elif fmt == "ndjson":
+        df.write_ndjson(out)
+    else:
+        df.write_json(out)
+    return False
+
+
+def export(
+    path: str,
+    to: str | os.PathLike[str],
+    *,
+    root: Root = None,
+    storage_options: Mapping[str, Any] | None = None,
+    version: int | None = None,
+    step: int | None = None,
+    fmt: str | None = None,
+) -> ExportResult:
+    """Write version ``version`` (or as of ``step``; default the latest) of table
+    ``project/run/key`` to the file ``to``; the format follows its extension unless
+    ``fmt`` (one of :data:`FORMATS`' values) is given. Replaces an existing file."""
+    if fmt is None:
+        fmt = export_format(to)
+    elif fmt not in FORMATS.values():
+        raise ValueError(
+            f"unknown export format {fmt!r} (use one of {sorted(set(FORMATS.values()))})"
+        )
+    ref = _ref(path, root, storage_options)
+    state = load_version(ref, resolve_version(ref, version=version, step=step))
+    lf = flatten_for_text(_frame(ref, state, None), fmt)
+    target = Path(to)
+    if target.is_dir():
+        raise ValueError(f"cannot export to {os.fspath(to)!r}: it is a directory")
+    if not target.parent.is_dir():
+        raise ValueError(
+            f"cannot export to {os.fspath(to)!r}: folder {str(target.parent)!r} does not exist"
+        )
+    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex}"
+    try:
+        streamed = _write(lf, fmt, str(tmp))
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return ExportResult(
+        path=ref.path,
+        target=str(target),
+        format=fmt,
+        version=state.version,
+        rows=state.rows,
+        columns=tuple(lf.collect_schema().names()),
+        bytes=target.stat().st_size,
+        streamed=streamed,
+    )
+
+
+__all__ = ["FORMATS", "ExportResult", "export", "export_format", "flatten_for_text"]

@@ -1,0 +1,212 @@
+"""The offline spool: logs that could not reach the store wait on local disk, in order.
+
+When a commit keeps failing because the store is unreachable, the run writes that log
+and every later one to ``<spool>/<project>/<run_id>/<writer>/`` (Arrow IPC for the
+rows, JSON for the rest) and carries on; the spool drains, in order, as soon as the
+store answers again, or later with ``tablelog sync``. Each spooled log keeps the log id
+its manifest records, so draining twice never commits a log twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.ipc as ipc
+
+from tablelog.format.chain import TableRef
+from tablelog.format.manifest import Column
+from tablelog.objects.open import open_store
+from tablelog.run.committer import KeyCommitter
+from tablelog.run.keylog import LogJob
+
+DEFAULT_SPOOL = Path("~/.cache/tablelog/spool")
+
+
+def spool_root() -> Path:
+    """``$TABLELOG_SPOOL``, else ``~/.cache/tablelog/spool``."""
+    return Path(os.environ.get("TABLELOG_SPOOL") or DEFAULT_SPOOL).expanduser()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Entry:
+    """One spooled log: the job, where it goes, and the committer state it followed."""
+
+    seq: int
+    root: str
+    project: str
+    run_id: str
+    job: LogJob
+    base: int
+    ranges: tuple[tuple[str, int, int], ...]
+    path: Path
+
+
+def _write_table(path: Path, table: pa.Table) -> None:
+    with pa.OSFile(str(path), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+
+
+def _read_table(path: Path) -> pa.Table:
+    with pa.memory_map(str(path)) as source:
+        return ipc.open_file(source).read_all()
+
+
+class Spool:
+    """The spool folder of one writer of one run."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._next = max((e.seq for e in self.entries()), default=-1) + 1
+
+    @property
+    def pending(self) -> int:
+        return sum(1 for _ in self.folder.glob("*.job.json")) if self.folder.exists() else 0
+
+    def add(
+        self,
+        job: LogJob,
+        *,
+        root: str,
+        project: str,
+        run_id: str,
+        base: int,
+        ranges: list[tuple[str, int, int]],
+    ) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        seq, self._next = self._next, self._next + 1
+        stem = self.folder / f"{seq:012d}"
+        if job.rows is not None:
+            _write_table(stem.with_suffix(".rows.arrow"), job.rows)
+        if job.new_columns is not None:
+            _write_table(stem.with_suffix(".cols.arrow"), job.new_columns)
+        doc = {
+            "root": root,  # a URL without credentials
+            "project": project,
+            "run_id": run_id,
+            "key": job.key,
+            "mode": job.mode,
+            "step": job.step,
+            "separate": job.separate,
+            "schema": [{"name": c.name, "kind": c.kind, "arrow": c.arrow} for c in job.schema],
+            "replace": job.replace,
+            "first_row": job.first_row,
+            "log_id": job.log_id,
+            "rows": job.rows is not None,
+            "new_columns": job.new_columns is not None,
+            "base": base,
+            "ranges": [list(r) for r in ranges],
+        }
+        tmp = stem.with_suffix(".tmp")
+        tmp.write_text(json.dumps(doc, sort_keys=True))
+        os.replace(tmp, stem.with_suffix(".job.json"))  # the entry exists once complete
+
+    def entries(self) -> Iterator[Entry]:
+        if not self.folder.exists():
+            return
+        for path in sorted(self.folder.glob("*.job.json")):
+            doc = json.loads(path.read_text())
+            stem = path.with_name(path.name.removesuffix(".job.json"))
+            job = LogJob(
+                key=doc["key"],
+                mode=doc["mode"],
+                step=doc["step"],
+                separate=doc["separate"],
+                schema=tuple(Column(**c) for c in doc["schema"]),
+                replace=doc["replace"],
+                rows=_read_table(stem.with_suffix(".rows.arrow")) if doc["rows"] else None,
+                first_row=doc["first_row"],
+                new_columns=(
+                    _read_table(stem.with_suffix(".cols.arrow")) if doc["new_columns"] else None
+                ),
+                log_id=doc["log_id"],
+            )
+            yield Entry(
+                seq=int(stem.name),
+                root=doc["root"],
+                project=doc["project"],
+                run_id=doc["run_id"],
+                job=job,
+                base=int(doc["base"]),
+                ranges=tuple((str(a), int(b), int(c)) for a, b, c in doc["ranges"]),
+                path=path,
+            )
+
+    def remove(self, entry: Entry) -> None:
+        stem = entry.path.with_name(entry.path.name.removesuffix(".job.json"))
+        entry.path.unlink(missing_ok=True)  # first: a half-removed entry is gone
+        for suffix in (".rows.arrow", ".cols.arrow"):
+            stem.with_suffix(suffix).unlink(missing_ok=True)
+
+
+def spools(folder: Path) -> list[Spool]:
+    """Every writer spool below ``folder`` (a spool root, or one run's folder)."""
+    found = {p.parent for p in folder.rglob("*.job.json")}
+    return [Spool(f) for f in sorted(found)]
+
+
+def push(spool: Spool, committer_for: Callable[[Entry], KeyCommitter]) -> tuple[int, int]:
+    """Commit spooled logs in order; stop at the first that still cannot reach the store.
+
+    Returns (committed, already there). A log whose id a version already carries (a
+    previous push that lost its reply, or a second ``sync``) is not committed again.
+    """
+    committed = skipped = 0
+    for entry in spool.entries():
+        committer = committer_for(entry)
+        if committer._landed(entry.job, entry.base):
+            skipped += 1
+        else:
+            committer._apply_once(entry.job, None)
+            committed += 1
+        spool.remove(entry)
+    return committed, skipped
+
+
+def sync(
+    folder: str | os.PathLike[str] | None = None,
+    *,
+    root: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+) -> tuple[int, int]:
+    """Push every spooled log below ``folder`` (default the spool root) to its store.
+
+    ``root`` overrides the store URL the spool recorded (for a renamed bucket, say);
+    credentials come from ``storage_options`` or the AWS environment, as for ``init``.
+    Returns (committed, already there). Running it twice commits nothing new.
+    """
+
+    base = Path(folder).expanduser() if folder is not None else spool_root()
+    committed = skipped = 0
+    for spool in spools(base):
+        done, there = push(spool, _Committers(root, storage_options, spool.folder.name))
+        committed, skipped = committed + done, skipped + there
+    return committed, skipped
+
+
+class _Committers:
+    """One KeyCommitter per (store, project, run, key) met while pushing a spool."""
+
+    def __init__(
+        self, root: str | None, storage_options: Mapping[str, Any] | None, writer: str
+    ) -> None:
+        self.root, self.storage_options, self.writer = root, storage_options, writer
+        self.found: dict[tuple[str, str, str, str], KeyCommitter] = {}
+
+    def __call__(self, entry: Entry) -> KeyCommitter:
+
+        where = (self.root or entry.root, entry.project, entry.run_id, entry.job.key)
+        committer = self.found.get(where)
+        if committer is None:
+            store = open_store(where[0], storage_options=self.storage_options)
+            ref = TableRef(store, entry.project, entry.run_id, entry.job.key)
+            committer = KeyCommitter(ref=ref, writer=f"sync:{self.writer}")
+            committer.open()
+            committer.ranges = list(entry.ranges)  # this writer's fragments before the spool
+            self.found[where] = committer
+        return committer
