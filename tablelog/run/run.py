@@ -249,7 +249,7 @@ class Run:
         try:
             committer.apply(job, rows_group=rows_group)
         except (StoreError, CommitStateUnknownError) as e:
-            if isinstance(e, UnsafeStoreError | NotFoundError):
+            if isinstance(e, UnsafeStoreError):  # unsafe, not unreachable: never spool
                 raise
             if rows_group is not None:
                 rows_group.cancel()
