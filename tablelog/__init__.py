@@ -19,6 +19,7 @@ from tablelog.errors import (
     TablelogError,
     UnsafeStoreError,
 )
+from tablelog.interop import to_iceberg
 from tablelog.maintenance import compact, gc, verify
 from tablelog.read import files, history, scan, scan_runs
 from tablelog.run import Run, init
@@ -49,5 +50,6 @@ __all__ = [
     "scan",
     "scan_runs",
     "sync",
+    "to_iceberg",
     "verify",
 ]

@@ -18,7 +18,7 @@ from typing import NoReturn
 
 import polars as pl
 
-from tablelog.cli import browse, doctor, maint
+from tablelog.cli import browse, doctor, interop, maint
 from tablelog.cli.common import UsageError, one_line
 from tablelog.errors import TablelogError
 from tablelog.read.export import export_format
@@ -208,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     com.add_argument(
         "--target-rows", type=_positive, default=1_000_000, help="rows per object (default 1e6)"
     )
+    interop.add_commands(sub, _sub)
     return p
 
 

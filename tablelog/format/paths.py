@@ -83,6 +83,11 @@ def media_key(digest: str, ext: str) -> str:
     return f"media/{digest[:2]}/{digest}.{ext}"
 
 
+def iceberg_prefix(namespace: tuple[str, ...], name: str) -> str:
+    """Default location of an exported Iceberg table's metadata (no data is copied)."""
+    return "_iceberg/" + "/".join(encode(part) for part in (*namespace, name)) + "/"
+
+
 def projects_prefix() -> str:
     return "projects/"
 
