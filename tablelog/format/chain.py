@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+
 from tablelog.errors import FormatError, NotFoundError
 from tablelog.format import paths
 from tablelog.format.manifest import Fragment, Manifest, parse_manifest, parse_segment
@@ -103,21 +106,59 @@ def _load_fragments(ref: TableRef, m: Manifest) -> tuple[Fragment, ...]:
     return tuple(out)
 
 
-def load_version(ref: TableRef, version: int, *, base: TableState | None = None) -> TableState:
-    """The state at ``version``; reuses ``base`` (an older state of the same table) when close."""
-    if version < 0:
-        return TableState()
-    start = version - version % CHECKPOINT_EVERY
-    if base is not None and base.exists and start <= base.version <= version:
-        first = base.version + 1
-    else:
-        base, first = None, start
-    versions = list(range(first, version + 1))
+class _StateCache:
+    """Recently loaded table states, keyed by the digest of their version's manifest.
+
+    A manifest's digest names its whole chain (each manifest names its parent's
+    digest), so a state found here is exactly what reloading that chain would give —
+    a deleted and rewritten root or a changed manifest has a different digest and
+    misses. Bounded by the fragments it holds; safe across threads.
+    """
+
+    def __init__(self, max_fragments: int) -> None:
+        self._max = max_fragments
+        self._held = 0
+        self._states: OrderedDict[str, TableState] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, digest: str | None) -> TableState | None:
+        with self._lock:
+            state = self._states.get(digest) if digest is not None else None
+            if state is not None:
+                self._states.move_to_end(digest)  # type: ignore[arg-type]
+            return state
+
+    def put(self, state: TableState) -> None:
+        if state.digest is None or len(state.fragments) >= self._max:
+            return
+        with self._lock:
+            old = self._states.pop(state.digest, None)
+            self._held -= len(old.fragments) + 1 if old is not None else 0
+            self._states[state.digest] = state
+            self._held += len(state.fragments) + 1
+            while self._held > self._max:
+                _, gone = self._states.popitem(last=False)
+                self._held -= len(gone.fragments) + 1
+
+    def clear(self) -> None:
+        with self._lock:
+            self._states.clear()
+            self._held = 0
+
+
+#: ~100k fragments is tens of MB of Python objects at most.
+STATES = _StateCache(100_000)
+
+
+def _fetch_manifests(ref: TableRef, versions: list[int]) -> list[tuple[Manifest, str, str]]:
+    """Manifests of ``versions`` (fetched in parallel), each checked to be where it is."""
     try:
         datas = ref.store.get_many([ref.version_key(v) for v in versions])
     except FileNotFoundError as e:
-        raise NotFoundError(f"table {ref.path} has no version {version} in {ref.store.url}") from e
-    manifests = []
+        raise NotFoundError(
+            f"table {ref.path} has no version {versions[-1]} in {ref.store.url}"
+        ) from e
+    out = []
     for v, data in zip(versions, datas, strict=True):
         url = ref.version_url(v)
         m = parse_manifest(data, where=url)
@@ -126,7 +167,41 @@ def load_version(ref: TableRef, version: int, *, base: TableState | None = None)
                 f"{url} holds version {m.version} of {m.key!r}, not version {v} of "
                 f"{ref.key!r}: the manifest was moved or tampered with"
             )
-        manifests.append((m, digest_of(data), url))
+        out.append((m, digest_of(data), url))
+    return out
+
+
+def load_version(ref: TableRef, version: int, *, base: TableState | None = None) -> TableState:
+    """The state at ``version``; reuses ``base`` (an older state of the same table) when close.
+
+    Without ``base``, the manifest of ``version`` is read first: a state already
+    loaded for it (or for its parent) in this process is reused (``STATES``),
+    so re-reading a version, or the next one of a growing table, costs one GET.
+    """
+    if version < 0:
+        return TableState()
+    newest: list[tuple[Manifest, str, str]] = []
+    if base is None:
+        newest = _fetch_manifests(ref, [version])
+        m, digest, url = newest[0]
+        cached = STATES.get(digest)
+        if cached is not None:
+            return cached
+        parent = STATES.get(m.parent)
+        if parent is not None and parent.version == version - 1:
+            state = apply_manifest(parent, m, digest, where=url)
+            STATES.put(state)
+            return state
+    start = version - version % CHECKPOINT_EVERY
+    if base is not None and base.exists and start <= base.version <= version:
+        first = base.version + 1
+    else:
+        base, first = None, start
+    if first > version:
+        return base if base is not None else TableState()
+    last = version if newest else version + 1  # the newest manifest is already here
+    manifests = _fetch_manifests(ref, list(range(first, last))) if first < last else []
+    manifests += newest
     state = base if base is not None else TableState()
     begin = 0
     if base is None:
@@ -150,6 +225,7 @@ def load_version(ref: TableRef, version: int, *, base: TableState | None = None)
             begin = 1
     for m, digest, url in manifests[begin:]:
         state = apply_manifest(state, m, digest, where=url)
+    STATES.put(state)
     return state
 
 

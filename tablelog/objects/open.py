@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -42,9 +46,36 @@ def open_store(
             f"unknown protocol {protocol!r} in root {url!r}: use a local folder, "
             "file://, memory://, s3:// or another fsspec protocol"
         )
+    return _fsspec_store(url, storage_options)
+
+
+#: Open network stores, reused: creating an S3 client costs ~100 ms and every
+#: ``scan``/``history`` call opens its root. Keyed by everything that decides which
+#: server and identity a store talks to (URL, options, AWS_* environment, process).
+_STORES: OrderedDict[str, Store] = OrderedDict()
+_STORES_LOCK = threading.Lock()
+_MAX_STORES = 16
+
+
+def _fsspec_store(url: str, storage_options: Mapping[str, Any] | None) -> Store:
     from tablelog.objects.fsspec_store import FsspecStore
 
+    aws_env = sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_"))
+    ident = json.dumps(
+        [url, storage_options or {}, aws_env, os.getpid()], sort_keys=True, default=repr
+    )
+    key = hashlib.sha256(ident.encode()).hexdigest()
+    with _STORES_LOCK:
+        store = _STORES.get(key)
+        if store is not None:
+            _STORES.move_to_end(key)
+            return store
     try:
-        return FsspecStore(url, storage_options)
+        store = FsspecStore(url, storage_options)
     except ImportError as e:
         raise StoreError(f"root {url!r} needs an fsspec backend that is not installed: {e}") from e
+    with _STORES_LOCK:
+        _STORES[key] = store
+        while len(_STORES) > _MAX_STORES:
+            _STORES.popitem(last=False)
+    return store

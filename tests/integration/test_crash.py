@@ -38,7 +38,7 @@ ZYGOTE = textwrap.dedent(
     import tablelog
 
     def write(cfg):
-        run = tablelog.init(project="crash", id=cfg["id"], root=cfg["root"], sync=True)
+        run = tablelog.init(project="crash", id=cfg["id"], root=cfg["root"], sync=cfg["sync"])
         os.write(1, f"ready {os.getpid()}\\n".encode())
         inc = tablelog.Table(columns=["i", "s"], log_mode="INCREMENTAL")
         mut = tablelog.Table(columns=["i"], log_mode="MUTABLE")
@@ -84,10 +84,14 @@ class Zygote:
         assert out, f"zygote exited with {self.proc.wait()}"
         return out.strip()
 
-    def crash(self, root: str, run_id: str, delay: float) -> None:
-        """Start a writer, let it log for ``delay`` s after init, then SIGKILL it."""
+    def crash(self, root: str, run_id: str, delay: float, sync: bool) -> None:
+        """Start a writer, let it log for ``delay`` s after init, then SIGKILL it.
+
+        ``sync=False`` writers commit on their background thread, so the kill also
+        lands between queueing, uploading and committing there."""
         assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps({"root": root, "id": run_id}) + "\n")
+        cfg = {"root": root, "id": run_id, "sync": sync}
+        self.proc.stdin.write(json.dumps(cfg) + "\n")
         self.proc.stdin.flush()
         ready = self.line()
         assert ready.startswith("ready "), ready
@@ -168,14 +172,16 @@ def _check_after_crash(kw: dict[str, Any], run_id: str, local_root: Path | None)
     return {"removed": len(removed), **versions}
 
 
-def _trials(where: Any, zygote: Zygote, n: int, seed: int, local: bool) -> list[dict[str, int]]:
+def _trials(
+    where: Any, zygote: Zygote, n: int, seed: int, local: bool, max_delay: float = 0.3
+) -> list[dict[str, int]]:
     """Crash ``n`` writers one after the other; check each crashed root meanwhile."""
     rng = random.Random(seed)
     checks = []
     with ThreadPoolExecutor(max_workers=4) as pool:
         for i in range(n):
             root = f"{where.root}/t{i}"
-            zygote.crash(root, f"r{i}", rng.uniform(0, 0.3))
+            zygote.crash(root, f"r{i}", rng.uniform(0, max_delay), sync=i % 2 == 0)
             kw = {"root": root, "storage_options": where.storage_options}
             local_root = Path(root) if local else None
             checks.append(pool.submit(_check_after_crash, kw, f"r{i}", local_root))
@@ -201,6 +207,13 @@ def test_sigkill_local(local: Any, zygote_factory: Any) -> None:
 def test_sigkill_seaweedfs(seaweedfs_where: Any, zygote_factory: Any) -> None:
     zygote = zygote_factory(seaweedfs_where.env)
     where = seaweedfs_where
-    results = _trials(where, zygote, 3, seed=7, local=False)
+    start = time.monotonic()
+    results = _trials(where, zygote, 50, seed=7, local=False, max_delay=1.0)
     zygote.close()
-    assert any(r.get("inc") for r in results)
+    print(
+        f"{len(results)} trials in {time.monotonic() - start:.1f} s; versions of inc: "
+        f"{sorted(r.get('inc', 0) for r in results)}; trials with debris: "
+        f"{sum(r['removed'] > 0 for r in results)}"
+    )
+    assert max(r.get("inc", 0) for r in results) > 10
+    assert any(r["removed"] for r in results)

@@ -27,7 +27,7 @@ from faultproxy import FaultProxy, Request
 from servers import S3Server
 
 import tablelog
-from tablelog.format.chain import TableRef, latest_version, read_history
+from tablelog.format.chain import STATES, TableRef, latest_version, read_history
 from tablelog.objects import open_store
 
 pytestmark = pytest.mark.s3
@@ -223,6 +223,7 @@ def test_fresh_reader_of_100_versions_reads_at_most_32_manifests(
     run.finish()
     path = f"p/{run.id}/t"
 
+    STATES.clear()  # a reader in a new process
     t0 = time.monotonic()
     lf = tablelog.scan(path, root=bucket.root, storage_options=_opts(proxy, bucket))
     opened = proxy.snapshot()
@@ -244,6 +245,17 @@ def test_fresh_reader_of_100_versions_reads_at_most_32_manifests(
             f"HEAD {len(heads)}, LIST {len(lists)}; collect: parquet GET/HEAD "
             f"{len(parquet_gets)}, {len(reqs)} requests in all, {seconds:.2f} s"
         )
+
+    # Opening it again in the same process: the state of a manifest already seen is
+    # reused, so one LIST (is there a newer version?) and that manifest's GET.
+    proxy.reset()
+    again = tablelog.scan(path, root=bucket.root, storage_options=_opts(proxy, bucket))
+    reopened = proxy.snapshot()
+    assert [(r.method, "list-type" in r.query, "/versions/" in r.key) for r in reopened] == [
+        ("GET", True, False),
+        ("GET", False, True),
+    ], [str(r) for r in reopened]
+    assert again.collect().equals(df)
 
 
 # 4 ---------------------------------------------------------------------------------
