@@ -71,8 +71,12 @@ class Run:
         sync: bool = False,
         queue_size: int = 1000,
         retry_for: float = 10.0,
+        compact_at: int | None = None,
+        storage_options: Mapping[str, Any] | None = None,
     ) -> None:
         self._store = store
+        self._compact_at = compact_at
+        self._storage_options = storage_options
         self._info = info
         self.resumed = resumed
         self._single_writer = single_writer
@@ -338,9 +342,37 @@ class Run:
             )
             return  # run.json cannot be written either; sync finishes the job
         error = self._worker.error
+        if error is None and self._compact_at is not None:
+            self._compact_tables(self._compact_at)
         status = "failed" if exit_code or error is not None else "finished"
         self._write_info(status)
         self._raise_worker_error()
+
+    def _compact_tables(self, at: int) -> None:
+        """``compact_at``: compact each table this run logged that has >= ``at`` fragments."""
+        from tablelog.maintenance.compact import compact
+
+        for keylog, committer in self._keys.values():
+            if len(committer.state.fragments) < at:
+                continue
+            try:
+                done = compact(
+                    committer.ref.path,
+                    root=self._store.url,
+                    storage_options=self._storage_options,
+                    min_fragments=at,
+                )
+            except TablelogError as e:  # the logged versions stand; a later compact may do it
+                log.warning("tablelog: compacting %s at finish failed: %s", keylog.path, e)
+                continue
+            if done.compacted:
+                log.info(
+                    "tablelog: compacted %s: %d fragments -> %d (version %s)",
+                    keylog.path,
+                    done.fragments_before,
+                    done.fragments_after,
+                    done.version,
+                )
 
     def _write_info(self, status: str) -> None:
         self._info = dataclasses.replace(
@@ -403,6 +435,7 @@ def init(
     sync: bool = False,
     queue_size: int = 1000,
     retry_for: float = 10.0,
+    compact_at: int | None = None,
     **_wandb_kwargs: Any,
 ) -> Run:
     """Start (or resume) a run in ``project``.
@@ -431,6 +464,11 @@ def init(
         log and every later one go to the offline spool (``$TABLELOG_SPOOL``, default
         ``~/.cache/tablelog/spool``) and are committed, in order, when the store
         answers again, or by ``tablelog sync``.
+    compact_at:
+        At ``finish()``, compact (:func:`tablelog.compact`) every table this run logged
+        whose latest version has at least this many fragments; ``None`` (default): never.
+        Long INCREMENTAL logs then read as fast as one file, at the cost of rewriting
+        their rows once when the run ends.
     """
     project = paths.check_segment_name("project", project or DEFAULT_PROJECT)
     if resume is True:
@@ -442,6 +480,10 @@ def init(
     if resume == "must" and id is None:
         raise RunError("resume='must' needs the id of the run to resume")
     run_id = paths.check_segment_name("run id", id if id is not None else _new_run_id())
+    if compact_at is not None and (
+        isinstance(compact_at, bool) or not isinstance(compact_at, int) or compact_at < 2
+    ):
+        raise RunError(f"compact_at must be a whole number >= 2 or None, got {compact_at!r}")
     if config is not None and not isinstance(config, Mapping):
         raise RunError(f"config must be a dict, got {type(config).__name__}")
     store = open_store(root, storage_options=storage_options)
@@ -460,6 +502,8 @@ def init(
         "sync": sync,
         "queue_size": queue_size,
         "retry_for": retry_for,
+        "compact_at": compact_at,
+        "storage_options": storage_options,
     }
     if resume == "must":
         existing = _read_info(store, key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -73,3 +74,32 @@ def test_compact_after_writer_appended_is_rebased(local: Any) -> None:
     assert df["_increment"].to_list() == [0, 1, 2, 3, 4, 6]
     with pytest.raises(ValueError, match="target_rows"):
         compact("p/r/t", **local.kw(), target_rows=0)
+
+
+def test_compact_at_finish_above_a_fragment_count(where: Any) -> None:
+    run = where.init(id="auto", compact_at=20)
+    big = tablelog.Table(columns=["i"], log_mode="INCREMENTAL")
+    small = tablelog.Table(columns=["i"], log_mode="INCREMENTAL")
+    for s in range(25):
+        big.add_data(s)
+        if s < 5:
+            small.add_data(s)
+            run.log({"small": small}, step=s)
+        run.log({"big": big}, step=s)
+    run.finish()
+    hist = where.history("p/auto/big")
+    assert hist.height == 26  # 25 logs + the compaction
+    assert hist["rows"].to_list()[-2:] == [25, 25]
+    frame = where.scan("p/auto/big").collect()
+    assert frame["i"].to_list() == list(range(25))
+    assert frame["_increment"].to_list() == list(range(25))
+    assert where.scan("p/auto/big", version=24).collect().equals(frame)
+    assert tablelog.verify(**where.kw()).ok
+    assert where.history("p/auto/small").height == 5  # 5 fragments < 20: left alone
+
+
+@pytest.mark.parametrize("bad", [0, 1, -5, 2.5, True, "10"])
+def test_compact_at_must_be_a_count(local: Any, bad: Any) -> None:
+    with pytest.raises(tablelog.RunError, match="compact_at must be a whole number >= 2"):
+        local.init(id="bad", compact_at=bad)
+    assert not list(Path(local.root).rglob("*.json"))  # no run was created
