@@ -144,6 +144,18 @@ def where_env(where: Where, monkeypatch: pytest.MonkeyPatch) -> Where:
     return Where(where.kind, where.root, None, where.env)
 
 
+@pytest.fixture(params=["local", pytest.param("moto", marks=pytest.mark.s3)])
+def cli_root(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Where:
+    """A local root and a moto bucket, with S3 settings only in AWS_* (as the command
+    line sees them: it takes no storage options)."""
+    where = make_where(request.param, tmp_path, request)
+    for k, v in where.env.items():
+        monkeypatch.setenv(k, v)
+    return Where(where.kind, where.root, None, where.env)
+
+
 @pytest.fixture
 def local(tmp_path: Path) -> Where:
     return Where("local", str(tmp_path / "root"))

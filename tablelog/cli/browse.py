@@ -8,8 +8,7 @@ import json
 from collections import defaultdict
 from typing import Any
 
-import polars as pl
-
+from tablelog.cli import output
 from tablelog.cli.common import UsageError, print_json, print_records
 from tablelog.errors import NotFoundError
 from tablelog.format import paths
@@ -19,6 +18,8 @@ from tablelog.objects.store import Store
 from tablelog.read.diff import INCREMENT, TableDiff
 from tablelog.read.diff import diff as table_diff
 from tablelog.read.export import export as table_export
+from tablelog.read.export import export_format
+from tablelog.read.html import DEFAULT_MAX_ROWS, DEFAULT_MAX_VERSIONS
 from tablelog.read.scan import history as table_history
 from tablelog.read.scan import scan
 
@@ -123,9 +124,13 @@ def ls(args: argparse.Namespace) -> int:
         line = "{key}  {mode}  {versions} version(s)  {rows} row(s)  step {step}"
     if args.json:
         print_json(rows)
-    elif args.long:
-        for row in rows:
-            print(line.format(**{k: "-" if v is None else v for k, v in row.items()}).rstrip())
+    elif args.long and rows:
+
+        def plain() -> None:
+            for row in rows:
+                print(line.format(**{k: "-" if v is None else v for k, v in row.items()}).rstrip())
+
+        output.print_table([list(r.values()) for r in rows], list(rows[0]), plain=plain)
     elif rows:
         print("\n".join(str(row[name]) for row in rows))
     return 0
@@ -147,8 +152,7 @@ def show(args: argparse.Namespace) -> int:
     if args.json:
         print_records(df)
     else:
-        with pl.Config(tbl_rows=-1, tbl_cols=-1):
-            print(df)
+        output.print_frame(df)
     return 0
 
 
@@ -157,8 +161,7 @@ def history(args: argparse.Namespace) -> int:
     if args.json:
         print_records(df)
     else:
-        with pl.Config(tbl_rows=-1, tbl_cols=-1):
-            print(df.drop("digest", "writer"))
+        output.print_frame(df.drop("digest", "writer"))
     return 0
 
 
@@ -197,12 +200,28 @@ def diff(args: argparse.Namespace) -> int:
 
 
 def export(args: argparse.Namespace) -> int:
-    done = table_export(args.path, args.to, root=args.root, version=args.version, step=args.step)
+    html_only = {"--max-rows": args.max_rows, "--max-versions": args.max_versions}
+    extra = {k: v for k, v in html_only.items() if v is not None}
+    if extra and export_format(args.to) != "html":
+        raise UsageError(f"{', '.join(extra)} only applies to an .html export")
+    max_rows: int = DEFAULT_MAX_ROWS if args.max_rows is None else args.max_rows
+    with output.progress(not args.json) as progress:
+        done = table_export(
+            args.path,
+            args.to,
+            root=args.root,
+            version=args.version,
+            step=args.step,
+            progress=progress,
+            max_rows=max_rows,
+            max_versions=args.max_versions or DEFAULT_MAX_VERSIONS,
+        )
     if args.json:
         print_json(done.to_json())
     else:
+        cut = f"; the first {max_rows} row(s) per version" if done.truncated else ""
         print(
             f"wrote {done.rows} row(s), {len(done.columns)} column(s) of {done.path} version "
-            f"{done.version} to {done.target} ({done.format}, {done.bytes} bytes)"
+            f"{done.version} to {done.target} ({done.format}, {done.bytes} bytes{cut})"
         )
     return 0

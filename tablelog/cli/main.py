@@ -163,18 +163,30 @@ def build_parser() -> argparse.ArgumentParser:
         sub,
         "export",
         browse.export,
-        "write a table version to a Parquet, CSV, JSON or NDJSON file",
-        "The format follows the extension (.parquet, .csv, .json, .ndjson/.jsonl); the "
-        "file is streamed where possible and replaced atomically. CSV writes nested "
-        "cells as JSON text and binary as base64.",
+        "write a table version to a Parquet, CSV, JSON, NDJSON or HTML file",
+        "The format follows the extension (.parquet, .csv, .json, .ndjson/.jsonl, "
+        ".html); the file is streamed where possible and replaced atomically. CSV writes "
+        "nested cells as JSON text and binary as base64. HTML is one self-contained page "
+        "(no network): sortable columns, images as thumbnails, audio players, and a "
+        "version (MUTABLE) or increment (INCREMENTAL) selector.",
         "examples:\n  tablelog export p/RUN/eval --to eval.parquet\n"
-        "  tablelog export p/RUN/eval --to eval.csv --version 3",
+        "  tablelog export p/RUN/eval --to eval.csv --version 3\n"
+        "  tablelog export p/RUN/eval --to eval.html --max-versions 5",
     )
     exp.add_argument("path", help="PROJECT/RUN/KEY")
     exp.add_argument("--to", required=True, type=_export_target, metavar="FILE", help="output")
     at = exp.add_mutually_exclusive_group()
     at.add_argument("--version", type=int, help="version (negative counts from the latest)")
     at.add_argument("--step", type=int, help="the newest version logged at or before STEP")
+    exp.add_argument(
+        "--max-rows", type=_count, metavar="N", help="HTML: rows per version (default 10000)"
+    )
+    exp.add_argument(
+        "--max-versions",
+        type=_positive,
+        metavar="N",
+        help="HTML: versions of a MUTABLE table on the page, up to the exported one (default 20)",
+    )
     _json_flag(exp)
 
     doc = _sub(
@@ -208,6 +220,23 @@ def build_parser() -> argparse.ArgumentParser:
     com.add_argument(
         "--target-rows", type=_positive, default=1_000_000, help="rows per object (default 1e6)"
     )
+    _json_flag(com, "what was done")
+
+    syn = _sub(
+        sub,
+        "sync",
+        maint.sync,
+        "commit the logs a run left in the offline spool",
+        "A run that could not reach its store keeps its logs in a local spool "
+        "(SPOOL_DIR, default $TABLELOG_SPOOL or ~/.cache/tablelog/spool) and tells you to "
+        "run this. Each log goes to the root it was logged to (--root overrides it), in "
+        "order; a log that already landed is not committed twice, so running sync again "
+        "changes nothing. Exit 1 if the store still cannot be reached (what was committed "
+        "stays committed).",
+        "examples:\n  tablelog sync\n  tablelog sync ~/.cache/tablelog/spool/proj --json",
+    )
+    syn.add_argument("spool", nargs="?", metavar="SPOOL_DIR", help="a spool folder or a run's")
+    _json_flag(syn, "what was committed")
     interop.add_commands(sub, _sub)
     return p
 

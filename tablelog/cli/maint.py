@@ -1,18 +1,26 @@
-"""Maintenance commands: verify, gc, compact."""
+"""Maintenance commands: verify, gc, compact, sync."""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
 
+from tablelog.cli import output
 from tablelog.cli.common import UsageError, print_json
+from tablelog.errors import NotFoundError, TablelogError
 from tablelog.maintenance import compact as table_compact
 from tablelog.maintenance import gc as store_gc
 from tablelog.maintenance import verify as store_verify
+from tablelog.run.spool import Spool, spool_root, spools
+from tablelog.run.spool import sync as spool_sync
 
 
 def verify(args: argparse.Namespace) -> int:
-    report = store_verify(args.target, root=args.root, deep=args.deep)
+    with output.progress(not args.json) as progress:
+        report = store_verify(args.target, root=args.root, deep=args.deep, progress=progress)
     if args.json:
         print_json(report.to_json())
     else:
@@ -31,7 +39,8 @@ def gc(args: argparse.Namespace) -> int:
     if not args.min_age_hours >= 0:
         raise UsageError(f"--min-age-hours must be >= 0, got {args.min_age_hours}")
     min_age = dt.timedelta(hours=args.min_age_hours)
-    report = store_gc(args.root, min_age=min_age, dry_run=not args.delete)
+    with output.progress(not args.json) as progress:
+        report = store_gc(args.root, min_age=min_age, dry_run=not args.delete, progress=progress)
     if args.json:
         print_json(report.to_json())
     else:
@@ -50,8 +59,23 @@ def gc(args: argparse.Namespace) -> int:
 
 
 def compact(args: argparse.Namespace) -> int:
-    done = table_compact(args.path, root=args.root, target_rows=args.target_rows)
-    if done.compacted:
+    with output.progress(not args.json) as progress:
+        done = table_compact(
+            args.path, root=args.root, target_rows=args.target_rows, progress=progress
+        )
+    if args.json:
+        print_json(
+            {
+                "path": done.path,
+                "compacted": done.compacted,
+                "version": done.version,
+                "fragments_before": done.fragments_before,
+                "fragments_after": done.fragments_after,
+                "rows": done.rows,
+                "bytes_written": done.bytes_written,
+            }
+        )
+    elif done.compacted:
         print(
             f"{done.path}: version {done.version}, {done.fragments_before} -> "
             f"{done.fragments_after} fragments, {done.rows} rows, "
@@ -59,4 +83,58 @@ def compact(args: argparse.Namespace) -> int:
         )
     else:
         print(f"{done.path}: {done.fragments_before} fragment(s), nothing to compact")
+    return 0
+
+
+def _describe(spool: Spool) -> dict[str, Any]:
+    """Where a writer's spool goes, from its first entry (JSON only, no rows read)."""
+    first = min(spool.folder.glob("*.job.json"))
+    doc = json.loads(first.read_text())
+    return {
+        "project": doc["project"],
+        "run_id": doc["run_id"],
+        "root": doc["root"],
+        "folder": str(spool.folder),
+    }
+
+
+def sync(args: argparse.Namespace) -> int:
+    folder = Path(args.spool).expanduser() if args.spool is not None else spool_root()
+    if args.spool is not None and not folder.is_dir():
+        raise NotFoundError(f"spool folder {str(folder)!r} does not exist")
+    found = spools(folder) if folder.is_dir() else []
+    runs: list[dict[str, Any]] = []
+    with output.progress(not args.json) as progress:
+        for spool in found:
+            info = _describe(spool)
+            where = f"sync {info['project']}/{info['run_id']}"
+
+            def report(_: str, done: int, total: int | None, where: str = where) -> None:
+                if progress is not None:
+                    progress(where, done, total)
+
+            try:
+                committed, already = spool_sync(spool.folder, root=args.root, progress=report)
+            except TablelogError as e:
+                left = sum(s.pending for s in found)
+                raise TablelogError(
+                    f"{where} stopped with {left} log(s) still spooled in {folder}: {e}"
+                ) from e
+            runs.append({**info, "committed": committed, "already": already})
+    committed = sum(r["committed"] for r in runs)
+    already = sum(r["already"] for r in runs)
+    if args.json:
+        print_json({"spool": str(folder), "committed": committed, "already": already, "runs": runs})
+    elif not runs:
+        print(f"nothing to sync in {folder}")
+    else:
+        for r in runs:
+            print(
+                f"{r['project']}/{r['run_id']}: {r['committed']} committed, {r['already']} "
+                f"already there ({args.root or r['root']})"
+            )
+        print(
+            f"synced {committed + already} log(s) from {folder}: {committed} committed, "
+            f"{already} already there"
+        )
     return 0

@@ -28,6 +28,8 @@ from tablelog.format.state import TableState, apply_manifest, is_checkpoint, sta
 from tablelog.objects.cas import digest_of
 from tablelog.objects.open import open_store
 from tablelog.objects.store import Store
+from tablelog.progress import Progress
+from tablelog.read.frames import INCREMENT_COLUMN
 from tablelog.run.runinfo import parse_run_info
 from tablelog.table.types import type_from_json
 
@@ -255,7 +257,8 @@ def _schema_problems(m: Manifest) -> list[str]:
 def _fragment_problem(f: Fragment, columns: set[str]) -> str | None:
     seen: set[str] = set()
     for g in f.groups:
-        extra = [c for c in g.columns if c not in columns]
+        # Compacted INCREMENTAL fragments keep their rows' increments in _increment.
+        extra = [c for c in g.columns if c not in columns and c != INCREMENT_COLUMN]
         if extra:
             return f"fragment {f.id!r} has column(s) {extra} that are not in the schema"
         twice = seen.intersection(g.columns)
@@ -453,7 +456,7 @@ def _verify_table(walk: _Walk, t: _Table) -> None:
         prev_digest, prev_ok = digest, ok
 
 
-def _check_objects(walk: _Walk, listed: set[str] | None) -> None:
+def _check_objects(walk: _Walk, listed: set[str] | None, progress: Progress | None) -> None:
     """Existence (and with ``deep``, bytes) of every referenced column group."""
     store = walk.store
     groups = [(k, r) for k, r in walk.refs.items() if r.kind == "group"]
@@ -470,7 +473,9 @@ def _check_objects(walk: _Walk, listed: set[str] | None) -> None:
         return key, r, _deep_problem(key, r, data), len(data)
 
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        for key, r, msg, size in pool.map(check, groups):
+        for n, (key, r, msg, size) in enumerate(pool.map(check, groups), 1):
+            if progress is not None:
+                progress("check objects", n, len(groups))
             walk.nbytes += size
             if msg is not None:
                 walk.problem(
@@ -537,6 +542,7 @@ def verify(
     root: Root = None,
     storage_options: Mapping[str, Any] | None = None,
     deep: bool = False,
+    progress: Progress | None = None,
 ) -> Report:
     """Check every version of the tables below ``target`` and report what is wrong.
 
@@ -548,6 +554,8 @@ def verify(
     deep:
         Also read every column group and check its digest, size, rows and columns
         (reads all data; without it, objects are only checked to exist).
+    progress:
+        Called as tables and objects are checked (:mod:`tablelog.progress`).
 
     Raises ``NotFoundError`` when a non-empty ``target`` has no tables or runs, and
     ``StoreError`` when the store cannot be read; everything wrong *in* the store is
@@ -562,11 +570,13 @@ def verify(
     if target.count("/") == 2 and not tables:
         raise NotFoundError(f"nothing to verify: no table {target!r} in {store.url}")
     _check_runs(walk, runs)
-    for name in sorted(tables):
+    for n, name in enumerate(sorted(tables), 1):
         _verify_table(walk, tables[name])
+        if progress is not None:
+            progress("verify tables", n, len(tables))
     # Listed after the manifests were read: objects precede the manifests naming them.
     listed = list_keys(store, ("objects/", "media/")) if not target else None
-    _check_objects(walk, listed)
+    _check_objects(walk, listed, progress)
     unreferenced = None if listed is None else len(listed - walk.refs.keys())
     return Report(
         root=store.url,

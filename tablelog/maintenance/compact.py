@@ -22,6 +22,7 @@ from tablelog.format.chain import load_version
 from tablelog.format.commit import commit
 from tablelog.format.plan import Intent, NewFragment
 from tablelog.format.state import TableState
+from tablelog.progress import Progress
 from tablelog.read.frames import INCREMENT_COLUMN, fragments_frame
 from tablelog.read.scan import Root, _latest, _ref
 from tablelog.run.committer import upload_group
@@ -54,13 +55,15 @@ def compact(
     storage_options: Mapping[str, Any] | None = None,
     target_rows: int = DEFAULT_TARGET_ROWS,
     min_fragments: int = 2,
+    progress: Progress | None = None,
 ) -> CompactResult:
     """Rewrite the latest version of ``project/run/key`` into few large objects.
 
     Nothing is written when the version has fewer than ``min_fragments`` fragments
     (or holds one increment per version, ``summary="none"``). Writers appending at the
     same time are rebased onto the compacted version; another compaction or a replace
-    in between is a :class:`CommitConflictError`.
+    in between is a :class:`CommitConflictError`. ``progress`` is called as fragments
+    are read and objects written (:mod:`tablelog.progress`).
     """
     if target_rows < 1:
         raise ValueError(f"target_rows must be >= 1, got {target_rows}")
@@ -77,17 +80,24 @@ def compact(
             bytes_written=0,
         )
     tag = state.mode == "INCREMENTAL" and ref.key != "_history"
+    if progress is not None:
+        progress("read fragments", 0, len(frags))
     frame = fragments_frame(ref.store, state.schema, frags, tag_increments=tag).collect()
+    if progress is not None:
+        progress("read fragments", len(frags), len(frags))
     fields = [pa.field(c.name, type_from_json(c.arrow)) for c in state.schema]
     if tag:
         fields.append(pa.field(INCREMENT_COLUMN, pa.int64()))
     arrow = frame.to_arrow().cast(pa.schema(fields))
     new: list[NewFragment] = []
     written = 0
-    for start in range(0, arrow.num_rows, target_rows):
+    starts = range(0, arrow.num_rows, target_rows)
+    for start in starts:
         group = upload_group(ref, arrow.slice(start, target_rows))
         written += group.size
         new.append(NewFragment(rows=min(target_rows, arrow.num_rows - start), groups=(group,)))
+        if progress is not None:
+            progress("write objects", len(new), len(starts))
     compacted = tuple(f.id for f in frags)
     writer = f"{socket.gethostname()}:{os.getpid()}:compact-{secrets.token_hex(4)}"
 

@@ -24,6 +24,7 @@ from tablelog.objects.local import LocalStore
 from tablelog.objects.memory import MemoryStore
 from tablelog.objects.open import open_store
 from tablelog.objects.store import Store
+from tablelog.progress import Progress
 
 DEFAULT_MIN_AGE = dt.timedelta(hours=24)
 #: Key prefixes whose unreferenced keys are garbage. Everything else is left alone.
@@ -95,8 +96,9 @@ class _Mark:
     Manifests are immutable, so a re-scan reads only manifests it has not seen.
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, progress: Progress | None = None) -> None:
         self.store = store
+        self.progress = progress
         self.seen: set[str] = set()
         self.tables: set[str] = set()
         #: object key -> (table manifest URL, version) of its first reference
@@ -115,7 +117,9 @@ class _Mark:
         keys = sorted(k for k in store.list(paths.projects_prefix()) if _manifest_key(k))
         keys = [k for k in keys if k not in self.seen]
         segments: dict[str, tuple[str, int]] = {}
-        for key, data in _fetch(store, keys):
+        for n, (key, data) in enumerate(_fetch(store, keys), 1):
+            if self.progress is not None:
+                self.progress("read manifests", n, len(keys))
             url = store.full_url(key)
             if data is None:
                 raise FormatError(f"manifest {url} disappeared while gc read it")
@@ -201,6 +205,7 @@ def gc(
     storage_options: Mapping[str, Any] | None = None,
     min_age: dt.timedelta = DEFAULT_MIN_AGE,
     dry_run: bool = True,
+    progress: Progress | None = None,
 ) -> GcReport:
     """Find (and with ``dry_run=False`` delete) objects no table version references.
 
@@ -217,7 +222,8 @@ def gc(
     object a new manifest references in :attr:`GcReport.lost`.
 
     Raises ``FormatError`` (deleting nothing) when a manifest or checkpoint segment
-    cannot be read, since gc cannot tell what it references.
+    cannot be read, since gc cannot tell what it references. ``progress`` is called as
+    manifests are read and objects checked and deleted (:mod:`tablelog.progress`).
     """
     if not isinstance(min_age, dt.timedelta):
         raise TypeError(f"min_age must be a datetime.timedelta, got {type(min_age).__name__}")
@@ -225,7 +231,7 @@ def gc(
     if min_age_s < 0:
         raise ValueError(f"min_age must not be negative, got {min_age}")
     store = open_store(root, storage_options=storage_options)
-    mark = _Mark(store)
+    mark = _Mark(store, progress)
     mark.scan()
     # Listed after the mark: an object a marked manifest names was created before it.
     keys = list_keys(store, GARBAGE_PREFIXES)
@@ -233,8 +239,12 @@ def gc(
         keys.update(_local_temp_files(store))
     unreferenced = sorted(keys - mark.referenced.keys())
     now = time.time()
+    stats: list[tuple[float, int | None] | None] = []
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        stats = list(pool.map(lambda k: _stat(store, k), unreferenced))
+        for st in pool.map(lambda k: _stat(store, k), unreferenced):
+            stats.append(st)
+            if progress is not None:
+                progress("check unreferenced", len(stats), len(unreferenced))
     garbage: list[Garbage] = []
     young = 0
     for key, st in zip(unreferenced, stats, strict=True):
@@ -255,7 +265,9 @@ def gc(
         spared = len(garbage) - len(kept)
         garbage = kept
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-            list(pool.map(lambda g: store.delete(g.key), garbage))
+            for n, _ in enumerate(pool.map(lambda g: store.delete(g.key), garbage), 1):
+                if progress is not None:
+                    progress("delete", n, len(garbage))
         try:
             mark.scan()
         except TablelogError as e:

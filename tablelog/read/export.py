@@ -1,10 +1,11 @@
-"""``export``: one version of a table to a Parquet, CSV, JSON or NDJSON file.
+"""``export``: one version of a table to a Parquet, CSV, JSON, NDJSON or HTML file.
 
 The file is written by Polars from the lazy scan, streamed (``sink_*``) where the
 format allows it, into a temporary file next to the target that is renamed over it
 at the end, so a failed export never leaves half a file behind. CSV has no nested
 types: list, array and struct cells are written as JSON text, binary cells as base64
 and durations as ISO 8601 text. JSON is one array of row objects (binary as base64).
+HTML is one self-contained page to look at (:mod:`tablelog.read.html`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from typing import Any
 import polars as pl
 
 from tablelog.format.chain import load_version
+from tablelog.progress import Progress
+from tablelog.read.html import DEFAULT_MAX_ROWS, DEFAULT_MAX_VERSIONS, write_html
 from tablelog.read.scan import Root, _frame, _ref, resolve_version
 
 #: File extension -> format.
@@ -28,6 +31,8 @@ FORMATS: Mapping[str, str] = {
     ".json": "json",
     ".ndjson": "ndjson",
     ".jsonl": "ndjson",
+    ".html": "html",
+    ".htm": "html",
 }
 
 
@@ -53,6 +58,8 @@ class ExportResult:
     columns: tuple[str, ...]
     bytes: int
     streamed: bool
+    #: HTML only: a version had more rows than ``max_rows`` (the page shows the first).
+    truncated: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -64,6 +71,7 @@ class ExportResult:
             "columns": list(self.columns),
             "bytes": self.bytes,
             "streamed": self.streamed,
+            "truncated": self.truncated,
         }
 
 
@@ -124,10 +132,17 @@ def export(
     version: int | None = None,
     step: int | None = None,
     fmt: str | None = None,
+    max_rows: int = DEFAULT_MAX_ROWS,
+    max_versions: int = DEFAULT_MAX_VERSIONS,
+    progress: Progress | None = None,
 ) -> ExportResult:
     """Write version ``version`` (or as of ``step``; default the latest) of table
     ``project/run/key`` to the file ``to``; the format follows its extension unless
-    ``fmt`` (one of :data:`FORMATS`' values) is given. Replaces an existing file."""
+    ``fmt`` (one of :data:`FORMATS`' values) is given. Replaces an existing file.
+
+    ``max_rows`` and ``max_versions`` bound an HTML page (rows per version, versions
+    of a MUTABLE table); ``progress`` is called as work proceeds (:mod:`tablelog.progress`).
+    """
     if fmt is None:
         fmt = export_format(to)
     elif fmt not in FORMATS.values():
@@ -136,7 +151,6 @@ def export(
         )
     ref = _ref(path, root, storage_options)
     state = load_version(ref, resolve_version(ref, version=version, step=step))
-    lf = flatten_for_text(_frame(ref, state, None), fmt)
     target = Path(to)
     if target.is_dir():
         raise ValueError(f"cannot export to {os.fspath(to)!r}: it is a directory")
@@ -146,7 +160,25 @@ def export(
         )
     tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex}"
     try:
-        streamed = _write(lf, fmt, str(tmp))
+        if fmt == "html":
+            page = write_html(
+                ref,
+                state,
+                tmp,
+                max_rows=max_rows,
+                max_versions=max_versions,
+                storage_options=storage_options,
+                progress=progress,
+            )
+            rows, columns, streamed = page.rows, page.columns, False
+        else:
+            lf = flatten_for_text(_frame(ref, state, None), fmt)
+            if progress is not None:
+                progress(f"write {fmt}", 0, None)
+            streamed = _write(lf, fmt, str(tmp))
+            rows, columns = state.rows, tuple(lf.collect_schema().names())
+            if progress is not None:
+                progress(f"write {fmt}", 1, 1)
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
@@ -155,10 +187,11 @@ def export(
         target=str(target),
         format=fmt,
         version=state.version,
-        rows=state.rows,
-        columns=tuple(lf.collect_schema().names()),
+        rows=rows,
+        columns=columns,
         bytes=target.stat().st_size,
         streamed=streamed,
+        truncated=fmt == "html" and page.truncated,
     )
 
 

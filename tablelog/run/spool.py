@@ -22,6 +22,7 @@ import pyarrow.ipc as ipc
 from tablelog.format.chain import TableRef
 from tablelog.format.manifest import Column
 from tablelog.objects.open import open_store
+from tablelog.progress import Progress
 from tablelog.run.committer import KeyCommitter
 from tablelog.run.keylog import LogJob
 
@@ -150,11 +151,16 @@ def spools(folder: Path) -> list[Spool]:
     return [Spool(f) for f in sorted(found)]
 
 
-def push(spool: Spool, committer_for: Callable[[Entry], KeyCommitter]) -> tuple[int, int]:
+def push(
+    spool: Spool,
+    committer_for: Callable[[Entry], KeyCommitter],
+    on_entry: Callable[[Entry], None] | None = None,
+) -> tuple[int, int]:
     """Commit spooled logs in order; stop at the first that still cannot reach the store.
 
     Returns (committed, already there). A log whose id a version already carries (a
     previous push that lost its reply, or a second ``sync``) is not committed again.
+    ``on_entry`` is called after each entry leaves the spool.
     """
     committed = skipped = 0
     for entry in spool.entries():
@@ -165,6 +171,8 @@ def push(spool: Spool, committer_for: Callable[[Entry], KeyCommitter]) -> tuple[
             committer._apply_once(entry.job, None)
             committed += 1
         spool.remove(entry)
+        if on_entry is not None:
+            on_entry(entry)
     return committed, skipped
 
 
@@ -173,18 +181,30 @@ def sync(
     *,
     root: str | None = None,
     storage_options: Mapping[str, Any] | None = None,
+    progress: Progress | None = None,
 ) -> tuple[int, int]:
     """Push every spooled log below ``folder`` (default the spool root) to its store.
 
     ``root`` overrides the store URL the spool recorded (for a renamed bucket, say);
     credentials come from ``storage_options`` or the AWS environment, as for ``init``.
     Returns (committed, already there). Running it twice commits nothing new.
+    ``progress`` is called after each log (:mod:`tablelog.progress`).
     """
 
     base = Path(folder).expanduser() if folder is not None else spool_root()
     committed = skipped = 0
-    for spool in spools(base):
-        done, there = push(spool, _Committers(root, storage_options, spool.folder.name))
+    found = spools(base)
+    total, pushed = sum(s.pending for s in found), 0
+
+    def pushed_one(_: Entry) -> None:
+        nonlocal pushed
+        pushed += 1
+        if progress is not None:
+            progress("sync logs", pushed, total)
+
+    for spool in found:
+        committers = _Committers(root, storage_options, spool.folder.name)
+        done, there = push(spool, committers, pushed_one)
         committed, skipped = committed + done, skipped + there
     return committed, skipped
 

@@ -174,6 +174,23 @@ class Table:
             f"Table(columns={self._columns!r}, rows={self.num_rows}, log_mode={self._log_mode!r})"
         )
 
+    def _repr_html_(self) -> str:
+        """Notebooks: the first rows as an escaped HTML table, images as thumbnails."""
+        import polars as pl
+
+        from tablelog.table.html import REPR_ROWS, frame_html
+
+        frame = pl.from_arrow(self.to_arrow().slice(0, REPR_ROWS))
+        assert isinstance(frame, pl.DataFrame)
+        blobs: dict[str, bytes] = getattr(self, "_blobs", {})  # media added to this Table
+        return frame_html(
+            frame,
+            title=f"Table · {self._log_mode}",
+            total_rows=self.num_rows,
+            kinds=dict(zip(self._columns, self._kinds, strict=True)),
+            resolve=lambda cell: blobs.get(f"{cell.get('digest')}.{cell.get('ext')}"),
+        )
+
     # --------------------------------------------------------------------- editing
 
     def _check_editable(self, action: str) -> None:
