@@ -188,6 +188,11 @@ def load_version(ref: TableRef, version: int, *, base: TableState | None = None)
         if cached is not None:
             return cached
         parent = STATES.get(m.parent)
+        if parent is None and m.change.replace and m.schema is not None:
+            # A replacing version (compaction, IMMUTABLE re-log) lists the whole table.
+            parent = TableState(
+                version=version - 1, digest=m.parent, schema=m.schema, segments_valid=False
+            )
         if parent is not None and parent.version == version - 1:
             state = apply_manifest(parent, m, digest, where=url)
             STATES.put(state)
