@@ -1,8 +1,16 @@
-"""Speed targets of tablelog on a local root, against the pyarrow / Polars floor on the same disk.
+"""Speed targets of tablelog against the pyarrow / Polars floor on the same store.
 
 Run it (not a pytest test)::
 
-    python tests/benchmarks/bench_speed.py [--quick] [--root DIR] [--json PATH] [--repeats N]
+    python tests/benchmarks/bench_speed.py [--quick] [--store local|seaweedfs] [--root DIR]
+                                           [--json PATH] [--repeats N]
+
+``--store local`` (default) uses a temp dir; ``--store seaweedfs`` starts ``weed mini``
+(tests/servers.py) and puts tablelog and the floor in one bucket: the floor's files are
+uploaded with s3fs ``pipe_file`` and read with ``pl.scan_parquet`` over S3. There the
+history case runs 2,000 steps (a commit is a few ms of HTTP) and the memory case is skipped.
+Reads are cold: the in-process state cache (``tablelog.format.chain.STATES``) is cleared
+before each timed read, as in a fresh notebook; case 3 also reports a warm re-read.
 
 1. INCREMENTAL 1,000 steps x 10 rows: time inside ``run.log`` (absolute targets p50 <= 0.2 ms,
    p99 <= 1 ms) and the loop incl. ``finish()`` vs one ``write_table`` file per step (<= 2x).
@@ -23,6 +31,7 @@ runs 3 times, once with ``--quick``). ``--quick`` also uses a tenth of the rows 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import platform
 import shutil
@@ -42,7 +51,11 @@ import pyarrow.parquet as pq
 from bench_core import COLUMNS, Result, arrow_rows, make_frame, markdown, python_rows, timed
 
 import tablelog
+from tablelog.format.chain import STATES
 from tablelog.maintenance.compact import compact
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from servers import S3Server, start_seaweedfs
 
 PER_STEP = 10
 BLOCK = 100
@@ -57,6 +70,56 @@ class Absolute(Result):  # target: an absolute limit on the tablelog value (in i
         return self.tablelog <= self.limit
 
 
+class Store:
+    """Where tablelog and the floor write: a local folder or a bucket on an S3 server."""
+
+    def __init__(self, base: Path, server: S3Server | None = None) -> None:
+        self.base, self.server = base, server
+        self.so: dict[str, Any] | None = None
+        self.pso: dict[str, str] | None = None
+        if server is not None:
+            import s3fs
+
+            server.create_bucket("bench")
+            self.so, self.pso = server.storage_options(), server.polars_storage_options()
+            self.fs = s3fs.S3FileSystem(**self.so, skip_instance_cache=True)
+
+    @property
+    def name(self) -> str:
+        return "local" if self.server is None else self.server.name
+
+    def root(self, name: str) -> str:
+        return str(self.base / name) if self.server is None else f"s3://bench/{name}"
+
+    def kw(self, name: str) -> dict[str, Any]:
+        return {"root": self.root(name), "storage_options": self.so}
+
+    def write(self, table: pa.Table, name: str) -> str:
+        """The floor's write of one Parquet file; returns what pl.scan_parquet reads."""
+        if self.server is None:
+            path = self.base / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(table, path)
+            return str(path)
+        buf = io.BytesIO()
+        pq.write_table(table, buf)
+        self.fs.pipe_file(f"bench/{name}", buf.getvalue())
+        return f"s3://bench/{name}"
+
+    def scan_files(self, files: list[str]) -> pl.LazyFrame:
+        return pl.scan_parquet(files, storage_options=self.pso)
+
+
+def cold(fn: Any) -> Any:
+    """``fn`` as a fresh process would run it: no table state cached."""
+
+    def run() -> Any:
+        STATES.clear()
+        return fn()
+
+    return run
+
+
 def sec(name: str, value: float, floor: float, target: float | None = None) -> Result:
     return Result(name, "s", value, floor, target)
 
@@ -65,9 +128,11 @@ def chunks(rows: list[tuple[Any, ...]], n: int) -> list[list[tuple[Any, ...]]]:
     return [rows[i : i + n] for i in range(0, len(rows), n)]
 
 
-def log_loop(root: Path, steps: list[list[tuple[Any, ...]]], flush: bool = False) -> dict[str, Any]:
+def log_loop(
+    store: Store, name: str, steps: list[list[tuple[Any, ...]]], flush: bool = False
+) -> dict[str, Any]:
     """Log one INCREMENTAL step per chunk; ``run.flush()`` after each block of 100 if asked."""
-    run = tablelog.init(project="bench", root=root)
+    run = tablelog.init(project="bench", **store.kw(name))
     table = tablelog.Table(columns=COLUMNS, log_mode="INCREMENTAL")
     per, blocks = [], []
     t0 = tb = time.perf_counter()
@@ -84,7 +149,7 @@ def log_loop(root: Path, steps: list[list[tuple[Any, ...]]], flush: bool = False
     return {"path": f"bench/{run.id}/inc", "per": per, "blocks": blocks, "total": total}
 
 
-def bench_incremental(base: Path, n_steps: int, reps: int) -> list[Result]:
+def bench_incremental(store: Store, n_steps: int, reps: int) -> list[Result]:
     rows = python_rows(make_frame(n_steps * PER_STEP, PER_STEP), py_floats=False)
     steps, mid = chunks(rows, PER_STEP), n_steps // 2
     agg: dict[str, list[float]] = {}
@@ -94,29 +159,32 @@ def bench_incremental(base: Path, n_steps: int, reps: int) -> list[Result]:
             agg.setdefault(k, []).append(float(v))
 
     for i in range(reps):
-        r = log_loop(base / f"inc-{i}", steps)
+        r = log_loop(store, f"inc-{i}", steps)
         add(p50=np.percentile(r["per"], 50), p99=np.percentile(r["per"], 99), total=r["total"])
-        (base / f"inc-floor-{i}").mkdir()
-        files = [str(base / f"inc-floor-{i}" / f"{s:06d}.parquet") for s in range(n_steps)]
+        files: list[str] = []
         t0 = time.perf_counter()
-        fper = [timed(pq.write_table, arrow_rows(c), f) for c, f in zip(steps, files, strict=True)]
+        fper = []
+        for s, chunk in enumerate(steps):
+            t1 = time.perf_counter()
+            files.append(store.write(arrow_rows(chunk), f"inc-floor-{i}/{s:06d}.parquet"))
+            fper.append(time.perf_counter() - t1)
         add(ftotal=time.perf_counter() - t0)
         add(fp50=np.percentile(fper, 50), fp99=np.percentile(fper, 99))
-    root, path = base / f"inc-{reps - 1}", r["path"]
-    one_file = str(base / "inc-one.parquet")
-    pq.write_table(arrow_rows(rows), one_file)
+    kw, path = store.kw(f"inc-{reps - 1}"), r["path"]
+    one_file = store.write(arrow_rows(rows), "inc-one.parquet")
     for _ in range(reps):  # version `mid` of the uncompacted chain
-        add(rmid=timed(lambda: tablelog.scan(path, root=root, version=mid).collect()))
-        add(fmid=timed(lambda: pl.scan_parquet(files[: mid + 1]).collect()))
-    mid_rows = tablelog.scan(path, root=root, version=mid).collect().drop("_increment")
-    assert mid_rows.equals(pl.scan_parquet(files[: mid + 1]).collect())
-    done = compact(path, root=root)
+        add(rmid=timed(cold(lambda: tablelog.scan(path, **kw, version=mid).collect())))
+        add(wmid=timed(lambda: tablelog.scan(path, **kw, version=mid).collect()))
+        add(fmid=timed(lambda: store.scan_files(files[: mid + 1]).collect()))
+    mid_rows = tablelog.scan(path, **kw, version=mid).collect().drop("_increment")
+    assert mid_rows.equals(store.scan_files(files[: mid + 1]).collect())
+    done = compact(path, **kw)
     assert done.compacted, done
     for _ in range(reps):
-        add(read=timed(lambda: tablelog.scan(path, root=root).collect()))
-        add(fread=timed(lambda: pl.read_parquet(one_file)))
-    out = tablelog.scan(path, root=root).collect()
-    assert out.drop("_increment").equals(pl.read_parquet(one_file)), "rows differ"
+        add(read=timed(cold(lambda: tablelog.scan(path, **kw).collect())))
+        add(fread=timed(lambda: store.scan_files([one_file]).collect()))
+    out = tablelog.scan(path, **kw).collect()
+    assert out.drop("_increment").equals(store.scan_files([one_file]).collect()), "rows differ"
     m = {k: statistics.median(v) for k, v in agg.items()}
     n, frags = f"INCREMENTAL {n_steps:,} x {PER_STEP}", f"{done.fragments_before:,} fragments"
     return [
@@ -130,14 +198,15 @@ def bench_incremental(base: Path, n_steps: int, reps: int) -> list[Result]:
             1.5,
         ),
         sec(f"{n}: read version {mid} vs scan of {mid + 1} files", m["rmid"], m["fmid"], 1.0),
+        sec(f"{n}: re-read version {mid} (state cached) vs the files", m["wmid"], m["fmid"]),
     ]
 
 
-def bench_history(base: Path, n_steps: int, reps: int, floor_step: float) -> list[Result]:
+def bench_history(store: Store, n_steps: int, reps: int, floor_step: float) -> list[Result]:
     rows = python_rows(make_frame(n_steps * PER_STEP, PER_STEP, seed=2), py_floats=False)
     agg: dict[str, list[float]] = {}
     for i in range(reps):
-        r = log_loop(base / f"hist-{i}", chunks(rows, PER_STEP), flush=True)
+        r = log_loop(store, f"hist-{i}", chunks(rows, PER_STEP), flush=True)
         per, blocks = r["per"], r["blocks"]
         values = [np.mean(per), np.mean(per[:BLOCK]), np.mean(per[-BLOCK:]), blocks[0],
                   blocks[-1], np.median(blocks[1:11]), np.median(blocks[-10:])]  # fmt: skip
@@ -153,18 +222,17 @@ def bench_history(base: Path, n_steps: int, reps: int, floor_step: float) -> lis
     ]
 
 
-def bench_pandas(base: Path, n: int, reps: int) -> list[Result]:
+def bench_pandas(store: Store, n: int, reps: int) -> list[Result]:
     df = make_frame(n, 1000).to_pandas()
     tl, fl = [], []
     for i in range(reps):
-        run = tablelog.init(project="bench", root=base / f"pd-{i}")
+        run = tablelog.init(project="bench", **store.kw(f"pd-{i}"))
         t0 = time.perf_counter()
         run.log({"imm": tablelog.Table(dataframe=df)}, step=0)
         run.finish()
         tl.append(time.perf_counter() - t0)
-        out = str(base / f"pd-floor-{i}.parquet")
-        fl.append(timed(lambda out=out: pq.write_table(pa.Table.from_pandas(df), out)))
-    assert tablelog.scan(f"bench/{run.id}/imm", root=base / f"pd-{i}").collect().height == n
+        fl.append(timed(lambda i=i: store.write(pa.Table.from_pandas(df), f"pd-floor-{i}.parquet")))
+    assert tablelog.scan(f"bench/{run.id}/imm", **store.kw(f"pd-{i}")).collect().height == n
     name = f"IMMUTABLE {n:,} rows: Table(dataframe=pandas)+log+finish vs from_pandas+write"
     return [Result(name, "s", statistics.median(tl), statistics.median(fl), 2.0)]
 
@@ -219,30 +287,37 @@ def main() -> None:
         return memory_child(mode, root, int(n_steps), int(per))
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="1/10 of the data, 2,000-step history")
+    ap.add_argument("--store", choices=("local", "seaweedfs"), default="local")
     ap.add_argument("--root", help="directory for scratch data (default: a temp dir)")
     ap.add_argument("--json", help="write the results as JSON to this path")
     ap.add_argument("--repeats", type=int, help="repeats per measurement (default 5, quick 3)")
     args = ap.parse_args()
     scale = 10 if args.quick else 1
     reps = args.repeats or (3 if args.quick else 5)
-    hist_steps, hist_reps = (2_000, 1) if args.quick else (10_000, 3)
+    local = args.store == "local"
+    hist_steps, hist_reps = (2_000, 1) if args.quick else (10_000 if local else 2_000, 3)
 
     if args.root:
         Path(args.root).mkdir(parents=True, exist_ok=True)
     base = Path(tempfile.mkdtemp(prefix="tablelog-bench-speed-", dir=args.root))
+    server = None if local else start_seaweedfs(base / "weed")
     try:
-        results = bench_incremental(base, 1_000, reps)
+        store = Store(base / "data", server)
+        results = bench_incremental(store, 1_000, reps)
         floor_step = next(r.floor for r in results if "p50" in r.name)
-        results += bench_history(base, hist_steps, hist_reps, floor_step)
-        results += bench_pandas(base, 1_000_000 // scale, reps)
-        results += bench_memory(base, 2_000 // scale, 1_000)
+        results += bench_history(store, hist_steps, hist_reps, floor_step)
+        results += bench_pandas(store, 1_000_000 // scale, reps)
+        if local:
+            results += bench_memory(base, 2_000 // scale, 1_000)
     finally:
+        if server is not None:
+            server.stop()
         shutil.rmtree(base, ignore_errors=True)
 
     print(markdown(results))
     print(
-        f"\nmedian of {reps} runs ({hist_reps} for the {hist_steps:,}-step case) in "
-        f"{base.parent}; 'abs.' rows compare the tablelog value itself with the limit "
+        f"\n{store.name}: median of {reps} runs ({hist_reps} for the {hist_steps:,}-step case) "
+        f"in {base.parent}; 'abs.' rows compare the tablelog value itself with the limit "
         "(floor: write_table p50/p99 per step, for reference)"
     )
     if args.json:
