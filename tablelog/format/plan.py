@@ -158,7 +158,8 @@ def next_manifest(parent: TableState, intent: Intent, *, key: str, time: float) 
         step=intent.step,
         time=time,
         writer=intent.writer,
-        schema=schema if (schema_changed or checkpoint is not None) else None,
+        # A replace carries its schema so a reader needs no earlier manifest.
+        schema=schema if (schema_changed or checkpoint is not None or intent.replace) else None,
         rows=rows,
         fragments=n_fragments,
         change=change,
