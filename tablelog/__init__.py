@@ -6,6 +6,7 @@
 >>> tablelog.scan(f"demo/{run.id}/eval").collect()                    # doctest: +SKIP
 """
 
+from tablelog import media
 from tablelog.errors import (
     ColumnTypeError,
     CommitConflictError,
@@ -21,6 +22,7 @@ from tablelog.errors import (
 )
 from tablelog.interop import to_iceberg
 from tablelog.maintenance import compact, gc, verify
+from tablelog.media import Audio, File, Html, Image, Video
 from tablelog.read import files, history, scan, scan_runs
 from tablelog.run import Run, init
 from tablelog.run.spool import sync
@@ -29,10 +31,14 @@ from tablelog.table import Table
 __version__ = "0.1.0"
 
 __all__ = [
+    "Audio",
     "ColumnTypeError",
     "CommitConflictError",
     "CommitStateUnknownError",
+    "File",
     "FormatError",
+    "Html",
+    "Image",
     "InvalidNameError",
     "NotFoundError",
     "Run",
@@ -42,11 +48,13 @@ __all__ = [
     "TableError",
     "TablelogError",
     "UnsafeStoreError",
+    "Video",
     "compact",
     "files",
     "gc",
     "history",
     "init",
+    "media",
     "scan",
     "scan_runs",
     "sync",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 MAX_SEGMENT_BYTES = 256 * 1024 * 1024
 MODES = ("IMMUTABLE", "MUTABLE", "INCREMENTAL")
 _DIGEST_CHARS = frozenset("0123456789abcdef")
+_BLOB_NAME = re.compile(r"^[0-9a-f]{64}\.[a-z0-9]{1,16}\Z")
 
 JSON = Any
 
@@ -32,6 +34,9 @@ class ColumnGroup:
     object: str
     columns: tuple[str, ...]
     size: int
+    #: Media blobs (``<digest>.<ext>`` under ``media/<aa>/``) the group's cells refer
+    #: to, sorted and distinct (docs/format.md, "Media").
+    media: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,7 +105,10 @@ class Manifest:
 
 
 def _group_json(g: ColumnGroup) -> JSON:
-    return {"object": g.object, "columns": list(g.columns), "size": g.size}
+    out = {"object": g.object, "columns": list(g.columns), "size": g.size}
+    if g.media:
+        out["media"] = list(g.media)
+    return out
 
 
 def _fragment_json(f: Fragment) -> JSON:
@@ -209,15 +217,26 @@ def _list(value: JSON, where: str) -> list[JSON]:
     return value
 
 
+def _blob_name(value: JSON, where: str) -> str:
+    text = _str(value, where)
+    if not _BLOB_NAME.match(text):
+        raise _fail(where, f"expected a media blob name <sha256>.<ext>, got {text[:90]!r}")
+    return text
+
+
 def parse_group(value: JSON, where: str) -> ColumnGroup:
-    v = _obj(value, where, {"object", "columns", "size"})
+    v = _obj(value, where, {"object", "columns", "size"}, frozenset({"media"}))
     cols = tuple(_str(c, f"{where}.columns") for c in _list(v["columns"], f"{where}.columns"))
     if not cols:
         raise _fail(where, "a column group needs at least one column")
+    media: tuple[str, ...] = ()
+    if "media" in v:
+        media = tuple(_blob_name(b, f"{where}.media") for b in _list(v["media"], f"{where}.media"))
     return ColumnGroup(
         object=_digest(v["object"], f"{where}.object"),
         columns=cols,
         size=_int(v["size"], f"{where}.size"),
+        media=media,
     )
 
 

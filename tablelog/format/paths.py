@@ -83,6 +83,11 @@ def media_key(digest: str, ext: str) -> str:
     return f"media/{digest[:2]}/{digest}.{ext}"
 
 
+def media_blob_key(name: str) -> str:
+    """The key of the media blob named ``<digest>.<ext>`` (as column groups list them)."""
+    return f"media/{name[:2]}/{name}"
+
+
 def iceberg_prefix(namespace: tuple[str, ...], name: str) -> str:
     """Default location of an exported Iceberg table's metadata (no data is copied)."""
     return "_iceberg/" + "/".join(encode(part) for part in (*namespace, name)) + "/"

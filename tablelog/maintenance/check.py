@@ -42,12 +42,38 @@ Root = str | os.PathLike[str] | None
 
 
 @dataclass(frozen=True, kw_only=True)
+class Cell:
+    """A table cell: ``row`` of ``column`` in ``version`` of ``table`` (project/run/key).
+
+    ``row`` is the row number in that version (-1 when the chain before it is broken
+    and only ``row_in_fragment`` of ``fragment`` is known).
+    """
+
+    table: str
+    version: int
+    column: str
+    row: int
+    fragment: str
+    row_in_fragment: int
+
+    def __str__(self) -> str:
+        where = (
+            f"row {self.row}"
+            if self.row >= 0
+            else f"fragment {self.fragment} row {self.row_in_fragment}"
+        )
+        return f"{self.table} version {self.version} column {self.column!r} {where}"
+
+
+@dataclass(frozen=True, kw_only=True)
 class Problem:
     """One thing wrong in the store.
 
     ``location`` is the URL of the manifest, ``run.json`` or object that is wrong.
     For an object, ``table``/``version``/``fragment`` say which table version (and
     fragment) references it first, ``references`` how many references there are.
+    For a media blob, ``cells`` lists the table cells that point to it (in the
+    version that added each of their fragments).
     """
 
     location: str
@@ -56,6 +82,7 @@ class Problem:
     version: int | None = None
     fragment: str | None = None
     references: int = 0
+    cells: tuple[Cell, ...] = ()
 
     def __str__(self) -> str:
         by = ""
@@ -64,6 +91,10 @@ class Problem:
             by += f" fragment {self.fragment}" if self.fragment is not None else ""
             more = self.references - 1
             by += f" and {more} more reference(s))" if more > 0 else ")"
+        if self.cells:
+            shown = "; ".join(str(c) for c in self.cells[:10])
+            more_cells = f"; and {len(self.cells) - 10} more" if len(self.cells) > 10 else ""
+            by += f" [cells: {shown}{more_cells}]"
         return f"{self.location}{by}: {self.message}"
 
 
@@ -114,6 +145,18 @@ class _Ref:
     count: int = 1
 
 
+@dataclass(frozen=True, slots=True)
+class _MediaUse:
+    """A column group whose cells refer to a media blob, as first added to a table."""
+
+    table: str
+    version: int
+    fragment: str
+    offset: int  # the fragment's first row in that version; -1 when unknown
+    group: str  # the group's object digest
+    columns: tuple[str, ...]
+
+
 @dataclass
 class _Table:
     project: str
@@ -135,6 +178,8 @@ class _Walk:
     segments: dict[str, tuple[Fragment, ...] | None] = field(default_factory=dict)
     nbytes: int = 0
     versions: int = 0
+    #: Media blob key -> (table, group object) -> where that group first refers to it.
+    media: dict[str, dict[tuple[str, str], _MediaUse]] = field(default_factory=dict)
 
     def problem(self, location: str, message: str, **kw: Any) -> None:
         self.problems.append(Problem(location=location, message=message, **kw))
@@ -147,7 +192,12 @@ class _Walk:
             found.count += 1
 
     def reference_group(
-        self, table: str, version: int, fragment: Fragment | str, group: ColumnGroup
+        self,
+        table: str,
+        version: int,
+        fragment: Fragment | str,
+        group: ColumnGroup,
+        offset: int = -1,
     ) -> None:
         fid = fragment if isinstance(fragment, str) else fragment.id
         rows = -1 if isinstance(fragment, str) else fragment.rows  # -1: unknown
@@ -156,6 +206,12 @@ class _Walk:
         if found is not None and found.rows < 0:
             found.rows = rows
         self.reference(key, _Ref("group", table, version, fid, group.size, rows, group.columns))
+        for name in group.media:
+            blob = paths.media_blob_key(name)
+            self.reference(blob, _Ref("media", table, version, fid, -1))
+            uses = self.media.setdefault(blob, {})
+            use = _MediaUse(table, version, fid, offset, group.object, group.columns)
+            uses.setdefault((table, group.object), use)
 
 
 # --------------------------------------------------------------------------- targets
@@ -396,9 +452,12 @@ def _verify_table(walk: _Walk, t: _Table) -> None:
             for msg in _schema_problems(m):
                 walk.problem(url, msg)
                 ok = False
+        offset = 0 if m.change.replace else (state.rows if state is not None else -1)
         for f in m.change.add:
             for g in f.groups:
-                walk.reference_group(path, v, f, g)
+                walk.reference_group(path, v, f, g, offset)
+            offset = offset + f.rows if offset >= 0 else -1
+        parent_offsets = _offsets(state) if state is not None and m.change.add_groups else {}
         if state is not None:
             try:
                 # Version and parent were checked above; apply for the totals.
@@ -436,7 +495,7 @@ def _verify_table(walk: _Walk, t: _Table) -> None:
                         ok = False
         by_id = {f.id: f for f in state.fragments} if state and m.change.add_groups else {}
         for fid, g in m.change.add_groups:
-            walk.reference_group(path, v, by_id.get(fid, fid), g)
+            walk.reference_group(path, v, by_id.get(fid, fid), g, parent_offsets.get(fid, -1))
         if state is not None:
             columns = set(state.column_names)
             if m.schema is not None or v == latest:
@@ -456,26 +515,74 @@ def _verify_table(walk: _Walk, t: _Table) -> None:
         prev_digest, prev_ok = digest, ok
 
 
+def _offsets(state: TableState) -> dict[str, int]:
+    """Fragment id -> its first row in ``state``."""
+    out, row = {}, 0
+    for f in state.fragments:
+        out[f.id] = row
+        row += f.rows
+    return out
+
+
+def _media_cells(walk: _Walk, blob: str) -> tuple[Cell, ...]:
+    """The cells that point to media blob ``blob``: read from the groups that list it."""
+    digest = blob.rsplit("/", 1)[1].split(".", 1)[0]
+    cells: list[Cell] = []
+    for use in walk.media.get(blob, {}).values():
+        try:
+            data = walk.store.get(paths.object_key(use.group))
+            parquet = pq.ParquetFile(io.BytesIO(data))
+            media_cols = [
+                f.name
+                for f in parquet.schema_arrow
+                if f.name in use.columns
+                and pa.types.is_struct(f.type)
+                and f.type.get_field_index("digest") >= 0
+            ]
+            table = parquet.read(columns=media_cols)
+        except (TablelogError, pa.ArrowException, OSError, ValueError):
+            continue  # the group itself is reported (missing or unreadable)
+        for column in media_cols:
+            for i, cell in enumerate(table.column(column).to_pylist()):
+                if cell is None:
+                    continue
+                if cell.get("digest") != digest and digest not in (cell.get("extra") or ""):
+                    continue
+                cells.append(
+                    Cell(
+                        table=use.table,
+                        version=use.version,
+                        column=column,
+                        row=use.offset + i if use.offset >= 0 else -1,
+                        fragment=use.fragment,
+                        row_in_fragment=i,
+                    )
+                )
+    return tuple(sorted(cells, key=lambda c: (c.table, c.version, c.row, c.column)))
+
+
 def _check_objects(walk: _Walk, listed: set[str] | None, progress: Progress | None) -> None:
-    """Existence (and with ``deep``, bytes) of every referenced column group."""
+    """Existence (and with ``deep``, bytes) of every referenced column group and media
+    blob; a media blob's problem lists the cells that point to it."""
     store = walk.store
-    groups = [(k, r) for k, r in walk.refs.items() if r.kind == "group"]
+    items = [(k, r) for k, r in walk.refs.items() if r.kind in ("group", "media")]
 
     def check(item: tuple[str, _Ref]) -> tuple[str, _Ref, str | None, int]:
         key, r = item
+        missing = "media blob is missing" if r.kind == "media" else "object is missing"
         if not walk.deep:
             present = key in listed if listed is not None else store.exists(key)
-            return key, r, None if present else "object is missing", r.size
+            return key, r, None if present else missing, max(r.size, 0)
         try:
             data = store.get(key)
         except NotFoundError:
-            return key, r, "object is missing", 0
+            return key, r, missing, 0
         return key, r, _deep_problem(key, r, data), len(data)
 
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        for n, (key, r, msg, size) in enumerate(pool.map(check, groups), 1):
+        for n, (key, r, msg, size) in enumerate(pool.map(check, items), 1):
             if progress is not None:
-                progress("check objects", n, len(groups))
+                progress("check objects", n, len(items))
             walk.nbytes += size
             if msg is not None:
                 walk.problem(
@@ -485,14 +592,18 @@ def _check_objects(walk: _Walk, listed: set[str] | None, progress: Progress | No
                     version=r.version,
                     fragment=r.fragment,
                     references=r.count,
+                    cells=_media_cells(walk, key) if r.kind == "media" else (),
                 )
 
 
 def _deep_problem(key: str, r: _Ref, data: bytes) -> str | None:
     digest = key.rsplit("/", 1)[1].split(".", 1)[0]
     actual = digest_of(data)
+    what = "media blob" if r.kind == "media" else "object"
     if actual != digest:
-        return f"object is corrupt: its bytes hash to {actual}, not to its name"
+        return f"{what} is corrupt: its bytes hash to {actual}, not to its name"
+    if r.kind == "media":
+        return None
     if len(data) != r.size:
         return f"object is {len(data)} bytes, the manifest says {r.size}"
     try:

@@ -17,7 +17,7 @@ from typing import Any
 
 from tablelog.errors import FormatError, NotFoundError, TablelogError
 from tablelog.format import paths
-from tablelog.format.manifest import parse_manifest, parse_segment
+from tablelog.format.manifest import ColumnGroup, parse_manifest, parse_segment
 from tablelog.maintenance.check import WORKERS, Problem, Root, _fetch, list_keys
 from tablelog.objects.cas import digest_of
 from tablelog.objects.local import LocalStore
@@ -108,6 +108,12 @@ class _Mark:
     def _add(self, key: str, where: tuple[str, int]) -> None:
         self.referenced.setdefault(key, where)
 
+    def _add_group(self, group: ColumnGroup, where: tuple[str, int]) -> None:
+        """A column group's object and the media blobs its cells refer to."""
+        self._add(paths.object_key(group.object), where)
+        for name in group.media:
+            self._add(paths.media_blob_key(name), where)
+
     def scan(self) -> None:
         """Mark what the manifests not seen yet (and their new segments) reference.
 
@@ -135,9 +141,9 @@ class _Mark:
             where = (url, m.version)
             for f in m.change.add:
                 for g in f.groups:
-                    self._add(paths.object_key(g.object), where)
+                    self._add_group(g, where)
             for _fid, g in m.change.add_groups:
-                self._add(paths.object_key(g.object), where)
+                self._add_group(g, where)
             for s in m.checkpoint or ():
                 seg = paths.object_key(s.object, "json.gz")
                 self._add(seg, where)
@@ -158,7 +164,7 @@ class _Mark:
             self._segments.add(key)
             for f in frags:
                 for g in f.groups:
-                    self._add(paths.object_key(g.object), segments[key])
+                    self._add_group(g, segments[key])
 
 
 def _stat(store: Store, key: str) -> tuple[float, int | None] | None:

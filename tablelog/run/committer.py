@@ -5,18 +5,20 @@ from __future__ import annotations
 import logging
 import random
 import time
-from concurrent.futures import Future
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from tablelog.errors import CommitStateUnknownError, StoreError, UnsafeStoreError
+from tablelog.errors import CommitStateUnknownError, StoreError, TableError, UnsafeStoreError
 from tablelog.format import paths
 from tablelog.format.chain import TableRef, latest_version, load_version, refresh
 from tablelog.format.commit import commit
 from tablelog.format.manifest import ColumnGroup
 from tablelog.format.plan import Intent, NewFragment
 from tablelog.format.state import TableState
+from tablelog.media.kinds import media_blob_names
 from tablelog.objects.cas import digest_of, put_content
 from tablelog.run.keylog import LogJob
 from tablelog.table.encode import encode_parquet
@@ -24,12 +26,59 @@ from tablelog.table.encode import encode_parquet
 log = logging.getLogger("tablelog")
 
 
-def upload_group(ref: TableRef, data: pa.Table) -> ColumnGroup:
-    """Encode ``data`` as Parquet and upload it content-addressed."""
+#: Parallel blob uploads on network stores.
+MEDIA_UPLOADS = 8
+
+
+def upload_media(
+    ref: TableRef, names: list[str], blobs: Mapping[str, bytes], *, present: set[str] | None = None
+) -> None:
+    """Upload the media blobs ``names`` (content-addressed, create-if-absent).
+
+    Blobs in ``present`` (this writer committed them earlier) are skipped.
+    """
+    todo = [n for n in names if present is None or n not in present]
+    missing = [n for n in todo if n not in blobs]
+    if missing:
+        raise TableError(
+            f"table {ref.path}: the bytes of media blob {missing[0]} are not available "
+            "(a media cell was copied without its value); log the media value itself"
+        )
+    store = ref.store
+
+    def put(name: str) -> None:
+        put_content(store, paths.media_blob_key(name), blobs[name])
+
+    if store.parallel_uploads and len(todo) > 1:
+        with ThreadPoolExecutor(min(MEDIA_UPLOADS, len(todo))) as pool:
+            list(pool.map(put, todo))
+    else:
+        for name in todo:
+            put(name)
+
+
+def upload_group(
+    ref: TableRef,
+    data: pa.Table,
+    blobs: Mapping[str, bytes] | None = None,
+    *,
+    present: set[str] | None = None,
+) -> ColumnGroup:
+    """Encode ``data`` as Parquet and upload it content-addressed.
+
+    The media blobs its cells refer to are uploaded first (from ``blobs``; without
+    ``blobs`` they must already be in the store, as when compacting), and listed in
+    the group so that gc and verify know them.
+    """
+    media = media_blob_names(data)
+    if media and blobs is not None:
+        upload_media(ref, media, blobs, present=present)
     body = encode_parquet(data)
     digest = digest_of(body)
     put_content(ref.store, paths.object_key(digest), body)
-    return ColumnGroup(object=digest, columns=tuple(data.column_names), size=len(body))
+    return ColumnGroup(
+        object=digest, columns=tuple(data.column_names), size=len(body), media=tuple(media)
+    )
 
 
 @dataclass
@@ -41,6 +90,8 @@ class KeyCommitter:
     state: TableState = field(default_factory=TableState)
     #: (fragment id, first row, end row) of the logged Table's rows, for add_column.
     ranges: list[tuple[str, int, int]] = field(default_factory=list)
+    #: Media blobs a committed version of this writer references (no re-upload).
+    media_present: set[str] = field(default_factory=set)
 
     def open(self) -> TableState:
         self.state = refresh(self.ref, self.state)
@@ -96,11 +147,17 @@ class KeyCommitter:
         if job.new_columns is not None:
             for fid, lo, hi in self.ranges:
                 part = job.new_columns.slice(lo, hi - lo)
-                add_groups.append((fid, upload_group(self.ref, part)))
+                add_groups.append(
+                    (fid, upload_group(self.ref, part, job.blobs, present=self.media_present))
+                )
         add: tuple[NewFragment, ...] = ()
         if job.writes_rows:
             assert job.rows is not None
-            group = rows_group.result() if rows_group else upload_group(self.ref, job.rows)
+            group = (
+                rows_group.result()
+                if rows_group
+                else upload_group(self.ref, job.rows, job.blobs, present=self.media_present)
+            )
             add = (NewFragment(rows=job.rows.num_rows, groups=(group,)),)
         intent = Intent(
             mode=job.mode,
@@ -114,6 +171,10 @@ class KeyCommitter:
             extra=(("log", job.log_id),),
         )
         self.state = commit(self.ref, self.state, intent)
+        added = {m for _fid, g in add_groups for m in g.media}
+        added.update(m for f in add for g in f.groups for m in g.media)
+        if added:  # a new set, not an update: the caller's thread reads the old one
+            self.media_present = self.media_present | added
         self._after_commit(job, add[0].rows if add else 0)
 
     def _after_commit(self, job: LogJob, added_rows: int) -> None:

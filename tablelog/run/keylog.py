@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 import pyarrow as pa
@@ -39,6 +40,9 @@ class LogJob:
     first_row: int = 0
     #: Columns new since the last log, over the rows logged before (MUTABLE).
     new_columns: pa.Table | None = None
+    #: Bytes of the media blobs the cells may refer to, by blob name (the Table's own
+    #: map, only ever added to; looked up, never iterated, off the caller's thread).
+    blobs: Mapping[str, bytes] = field(default_factory=dict)
 
     #: Recorded in the manifest (``extra.log``) so a retry can tell whether it landed.
     log_id: str = field(default_factory=lambda: uuid.uuid4().hex)
@@ -108,6 +112,7 @@ class KeyLog:
                 replace=separate,
                 rows=rows,
                 first_row=start,
+                blobs=table._blobs,
             )
         arrow = table.to_arrow()
         base = LogJob(
@@ -117,6 +122,7 @@ class KeyLog:
             separate=separate,
             schema=schema_of(arrow, list(table._kinds)),
             retry_for=self.retry_for,
+            blobs=table._blobs,
         )
         job: LogJob | None
         if mode == "MUTABLE" and same:

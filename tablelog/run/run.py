@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import dataclasses
 import fnmatch
+import functools
 import json
 import logging
 import math
@@ -235,7 +236,8 @@ class Run:
         offline = self._spool is not None and self._spool.pending > 0
         if job.writes_rows and self._store.parallel_uploads and not offline:
             assert job.rows is not None
-            rows_group = self._worker.prefetch(upload_group, committer.ref, job.rows)
+            upload = functools.partial(upload_group, present=committer.media_present)
+            rows_group = self._worker.prefetch(upload, committer.ref, job.rows, job.blobs)
         self._worker.submit(lambda: self._commit(committer, job, rows_group))
 
     # ------------------------------------------------------------ offline spool

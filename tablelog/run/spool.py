@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ import pyarrow.ipc as ipc
 
 from tablelog.format.chain import TableRef
 from tablelog.format.manifest import Column
+from tablelog.media.kinds import media_blob_names
 from tablelog.objects.open import open_store
 from tablelog.progress import Progress
 from tablelog.run.committer import KeyCommitter
@@ -86,6 +88,15 @@ class Spool:
             _write_table(stem.with_suffix(".rows.arrow"), job.rows)
         if job.new_columns is not None:
             _write_table(stem.with_suffix(".cols.arrow"), job.new_columns)
+        media = sorted(
+            {n for t in (job.rows, job.new_columns) if t is not None for n in media_blob_names(t)}
+        )
+        if media:  # the blobs the cells refer to, one file each
+            folder = stem.with_suffix(".media")
+            folder.mkdir(exist_ok=True)
+            for name in media:
+                if name in job.blobs:
+                    (folder / name).write_bytes(job.blobs[name])
         doc = {
             "root": root,  # a URL without credentials
             "project": project,
@@ -102,6 +113,7 @@ class Spool:
             "new_columns": job.new_columns is not None,
             "base": base,
             "ranges": [list(r) for r in ranges],
+            "media": media,
         }
         tmp = stem.with_suffix(".tmp")
         tmp.write_text(json.dumps(doc, sort_keys=True))
@@ -126,6 +138,7 @@ class Spool:
                     _read_table(stem.with_suffix(".cols.arrow")) if doc["new_columns"] else None
                 ),
                 log_id=doc["log_id"],
+                blobs=_read_blobs(stem.with_suffix(".media"), doc.get("media", [])),
             )
             yield Entry(
                 seq=int(stem.name),
@@ -143,6 +156,11 @@ class Spool:
         entry.path.unlink(missing_ok=True)  # first: a half-removed entry is gone
         for suffix in (".rows.arrow", ".cols.arrow"):
             stem.with_suffix(suffix).unlink(missing_ok=True)
+        shutil.rmtree(stem.with_suffix(".media"), ignore_errors=True)
+
+
+def _read_blobs(folder: Path, names: list[str]) -> dict[str, bytes]:
+    return {n: (folder / n).read_bytes() for n in names if (folder / n).exists()}
 
 
 def spools(folder: Path) -> list[Spool]:

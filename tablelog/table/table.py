@@ -17,6 +17,7 @@ import pyarrow as pa
 from tablelog.errors import ColumnTypeError, TableError
 from tablelog.table.types import (
     _KIND_BY_TYPE,
+    array_shape,
     check_kind,
     check_nesting,
     column_to_arrow,
@@ -126,6 +127,10 @@ class Table:
         self._tail: list[pa.Table] = []
         self._tail_rows = 0
         self._pending: list[list[Any]] = []
+        #: Blob name -> bytes of every media value added (uploaded when logged).
+        self._blobs: dict[str, bytes] = {}
+        #: Column index -> the shape of its numpy arrays (fixed per column).
+        self._shapes: dict[int, tuple[int, ...]] = {}
         if data is None and rows is not None:
             data = rows
         if dataframe is not None:
@@ -223,6 +228,8 @@ class Table:
                     raise TableError(f"column {self._columns[i]!r} is not optional: got {value!r}")
                 continue
             if self._mixed:
+                if getattr(value, "_tablelog_media", False):
+                    self._blobs.update(value.blobs())
                 continue
             have = kinds[i]
             kind = _KIND_BY_TYPE.get(type(value))
@@ -236,7 +243,23 @@ class Table:
                     continue
             if kind == "list" or kind == "dict":
                 check_nesting(self._columns[i], value)
+                if kind == "list":
+                    self._check_shape(i, value)
+            elif kind == "media":
+                self._blobs.update(value.blobs())
             kinds[i] = kind
+
+    def _check_shape(self, i: int, value: Any) -> None:
+        shape = array_shape(value)
+        if shape is None:
+            return
+        have = self._shapes.setdefault(i, shape)
+        if have != shape:
+            raise ColumnTypeError(
+                f"column {self._columns[i]!r} holds arrays of shape {have}, but this value "
+                f"has shape {shape}; an array column keeps one shape (create the Table with "
+                "allow_mixed_types=True to store varying shapes as JSON text)"
+            )
 
     def _add_bulk(self, data: Any) -> None:
         if type(data).__module__.split(".")[0] == "numpy":
@@ -280,6 +303,10 @@ class Table:
             )
         arrow = self.to_arrow()
         values, kind = _values_to_arrow(name, data, None)
+        if kind == "media":
+            for v in data:
+                if getattr(v, "_tablelog_media", False):
+                    self._blobs.update(v.blobs())
         if not optional and isinstance(data, list | tuple) and any(v is None for v in data):
             # As in W&B: None needs optional=True (NaN in a float array is a null float).
             raise TableError(
@@ -297,15 +324,52 @@ class Table:
         i = self._columns.index(name)
         col = self.to_arrow().column(i)
         if convert_to == "numpy":
-            import numpy as np
-
-            values = self._decode(i, col.to_pylist())
-            return np.asarray(values)
+            return self._column_numpy(i, col)
         if convert_to is not None:
             raise TableError(f"convert_to must be None or 'numpy', got {convert_to!r}")
         return self._decode(i, col.to_pylist())
 
+    def _column_numpy(self, i: int, col: pa.ChunkedArray) -> Any:
+        """Numbers as a numeric array (NaN for nulls), arrays and images stacked."""
+        import numpy as np
+
+        t = col.type
+        if (pa.types.is_integer(t) or pa.types.is_floating(t)) and not pa.types.is_null(t):
+            return col.to_numpy()
+        if pa.types.is_fixed_size_list(t) and col.null_count == 0:
+            shape = [col.length()]
+            inner: pa.DataType = t
+            while pa.types.is_fixed_size_list(inner):
+                shape.append(inner.list_size)
+                inner = inner.value_type
+            flat = col.combine_chunks()
+            while isinstance(flat, pa.FixedSizeListArray):
+                flat = flat.flatten()
+            return flat.to_numpy(zero_copy_only=False).reshape(shape)
+        values = self._decode(i, col.to_pylist())
+        if self._kinds[i] == "media":
+            arrays = [None if v is None else v.to_numpy() for v in values]
+            shapes = {a.shape for a in arrays if a is not None}
+            if len(shapes) == 1 and all(a is not None for a in arrays):
+                return np.stack(arrays)  # type: ignore[arg-type]
+            out = np.empty(len(arrays), dtype=object)
+            out[:] = arrays
+            return out
+        return np.asarray(values)
+
     def _decode(self, i: int, values: list[Any]) -> list[Any]:
+        if self._kinds[i] == "media":
+            from tablelog.media.kinds import Media
+
+            blobs = self._blobs
+            return [
+                None
+                if c is None
+                else Media.from_cell(c, blobs[f"{c['digest']}.{c['ext']}"])
+                if f"{c['digest']}.{c['ext']}" in blobs
+                else c
+                for c in values
+            ]
         if self._arrow is not None and self._kinds[i] in ("list", "dict", "json"):
             t = self._arrow.schema.field(i).type
             if pa.types.is_string(t):
@@ -376,7 +440,9 @@ class Table:
             target = self._arrow.schema.field(i).type if self._arrow is not None else None
             if target is not None and pa.types.is_null(target):
                 target = None
-            arrays.append(column_to_arrow(name, values, kind, target=target))
+            arrays.append(
+                column_to_arrow(name, values, kind, target=target, strict_shapes=not self._mixed)
+            )
         self._append_arrow(pa.table(arrays, names=self._columns))
 
     def _to_json_column(self, i: int) -> None:

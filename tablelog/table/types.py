@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute
 
 from tablelog.errors import ColumnTypeError
 
@@ -101,6 +102,8 @@ def check_nesting(column: str, value: Any) -> None:
             raise ColumnTypeError(
                 f"a value of column {column!r} is nested more than {MAX_NESTING} levels deep"
             )
+        if depth > 1 and getattr(item, "_tablelog_media", False):
+            _plain(item)  # raises: media cannot be nested
         if isinstance(item, Mapping):
             stack.extend((v, depth + 1) for v in item.values())
         elif isinstance(item, list | tuple):
@@ -124,7 +127,9 @@ def kind_of_arrow(t: pa.DataType) -> str | None:
     if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
         return "list"
     if pa.types.is_struct(t) or pa.types.is_map(t):
-        return "dict"
+        from tablelog.media.kinds import MEDIA_TYPE
+
+        return "media" if t == MEDIA_TYPE else "dict"
     if pa.types.is_dictionary(t):
         return kind_of_arrow(t.value_type)
     raise ColumnTypeError(f"Arrow type {t} is not supported in a table column")
@@ -152,6 +157,11 @@ def to_json_text(value: Any) -> str | None:
 
 
 def _plain(value: Any) -> Any:
+    if getattr(value, "_tablelog_media", False):
+        raise ColumnTypeError(
+            f"a media value ({type(value).__name__}) must be a cell of its own; it cannot be "
+            "stored inside a list or dict, or in a column of mixed types"
+        )
     if hasattr(value, "tolist"):
         return _plain(value.tolist())
     if isinstance(value, Mapping):
@@ -193,8 +203,121 @@ def _same(stored: Any, given: Any) -> bool:
 
 
 def _nan_to_none(values: list[Any]) -> list[Any]:
+    """None for every null: NaN (of any float type), pandas NA/NaT, numpy NaT."""
     # pyarrow's from_pandas=True would do this, but imports pandas on first use.
-    return [None if (type(v) is float and v != v) else v for v in values]
+    return [
+        None
+        if (type(v) is float and v != v) or (type(v) not in _KIND_BY_TYPE and kind_of(v) is None)
+        else v
+        for v in values
+    ]
+
+
+def _is_ndarray(value: Any) -> bool:
+    return type(value).__module__ == "numpy" and type(value).__name__ == "ndarray"
+
+
+def array_shape(value: Any) -> tuple[int, ...] | None:
+    """The shape of a numpy array value (None for anything else)."""
+    return tuple(value.shape) if _is_ndarray(value) and value.ndim > 0 else None
+
+
+def _fixed_shape(name: str, values: list[Any], strict: bool) -> tuple[int, ...] | None:
+    """The one shape of a column of numpy arrays (None: not such a column).
+
+    Arrays of one shape are stored as nested fixed-size lists; shapes that vary are a
+    ColumnTypeError unless ``strict`` is off (mixed types allowed: JSON text).
+    """
+    shapes = {array_shape(v) for v in values if v is not None}
+    if not shapes or None in shapes:
+        return None
+    if len(shapes) > 1:
+        if not strict:
+            return None
+        raise ColumnTypeError(
+            f"column {name!r} holds numpy arrays of shapes {sorted(map(str, shapes))}; "
+            "an array column "
+            "keeps one shape (create the Table with allow_mixed_types=True to store arrays "
+            "of varying shapes as JSON text)"
+        )
+    return next(iter(shapes))
+
+
+def _tensor_array(
+    values: list[Any], shape: tuple[int, ...], target: pa.DataType | None
+) -> pa.Array:
+    import numpy as np
+
+    first = next(v for v in values if v is not None)
+    if first.dtype.kind not in "biufUMm":
+        raise pa.ArrowInvalid(f"arrays of dtype {first.dtype} are not stored as fixed lists")
+    filler = np.zeros(shape, dtype=first.dtype)
+    stacked = np.stack([filler if v is None else v for v in values])
+    arr: pa.Array = pa.array(stacked.reshape(-1))
+    for size in reversed(shape[1:]):
+        arr = pa.FixedSizeListArray.from_arrays(arr, size)
+    mask = pa.array([v is None for v in values]) if any(v is None for v in values) else None
+    arr = pa.FixedSizeListArray.from_arrays(arr, shape[0], mask=mask)
+    return arr.cast(target) if target is not None and arr.type != target else arr
+
+
+def _number_array(values: list[Any], target: pa.DataType | None) -> pa.Array:
+    values = _nan_to_none(values)
+    try:
+        arr = pa.array(values)
+    except OverflowError:
+        arr = pa.array(values, type=pa.uint64())  # numpy uint64 above the int64 range
+    if target is not None and pa.types.is_integer(target):
+        # A float in an int column widens the column; it is never truncated.
+        return arr.cast(pa.float64()) if not pa.types.is_integer(arr.type) else arr
+    if target is not None:
+        return arr.cast(target)
+    if pa.types.is_decimal(arr.type):
+        # One type for every log of the column: the scale of the first values, full
+        # precision, so later values with no more decimals fit (docs/format.md).
+        if arr.type.precision <= 38:
+            return arr.cast(pa.decimal128(38, arr.type.scale))
+        return arr.cast(pa.decimal256(76, arr.type.scale))
+    if pa.types.is_floating(arr.type):
+        return arr
+    if pa.types.is_integer(arr.type):
+        if arr.type == pa.uint64() and pa.compute.max(arr).as_py() > 2**63 - 1:
+            return arr
+        return arr.cast(pa.int64())
+    return arr
+
+
+def _datetime_array(values: list[Any], target: pa.DataType | None) -> pa.Array:
+    values = _nan_to_none(values)
+    if any(type(v).__module__ == "numpy" for v in values):
+        import numpy as np
+
+        # numpy picks the finest unit of the values (pyarrow refuses mixed units).
+        present = np.array([v for v in values if v is not None])
+        arr = pa.array(present)
+        if len(present) != len(values):
+            it = iter(arr.to_pylist())
+            arr = pa.array([None if v is None else next(it) for v in values], type=arr.type)
+    else:
+        arr = pa.array(values)
+    return arr.cast(target) if target is not None and arr.type != target else arr
+
+
+def _media_array(name: str, values: list[Any]) -> pa.Array:
+    from tablelog.media.kinds import MEDIA_TYPE, is_media
+
+    cells: list[dict[str, Any] | None] = []
+    for v in values:
+        if v is None or kind_of(v) is None:
+            cells.append(None)
+        elif is_media(v):
+            cells.append(v.to_cell())
+        else:
+            raise ColumnTypeError(
+                f"column {name!r} holds media; {v!r:.60} is not a media value "
+                "(a media column holds media values and None only)"
+            )
+    return pa.array(cells, type=MEDIA_TYPE)
 
 
 def _has_struct(t: pa.DataType) -> bool:
@@ -206,36 +329,44 @@ def _has_struct(t: pa.DataType) -> bool:
 
 
 def column_to_arrow(
-    name: str, values: list[Any], kind: str | None, *, target: pa.DataType | None = None
+    name: str,
+    values: list[Any],
+    kind: str | None,
+    *,
+    target: pa.DataType | None = None,
+    strict_shapes: bool = True,
 ) -> pa.Array:
     """An Arrow array for one column of Python values of logical ``kind``.
 
     ``target`` is the type earlier batches of the column used; integers widen to
-    float64 if the batch needs it. Nested values whose shapes vary become JSON text.
+    float64 if the batch needs it. Nested values whose shapes vary become JSON text;
+    numpy arrays of one shape become nested fixed-size lists (a shape change is a
+    ColumnTypeError while ``strict_shapes``). Media values become media cells.
     """
     if kind is None:
         return pa.nulls(len(values), type=target or pa.null())
+    if kind == "media":
+        return _media_array(name, values)
     if kind == "json":
         return pa.array([to_json_text(v) for v in values], type=pa.string())
     if target is not None and pa.types.is_string(target) and kind in ("list", "dict"):
         return pa.array([to_json_text(v) for v in values], type=pa.string())
     try:
         if kind == "number":
-            arr = pa.array(_nan_to_none(values))
-            if target is not None and pa.types.is_integer(target):
-                # A float in an int column widens the column; it is never truncated.
-                return arr.cast(pa.float64()) if not pa.types.is_integer(arr.type) else arr
-            if target is not None:
-                return arr.cast(target)
-            if pa.types.is_decimal(arr.type) or pa.types.is_floating(arr.type):
-                return arr
-            return arr.cast(pa.int64()) if pa.types.is_integer(arr.type) else arr
-        if kind in ("list", "dict", "media"):
+            return _number_array(values, target)
+        if kind == "datetime":
+            return _datetime_array(values, target)
+        if kind == "list":
+            values = _nan_to_none(values)
+            shape = _fixed_shape(name, values, strict_shapes)
+            if shape is not None:
+                return _tensor_array(values, shape, target)
+        if kind in ("list", "dict"):
             arr = pa.array(_nan_to_none(values), type=target)
-            if kind == "media" or not _has_struct(arr.type) or _roundtrips(arr, values):
+            if not _has_struct(arr.type) or _roundtrips(arr, values):
                 return arr
             raise pa.ArrowInvalid("shapes vary")
-        return pa.array(values, type=target)
+        return pa.array(_nan_to_none(values), type=target)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError) as e:
         if kind in ("list", "dict"):
             return pa.array([to_json_text(v) for v in values], type=pa.string())

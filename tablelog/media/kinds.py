@@ -1,0 +1,590 @@
+"""Media values: ``Image``, ``Audio``, ``Video``, ``Html``, ``File`` (W&B names).
+
+A media value holds its encoded bytes (PNG, WAV, the file's own bytes, ...) and a
+few fields; in a table it is stored as a small struct cell (:data:`MEDIA_TYPE`) and
+its bytes as a content-addressed blob ``media/<aa>/<sha256>.<ext>`` (docs/format.md,
+"Media"). Everything here is pure: encoding happens when the value is built, nothing
+touches a store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import mimetypes
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pyarrow as pa
+
+from tablelog.errors import ColumnTypeError
+from tablelog.media import codecs
+
+#: The struct every media cell is stored as (docs/format.md, "Media cells"). Fields a
+#: kind does not use are null.
+MEDIA_TYPE = pa.struct(
+    [
+        ("kind", pa.string()),
+        ("digest", pa.string()),
+        ("ext", pa.string()),
+        ("mime", pa.string()),
+        ("size", pa.int64()),
+        ("name", pa.string()),
+        ("caption", pa.string()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("mode", pa.string()),
+        ("duration", pa.float64()),
+        ("sample_rate", pa.int32()),
+        ("channels", pa.int32()),
+        ("fps", pa.float64()),
+        ("extra", pa.string()),
+    ]
+)
+FIELDS = tuple(f.name for f in MEDIA_TYPE)
+KINDS = ("image", "audio", "video", "html", "file")
+_EXT = re.compile(r"^[a-z0-9]{1,16}$")
+_BLOB_NAME = re.compile(r"^[0-9a-f]{64}\.[a-z0-9]{1,16}$")
+_MIME_FALLBACK = {"html": "text/html", "png": "image/png", "wav": "audio/wav"}
+
+
+def blob_name(digest: str, ext: str) -> str:
+    """``<digest>.<ext>``: a blob's file name below ``media/<aa>/``."""
+    return f"{digest}.{ext}"
+
+
+def is_blob_name(name: str) -> bool:
+    return bool(_BLOB_NAME.match(name))
+
+
+def _ext(ext: str) -> str:
+    ext = ext.lower().lstrip(".")
+    if ext == "jpeg":
+        ext = "jpg"
+    if not _EXT.match(ext):
+        raise ColumnTypeError(
+            f"media file extension {ext!r} must be 1-16 lowercase letters or digits"
+        )
+    return ext
+
+
+def _mime(ext: str) -> str:
+    return (
+        _MIME_FALLBACK.get(ext)
+        or mimetypes.types_map.get(f".{ext}")
+        or mimetypes.guess_type(f"x.{ext}")[0]
+        or "application/octet-stream"
+    )
+
+
+def _read_path(path: str | os.PathLike[str]) -> tuple[bytes, str, str]:
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise ColumnTypeError(f"cannot read media file {str(p)!r}: {e}") from e
+    return data, _ext(p.suffix or "bin") if p.suffix else "bin", p.name
+
+
+def _as_numpy(value: Any) -> Any:
+    """numpy arrays as they are; torch/jax tensors and lists through numpy."""
+    import numpy as np
+
+    if hasattr(value, "detach"):  # torch
+        value = value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def _is_path(value: Any) -> bool:
+    return isinstance(value, str | os.PathLike)
+
+
+class Media:
+    """Base of the media values; see :class:`Image` and friends.
+
+    Equal media (same kind, bytes and fields) compare equal; the bytes are in
+    :attr:`data`, their SHA-256 in :attr:`digest`.
+    """
+
+    _tablelog_media: ClassVar[bool] = True
+    kind: ClassVar[str] = "file"
+
+    def __init__(
+        self,
+        data: bytes,
+        *,
+        ext: str,
+        caption: str | None = None,
+        name: str | None = None,
+        fields: Mapping[str, Any] | None = None,
+        extra: Mapping[str, Any] | None = None,
+        blobs: Mapping[str, bytes] | None = None,
+    ) -> None:
+        if caption is not None and not isinstance(caption, str):
+            caption = str(caption)
+        self._data = bytes(data)
+        self._digest = hashlib.sha256(self._data).hexdigest()
+        self.ext = _ext(ext)
+        self.caption = caption
+        self.name = name
+        self._fields = dict(fields or {})
+        self._extra = dict(extra or {})
+        #: Further blobs the cell refers to (class masks), by blob name.
+        self._more_blobs = dict(blobs or {})
+
+    # ------------------------------------------------------------------ accessors
+
+    @property
+    def data(self) -> bytes:
+        """The encoded bytes (what is stored as the blob)."""
+        return self._data
+
+    @property
+    def digest(self) -> str:
+        return self._digest
+
+    @property
+    def size(self) -> int:
+        return len(self._data)
+
+    @property
+    def mime(self) -> str:
+        return _mime(self.ext)
+
+    @property
+    def blob_name(self) -> str:
+        return blob_name(self._digest, self.ext)
+
+    def blobs(self) -> dict[str, bytes]:
+        """Every blob this value stores: its own bytes, and any class masks."""
+        return {self.blob_name: self._data, **self._more_blobs}
+
+    def __getattr__(self, name: str) -> Any:
+        fields = self.__dict__.get("_fields", {})
+        if name in fields:
+            return fields[name]
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
+    # ---------------------------------------------------------------------- cells
+
+    def to_cell(self) -> dict[str, Any]:
+        """The struct stored in the table (:data:`MEDIA_TYPE`)."""
+        cell: dict[str, Any] = dict.fromkeys(FIELDS)
+        cell.update(
+            kind=self.kind,
+            digest=self._digest,
+            ext=self.ext,
+            mime=self.mime,
+            size=len(self._data),
+            name=self.name,
+            caption=self.caption,
+        )
+        cell.update(self._fields)
+        if self._extra:
+            cell["extra"] = json.dumps(self._extra, sort_keys=True, separators=(",", ":"))
+        return cell
+
+    @classmethod
+    def from_cell(cls, cell: Mapping[str, Any], data: bytes, **blobs: bytes) -> Media:
+        """A media value from a stored cell and its blob's bytes."""
+        kind = cell.get("kind")
+        klass = _CLASSES.get(str(kind))
+        if klass is None:
+            raise ColumnTypeError(f"not a media cell (kind {kind!r})")
+        out = klass.__new__(klass)
+        fields = {k: cell.get(k) for k in klass._own_fields if cell.get(k) is not None}
+        extra = json.loads(cell["extra"]) if cell.get("extra") else None
+        Media.__init__(
+            out,
+            data,
+            ext=str(cell.get("ext") or "bin"),
+            caption=cell.get("caption"),
+            name=cell.get("name"),
+            fields=fields,
+            extra=extra,
+            blobs=blobs,
+        )
+        return out
+
+    _own_fields: ClassVar[tuple[str, ...]] = ()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Media):
+            return NotImplemented
+        return self.to_cell() == other.to_cell()
+
+    def __hash__(self) -> int:
+        return hash((self.kind, self._digest, self.caption))
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in self._fields.items())
+        cap = f", caption={self.caption!r}" if self.caption else ""
+        sep = ", " if shown else ""
+        return f"{type(self).__name__}({self.ext}, {self.size} bytes{sep}{shown}{cap})"
+
+
+def _image_to_uint8(arr: Any) -> Any:
+    import numpy as np
+
+    if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[2] not in (1, 3, 4):
+        arr = np.moveaxis(arr, 0, -1)  # CHW (torch) -> HWC, as W&B does
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
+        raise ColumnTypeError(
+            f"an image array must be (H, W), (H, W, 1|3|4) or (1|3|4, H, W); got {arr.shape}"
+        )
+    if arr.dtype == np.bool_:
+        return arr.astype(np.uint8) * 255
+    if arr.dtype.kind == "f":
+        if not np.isfinite(arr).all():
+            raise ColumnTypeError("an image array must not contain NaN or infinity")
+        scale = 255.0 if arr.size and float(arr.max()) <= 1.0 and float(arr.min()) >= 0 else 1.0
+        return np.clip(arr * scale, 0, 255).round().astype(np.uint8)
+    if arr.dtype.kind in "iu":
+        if arr.size and (int(arr.min()) < 0 or int(arr.max()) > 255):
+            raise ColumnTypeError(
+                f"an integer image array must hold 0..255, got {arr.min()}..{arr.max()}"
+            )
+        return arr.astype(np.uint8)
+    raise ColumnTypeError(f"an image array must be numeric, got dtype {arr.dtype}")
+
+
+def _pillow() -> Any:
+    try:
+        import PIL.Image
+    except ImportError:
+        return None
+    return PIL.Image
+
+
+def _encode_image(pixels: Any, file_type: str) -> bytes:
+    pil = _pillow()
+    if pil is None:
+        if file_type != "png":
+            raise ColumnTypeError(
+                f"encoding images as {file_type} needs Pillow: pip install 'tablelog[media]'"
+            )
+        return codecs.encode_png(pixels)
+    return _pil_bytes(pil.fromarray(pixels), file_type)
+
+
+def _pil_bytes(img: Any, file_type: str) -> bytes:
+    """A PIL image encoded as ``file_type`` (``png``, ``jpg``, ...)."""
+    import io
+
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG" if file_type == "jpg" else file_type.upper())
+    return buf.getvalue()
+
+
+class Image(Media):
+    """An image: a numpy array (H×W, H×W×C; uint8, float in [0, 1] or bool), a PIL
+    image, or a file path. Arrays and PIL images are stored as PNG (``file_type``);
+    files keep their bytes. ``boxes`` (W&B's box_data dicts) are kept as plain data;
+    ``masks`` (``{"name": {"mask_data": array, "class_labels": {...}}}``) are stored
+    as PNG blobs of their own.
+    """
+
+    kind = "image"
+    _own_fields = ("width", "height", "mode")
+
+    def __init__(
+        self,
+        data_or_path: Any,
+        mode: str | None = None,
+        caption: str | None = None,
+        grouping: int | None = None,
+        classes: Any = None,
+        boxes: Mapping[str, Any] | None = None,
+        masks: Mapping[str, Any] | None = None,
+        file_type: str | None = None,
+        **_: Any,
+    ) -> None:
+        file_type = _ext(file_type or "png")
+        name = None
+        if isinstance(data_or_path, Image):
+            data, ext = data_or_path.data, data_or_path.ext
+            width, height, pmode = data_or_path.width, data_or_path.height, data_or_path.mode
+        elif _is_path(data_or_path):
+            data, ext, name = _read_path(data_or_path)
+            width, height, pmode = _image_size(data)
+        elif type(data_or_path).__module__.startswith("PIL."):
+            img = data_or_path.convert(mode) if mode else data_or_path
+            data, ext = _pil_bytes(img, file_type), file_type
+            width, height, pmode = img.width, img.height, img.mode
+        elif isinstance(data_or_path, bytes | bytearray):
+            data, ext = bytes(data_or_path), file_type
+            width, height, pmode = _image_size(data)
+        else:
+            pixels = _image_to_uint8(_as_numpy(data_or_path))
+            if mode is not None and _pillow() is not None:
+                converted = _pillow().fromarray(pixels).convert(mode)
+                import numpy as np
+
+                pixels = np.asarray(converted)
+            data, ext = _encode_image(pixels, file_type), file_type
+            height, width = int(pixels.shape[0]), int(pixels.shape[1])
+            pmode = codecs.MODES[1 if pixels.ndim == 2 else int(pixels.shape[2])]
+        extra: dict[str, Any] = {}
+        more: dict[str, bytes] = {}
+        if boxes:
+            extra["boxes"] = _plain_json("boxes", boxes)
+        if masks:
+            extra["masks"] = {}
+            for key, mask in masks.items():
+                mask = dict(mask)
+                mask_data = mask.pop("mask_data", None)
+                if mask_data is None:
+                    extra["masks"][str(key)] = _plain_json("masks", mask)
+                    continue
+                m = Image(_mask_pixels(mask_data))
+                more.update(m.blobs())
+                extra["masks"][str(key)] = {
+                    **_plain_json("masks", mask),
+                    "digest": m.digest,
+                    "ext": m.ext,
+                }
+        if classes is not None:
+            extra["classes"] = _plain_json("classes", classes)
+        if grouping is not None:
+            extra["grouping"] = grouping
+        super().__init__(
+            data,
+            ext=ext,
+            caption=caption,
+            name=name,
+            fields={"width": width, "height": height, "mode": pmode},
+            extra=extra,
+            blobs=more,
+        )
+
+    def to_numpy(self) -> Any:
+        """The pixels as a uint8 array (H, W) or (H, W, C)."""
+        return decode_image(self.data)
+
+    def to_pil(self) -> Any:
+        pil = _pillow()
+        if pil is None:
+            raise ColumnTypeError("PIL images need Pillow: pip install 'tablelog[media]'")
+        import io
+
+        img = pil.open(io.BytesIO(self.data))
+        img.load()
+        return img
+
+    @property
+    def image(self) -> Any:
+        """W&B's ``Image.image``: the PIL image."""
+        return self.to_pil()
+
+
+def _mask_pixels(mask_data: Any) -> Any:
+    import numpy as np
+
+    arr = _as_numpy(mask_data)
+    if arr.ndim != 2 or arr.dtype.kind not in "iub" or (arr.size and int(arr.max()) > 255):
+        raise ColumnTypeError("mask_data must be a 2-D array of class ids 0..255")
+    return arr.astype(np.uint8)
+
+
+def _plain_json(what: str, value: Any) -> Any:
+    from tablelog.table.types import to_json_text
+
+    try:
+        text = to_json_text(value)
+    except (TypeError, ValueError) as e:
+        raise ColumnTypeError(f"image {what} must be plain data (JSON): {e}") from e
+    return None if text is None else json.loads(text)
+
+
+def _image_size(data: bytes) -> tuple[int | None, int | None, str | None]:
+    found = codecs.png_size(data)
+    if found is not None:
+        return found
+    pil = _pillow()
+    if pil is None:
+        return None, None, None
+    import io
+
+    try:
+        with pil.open(io.BytesIO(data)) as img:
+            return img.width, img.height, img.mode
+    except Exception as e:  # Pillow raises many types for unreadable images
+        raise ColumnTypeError(f"not an image Pillow can read: {e}") from e
+
+
+def decode_image(data: bytes) -> Any:
+    """Pixels of image bytes as a numpy array (Pillow, else the stdlib PNG decoder)."""
+    pil = _pillow()
+    if pil is None:
+        return codecs.decode_png(data)
+    import io
+
+    import numpy as np
+
+    with pil.open(io.BytesIO(data)) as img:
+        return np.asarray(img)
+
+
+class Audio(Media):
+    """Audio: numpy samples with ``sample_rate`` (stored as WAV), or a file path."""
+
+    kind = "audio"
+    _own_fields = ("duration", "sample_rate", "channels")
+
+    def __init__(
+        self,
+        data_or_path: Any,
+        sample_rate: int | None = None,
+        caption: str | None = None,
+        **_: Any,
+    ) -> None:
+        name = None
+        if _is_path(data_or_path):
+            data, ext, name = _read_path(data_or_path)
+        elif isinstance(data_or_path, bytes | bytearray):
+            data, ext = bytes(data_or_path), "wav"
+        else:
+            if sample_rate is None:
+                raise ColumnTypeError("Audio from samples needs sample_rate=")
+            if isinstance(sample_rate, bool) or int(sample_rate) <= 0:
+                raise ColumnTypeError(f"sample_rate must be a positive int, got {sample_rate!r}")
+            data, _ch = codecs.encode_wav(_as_numpy(data_or_path), int(sample_rate))
+            ext = "wav"
+        fields: dict[str, Any] = {}
+        info = codecs.wav_info(data) if ext == "wav" else None
+        if info is not None:
+            rate, channels, duration = info
+            fields = {"sample_rate": rate, "channels": channels, "duration": duration}
+        elif sample_rate is not None:
+            fields = {"sample_rate": int(sample_rate)}
+        super().__init__(data, ext=ext, caption=caption, name=name, fields=fields)
+
+    def to_numpy(self) -> Any:
+        """The samples of a WAV blob: (n,) or (n, channels), as stored (int16 for floats)."""
+        return codecs.decode_wav(self.data)
+
+
+class Video(Media):
+    """A video file or its bytes (``format`` names the container, e.g. ``"mp4"``)."""
+
+    kind = "video"
+    _own_fields = ("fps", "width", "height", "duration")
+
+    def __init__(
+        self,
+        data_or_path: Any,
+        caption: str | None = None,
+        fps: float | None = None,
+        format: str | None = None,
+        **_: Any,
+    ) -> None:
+        name = None
+        if _is_path(data_or_path):
+            data, ext, name = _read_path(data_or_path)
+            if format:
+                ext = _ext(format)
+        elif isinstance(data_or_path, bytes | bytearray):
+            data, ext = bytes(data_or_path), _ext(format or "mp4")
+        else:
+            raise ColumnTypeError(
+                "Video takes a file path or encoded bytes with format=; encoding frames "
+                f"from an array is not supported (got {type(data_or_path).__name__})"
+            )
+        fields = {"fps": float(fps)} if fps is not None else {}
+        super().__init__(data, ext=ext, caption=caption, name=name, fields=fields)
+
+
+class Html(Media):
+    """An HTML document (a string, or the path of an ``.html`` file)."""
+
+    kind = "html"
+
+    def __init__(self, data: Any, inject: bool = True, **_: Any) -> None:
+        del inject  # W&B injects its stylesheet; stored HTML is kept as given
+        name = None
+        if hasattr(data, "read"):
+            data = data.read()
+        path = isinstance(data, str) and data.lower().endswith((".html", ".htm"))
+        if path and os.path.exists(data):
+            raw, _suffix, name = _read_path(data)
+            data = raw.decode("utf-8")
+        if not isinstance(data, str):
+            raise ColumnTypeError(f"Html takes a string, got {type(data).__name__}")
+        super().__init__(data.encode("utf-8"), ext="html", name=name)
+
+    @property
+    def html(self) -> str:
+        return self.data.decode("utf-8")
+
+
+class File(Media):
+    """Any file (a path) or bytes (``ext`` names the type; default ``bin``)."""
+
+    kind = "file"
+
+    def __init__(
+        self, data_or_path: Any, ext: str | None = None, caption: str | None = None
+    ) -> None:
+        name = None
+        if _is_path(data_or_path):
+            data, found, name = _read_path(data_or_path)
+            ext = ext or found
+        elif isinstance(data_or_path, bytes | bytearray | memoryview):
+            data = bytes(data_or_path)
+        else:
+            raise ColumnTypeError(f"File takes a path or bytes, got {type(data_or_path).__name__}")
+        super().__init__(data, ext=ext or "bin", caption=caption, name=name)
+
+
+_CLASSES: dict[str, type[Media]] = {
+    "image": Image,
+    "audio": Audio,
+    "video": Video,
+    "html": Html,
+    "file": File,
+}
+
+
+def is_media(value: Any) -> bool:
+    return getattr(value, "_tablelog_media", False) is True
+
+
+def cell_blob_names(cell: Mapping[str, Any]) -> list[str]:
+    """The blob names a stored cell refers to: its own, then any class masks'."""
+    digest, ext = cell.get("digest"), cell.get("ext")
+    if not digest or not ext:
+        return []
+    out = [blob_name(str(digest), str(ext))]
+    extra = cell.get("extra")
+    if extra:
+        masks = json.loads(extra).get("masks", {})
+        out.extend(
+            blob_name(m["digest"], m["ext"])
+            for m in masks.values()
+            if isinstance(m, dict) and "digest" in m and "ext" in m
+        )
+    return out
+
+
+def media_blob_names(table: pa.Table) -> list[str]:
+    """Sorted distinct blob names the media columns of ``table`` refer to."""
+    names: set[str] = set()
+    for col in table.columns:
+        if col.type != MEDIA_TYPE:
+            continue
+        arr = col.combine_chunks()
+        # A null cell's children are not necessarily null: go by the struct's validity.
+        valid = arr.is_valid().to_pylist()
+        fields = (arr.field(f).to_pylist() for f in ("digest", "ext", "extra"))
+        for ok, d, e, x in zip(valid, *fields, strict=True):
+            if not ok or not d or not e:
+                continue
+            names.add(blob_name(d, e))
+            if x is not None:
+                names.update(cell_blob_names({"digest": d, "ext": e, "extra": x}))
+    return sorted(names)
