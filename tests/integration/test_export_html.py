@@ -177,3 +177,31 @@ def test_export_html_bad_arguments(cli_root: Any, capsys: Capsys, tmp_path: Path
     err = capsys.readouterr().err
     assert code == 1 and "does not exist" in err and err.count("\n") == 1
     assert not list(tmp_path.glob("**/*.html"))
+
+
+def test_export_html_media_values(cli_root: Any, tmp_path: Path) -> None:
+    """issue 7's media values (tablelog.Image / Audio / Html) on the page."""
+    if not hasattr(tablelog, "Image"):
+        pytest.skip("media values (issue 7: tablelog.Image) are not in this tree yet")
+    import numpy as np
+
+    pixels = np.zeros((9, 7, 3), dtype=np.uint8)
+    pixels[:, :, 1] = 200
+    row = [
+        tablelog.Image(pixels, caption="<green>"),
+        tablelog.Audio(np.zeros(800, dtype=np.int16), sample_rate=8000),
+        tablelog.Html("<p>hi</p>"),
+    ]
+    with cli_root.init(project="proj") as run:
+        run.log({"media": tablelog.Table(columns=["img", "snd", "page"], data=[row, row])})
+    out = tmp_path / "media.html"
+    assert main(["--root", cli_root.root, "export", f"proj/{run.id}/media", "--to", str(out)]) == 0
+    data = page_data(out.read_text())
+    img, snd, page = view_rows(data)[0]
+    assert (img["k"], img["c"], snd["k"]) == ("image", "<green>", "audio")
+    assert [c["type"] for c in data["views"][0]["columns"]] == ["media"] * 3
+    pic = base64.b64decode(data["media"][img["m"]].split(",", 1)[1])
+    assert pic.startswith(b"\x89PNG") and struct.unpack(">II", pic[16:24]) == (7, 9)
+    assert data["media"][snd["m"]].startswith("data:audio/wav;base64,")
+    assert page["t"].startswith("<html ") and "<p>" not in out.read_text()
+    assert len(data["rows"]) == 1 and len(data["media"]) == 2  # equal rows and blobs once
