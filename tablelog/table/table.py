@@ -42,12 +42,17 @@ def _check_mode(log_mode: object) -> str:
     return mode.upper()
 
 
-def _dataframe_to_arrow(df: Any) -> pa.Table:
+def _dataframe_to_arrow(df: Any) -> pa.Table | None:
+    """``df`` as Arrow, zero-copy where it can; None for a pandas frame with object
+    columns Arrow cannot type (media values), which is then added row by row."""
     module = type(df).__module__.split(".")[0]
     if module == "polars":
         table = df.to_arrow()
     elif module == "pandas":
-        table = pa.Table.from_pandas(df, preserve_index=False)
+        try:
+            table = pa.Table.from_pandas(df, preserve_index=False)
+        except (pa.ArrowTypeError, pa.ArrowInvalid):
+            return None
     elif isinstance(df, pa.Table):
         table = df
     else:
@@ -133,8 +138,12 @@ class Table:
         self._shapes: dict[int, tuple[int, ...]] = {}
         if data is None and rows is not None:
             data = rows
-        if dataframe is not None:
-            arrow = _dataframe_to_arrow(dataframe)
+        arrow = None if dataframe is None else _dataframe_to_arrow(dataframe)
+        if dataframe is not None and arrow is None:
+            columns = _check_columns(dataframe.columns)
+            data = list(dataframe.itertuples(index=False, name=None))
+            dataframe = None
+        if arrow is not None:
             self._columns = list(arrow.column_names)
             self._kinds: list[str | None] = [kind_of_arrow(t) for t in arrow.schema.types]
             self._arrow = arrow

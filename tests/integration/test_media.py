@@ -229,6 +229,37 @@ def test_verify_names_the_cells_of_a_deleted_blob(where: Any) -> None:
     assert f"{path} version 0 column 'img' row 3" in str(problem)
 
 
+def test_media_column_added_to_a_mutable_table(where: Any) -> None:
+    """add_column of images writes column groups (add_groups) that list their blobs."""
+    images = [_image(i) for i in range(6)]
+    with where.init() as run:
+        t = tablelog.Table(columns=["i"], data=[[0], [1], [2]], log_mode="MUTABLE")
+        run.log({"m": t}, step=0)
+        t.add_data(3)
+        t.add_data(4)
+        t.add_data(5)
+        run.log({"m": t}, step=1)
+        t.add_column("img", images, optional=True)
+        run.log({"m": t}, step=2)
+    path = f"p/{run.id}/m"
+    frame = where.scan(path).collect()
+    assert frame["img"].to_list() == [img.to_cell() for img in images]
+    loaded = tablelog.media.load_many(frame["img"], to="media", **where.kw())
+    assert loaded == images
+    _store(where).delete(paths.media_key(images[4].digest, "png"))
+    (problem,) = tablelog.verify(**where.kw()).problems
+    assert [(c.version, c.column, c.row) for c in problem.cells] == [(2, "img", 4)]
+
+
+def test_dataframe_with_media_objects(local: Any) -> None:
+    images = [_image(i) for i in range(3)]
+    df = pd.DataFrame({"i": [0, 1, 2], "img": images})
+    with local.init() as run:
+        run.log({"df": wandb.Table(dataframe=df)})
+    frame = local.scan(f"p/{run.id}/df").collect()
+    assert tablelog.media.load_many(frame["img"], **local.kw()) == [i.data for i in images]
+
+
 def test_gc_keeps_referenced_blobs_and_deletes_orphans(where: Any) -> None:
     _path, images = _media_table(where)
     store = _store(where)
