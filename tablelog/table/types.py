@@ -202,15 +202,34 @@ def _same(stored: Any, given: Any) -> bool:
     return bool(stored == given)
 
 
+_NEVER_NULL, _NAN_IS_NULL, _ASK = 0, 1, 2
+
+
+def _null_check(t: type) -> int:
+    if t is float or (issubclass(t, numbers.Real) and not issubclass(t, numbers.Integral)):
+        return _NAN_IS_NULL  # float, numpy floats: null iff NaN
+    if t in _KIND_BY_TYPE or issubclass(t, numbers.Integral | str | bytes):
+        return _NEVER_NULL
+    return _ASK  # None, pandas NA/NaT, numpy datetime64 (NaT), ...
+
+
 def _nan_to_none(values: list[Any]) -> list[Any]:
     """None for every null: NaN (of any float type), pandas NA/NaT, numpy NaT."""
     # pyarrow's from_pandas=True would do this, but imports pandas on first use.
-    return [
-        None
-        if (type(v) is float and v != v) or (type(v) not in _KIND_BY_TYPE and kind_of(v) is None)
-        else v
-        for v in values
-    ]
+    checks: dict[type, int] = {}
+    out = []
+    for v in values:
+        t = type(v)
+        check = checks.get(t)
+        if check is None:
+            check = checks[t] = _null_check(t)
+        if check == _NEVER_NULL:
+            out.append(v)
+        elif check == _NAN_IS_NULL:
+            out.append(None if v != v else v)
+        else:
+            out.append(None if v is None or kind_of(v) is None else v)
+    return out
 
 
 def _is_ndarray(value: Any) -> bool:
@@ -261,10 +280,29 @@ def _tensor_array(
     return arr.cast(target) if target is not None and arr.type != target else arr
 
 
+def _numpy_scalars(values: list[Any]) -> pa.Array | None:
+    """Numpy scalars of one type (and None) through one numpy array: pyarrow converts
+    a list of numpy scalars one by one, about 25 times slower."""
+    first = next((v for v in values if v is not None), None)
+    t = type(first)
+    if (
+        first is None
+        or t.__module__ != "numpy"
+        or not all(type(v) is t or v is None for v in values)
+    ):
+        return None
+    import numpy as np
+
+    mask = [v is None for v in values]
+    dense = np.array([first if v is None else v for v in values], dtype=first.dtype)
+    return pa.array(dense, mask=np.array(mask) if any(mask) else None)
+
+
 def _number_array(values: list[Any], target: pa.DataType | None) -> pa.Array:
     values = _nan_to_none(values)
     try:
-        arr = pa.array(values)
+        fast = _numpy_scalars(values)
+        arr = fast if fast is not None else pa.array(values)
     except OverflowError:
         arr = pa.array(values, type=pa.uint64())  # numpy uint64 above the int64 range
     if target is not None and pa.types.is_integer(target):
