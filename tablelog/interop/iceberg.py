@@ -30,12 +30,15 @@ object and the remedy (``tablelog compact`` rewrites the latest version into pla
 objects): a fragment whose columns live in several objects (a column added after
 logging), one object listed by two fragments (identical rows logged twice), an object
 whose stored type Iceberg cannot promote to the schema's (an integer column later
-widened to float), and, for partitioned exports, a compacted object holding rows of
-several increments next to uncompacted fragments.
+widened to float), for partitioned exports a compacted object holding rows of
+several increments next to uncompacted fragments, and a column that has no non-null
+value yet (Arrow type null: Iceberg format 2 has no such type).
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -43,6 +46,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from tablelog.errors import TablelogError
 from tablelog.format import paths
@@ -201,18 +205,55 @@ def _plan_files(store: Store, state: TableState, path: str, *, tagged: bool) -> 
     return out
 
 
-def _arrow_schema(state: TableState, *, tagged: bool) -> pa.Schema:
+def _arrow_schema(state: TableState, path: str, *, tagged: bool) -> pa.Schema:
     fields = [pa.field(c.name, type_from_json(c.arrow)) for c in state.schema]
+    untyped = [f.name for f in fields if pa.types.is_null(f.type)]
+    if untyped:
+        raise TablelogError(
+            f"{path} version {state.version}: column(s) {untyped} have no non-null value yet "
+            "(Arrow type null), which Iceberg format 2 cannot represent; export a version "
+            "in which they have values"
+        )
     if tagged:
         fields.append(pa.field(INCREMENT_COLUMN, pa.int64()))
     return pa.schema(fields)
 
 
-def _data_file(io: FileIO, metadata: TableMetadata, file: _File, path: str) -> DataFile:
-    """An Iceberg DataFile for an existing object (its footer is read, not its rows)."""
-    import pyarrow.parquet as pq
+def _footer(fileio: FileIO, file: _File) -> tuple[pq.FileMetaData, int]:
+    """The Parquet footer of an object and its size (the rows are not read)."""
+    input_file = fileio.new_input(file.url)
+    with input_file.open() as stream:
+        return pq.read_metadata(stream), len(input_file)
+
+
+def _check_types(metadata: TableMetadata, footer: pq.FileMetaData, file: _File, path: str) -> None:
+    from pyiceberg.io.pyarrow import _check_pyarrow_schema_compatible
+
+    sink = io.StringIO()
+    try:
+        # pyiceberg prints a table of the mismatch to stdout before raising.
+        with contextlib.redirect_stdout(sink):
+            _check_pyarrow_schema_compatible(
+                metadata.schema(),
+                footer.schema.to_arrow_schema(),
+                format_version=metadata.format_version,
+            )
+    except ValueError as e:
+        rows = [line for line in str(e).splitlines() if "❌" in line]
+        bad = [" ".join(line.strip("│┃ ❌").split()) for line in rows]
+        what = "; ".join(bad) if bad else " ".join(str(e).split())[:300]
+        raise TablelogError(
+            f"{path}: object {file.url} cannot be registered in Iceberg as it is stored "
+            f"(table field vs stored field: {what}). Run `tablelog compact` on the table (it "
+            "rewrites the objects in the schema's types), then export the new version"
+        ) from e
+
+
+def _data_file(
+    metadata: TableMetadata, file: _File, footer: pq.FileMetaData, size: int, path: str
+) -> DataFile:
+    """An Iceberg DataFile for an existing object, from its footer."""
     from pyiceberg.io.pyarrow import (
-        _check_pyarrow_schema_compatible,
         compute_statistics_plan,
         data_file_statistics_from_parquet_metadata,
         parquet_path_to_id_mapping,
@@ -221,19 +262,6 @@ def _data_file(io: FileIO, metadata: TableMetadata, file: _File, path: str) -> D
     from pyiceberg.typedef import Record
 
     schema = metadata.schema()
-    input_file = io.new_input(file.url)
-    with input_file.open() as stream:
-        footer = pq.read_metadata(stream)
-    try:
-        _check_pyarrow_schema_compatible(
-            schema, footer.schema.to_arrow_schema(), format_version=metadata.format_version
-        )
-    except ValueError as e:
-        raise TablelogError(
-            f"{path}: object {file.url} cannot be registered in Iceberg as it is stored "
-            f"({' '.join(str(e).split())[:400]}). Run `tablelog compact` on the table (it "
-            "rewrites the objects in the schema's types), then export the new version"
-        ) from e
     stats = data_file_statistics_from_parquet_metadata(
         parquet_metadata=footer,
         stats_columns=compute_statistics_plan(schema, metadata.properties),
@@ -264,7 +292,7 @@ def _data_file(io: FileIO, metadata: TableMetadata, file: _File, path: str) -> D
         file_path=file.url,
         file_format=FileFormat.PARQUET,
         partition=partition,
-        file_size_in_bytes=len(input_file),
+        file_size_in_bytes=size,
         sort_order_id=None,
         spec_id=metadata.default_spec_id,
         equality_ids=None,
@@ -273,12 +301,22 @@ def _data_file(io: FileIO, metadata: TableMetadata, file: _File, path: str) -> D
     )
 
 
-def _data_files(io: FileIO, tx: Transaction, files: list[_File], path: str) -> list[DataFile]:
+def _data_files(fileio: FileIO, tx: Transaction, files: list[_File], path: str) -> list[DataFile]:
     if not files:
         return []
     metadata = tx.table_metadata
     with ThreadPoolExecutor(max_workers=min(16, len(files))) as pool:
-        return list(pool.map(lambda f: _data_file(io, metadata, f, path), files))
+        footers = list(pool.map(lambda f: _footer(fileio, f), files))
+    checked: set[str] = set()
+    for file, (footer, _) in zip(files, footers, strict=True):
+        key = str(footer.schema.to_arrow_schema())
+        if key not in checked:  # one check per distinct stored schema, in this thread
+            _check_types(metadata, footer, file, path)
+            checked.add(key)
+    return [
+        _data_file(metadata, file, footer, size, path)
+        for file, (footer, size) in zip(files, footers, strict=True)
+    ]
 
 
 def _current_files(table: IcebergTable) -> dict[str, DataFile]:
@@ -401,7 +439,7 @@ def _create(
     where = location or _location(store, namespace, name)
     tx = cat.create_table_transaction(
         ident,
-        schema=_arrow_schema(state, tagged=tagged),
+        schema=_arrow_schema(state, path, tagged=tagged),
         location=where,
         properties={_PATH_PROP: path},
     )
@@ -453,7 +491,7 @@ def _update(
     with table.transaction() as tx:
         try:
             with tx.update_schema() as update:
-                update.union_by_name(_arrow_schema(state, tagged=tagged))
+                update.union_by_name(_arrow_schema(state, path, tagged=tagged))
         except ValueError as e:
             raise TablelogError(
                 f"the schema of {path} version {state.version} cannot evolve Iceberg table "

@@ -200,6 +200,29 @@ def test_refusals_name_the_problem(local: Any, tmp_path: Path) -> None:
         tablelog.to_iceberg("p/r/x", root=mem, catalog=uri, identifier="a.b")
 
 
+def test_types_iceberg_cannot_take_are_refused(
+    local: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with local.init(id="r") as run:
+        w = tablelog.Table(columns=["v"], log_mode="INCREMENTAL")
+        w.add_data(1)
+        run.log({"widen": w}, step=0)
+        w.add_data(1.5)  # the column widens to double; the first object stays int64
+        run.log({"widen": w}, step=1)
+        run.log({"empty": tablelog.Table(columns=["a", "n"], data=[[1, None]])}, step=1)
+    uri, catalog = _catalog(local, tmp_path)
+    with pytest.raises(tablelog.TablelogError, match=r"v: optional double .* v: optional long"):
+        tablelog.to_iceberg("p/r/widen", **local.kw(), catalog=uri, identifier="ml.w")
+    assert capsys.readouterr().out == ""  # pyiceberg's mismatch table is not printed
+    with pytest.raises(NoSuchTableError):
+        catalog.load_table("ml.w")
+    tablelog.compact("p/r/widen", **local.kw())
+    tablelog.to_iceberg("p/r/widen", **local.kw(), catalog=uri, identifier="ml.w")
+    _check_rows(local, catalog, "ml.w", "p/r/widen")
+    with pytest.raises(tablelog.TablelogError, match=r"\['n'\] have no non-null value"):
+        tablelog.to_iceberg("p/r/empty", **local.kw(), catalog=uri, identifier="ml.e")
+
+
 def test_cli_and_missing_extra(
     local: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
