@@ -75,7 +75,7 @@ def _values_to_arrow(name: str, values: Any, kind_hint: str | None) -> tuple[pa.
         arr = values
     elif module == "polars":
         arr = values.to_arrow()
-    elif module == "pandas":
+    elif module == "pandas" and values.dtype != object:
         arr = pa.Array.from_pandas(values)
     elif module == "numpy" and getattr(values, "ndim", 1) == 1 and values.dtype.kind in "biuf":
         arr = pa.array(values, from_pandas=True)

@@ -206,3 +206,13 @@ def test_load_needs_a_media_cell() -> None:
         tablelog.media.load(img, to="jpeg")
     with pytest.raises(ColumnTypeError, match="image and audio"):
         tablelog.media.load(wandb.Html("x"), to="numpy")
+
+
+def test_media_column_from_a_pandas_series() -> None:
+    import pandas as pd
+
+    images = [wandb.Image(np.full((2, 2), i, dtype=np.uint8)) for i in range(2)]
+    t = tablelog.Table(columns=["i"], data=[[0], [1]], log_mode="MUTABLE")
+    t.add_column("img", pd.Series(images))
+    assert t.get_column("img") == images
+    assert sorted(t._blobs) == sorted(i.blob_name for i in images)
