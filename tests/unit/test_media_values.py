@@ -216,3 +216,23 @@ def test_media_column_from_a_pandas_series() -> None:
     t.add_column("img", pd.Series(images))
     assert t.get_column("img") == images
     assert sorted(t._blobs) == sorted(i.blob_name for i in images)
+
+
+def test_audio_file_and_pil_loading(tmp_path: Path) -> None:
+    source = wandb.Audio(np.zeros((300, 2), dtype=np.int16), sample_rate=3000)
+    path = tmp_path / "clip.wav"
+    path.write_bytes(source.data)
+    audio = wandb.Audio(str(path), caption="file")
+    assert (audio.sample_rate, audio.channels, audio.duration, audio.name) == (
+        3000,
+        2,
+        0.1,
+        "clip.wav",
+    )
+    assert audio.data == source.data
+    assert tablelog.media.load(audio, to="numpy").shape == (300, 2)
+    img = wandb.Image(np.full((3, 2, 3), 7, dtype=np.uint8))
+    pil = tablelog.media.load(img, to="pil")
+    assert pil.size == (2, 3) and pil.mode == "RGB"
+    with pytest.raises(ColumnTypeError, match="image cells"):
+        tablelog.media.load(audio, to="pil")
