@@ -100,7 +100,8 @@ def test_incremental_export_then_append_only_new_files(
         (where.root if kind != "local" else Path(where.root).resolve().as_uri()) + "/_iceberg/ml/"
     )
 
-    second = tablelog.to_iceberg("p/r/eval", **where.kw(), catalog=uri, identifier="ml.eval")
+    # A pyiceberg Catalog object works as well as a URL (it brings its own FileIO settings).
+    second = tablelog.to_iceberg("p/r/eval", **where.kw(), catalog=catalog, identifier="ml.eval")
     assert (second.operation, second.version, second.added_files) == ("append", 4, 2)
     _check_rows(where, catalog, "ml.eval", "p/r/eval")
     old, new = _snapshot_files(catalog, "ml.eval")
