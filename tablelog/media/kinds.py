@@ -571,6 +571,21 @@ def cell_blob_names(cell: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def is_media_struct(t: pa.DataType) -> bool:
+    """Whether ``t`` is a media cell struct, possibly with other string types (as a
+    Polars or pandas round trip gives it back)."""
+    return pa.types.is_struct(t) and tuple(f.name for f in t) == FIELDS
+
+
+def as_media_columns(table: pa.Table) -> pa.Table:
+    """``table`` with media cell columns read back by a DataFrame library cast to
+    :data:`MEDIA_TYPE`, so that logging them again keeps them media cells."""
+    for i, field in enumerate(table.schema):
+        if field.type != MEDIA_TYPE and is_media_struct(field.type):
+            table = table.set_column(i, field.name, table.column(i).cast(MEDIA_TYPE))
+    return table
+
+
 def media_blob_names(table: pa.Table) -> list[str]:
     """Sorted distinct blob names the media columns of ``table`` refer to."""
     names: set[str] = set()

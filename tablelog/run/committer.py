@@ -35,26 +35,32 @@ def upload_media(
 ) -> None:
     """Upload the media blobs ``names`` (content-addressed, create-if-absent).
 
-    Blobs in ``present`` (this writer committed them earlier) are skipped.
+    Blobs in ``present`` (this writer committed them earlier) are skipped. Cells read
+    back from the store (a scanned table logged again) carry no bytes: their blobs
+    must already be there.
     """
-    todo = [n for n in names if present is None or n not in present]
-    missing = [n for n in todo if n not in blobs]
-    if missing:
-        raise TableError(
-            f"table {ref.path}: the bytes of media blob {missing[0]} are not available "
-            "(a media cell was copied without its value); log the media value itself"
-        )
     store = ref.store
+    todo = [n for n in names if present is None or n not in present]
 
-    def put(name: str) -> None:
-        put_content(store, paths.media_blob_key(name), blobs[name])
+    def put(name: str) -> str | None:
+        key = paths.media_blob_key(name)
+        if name in blobs:
+            put_content(store, key, blobs[name])
+            return None
+        return None if store.exists(key) else name
 
     if store.parallel_uploads and len(todo) > 1:
         with ThreadPoolExecutor(min(MEDIA_UPLOADS, len(todo))) as pool:
-            list(pool.map(put, todo))
+            missing = [n for n in pool.map(put, todo) if n is not None]
     else:
-        for name in todo:
-            put(name)
+        missing = [n for n in map(put, todo) if n is not None]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise TableError(
+            f"table {ref.path}: media blob {missing[0]}{more} is neither in this table nor "
+            f"in {store.url}; a media cell copied from another root needs its value "
+            "(tablelog.media.load(cell, root=..., to='media'))"
+        )
 
 
 def upload_group(

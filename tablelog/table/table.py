@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from tablelog.errors import ColumnTypeError, TableError
+from tablelog.media.kinds import as_media_columns
 from tablelog.table.types import (
     _KIND_BY_TYPE,
     array_shape,
@@ -63,7 +64,8 @@ def _dataframe_to_arrow(df: Any) -> pa.Table | None:
     bad = [c for c in table.column_names if not isinstance(c, str) or not c]
     if bad:
         raise TableError(f"column names must be non-empty strings, got {bad!r}")
-    return table  # zero-copy: chunked columns are fine for Arrow and Parquet
+    # zero-copy: chunked columns are fine for Arrow and Parquet
+    return as_media_columns(table)
 
 
 def _values_to_arrow(name: str, values: Any, kind_hint: str | None) -> tuple[pa.Array, str | None]:

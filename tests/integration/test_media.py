@@ -383,3 +383,30 @@ def test_media_logged_during_an_outage_is_spooled_with_its_blobs(
     datas = tablelog.media.load_many(frame["img"], root=root, storage_options=opts)
     assert datas == [_image(0).data] + [img.data for img in images]
     assert tablelog.verify(root=root, storage_options=opts).ok
+
+
+def test_a_scanned_table_logged_again_keeps_its_media(where: Any) -> None:
+    path, images = _media_table(where)
+    frame = where.scan(path).collect().drop("_increment")
+    subset = frame.filter(frame["i"] % 2 == 0)
+    with where.init() as run:
+        run.log({"subset": tablelog.Table(dataframe=subset)})
+    copy = f"p/{run.id}/subset"
+    back = where.scan(copy).collect()
+    assert back["img"].to_list() == subset["img"].to_list()
+    assert where.history(copy)["rows"].to_list() == [subset.height]
+    store = _store(where)
+    lost = paths.media_key(images[2].digest, "png")
+    store.delete(lost)
+    (problem,) = tablelog.verify(**where.kw()).problems
+    assert problem.location == store.full_url(lost)
+    # rows 2 and 7 of the original; row 1 of the copy (its even rows 0, 2, 4, ...)
+    assert {(c.table, c.row) for c in problem.cells} == {(path, 2), (path, 7), (copy, 1)}
+    run = where.init()
+    with pytest.raises(tablelog.RunError, match="neither in this table"):
+        run.log({"again": tablelog.Table(dataframe=subset)})
+        run.flush()
+    with pytest.raises(tablelog.RunError, match="neither in this table"):
+        run.finish()
+    with pytest.raises(tablelog.NotFoundError):
+        where.scan(f"p/{run.id}/again")
