@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from test_export_html import EVIL, log_tables
 
+import tablelog
 from tablelog.cli import main
 
 pytestmark = pytest.mark.slow
@@ -106,3 +107,22 @@ def test_selectors_and_sorting_in_chromium(chromium: Any, local: Any, tmp_path: 
     body = _body(dom := chromium(f"{inc}#increment=1", "--dump-dom"))
     assert body["data-rows"] == "2" and "row 1<" in dom and "row 11<" in dom
     assert "row 0<" not in dom
+
+
+def test_media_values_in_chromium(chromium: Any, local: Any, tmp_path: Path) -> None:
+    """A tablelog.Image cell (its blob loaded through tablelog.media) as a thumbnail."""
+    import numpy as np
+
+    pixels = np.zeros((9, 7, 3), dtype=np.uint8)
+    pixels[..., 2] = 255
+    with local.init(project="proj") as run:
+        t = tablelog.Table(columns=["img", "caption"], log_mode="INCREMENTAL")
+        for s in range(2):
+            t.add_data(tablelog.Image(pixels, caption=f"<blue {s}>"), f"step {s}")
+            run.log({"pics": t}, step=s)
+    url = _export(local, f"proj/{run.id}/pics", tmp_path / "pics.html")
+    body = _body(dom := chromium(url, "--dump-dom"))
+    assert body["data-rows"] == "2" and body["data-images-loaded"] == "2"
+    assert re.findall(r'data-natural="([^"]*)"', dom) == ["7x9", "7x9"]
+    captions = re.findall(r'<div class="cap">([^<]*)</div>', dom)
+    assert captions == ["&lt;blue 0&gt;", "&lt;blue 1&gt;"]  # text, not markup
