@@ -31,6 +31,8 @@ _KIND_BY_TYPE: dict[type, str] = {
     bytes: "bytes",
     _dt.datetime: "datetime",
     _dt.date: "datetime",
+    _dt.time: "datetime",
+    _dt.timedelta: "datetime",
     decimal.Decimal: "number",
 }
 
@@ -60,6 +62,8 @@ def _slow_kind(value: Any) -> str | None:
     type_name = type(value).__module__ + "." + type(value).__name__
     if type_name in ("numpy.bool_", "numpy.bool"):
         return "bool"
+    if type_name == "numpy.timedelta64":  # a numpy integer subclass, but a duration
+        return None if value != value else "datetime"
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, numbers.Number):
@@ -72,7 +76,14 @@ def _slow_kind(value: Any) -> str | None:
         return "str"
     if isinstance(value, bytes | bytearray | memoryview):
         return "bytes"
-    if isinstance(value, _dt.date) or type_name in ("numpy.datetime64", "pandas.Timestamp"):
+    if type_name == "numpy.ndarray" and value.ndim == 0:
+        return kind_of(value.item())  # a 0-d array is a scalar
+    if isinstance(value, _dt.date | _dt.time | _dt.timedelta) or type_name in (
+        "numpy.datetime64",
+        "numpy.timedelta64",
+        "pandas.Timestamp",
+        "pandas.Timedelta",
+    ):
         if type_name == "pandas._libs.tslibs.nattype.NaTType":
             return None
         return "datetime"
@@ -232,6 +243,14 @@ def _nan_to_none(values: list[Any]) -> list[Any]:
     return out
 
 
+def _has_empty_struct(t: pa.DataType) -> bool:
+    if pa.types.is_struct(t):
+        return t.num_fields == 0 or any(_has_empty_struct(f.type) for f in t)
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return _has_empty_struct(t.value_type)
+    return False
+
+
 def _is_ndarray(value: Any) -> bool:
     return type(value).__module__ == "numpy" and type(value).__name__ == "ndarray"
 
@@ -332,6 +351,9 @@ def _datetime_array(values: list[Any], target: pa.DataType | None) -> pa.Array:
 
         # numpy picks the finest unit of the values (pyarrow refuses mixed units).
         present = np.array([v for v in values if v is not None])
+        unit = np.datetime_data(present.dtype)[0] if present.dtype.kind in "mM" else "s"
+        if unit not in ("s", "ms", "us", "ns") and not (present.dtype.kind == "M" and unit == "D"):
+            present = present.astype(f"{present.dtype.kind}8[s]")  # Arrow has no m, h, W, ...
         arr = pa.array(present)
         if len(present) != len(values):
             it = iter(arr.to_pylist())
@@ -387,6 +409,8 @@ def column_to_arrow(
         return _media_array(name, values)
     if kind == "json":
         return pa.array([to_json_text(v) for v in values], type=pa.string())
+    if kind != "list" and kind != "dict" and any(type(v).__name__ == "ndarray" for v in values):
+        values = [v.item() if _is_ndarray(v) and v.ndim == 0 else v for v in values]
     if target is not None and pa.types.is_string(target) and kind in ("list", "dict"):
         return pa.array([to_json_text(v) for v in values], type=pa.string())
     try:
@@ -401,6 +425,8 @@ def column_to_arrow(
                 return _tensor_array(values, shape, target)
         if kind in ("list", "dict"):
             arr = pa.array(_nan_to_none(values), type=target)
+            if _has_empty_struct(arr.type):
+                raise pa.ArrowInvalid("Parquet cannot store a struct without fields")
             if not _has_struct(arr.type) or _roundtrips(arr, values):
                 return arr
             raise pa.ArrowInvalid("shapes vary")

@@ -75,6 +75,10 @@ def _row(i: int, tmp_path: Path) -> dict[str, Any]:
         pandas_ts=pd.Timestamp("2024-03-01 12:00", tz="Europe/Paris") + pd.Timedelta(days=i),
         tz_datetime=dt.datetime(2024, 5, 1, 12, i % 60, tzinfo=PARIS),
         date=dt.date(2024, 1, 1 + i % 28),
+        duration=dt.timedelta(seconds=i, microseconds=7),
+        clock=dt.time(i % 24, 30),
+        np_timedelta=np.timedelta64(i, "ms"),
+        zero_d=np.array(i * 2),
         decimal=decimal.Decimal(f"{i}.25"),
         raw=bytes([i % 256, 0, 255]),
         nested={"a": i, "b": {"c": [i, i + 1]}} if i % 2 else {"z": f"v{i}", "deep": {"y": None}},
@@ -93,8 +97,8 @@ def _expected(value: Any) -> Any:
     """What a reader gives back for a logged value."""
     if value is None or value is pd.NA:
         return None
-    if isinstance(value, np.datetime64):
-        return value.astype(dt.datetime)
+    if isinstance(value, np.datetime64 | np.timedelta64):
+        return value.astype(object)  # datetime / timedelta
     if isinstance(value, np.ndarray | np.generic):
         return value.tolist()
     if isinstance(value, pd.Timestamp):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+import json
 import sys
 import wave
 from pathlib import Path
@@ -10,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import PIL.Image
+import pyarrow.parquet as pq
 import pytest
 
 import tablelog
@@ -18,6 +21,7 @@ from tablelog.errors import ColumnTypeError, FormatError
 from tablelog.format.manifest import parse_group
 from tablelog.media import codecs
 from tablelog.media.kinds import MEDIA_TYPE, media_blob_names
+from tablelog.table.encode import encode_parquet
 
 RNG = np.random.default_rng(7)
 
@@ -236,3 +240,26 @@ def test_audio_file_and_pil_loading(tmp_path: Path) -> None:
     assert pil.size == (2, 3) and pil.mode == "RGB"
     with pytest.raises(ColumnTypeError, match="image cells"):
         tablelog.media.load(audio, to="pil")
+
+
+@pytest.mark.parametrize(
+    ("values", "arrow_type", "back"),
+    [
+        ([{}, {}], "string", [{}, {}]),  # Parquet has no empty struct: JSON text
+        ([np.array(5), np.array(6)], "int64", [5, 6]),  # 0-d arrays are scalars
+        ([dt.timedelta(seconds=5), None], "duration[us]", [dt.timedelta(seconds=5), None]),
+        ([dt.time(1, 2), dt.time(3, 4)], "time64[us]", [dt.time(1, 2), dt.time(3, 4)]),
+        ([np.float32("nan"), np.float32(1)], "float", [None, 1.0]),
+        ([np.datetime64("NaT"), np.datetime64("2024-01-01T00:00")], "timestamp[s]", None),
+        ([np.timedelta64(2, "D"), None], "duration[s]", [dt.timedelta(days=2), None]),
+    ],
+)
+def test_edge_values_encode_to_parquet(values: list[Any], arrow_type: str, back: Any) -> None:
+    t = tablelog.Table(columns=["x"], data=[[v] for v in values])
+    arrow = t.to_arrow()
+    assert str(arrow.schema.field("x").type) == arrow_type
+    read = pq.read_table(io.BytesIO(encode_parquet(arrow))).column("x").to_pylist()
+    if back is None:
+        back = [None, dt.datetime(2024, 1, 1)]
+    assert t.data == [[b] for b in back] or arrow_type == "string"
+    assert [json.loads(r) for r in read] == back if arrow_type == "string" else read == back
