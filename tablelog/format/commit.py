@@ -11,15 +11,17 @@ import random
 import time
 from collections.abc import Callable
 
-from tablelog.errors import CommitConflictError, CommitStateUnknownError, StoreError
+from tablelog.errors import CommitConflictError, CommitStateUnknownError, FormatError, StoreError
 from tablelog.format import paths
 from tablelog.format.chain import TableRef, refresh
-from tablelog.format.manifest import encode_manifest
+from tablelog.format.manifest import encode_manifest, parse_manifest
 from tablelog.format.plan import Intent, next_manifest
 from tablelog.format.state import TableState, apply_manifest
 from tablelog.objects.cas import digest_of, put_content
 
 DEFAULT_BUDGET_S = 300.0
+#: Longest pause between attempts after losing races (reached after ~10 losses).
+MAX_BACKOFF_S = 5.0
 
 
 def commit(
@@ -45,8 +47,8 @@ def commit(
         data = encode_manifest(plan.manifest)
         digest = digest_of(data)
         where = ref.version_url(plan.manifest.version)
-        outcome = _create(ref, plan.manifest.version, data, digest, deadline)
-        if outcome == "landed":
+        winner = _create(ref, plan.manifest.version, data, digest, deadline)
+        if winner is None:
             return apply_manifest(state, plan.manifest, digest, where=where)
         attempt += 1
         if time.monotonic() > deadline:
@@ -54,19 +56,35 @@ def commit(
                 f"gave up committing {ref.path} after {attempt} attempts in {budget_s:.0f} s: "
                 "other writers kept winning; retry later"
             )
-        time.sleep(random.uniform(0, min(0.5, 0.005 * 2 ** min(attempt, 7))))
-        state = refresh(ref, state)
+        # Back off more the more often we lose: under contention the offered load drops
+        # instead of every loser retrying within half a second.
+        time.sleep(random.uniform(0, min(MAX_BACKOFF_S, 0.005 * 2 ** min(attempt, 10))))
+        state = _after_loss(ref, state, winner)
 
 
-def _create(ref: TableRef, version: int, data: bytes, digest: str, deadline: float) -> str:
-    """Create manifest ``version``: 'landed' (ours is there) or 'taken' (someone else's)."""
+def _after_loss(ref: TableRef, state: TableState, winner: bytes) -> TableState:
+    """``state`` moved past a lost race: the winner's manifest (already read) applied,
+    then anything newer; a winner that does not apply is simply read again."""
+    version = state.version + 1
+    try:
+        m = parse_manifest(winner, where=ref.version_url(version))
+        state = apply_manifest(state, m, digest_of(winner), where=ref.version_url(version))
+    except FormatError:
+        pass  # refresh() re-reads it and reports a real problem with its location
+    return refresh(ref, state)
+
+
+def _create(
+    ref: TableRef, version: int, data: bytes, digest: str, deadline: float
+) -> bytes | None:
+    """Create manifest ``version``: None if ours is there, else the manifest that is."""
     key = ref.version_key(version)
     delay = 0.05
     while True:
         try:
             created = ref.store.put_if_absent(key, data)
             if created:
-                return "landed"
+                return None
         except StoreError as e:
             # Timeout, 5xx, 409 in-flight conflict: the PUT may or may not have landed.
             err: StoreError | None = e
@@ -80,7 +98,7 @@ def _create(ref: TableRef, version: int, data: bytes, digest: str, deadline: flo
             existing, err = None, e
         if existing is not None:
             # "Exists" after our own transport-level retry is our write: same digest.
-            return "landed" if digest_of(existing) == digest else "taken"
+            return None if digest_of(existing) == digest else existing
         if time.monotonic() > deadline:
             raise CommitStateUnknownError(
                 f"could not tell whether version {version} of {ref.path} was written "
