@@ -16,6 +16,8 @@ state of its last commit, as ``Run`` does, and waits ``--interval`` seconds (0: 
 to back, the saturating case). All processes start on a common signal after their
 imports. ``--separate`` gives each writer its own table instead (its own chain, no
 contention): the bound a per-writer-shard design could reach on the same machine.
+``--refresh-first`` refreshes the state (one ordered LIST) before every commit, to
+measure how much of the conflict count is the stale first attempt.
 
 Measured per W: commits/s (all commits / time from the first commit's start to the
 last one's end), p50 / p99 / max commit latency (upload + commit, per ``log``),
@@ -54,7 +56,7 @@ PROJECT, RUN = "p", "bench"
 # -- child: one writer process --------------------------------------------------------
 
 
-def child(root: str, key: str, name: str, logs: int, interval: float) -> None:
+def child(root: str, key: str, name: str, logs: int, interval: float, refresh_first: bool) -> None:
     import pyarrow as pa
 
     from tablelog.errors import CommitConflictError, StoreError
@@ -134,6 +136,8 @@ def child(root: str, key: str, name: str, logs: int, interval: float) -> None:
             add=(NewFragment(rows=1, groups=(group,)),),
             extra=(("log", f"{name}-{i}"),),
         )
+        if refresh_first:
+            state = refresh(ref, state)  # one ordered LIST (+ new manifests) first
         try:
             state = commit(ref, state, intent)
         except CommitConflictError:
@@ -171,7 +175,13 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def measure(
-    server: S3Server, writers: int, logs: int, interval: float, *, separate: bool
+    server: S3Server,
+    writers: int,
+    logs: int,
+    interval: float,
+    *,
+    separate: bool,
+    refresh_first: bool = False,
 ) -> dict[str, Any]:
     import tablelog
     from tablelog.format.chain import TableRef, latest_version, read_history
@@ -194,6 +204,7 @@ def measure(
                 f"w{w}",
                 str(logs),
                 str(interval),
+                "1" if refresh_first else "0",
             ],
             env=env,
             stdin=subprocess.PIPE,
@@ -229,6 +240,7 @@ def measure(
     # Every row exactly once, one linear chain of `commits` versions.
     keys = [f"own-{w}" for w in range(writers)] if separate else ["shared"]
     exact = linear = True
+    streaks = 0  # maximal runs of consecutive versions committed by one writer
     for key in keys:
         df = tablelog.scan(f"{PROJECT}/{RUN}/{key}", root=root, storage_options=so).collect()
         n = commits // len(keys) if separate else commits
@@ -239,12 +251,14 @@ def measure(
         for v, (m, digest) in enumerate(history):
             linear = linear and m.version == v and m.parent == parent
             parent = digest
+            streaks += v == 0 or m.writer != history[v - 1][0].writer
     server.delete_bucket(bucket)
     return {
         "writers": writers,
         "tables": len(keys),
         "logs_per_writer": logs,
         "interval_s": interval,
+        "refresh_first": refresh_first,
         "commits": commits,
         "gave_up": gave_up,
         "seconds": round(last - first, 3),
@@ -257,6 +271,8 @@ def measure(
         "conflicts_per_commit": round(sum(conflicts) / commits, 2),
         "conflicts_max": max(conflicts),
         "store_calls_per_commit": round(sum(o["calls"] for o in outs) / commits, 1),
+        # > 1: a writer that just won keeps winning while the others back off
+        "mean_streak": round(commits / max(1, streaks), 2),
         "store_errors_per_commit": round(sum(o["unknown"] for o in outs) / commits, 2),
         "rows_exactly_once": exact,
         "chain_linear": linear,
@@ -294,11 +310,16 @@ def main() -> None:
         action="store_true",
         help="each writer its own table (own chain, no contention): the bound shards could reach",
     )
-    ap.add_argument("--child", nargs=5, metavar=("ROOT", "KEY", "NAME", "LOGS", "INTERVAL"))
+    ap.add_argument(
+        "--refresh-first",
+        action="store_true",
+        help="refresh the table state before each commit (not what Run does today)",
+    )
+    ap.add_argument("--child", nargs=6, metavar=("ROOT", "KEY", "NAME", "LOGS", "INTERVAL", "R"))
     args = ap.parse_args()
     if args.child:
-        root, key, name, logs, interval = args.child
-        child(root, key, name, int(logs), float(interval))
+        root, key, name, logs, interval, refresh_first = args.child
+        child(root, key, name, int(logs), float(interval), refresh_first == "1")
         return
     counts = [int(x) for x in args.writers.split(",")]
     print(f"{platform.platform()}, {os.cpu_count()} CPUs, python {platform.python_version()}")
@@ -307,7 +328,14 @@ def main() -> None:
         try:
             results = []
             for w in counts:
-                r = measure(server, w, args.logs, args.interval, separate=args.separate)
+                r = measure(
+                    server,
+                    w,
+                    args.logs,
+                    args.interval,
+                    separate=args.separate,
+                    refresh_first=args.refresh_first,
+                )
                 print(json.dumps(r), flush=True)
                 results.append(r)
         finally:
