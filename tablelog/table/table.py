@@ -434,7 +434,9 @@ class Table:
     def _materialize(self) -> None:
         if not self._pending:
             return
-        rows, self._pending = self._pending, []
+        # Rows stay pending until they are converted: a value that only fails here (a
+        # decimal with more places than the column) raises every time, never vanishes.
+        rows = self._pending
         arrays = []
         for i, name in enumerate(self._columns):
             values = [r[i] for r in rows]
@@ -455,6 +457,7 @@ class Table:
                 column_to_arrow(name, values, kind, target=target, strict_shapes=not self._mixed)
             )
         self._append_arrow(pa.table(arrays, names=self._columns))
+        self._pending = []
 
     def _to_json_column(self, i: int) -> None:
         if self._arrow is None:

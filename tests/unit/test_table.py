@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import math
 
 import numpy as np
@@ -134,3 +135,16 @@ def test_datetimes_with_time_zones() -> None:
     (value,) = t.get_column("t")
     assert value == dt.datetime(2026, 1, 1, 12, tzinfo=tz)
     assert not math.isnan(0.0)
+
+
+def test_rows_failing_late_conversion_are_not_dropped() -> None:
+    # The decimal scale is fixed by the first batch; a later value needing more places
+    # only fails when converted. The rows must stay and the error must repeat.
+    t = tablelog.Table(columns=["d"], log_mode="INCREMENTAL")
+    t.add_data(decimal.Decimal("1.5"))
+    t.to_arrow()
+    t.add_data(decimal.Decimal("1.25"))
+    for _ in range(2):
+        with pytest.raises(tablelog.ColumnTypeError, match="column 'd'"):
+            t.to_arrow()
+    assert len(t) == 2
