@@ -155,8 +155,10 @@ def _fetch_manifests(ref: TableRef, versions: list[int]) -> list[tuple[Manifest,
     try:
         datas = ref.store.get_many([ref.version_key(v) for v in versions])
     except FileNotFoundError as e:
+        which = versions[0] if len(versions) == 1 else f"{versions[0]}..{versions[-1]}"
         raise NotFoundError(
-            f"table {ref.path} has no version {versions[-1]} in {ref.store.url}"
+            f"table {ref.path} is missing a manifest of versions {which} in "
+            f"{ref.store.url}: {e}"
         ) from e
     out = []
     for v, data in zip(versions, datas, strict=True):

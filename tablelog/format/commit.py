@@ -11,10 +11,16 @@ import random
 import time
 from collections.abc import Callable
 
-from tablelog.errors import CommitConflictError, CommitStateUnknownError, FormatError, StoreError
+from tablelog.errors import (
+    CommitConflictError,
+    CommitStateUnknownError,
+    FormatError,
+    StoreError,
+    TableError,
+)
 from tablelog.format import paths
 from tablelog.format.chain import TableRef, refresh
-from tablelog.format.manifest import encode_manifest, parse_manifest
+from tablelog.format.manifest import MAX_MANIFEST_BYTES, encode_manifest, parse_manifest
 from tablelog.format.plan import Intent, next_manifest
 from tablelog.format.state import TableState, apply_manifest
 from tablelog.objects.cas import digest_of, put_content
@@ -45,6 +51,14 @@ def commit(
         for digest, data in plan.segments:
             put_content(ref.store, paths.object_key(digest, "json.gz"), data)
         data = encode_manifest(plan.manifest)
+        if len(data) > MAX_MANIFEST_BYTES:
+            # Readers refuse such a manifest: committing it would break the table.
+            raise TableError(
+                f"version {plan.manifest.version} of {ref.path} would need a "
+                f"{len(data):,}-byte manifest, over the {MAX_MANIFEST_BYTES:,}-byte limit "
+                "readers accept (too many fragments or media blobs in one log); log the "
+                "rows in several parts or compact the table. Nothing was committed"
+            )
         digest = digest_of(data)
         where = ref.version_url(plan.manifest.version)
         winner = _create(ref, plan.manifest.version, data, digest, deadline)
@@ -66,9 +80,12 @@ def _after_loss(ref: TableRef, state: TableState, winner: bytes) -> TableState:
     """``state`` moved past a lost race: the winner's manifest (already read) applied,
     then anything newer; a winner that does not apply is simply read again."""
     version = state.version + 1
+    where = ref.version_url(version)
     try:
-        m = parse_manifest(winner, where=ref.version_url(version))
-        state = apply_manifest(state, m, digest_of(winner), where=ref.version_url(version))
+        m = parse_manifest(winner, where=where)
+        if m.version != version or m.key != ref.key:
+            raise FormatError(f"{where} holds version {m.version} of {m.key!r}")
+        state = apply_manifest(state, m, digest_of(winner), where=where)
     except FormatError:
         pass  # refresh() re-reads it and reports a real problem with its location
     return refresh(ref, state)

@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import gzip
 import json
-import re
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from tablelog.errors import FormatError
+from tablelog.format import paths
 
 FORMAT_VERSION = 1
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 MAX_SEGMENT_BYTES = 256 * 1024 * 1024
 MODES = ("IMMUTABLE", "MUTABLE", "INCREMENTAL")
 _DIGEST_CHARS = frozenset("0123456789abcdef")
-_BLOB_NAME = re.compile(r"^[0-9a-f]{64}\.[a-z0-9]{1,16}\Z")
 
 JSON = Any
 
@@ -219,7 +218,7 @@ def _list(value: JSON, where: str) -> list[JSON]:
 
 def _blob_name(value: JSON, where: str) -> str:
     text = _str(value, where)
-    if not _BLOB_NAME.match(text):
+    if not paths.BLOB_NAME.fullmatch(text):
         raise _fail(where, f"expected a media blob name <sha256>.<ext>, got {text[:90]!r}")
     return text
 

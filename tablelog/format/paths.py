@@ -7,6 +7,7 @@ and anything outside a small safe set are encoded, never dropped.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from urllib.parse import quote, unquote
 
@@ -78,13 +79,29 @@ def object_key(digest: str, ext: str = "parquet") -> str:
     return f"objects/{digest[:2]}/{digest}.{ext}"
 
 
+#: ``<sha256>.<ext>``: the file name of a media blob (docs/format.md, "Media").
+BLOB_NAME = re.compile(r"[0-9a-f]{64}\.[a-z0-9]{1,16}")
+
+
+def check_blob_name(name: object) -> str:
+    """``name`` if it is a media blob name; anything else (a cell from an untrusted
+    bucket, a hand-made digest) is refused before it becomes a key."""
+    if not isinstance(name, str) or not BLOB_NAME.fullmatch(name):
+        raise InvalidNameError(
+            f"not a media blob name <sha256>.<ext> (lowercase hex, 1-16 lowercase letters "
+            f"or digits): {str(name)[:90]!r}"
+        )
+    return name
+
+
 def media_key(digest: str, ext: str) -> str:
-    """Content-addressed media blob."""
-    return f"media/{digest[:2]}/{digest}.{ext}"
+    """Content-addressed media blob (both parts checked)."""
+    return media_blob_key(f"{digest}.{ext}")
 
 
 def media_blob_key(name: str) -> str:
     """The key of the media blob named ``<digest>.<ext>`` (as column groups list them)."""
+    check_blob_name(name)
     return f"media/{name[:2]}/{name}"
 
 

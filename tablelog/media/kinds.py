@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from tablelog.errors import ColumnTypeError
+from tablelog.format import paths
 from tablelog.media import codecs
 
 #: The struct every media cell is stored as (docs/format.md, "Media cells"). Fields a
@@ -46,25 +47,21 @@ MEDIA_TYPE = pa.struct(
 )
 FIELDS = tuple(f.name for f in MEDIA_TYPE)
 KINDS = ("image", "audio", "video", "html", "file")
-_EXT = re.compile(r"^[a-z0-9]{1,16}$")
-_BLOB_NAME = re.compile(r"^[0-9a-f]{64}\.[a-z0-9]{1,16}$")
+_EXT = re.compile(r"[a-z0-9]{1,16}")
 _MIME_FALLBACK = {"html": "text/html", "png": "image/png", "wav": "audio/wav"}
 
 
 def blob_name(digest: str, ext: str) -> str:
-    """``<digest>.<ext>``: a blob's file name below ``media/<aa>/``."""
-    return f"{digest}.{ext}"
-
-
-def is_blob_name(name: str) -> bool:
-    return bool(_BLOB_NAME.match(name))
+    """``<digest>.<ext>``: a blob's file name below ``media/<aa>/`` (checked: cells
+    re-logged from a scanned table carry whatever the bucket held)."""
+    return paths.check_blob_name(f"{digest}.{ext}")
 
 
 def _ext(ext: str) -> str:
     ext = ext.lower().lstrip(".")
     if ext == "jpeg":
         ext = "jpg"
-    if not _EXT.match(ext):
+    if not _EXT.fullmatch(ext):
         raise ColumnTypeError(
             f"media file extension {ext!r} must be 1-16 lowercase letters or digits"
         )

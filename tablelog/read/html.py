@@ -18,7 +18,6 @@ When every image has loaded the script sets ``data-images-loaded`` on ``<body>``
 from __future__ import annotations
 
 import html
-import importlib
 import json
 import os
 from collections.abc import Mapping
@@ -26,8 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tablelog.errors import NotFoundError
-from tablelog.format import paths
 from tablelog.format.chain import TableRef, load_version
 from tablelog.format.state import TableState
 from tablelog.objects.store import Store
@@ -56,28 +53,19 @@ def media_resolver(
     storage_options: Mapping[str, Any] | None = None,
     progress: Progress | None = None,
 ) -> Resolve:
-    """Bytes of a media cell: through ``tablelog.media.load`` when that module exists
-    (issue 7), else from its content-addressed key ``media/<aa>/<digest>.<ext>``."""
-    try:  # issue 7's media module; pages still render raw image bytes without it
-        load = getattr(importlib.import_module("tablelog.media"), "load", None)
-    except ImportError:
-        load = None
+    """Bytes of a media cell, fetched and digest-checked by ``tablelog.media.load``;
+    a cell that cannot be loaded (missing, corrupt, not a blob name) gives None and
+    shows as a placeholder."""
+    from tablelog.media import load
+
     loaded = 0
 
     def resolve(cell: Mapping[str, Any]) -> bytes | None:
         nonlocal loaded
-        data: Any = None
-        if load is not None:
-            try:
-                data = load(dict(cell), root=store.url, storage_options=storage_options)
-            except Exception:  # a thumbnail that cannot load shows a placeholder
-                data = None
-        if not isinstance(data, bytes):
-            ext = str(cell.get("extension") or cell.get("ext") or "").lstrip(".")
-            try:
-                data = store.get(paths.media_key(str(cell["digest"]), ext)) if ext else None
-            except (NotFoundError, OSError):
-                data = None
+        try:
+            data = load(dict(cell), root=store.url, storage_options=storage_options)
+        except Exception:  # a thumbnail that cannot load shows a placeholder
+            data = None
         loaded += 1
         if progress is not None:
             progress("load media", loaded, None)

@@ -364,7 +364,7 @@ class Run:
                     storage_options=self._storage_options,
                     min_fragments=at,
                 )
-            except TablelogError as e:  # the logged versions stand; a later compact may do it
+            except Exception as e:  # the logged versions stand; a later compact may do it
                 log.warning("tablelog: compacting %s at finish failed: %s", keylog.path, e)
                 continue
             if done.compacted:

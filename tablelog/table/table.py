@@ -359,6 +359,21 @@ class Table:
             return flat.to_numpy(zero_copy_only=False).reshape(shape)
         values = self._decode(i, col.to_pylist())
         if self._kinds[i] == "media":
+            from tablelog.media.kinds import Media
+
+            name = self._columns[i]
+            kinds = {v.kind for v in values if isinstance(v, Media)}
+            if kinds - {"image", "audio"}:
+                raise ColumnTypeError(
+                    f"column {name!r} cannot convert to numpy: only image and audio cells "
+                    f"have numpy values, it holds {sorted(kinds - {'image', 'audio'})}"
+                )
+            if any(v is not None and not isinstance(v, Media) for v in values):
+                raise ColumnTypeError(
+                    f"column {name!r} cannot convert to numpy: the bytes of its media cells "
+                    "are not in this Table; use tablelog.media.load_many(cells, root=..., "
+                    "to='numpy')"
+                )
             arrays = [None if v is None else v.to_numpy() for v in values]
             shapes = {a.shape for a in arrays if a is not None}
             if len(shapes) == 1 and all(a is not None for a in arrays):

@@ -12,8 +12,12 @@ import polars as pl
 import pytest
 
 import tablelog
-from tablelog.errors import StoreError
+from tablelog.errors import StoreError, TableError
 from tablelog.format.chain import TableRef, latest_version, read_history
+from tablelog.format.commit import commit
+from tablelog.format.manifest import MAX_MANIFEST_BYTES, Column, ColumnGroup
+from tablelog.format.plan import Intent, NewFragment
+from tablelog.format.state import TableState
 from tablelog.objects import open_store
 from tablelog.objects.store import Store
 
@@ -187,3 +191,22 @@ def test_store_without_create_if_absent_fails_closed(tmp_path: Path) -> None:
     single.log({"t": tablelog.Table(columns=["a"], data=[[1]])})
     single.finish()
     assert tablelog.scan(f"p/{single.id}/t", root=root).collect().height == 1
+
+
+def test_a_manifest_readers_would_refuse_is_never_committed(local: Any) -> None:
+    # One log listing ~240k media blobs would need a manifest over the size limit
+    # readers enforce; committing it would leave an unreadable table.
+    store = open_store(local.root)
+    ref = TableRef(store, "p", "big", "t")
+    media = tuple(f"{i:064x}.png" for i in range(MAX_MANIFEST_BYTES // 70 + 1))
+    group = ColumnGroup(object="a" * 64, columns=("img",), size=1, media=media)
+    intent = Intent(
+        mode="INCREMENTAL",
+        writer="w",
+        step=0,
+        schema=(Column(name="img", kind="str", arrow="string"),),
+        add=(NewFragment(rows=len(media), groups=(group,)),),
+    )
+    with pytest.raises(TableError, match="over the 16,777,216-byte limit"):
+        commit(ref, TableState(), intent)
+    assert latest_version(ref) == -1

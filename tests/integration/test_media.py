@@ -414,3 +414,45 @@ def test_a_scanned_table_logged_again_keeps_its_media(where: Any) -> None:
         run.finish()
     with pytest.raises(tablelog.NotFoundError):
         where.scan(f"p/{run.id}/again")
+
+
+@pytest.mark.parametrize(
+    "digest, ext",
+    [
+        ("AB" * 32, "png"),  # not lowercase hex
+        ("../../../../etc/", "passwd"),  # a path, not a digest
+        ("ab" * 32, "png/../../x"),  # an extension with a path in it
+        ("ab" * 32, "txt\n"),  # a trailing newline
+    ],
+)
+def test_hostile_media_cells_are_refused_before_any_read_or_write(
+    local: Any, digest: str, ext: str
+) -> None:
+    path, _ = _media_table(local)
+    frame = local.scan(path).collect().drop("_increment")
+    bad = frame.with_columns(
+        pl.col("img").struct.with_fields(
+            pl.lit(digest).alias("digest"), pl.lit(ext).alias("ext")
+        )
+    )
+    root = Path(local.root)
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    # Reading: media.load refuses the cell instead of opening a path outside media/.
+    with pytest.raises(tablelog.InvalidNameError, match="not a media blob name"):
+        tablelog.media.load(bad["img"][0], **local.kw())
+    # Writing: the log is refused in the caller; nothing reaches the store.
+    run = local.init(id="hostile", sync=True)
+    with pytest.raises(tablelog.InvalidNameError, match="not a media blob name"):
+        run.log({"t": tablelog.Table(dataframe=bad)})
+    run.finish()
+    # Only the run's own run.json (init) is new.
+    after = sorted(
+        q for q in (p.relative_to(root) for p in root.rglob("*")) if "hostile" not in str(q)
+    )
+    assert after == before
+    assert tablelog.verify(**local.kw()).ok
+
+
+def test_file_extension_with_a_newline_is_refused() -> None:
+    with pytest.raises(tablelog.ColumnTypeError, match="extension"):
+        tablelog.File(b"abc", ext="txt\n")

@@ -263,3 +263,9 @@ def test_edge_values_encode_to_parquet(values: list[Any], arrow_type: str, back:
         back = [None, dt.datetime(2024, 1, 1)]
     assert t.data == [[b] for b in back] or arrow_type == "string"
     assert [json.loads(r) for r in read] == back if arrow_type == "string" else read == back
+
+
+def test_get_column_numpy_of_cells_without_numpy_values_is_a_clear_type_error() -> None:
+    t = tablelog.Table(columns=["h"], data=[[tablelog.Html("<b>x</b>")]])
+    with pytest.raises(tablelog.ColumnTypeError, match="only image and audio cells"):
+        t.get_column("h", convert_to="numpy")
