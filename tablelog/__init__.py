@@ -30,6 +30,21 @@ from tablelog.table import Table
 
 __version__ = "0.1.0"
 
+
+def clear_caches() -> None:
+    """Forget the table states and open S3 clients this process keeps for re-reads.
+
+    Both caches are bounded and keyed by content (a manifest's digest) or identity
+    (URL, options, AWS environment), so clearing is never needed for correctness;
+    benchmarks use it to time a cold read.
+    """
+    from tablelog.format.chain import STATES
+    from tablelog.objects.open import clear_store_cache
+
+    STATES.clear()
+    clear_store_cache()
+
+
 __all__ = [
     "Audio",
     "ColumnTypeError",
@@ -49,6 +64,7 @@ __all__ = [
     "TablelogError",
     "UnsafeStoreError",
     "Video",
+    "clear_caches",
     "compact",
     "files",
     "gc",

@@ -58,24 +58,35 @@ _MAX_STORES = 16
 
 
 def _fsspec_store(url: str, storage_options: Mapping[str, Any] | None) -> Store:
-    from tablelog.objects.fsspec_store import FsspecStore
-
     aws_env = sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_"))
-    ident = json.dumps(
-        [url, storage_options or {}, aws_env, os.getpid()], sort_keys=True, default=repr
-    )
+    try:
+        ident = json.dumps([url, storage_options or {}, aws_env, os.getpid()], sort_keys=True)
+    except TypeError:  # options that are not plain data (a session object): no reuse
+        return _new_fsspec_store(url, storage_options)
     key = hashlib.sha256(ident.encode()).hexdigest()
     with _STORES_LOCK:
         store = _STORES.get(key)
         if store is not None:
             _STORES.move_to_end(key)
             return store
-    try:
-        store = FsspecStore(url, storage_options)
-    except ImportError as e:
-        raise StoreError(f"root {url!r} needs an fsspec backend that is not installed: {e}") from e
+    store = _new_fsspec_store(url, storage_options)
     with _STORES_LOCK:
         _STORES[key] = store
         while len(_STORES) > _MAX_STORES:
             _STORES.popitem(last=False)
     return store
+
+
+def _new_fsspec_store(url: str, storage_options: Mapping[str, Any] | None) -> Store:
+    from tablelog.objects.fsspec_store import FsspecStore
+
+    try:
+        return FsspecStore(url, storage_options)
+    except ImportError as e:
+        raise StoreError(f"root {url!r} needs an fsspec backend that is not installed: {e}") from e
+
+
+def clear_store_cache() -> None:
+    """Forget the reused network stores (the next open creates a new client)."""
+    with _STORES_LOCK:
+        _STORES.clear()
