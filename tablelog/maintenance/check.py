@@ -180,6 +180,8 @@ class _Walk:
     versions: int = 0
     #: Media blob key -> (table, group object) -> where that group first refers to it.
     media: dict[str, dict[tuple[str, str], _MediaUse]] = field(default_factory=dict)
+    #: Group object -> its media columns, read once when a blob is missing.
+    media_columns: dict[str, pa.Table | None] = field(default_factory=dict)
 
     def problem(self, location: str, message: str, **kw: Any) -> None:
         self.problems.append(Problem(location=location, message=message, **kw))
@@ -452,12 +454,15 @@ def _verify_table(walk: _Walk, t: _Table) -> None:
             for msg in _schema_problems(m):
                 walk.problem(url, msg)
                 ok = False
-        offset = 0 if m.change.replace else (state.rows if state is not None else -1)
+        # Row numbers in version v: removed fragments no longer count before new rows.
+        gone = set(m.change.remove)
+        kept = tuple(f for f in state.fragments if f.id not in gone) if state is not None else ()
+        offset = 0 if m.change.replace else (sum(f.rows for f in kept) if state else -1)
         for f in m.change.add:
             for g in f.groups:
                 walk.reference_group(path, v, f, g, offset)
             offset = offset + f.rows if offset >= 0 else -1
-        parent_offsets = _offsets(state) if state is not None and m.change.add_groups else {}
+        parent_offsets = _offsets(kept) if state is not None and m.change.add_groups else {}
         if state is not None:
             try:
                 # Version and parent were checked above; apply for the totals.
@@ -515,13 +520,27 @@ def _verify_table(walk: _Walk, t: _Table) -> None:
         prev_digest, prev_ok = digest, ok
 
 
-def _offsets(state: TableState) -> dict[str, int]:
-    """Fragment id -> its first row in ``state``."""
+def _offsets(fragments: tuple[Fragment, ...]) -> dict[str, int]:
+    """Fragment id -> its first row among ``fragments``."""
     out, row = {}, 0
-    for f in state.fragments:
+    for f in fragments:
         out[f.id] = row
         row += f.rows
     return out
+
+
+def _read_media_columns(store: Store, group: str) -> pa.Table | None:
+    """The media cell columns of group object ``group`` (None: missing or unreadable)."""
+    try:
+        parquet = pq.ParquetFile(io.BytesIO(store.get(paths.object_key(group))))
+        names = [
+            f.name
+            for f in parquet.schema_arrow
+            if pa.types.is_struct(f.type) and f.type.get_field_index("digest") >= 0
+        ]
+        return parquet.read(columns=names)
+    except (TablelogError, pa.ArrowException, OSError, ValueError):
+        return None
 
 
 def _media_cells(walk: _Walk, blob: str) -> tuple[Cell, ...]:
@@ -529,19 +548,12 @@ def _media_cells(walk: _Walk, blob: str) -> tuple[Cell, ...]:
     digest = blob.rsplit("/", 1)[1].split(".", 1)[0]
     cells: list[Cell] = []
     for use in walk.media.get(blob, {}).values():
-        try:
-            data = walk.store.get(paths.object_key(use.group))
-            parquet = pq.ParquetFile(io.BytesIO(data))
-            media_cols = [
-                f.name
-                for f in parquet.schema_arrow
-                if f.name in use.columns
-                and pa.types.is_struct(f.type)
-                and f.type.get_field_index("digest") >= 0
-            ]
-            table = parquet.read(columns=media_cols)
-        except (TablelogError, pa.ArrowException, OSError, ValueError):
+        if use.group not in walk.media_columns:  # read each group once, however many blobs
+            walk.media_columns[use.group] = _read_media_columns(walk.store, use.group)
+        table = walk.media_columns[use.group]
+        if table is None:
             continue  # the group itself is reported (missing or unreadable)
+        media_cols = [c for c in table.column_names if c in use.columns]
         for column in media_cols:
             for i, cell in enumerate(table.column(column).to_pylist()):
                 if cell is None:
