@@ -14,7 +14,8 @@ DESCRIPTION = (
     "Registers the version's Parquet objects in place (no data is copied) in a pyiceberg "
     "SQL catalog; Iceberg metadata goes to ROOT/_iceberg/NAMESPACE/TABLE unless --location "
     "is given. Exporting a newer version to the same identifier commits one new snapshot "
-    "(an append of the new objects, or an overwrite after a compaction or re-log). Needs "
+    "(an append of the new objects, or an overwrite after a re-log; a compacted "
+    "INCREMENTAL table goes to a new identifier). Needs "
     "pip install 'tablelog[iceberg]'."
 )
 EPILOG = (

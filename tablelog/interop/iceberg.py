@@ -157,12 +157,24 @@ def _open_catalog(catalog: str | Catalog, store: Store) -> Catalog:
     if "://" not in catalog:
         raise ValueError(
             f"catalog must be a SQLAlchemy URL such as 'sqlite:////path/catalog.db' or a "
-            f"pyiceberg Catalog, got {catalog!r}"
+            f"pyiceberg Catalog, got {_redacted(catalog)!r}"
         )
     try:
         return SqlCatalog("tablelog", uri=catalog, **iceberg_io_properties(store))
     except Exception as e:  # SQLAlchemy raises many error types for a bad URL
-        raise TablelogError(f"cannot open the Iceberg SQL catalog {catalog!r}: {e}") from e
+        raise TablelogError(
+            f"cannot open the Iceberg SQL catalog {_redacted(catalog)!r}: {e}"
+        ) from e
+
+
+def _redacted(url: str) -> str:
+    """``url`` without its password (a catalog URL may carry database credentials)."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return str(make_url(url).render_as_string(hide_password=True))
+    except Exception:  # not parseable as a database URL: show only its scheme
+        return url.split("://", 1)[0] + "://…"
 
 
 def _split_identifier(identifier: str | Sequence[str]) -> tuple[tuple[str, ...], str]:

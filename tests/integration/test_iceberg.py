@@ -271,3 +271,17 @@ def test_cli_and_missing_extra(
     assert "pip install 'tablelog[iceberg]'" in proc.stdout
     assert "CLI exit 1" in proc.stdout
     assert "pip install 'tablelog[iceberg]'" in proc.stderr
+
+
+def test_catalog_url_password_never_reaches_the_error(local: Any) -> None:
+    with local.init(id="pw", sync=True) as run:
+        run.log({"t": tablelog.Table(columns=["a"], data=[[1]])})
+    with pytest.raises(tablelog.TablelogError) as err:
+        tablelog.to_iceberg(
+            "p/pw/t",
+            **local.kw(),
+            catalog="postgresql://user:hunter2-secret@127.0.0.1:1/db",
+            identifier="ns.t",
+        )
+    assert "hunter2" not in str(err.value)
+    assert "postgresql://user:***@127.0.0.1:1/db" in str(err.value)
