@@ -217,6 +217,9 @@ _NEVER_NULL, _NAN_IS_NULL, _ASK = 0, 1, 2
 
 
 def _null_check(t: type) -> int:
+    if t.__module__ == "numpy" and t.__name__ == "ndarray":
+        # Array cells (ndim >= 1: 0-d arrays become scalars first) are null only as None.
+        return _NEVER_NULL
     if t is float or (issubclass(t, numbers.Real) and not issubclass(t, numbers.Integral)):
         return _NAN_IS_NULL  # float, numpy floats: null iff NaN
     if t in _KIND_BY_TYPE or issubclass(t, numbers.Integral | str | bytes):
@@ -328,7 +331,7 @@ def _number_array(values: list[Any], target: pa.DataType | None) -> pa.Array:
         # A float in an int column widens the column; it is never truncated.
         return arr.cast(pa.float64()) if not pa.types.is_integer(arr.type) else arr
     if target is not None:
-        return arr.cast(target)
+        return arr if arr.type == target else arr.cast(target)
     if pa.types.is_decimal(arr.type):
         # One type for every log of the column: the scale of the first values, full
         # precision, so later values with no more decimals fit (docs/format.md).

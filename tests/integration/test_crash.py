@@ -188,12 +188,8 @@ def _trials(
         return [c.result() for c in checks]
 
 
-def test_sigkill_local(local: Any, zygote_factory: Any) -> None:
-    start = time.monotonic()
-    zygote = zygote_factory({})
-    results = _trials(local, zygote, 50, seed=5, local=True)
-    zygote.close()
-    # The trials did exercise the interesting cases (printed with -s).
+def _exercised(results: list[dict[str, int]], start: float) -> None:
+    """The trials did exercise the interesting cases (printed with -s)."""
     print(
         f"{len(results)} trials in {time.monotonic() - start:.1f} s; versions of inc: "
         f"{sorted(r.get('inc', 0) for r in results)}; trials with debris: "
@@ -201,6 +197,14 @@ def test_sigkill_local(local: Any, zygote_factory: Any) -> None:
     )
     assert max(r.get("inc", 0) for r in results) > 10
     assert any(r["removed"] for r in results)
+
+
+def test_sigkill_local(local: Any, zygote_factory: Any) -> None:
+    start = time.monotonic()
+    zygote = zygote_factory({})
+    results = _trials(local, zygote, 50, seed=5, local=True)
+    zygote.close()
+    _exercised(results, start)
 
 
 @pytest.mark.s3
@@ -210,10 +214,4 @@ def test_sigkill_seaweedfs(seaweedfs_where: Any, zygote_factory: Any) -> None:
     start = time.monotonic()
     results = _trials(where, zygote, 50, seed=7, local=False, max_delay=1.0)
     zygote.close()
-    print(
-        f"{len(results)} trials in {time.monotonic() - start:.1f} s; versions of inc: "
-        f"{sorted(r.get('inc', 0) for r in results)}; trials with debris: "
-        f"{sum(r['removed'] > 0 for r in results)}"
-    )
-    assert max(r.get("inc", 0) for r in results) > 10
-    assert any(r["removed"] for r in results)
+    _exercised(results, start)
