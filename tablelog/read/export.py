@@ -99,27 +99,15 @@ def flatten_for_text(lf: pl.LazyFrame, fmt: str) -> pl.LazyFrame:
 
 
 def _write(lf: pl.LazyFrame, fmt: str, out: str) -> bool:
-    """Write ``lf`` to ``out``; True when it was streamed."""
+    """Write ``lf`` to ``out`` with Polars' ``sink_<fmt>``/``write_<fmt>``; True when it
+    was streamed (every format but JSON can sink)."""
     if fmt != "json":
         try:
-            if fmt == "parquet":
-                lf.sink_parquet(out)
-            elif fmt == "csv":
-                lf.sink_csv(out)
-            else:
-                lf.sink_ndjson(out)
+            getattr(lf, f"sink_{fmt}")(out)
             return True
         except pl.exceptions.InvalidOperationError:
             pass  # this plan cannot stream: collect and write below
-    df = lf.collect()
-    if fmt == "parquet":
-        df.write_parquet(out)
-    elif fmt == "csv":
-        df.write_csv(out)
-    elif fmt == "ndjson":
-        df.write_ndjson(out)
-    else:
-        df.write_json(out)
+    getattr(lf.collect(), f"write_{fmt}")(out)
     return False
 
 
