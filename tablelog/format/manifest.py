@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -223,7 +224,60 @@ def _blob_name(value: JSON, where: str) -> str:
     return text
 
 
+_GROUP_FIELDS = frozenset({"object", "columns", "size"})
+_FRAGMENT_FIELDS = frozenset({"id", "rows", "increment", "groups"})
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def _quick_group(v: JSON) -> ColumnGroup | None:
+    """A well-formed group without media, or None (then the strict path decides).
+
+    Manifests and segments of long tables hold thousands of groups; this accepts only
+    what :func:`parse_group` accepts, without building its error locations up front.
+    """
+    if type(v) is not dict or v.keys() != _GROUP_FIELDS:
+        return None
+    obj, cols, size = v["object"], v["columns"], v["size"]
+    if (
+        type(obj) is not str
+        or not _HEX64.fullmatch(obj)
+        or type(size) is not int
+        or size < 0
+        or type(cols) is not list
+        or not cols
+        or not all(type(c) is str for c in cols)
+    ):
+        return None
+    return ColumnGroup(object=obj, columns=tuple(cols), size=size)
+
+
+def _quick_fragment(v: JSON) -> Fragment | None:
+    if type(v) is not dict or v.keys() != _FRAGMENT_FIELDS:
+        return None
+    fid, rows, inc, groups = v["id"], v["rows"], v["increment"], v["groups"]
+    if (
+        type(fid) is not str
+        or type(rows) is not int
+        or rows < 0
+        or type(inc) is not int
+        or inc < 0
+        or type(groups) is not list
+        or not groups
+    ):
+        return None
+    parsed = []
+    for g in groups:
+        group = _quick_group(g)
+        if group is None:
+            return None
+        parsed.append(group)
+    return Fragment(id=fid, rows=rows, increment=inc, groups=tuple(parsed))
+
+
 def parse_group(value: JSON, where: str) -> ColumnGroup:
+    quick = _quick_group(value)
+    if quick is not None:
+        return quick
     v = _obj(value, where, {"object", "columns", "size"}, frozenset({"media"}))
     cols = tuple(_str(c, f"{where}.columns") for c in _list(v["columns"], f"{where}.columns"))
     if not cols:
@@ -240,6 +294,9 @@ def parse_group(value: JSON, where: str) -> ColumnGroup:
 
 
 def parse_fragment(value: JSON, where: str) -> Fragment:
+    quick = _quick_fragment(value)
+    if quick is not None:
+        return quick
     v = _obj(value, where, {"id", "rows", "increment", "groups"})
     groups = tuple(
         parse_group(g, f"{where}.groups[{i}]")
@@ -333,7 +390,7 @@ def parse_manifest(data: bytes, *, where: str) -> Manifest:
     change = Change(
         replace=ch["replace"],
         add=tuple(
-            parse_fragment(f, f"{where}.change.add[{i}]")
+            _quick_fragment(f) or parse_fragment(f, f"{where}.change.add[{i}]")
             for i, f in enumerate(_list(ch["add"], f"{where}.change.add"))
         ),
         remove=tuple(_str(r, f"{where}.change.remove") for r in _list(ch["remove"], where)),
@@ -390,6 +447,6 @@ def parse_segment(data: bytes, *, where: str) -> tuple[Fragment, ...]:
     if v["format_version"] != FORMAT_VERSION:
         raise FormatError(f"{where}: unsupported segment format version {v['format_version']!r}")
     return tuple(
-        parse_fragment(f, f"{where}.fragments[{i}]")
+        _quick_fragment(f) or parse_fragment(f, f"{where}.fragments[{i}]")
         for i, f in enumerate(_list(v["fragments"], f"{where}.fragments"))
     )

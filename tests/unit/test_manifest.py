@@ -65,6 +65,18 @@ def test_round_trip_and_canonical() -> None:
         (lambda d: d.update(parent="../../etc/passwd"), "SHA-256"),
         (lambda d: d.update(rows=-1), "integer >= 0"),
         (lambda d: d["change"]["add"][0]["groups"][0].update(object="x"), "SHA-256"),
+        # Each of these must fail the quick path too and get the strict path's message.
+        (lambda d: d["change"]["add"][0]["groups"][0].update(object="AB" * 32), "SHA-256"),
+        (lambda d: d["change"]["add"][0]["groups"][0].update(size=True), "size: expected"),
+        (lambda d: d["change"]["add"][0]["groups"][0].update(size=-3), "size: expected"),
+        (lambda d: d["change"]["add"][0]["groups"][0].update(columns=[]), "at least one column"),
+        (lambda d: d["change"]["add"][0]["groups"][0].update(columns=[1]), "columns: expected"),
+        (lambda d: d["change"]["add"][0]["groups"][0].update(extra=1), "unknown field"),
+        (lambda d: d["change"]["add"][0]["groups"][0].pop("size"), "missing field"),
+        (lambda d: d["change"]["add"][0].update(groups=[]), "at least one column group"),
+        (lambda d: d["change"]["add"][0].update(increment=1.5), "increment: expected"),
+        (lambda d: d["change"]["add"][0].update(rows=False), "rows: expected"),
+        (lambda d: d["change"]["add"][0].update(id=7), r"add\[0\]\.id: expected"),
     ],
 )
 def test_strict_parse(mutate: object, match: str) -> None:
