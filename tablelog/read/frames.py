@@ -90,6 +90,10 @@ def _simple_frame(
     scan_schema = (
         pl.Schema([*schema.items(), (INCREMENT_COLUMN, pl.Int64())]) if physical else schema
     )
+    if len(physical) == len(frags):  # compacted: nothing to look up
+        return _scan(store, digests, scan_schema)
+    # (A lookup from the scan's row index would be a little cheaper, but Polars then
+    # stops pushing filters into the Parquet scan; file paths keep the pushdown.)
     sources = [store.reader_source(paths.object_key(d)) for d in digests]
     if all(isinstance(s, str) for s in sources) and len(set(digests)) == len(digests):
         mapping = {
