@@ -320,6 +320,21 @@ def _numpy_scalars(values: list[Any]) -> pa.Array | None:
     return pa.array(dense, mask=np.array(mask) if any(mask) else None)
 
 
+def _plain_numbers(values: list[Any], target: pa.DataType) -> pa.Array | None:
+    """The common case of a training loop's later logs in one conversion: Python ints
+    for an int64 column, Python floats (no NaN) for a float64 column. None otherwise,
+    and the general path below decides."""
+    if target == pa.int64():
+        if all(type(v) is int for v in values):
+            try:
+                return pa.array(values, type=target)
+            except OverflowError:
+                return None
+    elif target == pa.float64() and all(type(v) is float and v == v for v in values):
+        return pa.array(values, type=target)
+    return None
+
+
 def _number_array(values: list[Any], target: pa.DataType | None) -> pa.Array:
     values = _nan_to_none(values)
     try:
@@ -408,6 +423,10 @@ def column_to_arrow(
     """
     if kind is None:
         return pa.nulls(len(values), type=target or pa.null())
+    if kind == "number" and target is not None:
+        fast = _plain_numbers(values, target)
+        if fast is not None:
+            return fast
     if kind == "media":
         return _media_array(name, values)
     if kind == "json":
