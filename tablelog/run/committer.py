@@ -10,8 +10,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
-from tablelog.errors import CommitStateUnknownError, StoreError, TableError, UnsafeStoreError
+from tablelog.errors import (
+    CommitStateUnknownError,
+    FormatError,
+    StoreError,
+    TableError,
+    UnsafeStoreError,
+)
 from tablelog.format import paths
 from tablelog.format.chain import TableRef, latest_version, load_version, refresh
 from tablelog.format.commit import commit
@@ -20,6 +27,7 @@ from tablelog.format.plan import Intent, NewFragment
 from tablelog.format.state import TableState
 from tablelog.media.kinds import media_blob_names
 from tablelog.objects.cas import digest_of, put_content
+from tablelog.objects.store import Store
 from tablelog.run.keylog import LogJob
 from tablelog.table.encode import encode_parquet
 
@@ -61,6 +69,18 @@ def upload_media(
             f"in {store.url}; a media cell copied from another root needs its value "
             "(tablelog.media.load(cell, root=..., to='media'))"
         )
+
+
+def read_group(store: Store, group: ColumnGroup) -> pa.Table:
+    """The rows of a committed group object, as they were uploaded (checked against
+    its name: a Table reading back its released rows never gets other bytes)."""
+    key = paths.object_key(group.object)
+    data = store.get(key)
+    if digest_of(data) != group.object:
+        raise FormatError(
+            f"object {store.full_url(key)} is corrupt: its bytes do not hash to its name"
+        )
+    return pq.read_table(pa.BufferReader(data))
 
 
 def upload_group(
@@ -144,7 +164,8 @@ class KeyCommitter:
             manifest, _ = self.ref.read_manifest(version)
             if manifest.extra.get("log") == job.log_id:
                 self.state = load_version(self.ref, version, base=self.state)
-                self._after_commit(job, manifest.change.add[-1].rows if manifest.change.add else 0)
+                added = manifest.change.add[-1] if manifest.change.add else None
+                self._after_commit(job, added.rows if added else 0, added.groups if added else ())
                 return True
         return False
 
@@ -181,9 +202,18 @@ class KeyCommitter:
         added.update(m for f in add for g in f.groups for m in g.media)
         if added:  # a new set, not an update: the caller's thread reads the old one
             self.media_present = self.media_present | added
-        self._after_commit(job, add[0].rows if add else 0)
+        self._after_commit(job, add[0].rows if add else 0, add[0].groups if add else ())
 
-    def _after_commit(self, job: LogJob, added_rows: int) -> None:
+    def _after_commit(self, job: LogJob, added_rows: int, groups: tuple[ColumnGroup, ...]) -> None:
+        rows = job.rows
+        whole = (
+            rows is not None
+            and len(groups) == 1
+            and added_rows == rows.num_rows
+            and groups[0].columns == tuple(rows.column_names)
+        )
+        if job.landed is not None and whole:  # one object holds exactly the logged rows
+            job.landed(groups[0])
         if job.replace:
             self.ranges = []
         if job.mode == "MUTABLE" and job.writes_rows:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import collections
 import dataclasses
 import fnmatch
 import functools
@@ -35,7 +36,7 @@ from tablelog.format.chain import TableRef
 from tablelog.format.manifest import ColumnGroup
 from tablelog.objects.open import open_store
 from tablelog.objects.store import Store
-from tablelog.run.committer import KeyCommitter, upload_group
+from tablelog.run.committer import KeyCommitter, read_group, upload_group
 from tablelog.run.keylog import KeyLog, LogJob
 from tablelog.run.runinfo import RunInfo, encode_run_info, parse_run_info
 from tablelog.run.spool import Spool, push, spool_root
@@ -71,11 +72,18 @@ class Run:
         single_writer: bool = False,
         sync: bool = False,
         queue_size: int = 1000,
+        queue_bytes: int = 64 << 20,
         retry_for: float = 10.0,
         compact_at: int | None = None,
+        keep_logged_rows: bool = False,
         storage_options: Mapping[str, Any] | None = None,
     ) -> None:
         self._store = store
+        self._keep_logged_rows = keep_logged_rows
+        #: INCREMENTAL Tables this handle logged, and their rows committed since (from
+        #: the worker) that the Table can release from memory on its own thread.
+        self._tables: weakref.WeakValueDictionary[str, Table] = weakref.WeakValueDictionary()
+        self._landed: collections.deque[tuple[str, int, int, ColumnGroup]] = collections.deque()
         self._compact_at = compact_at
         self._storage_options = storage_options
         self._info = info
@@ -83,7 +91,7 @@ class Run:
         self._single_writer = single_writer
         self._writer_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._keys: dict[str, tuple[KeyLog, KeyCommitter]] = {}
-        self._worker = Worker(maxsize=queue_size, sync=sync)
+        self._worker = Worker(maxsize=queue_size, max_bytes=queue_bytes, sync=sync)
         self._worker.on_idle = lambda: self._drain(force=False)
         self._spool: Spool | None = None
         self._spool_folder = (
@@ -175,11 +183,12 @@ class Run:
                 _check_scalar(key, value)
                 scalars[key] = value
         self._check_store()
+        self._release_landed()
         for key, table in tables.items():
             keylog, committer = self._writer(key)
             job = keylog.prepare(table, step=step, separate=self._separate(key))
             if job is not None:
-                self._submit(committer, job)
+                self._submit(committer, self._releasing(table, job))
             self.summary[key] = {"_type": "table", "rows": table.num_rows}
         if scalars:
             self._log_history(step, scalars)
@@ -231,6 +240,26 @@ class Run:
             self._keys[key] = found
         return found
 
+    def _releasing(self, table: Table, job: LogJob) -> LogJob:
+        """``job``, set to tell this run when its rows are committed (INCREMENTAL rows
+        are then released from the Table's memory, unless ``keep_logged_rows``)."""
+        if self._keep_logged_rows or job.mode != "INCREMENTAL" or job.rows is None:
+            return job
+        self._tables[table._uid] = table
+        uid, first, n = table._uid, job.first_row, job.rows.num_rows
+        return dataclasses.replace(
+            job, landed=lambda group: self._landed.append((uid, first, n, group))
+        )
+
+    def _release_landed(self) -> None:
+        """Hand committed rows to their Tables (on the caller's thread, as Tables are
+        not thread-safe): each drops the batches they cover and reads them back later."""
+        while self._landed:
+            uid, first, n, group = self._landed.popleft()
+            table = self._tables.get(uid)
+            if table is not None:
+                table._release(first, n, functools.partial(read_group, self._store, group))
+
     def _submit(self, committer: KeyCommitter, job: LogJob) -> None:
         rows_group = None
         offline = self._spool is not None and self._spool.pending > 0
@@ -238,7 +267,8 @@ class Run:
             assert job.rows is not None
             upload = functools.partial(upload_group, present=committer.media_present)
             rows_group = self._worker.prefetch(upload, committer.ref, job.rows, job.blobs)
-        self._worker.submit(lambda: self._commit(committer, job, rows_group))
+        size = sum(t.nbytes for t in (job.rows, job.new_columns) if t is not None)
+        self._worker.submit(lambda: self._commit(committer, job, rows_group), size)
 
     # ------------------------------------------------------------ offline spool
 
@@ -312,6 +342,7 @@ class Run:
     def flush(self) -> None:
         """Wait until everything logged so far is committed (errors are raised here)."""
         self._worker.flush()
+        self._release_landed()
         self._raise_worker_error()
 
     def _log_history(self, step: int, scalars: dict[str, Any]) -> None:
@@ -343,6 +374,7 @@ class Run:
                 self._spool_folder,
             )
             return  # run.json cannot be written either; sync finishes the job
+        self._release_landed()
         error = self._worker.error
         if error is None and self._compact_at is not None:
             self._compact_tables(self._compact_at)
@@ -436,8 +468,10 @@ def init(
     single_writer: bool = False,
     sync: bool = False,
     queue_size: int = 1000,
+    queue_bytes: int = 64 << 20,
     retry_for: float = 10.0,
     compact_at: int | None = None,
+    keep_logged_rows: bool = False,
     **_wandb_kwargs: Any,
 ) -> Run:
     """Start (or resume) a run in ``project``.
@@ -461,6 +495,11 @@ def init(
         Commit inside ``run.log`` instead of on the run's background thread.
     queue_size:
         Commits that may wait for the store before ``run.log`` blocks.
+    queue_bytes:
+        Bytes of logged rows that may wait for the store before ``run.log`` blocks
+        (default 64 MiB; one log larger than this still goes, alone). With committed
+        rows released (``keep_logged_rows=False``), this bounds a writer's memory for
+        rows however long it logs.
     retry_for:
         Seconds a commit keeps retrying while the store is unreachable; after that the
         log and every later one go to the offline spool (``$TABLELOG_SPOOL``, default
@@ -471,6 +510,11 @@ def init(
         whose latest version has at least this many fragments; ``None`` (default): never.
         Long INCREMENTAL logs then read as fast as one file, at the cost of rewriting
         their rows once when the run ends.
+    keep_logged_rows:
+        Keep an INCREMENTAL Table's rows in memory after they are committed. By default
+        (False) committed rows are released, so a Table logged every step holds only
+        the rows not yet committed, however long the run; reading the Table
+        (``data``, ``get_column``, ``to_arrow``...) then reads them back from the store.
     """
     project = paths.check_segment_name("project", project or DEFAULT_PROJECT)
     if resume is True:
@@ -486,6 +530,9 @@ def init(
         isinstance(compact_at, bool) or not isinstance(compact_at, int) or compact_at < 2
     ):
         raise RunError(f"compact_at must be a whole number >= 2 or None, got {compact_at!r}")
+    for name, value in (("queue_size", queue_size), ("queue_bytes", queue_bytes)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise RunError(f"{name} must be a whole number >= 0, got {value!r}")
     if config is not None and not isinstance(config, Mapping):
         raise RunError(f"config must be a dict, got {type(config).__name__}")
     store = open_store(root, storage_options=storage_options)
@@ -503,8 +550,10 @@ def init(
         "single_writer": single_writer,
         "sync": sync,
         "queue_size": queue_size,
+        "queue_bytes": queue_bytes,
         "retry_for": retry_for,
         "compact_at": compact_at,
+        "keep_logged_rows": bool(keep_logged_rows),
         "storage_options": storage_options,
     }
     if resume == "must":

@@ -1,8 +1,10 @@
 """The run's background committer: a bounded queue and one thread.
 
 ``run.log`` hands each commit to the queue and returns; the worker uploads and
-commits in log order. When the queue is full the caller blocks (and says so once);
-nothing is dropped. The first error stops the worker, and is raised by the next
+commits in log order. When the queue is full — ``maxsize`` commits, or ``max_bytes`` of
+rows waiting — the caller blocks (and says so once); nothing is dropped. The byte
+bound keeps a writer's memory flat when it logs faster than the store takes commits.
+The first error stops the worker, and is raised by the next
 ``log()`` or by ``finish()``.
 """
 
@@ -30,6 +32,7 @@ class Worker:
         self,
         *,
         maxsize: int = 1000,
+        max_bytes: int = 64 << 20,
         sync: bool = False,
         uploads: int = 4,
         name: str = "tablelog",
@@ -42,7 +45,11 @@ class Worker:
         self.idle_every = 2.0
         self.error: BaseException | None = None
         self.failed_tasks = 0
-        self._queue: queue.Queue[Task | None] = queue.Queue(maxsize=maxsize)
+        self._queue: queue.Queue[tuple[Task, int] | None] = queue.Queue(maxsize=maxsize)
+        self._max_bytes = max_bytes
+        #: Bytes of the submitted tasks not yet run (the first one always fits).
+        self._bytes = 0
+        self._room = threading.Condition()
         self._warned_full = False
         self._thread: threading.Thread | None = None
         if not sync:
@@ -61,25 +68,35 @@ class Worker:
             self._pool = ThreadPoolExecutor(self._uploads, thread_name_prefix="tablelog-upload")
         return self._pool.submit(fn, *args)
 
-    def submit(self, task: Task) -> None:
+    def submit(self, task: Task, size: int = 0) -> None:
+        """Queue ``task``; ``size`` is the bytes it holds until it has run."""
         if self.sync:
             task()
             return
+        start = time.monotonic()
+        with self._room:
+            if self._bytes and self._bytes + size > self._max_bytes:
+                self._warn_full(f"{self._bytes / 2**20:.0f} MiB of rows are")
+                while self._bytes and self._bytes + size > self._max_bytes:
+                    self._room.wait()
+            self._bytes += size
         try:
-            self._queue.put_nowait(task)
+            self._queue.put_nowait((task, size))
         except queue.Full:
-            if not self._warned_full:
-                log.warning(
-                    "tablelog: %d commits are waiting for the store; run.log blocks until "
-                    "there is room (the store is slow or unreachable)",
-                    self._queue.maxsize,
-                )
-                self._warned_full = True
-            start = time.monotonic()
-            self._queue.put(task)
-            log.info(
-                "tablelog: run.log waited %.1f s for the commit queue", time.monotonic() - start
+            self._warn_full(f"{self._queue.maxsize} commits are")
+            self._queue.put((task, size))
+        waited = time.monotonic() - start
+        if waited > 0.5:
+            log.info("tablelog: run.log waited %.1f s for the commit queue", waited)
+
+    def _warn_full(self, what: str) -> None:
+        if not self._warned_full:
+            log.warning(
+                "tablelog: %s waiting for the store; run.log blocks until there is room "
+                "(the store is slow or unreachable, or logs come faster than it commits)",
+                what,
             )
+            self._warned_full = True
 
     def _loop(self) -> None:
         while True:
@@ -95,15 +112,20 @@ class Worker:
             try:
                 if task is None:
                     return
+                run, _size = task
                 if self.error is not None:
                     self.failed_tasks += 1
                     continue
                 try:
-                    task()
+                    run()
                 except BaseException as e:  # surfaced by the caller's next log()/finish()
                     self.error = e
                     self.failed_tasks += 1
             finally:
+                if task is not None:
+                    with self._room:
+                        self._bytes -= task[1]
+                        self._room.notify_all()
                 self._queue.task_done()
 
     @property

@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from tablelog.errors import ColumnTypeError, TableError
 from tablelog.media.kinds import as_media_columns
+from tablelog.table.spill import Loader, Spilled
 from tablelog.table.types import (
     _KIND_BY_TYPE,
     array_shape,
@@ -133,6 +134,8 @@ class Table:
         #: that appending stays O(batch) however many batches came before.
         self._tail: list[pa.Table] = []
         self._tail_rows = 0
+        #: Leading rows that are committed and were released from memory.
+        self._spilled = Spilled()
         self._pending: list[list[Any]] = []
         #: Blob name -> bytes of every media value added (uploaded when logged).
         self._blobs: dict[str, bytes] = {}
@@ -180,7 +183,7 @@ class Table:
     @property
     def num_rows(self) -> int:
         base = self._arrow.num_rows if self._arrow is not None else 0
-        return base + self._tail_rows + len(self._pending)
+        return self._spilled.rows + base + self._tail_rows + len(self._pending)
 
     def __len__(self) -> int:
         return self.num_rows
@@ -405,7 +408,8 @@ class Table:
     # ------------------------------------------------------------------ conversion
 
     def to_arrow(self) -> pa.Table:
-        """The whole table as an Arrow table (pending rows converted first)."""
+        """The whole table as an Arrow table (pending rows converted first; rows
+        released after their commit are read back from the store)."""
         self._materialize()
         if self._tail:
             assert self._arrow is not None
@@ -415,7 +419,34 @@ class Table:
             return (
                 pa.table({c: pa.nulls(0) for c in self._columns}) if self._columns else pa.table({})
             )
+        if self._spilled.rows:
+            return pa.concat_tables([*self._spilled.load(self._arrow.schema), self._arrow])
         return self._arrow
+
+    def _release(self, first_row: int, rows: int, loader: Loader) -> None:
+        """Rows ``first_row..`` are committed and ``loader`` reads them back: drop the
+        in-memory batches that committed rows cover (called on the Table's thread)."""
+        self._spilled.land(first_row, rows, loader)
+        while True:
+            if self._arrow is not None and self._arrow.num_rows:
+                front = self._arrow.num_rows
+            elif self._tail:
+                front = self._tail[0].num_rows
+            else:
+                return
+            if not self._spilled.cover(front):
+                return
+            if self._arrow is not None and self._arrow.num_rows:
+                self._arrow = self._arrow.schema.empty_table()
+            else:
+                self._tail_rows -= self._tail.pop(0).num_rows
+
+    def _unspill(self) -> None:
+        """Bring released rows back into memory (before a change to every row)."""
+        if self._spilled.rows:
+            own = self._materialized_without_pending()
+            self._arrow = pa.concat_tables([*self._spilled.load(own.schema), own])
+            self._spilled = Spilled()
 
     def _rows_since(self, start: int) -> pa.Table:
         """Rows ``start..`` as Arrow, without touching older batches when it can."""
@@ -477,7 +508,8 @@ class Table:
     def _to_json_column(self, i: int) -> None:
         if self._arrow is None:
             return
-        self.to_arrow()
+        self._unspill()
+        self._materialized_without_pending()  # (not to_arrow: this runs inside _materialize)
         values = [to_json_text(v) for v in self._arrow.column(i).to_pylist()]
         self._arrow = self._arrow.set_column(
             i, self._columns[i], pa.array(values, type=pa.string())
@@ -487,12 +519,21 @@ class Table:
         for i, t in enumerate(batch.schema.types):
             if self._kinds[i] is None:
                 self._kinds[i] = kind_of_arrow(t)
-        if self._arrow is None or (self._arrow.num_rows == 0 and batch.num_rows):
+        if self._arrow is None or (
+            self._arrow.num_rows == 0
+            and batch.num_rows
+            and not self._tail
+            and not self._spilled.rows
+        ):
             self._arrow = batch
             return
         if batch.num_rows == 0:
             return
         old_schema = self._arrow.schema
+        if batch.schema == old_schema:  # the usual next batch: nothing to unify
+            self._tail.append(batch)
+            self._tail_rows += batch.num_rows
+            return
         fields = []
         for i, (a, b) in enumerate(zip(old_schema.types, batch.schema.types, strict=True)):
             name = self._columns[i]
@@ -505,6 +546,7 @@ class Table:
                 self._tail.append(batch)
                 self._tail_rows += batch.num_rows
                 return
+            self._unspill()  # (rare: a type widens) released rows take the new type too
             old = self._materialized_without_pending().cast(schema)
             self._arrow = pa.concat_tables([old, batch])
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:

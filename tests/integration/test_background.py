@@ -47,6 +47,21 @@ def test_full_queue_blocks_with_one_log_line(caplog: pytest.LogCaptureFixture) -
     assert sum("run.log blocks" in r.message for r in caplog.records) == 1
 
 
+def test_queued_bytes_are_bounded(caplog: pytest.LogCaptureFixture) -> None:
+    gate = threading.Event()
+    running: list[int] = []
+    worker = Worker(maxsize=100, max_bytes=10)
+    threading.Timer(0.3, gate.set).start()
+    with caplog.at_level(logging.WARNING, logger="tablelog"):
+        worker.submit(lambda: (gate.wait(), running.append(0)), 6)  # type: ignore[func-returns-value]
+        worker.submit(lambda: running.append(1), 50)  # over the bound alone: waits, then goes
+        assert running[:1] == [0]  # the second submit returned only after the first ran
+        worker.submit(lambda: running.append(2), 4)
+    worker.close()
+    assert running == [0, 1, 2]
+    assert sum("MiB of rows are waiting" in r.message for r in caplog.records) == 1
+
+
 def test_sync_and_background_write_the_same(where: Any) -> None:
     for sync in (True, False):
         with where.init(id=f"s{sync}", sync=sync) as run:

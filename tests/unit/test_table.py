@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pandas as pd
 import polars as pl
+import pyarrow as pa
 import pytest
 
 import tablelog
@@ -148,3 +149,13 @@ def test_rows_failing_late_conversion_are_not_dropped() -> None:
         with pytest.raises(tablelog.ColumnTypeError, match="column 'd'"):
             t.to_arrow()
     assert len(t) == 2
+
+
+def test_a_mixed_column_turning_to_json_after_earlier_rows_were_converted() -> None:
+    # (Used to recurse without end: the JSON conversion re-entered the row conversion.)
+    t = tablelog.Table(columns=["a"], log_mode="INCREMENTAL", allow_mixed_types=True)
+    t.add_data(1)
+    t.to_arrow()
+    t.add_data("x")
+    assert t.data == [[1], ["x"]]
+    assert t.to_arrow().schema.field("a").type == pa.string()

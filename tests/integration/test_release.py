@@ -1,0 +1,131 @@
+"""Committed INCREMENTAL rows leave the writer's memory and read back unchanged."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+import tablelog
+from tablelog import FormatError
+from tablelog.format import paths
+from tablelog.format.chain import TableRef, load_version
+from tablelog.objects.open import open_store
+
+
+def _rows(step: int) -> list[tuple[Any, ...]]:
+    image = tablelog.Image(np.full((4, 6, 3), step, dtype=np.uint8), caption=f"s{step}")
+    return [
+        (
+            step * 10 + j,
+            float(j) / 3,
+            f"text {step}-{j}",
+            np.arange(3, dtype=np.float32) + step,
+            {"k": j, "s": [step, j]},
+            dt.datetime(2026, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=step),
+            decimal.Decimal("1.25") * j,
+            None if j == 1 else True,
+            image,
+        )
+        for j in range(3)
+    ]
+
+
+COLUMNS = ["i", "x", "s", "emb", "d", "t", "dec", "flag", "img"]
+
+
+def _log(where: Any, run_id: str, steps: int, **kw: Any) -> tablelog.Table:
+    table = tablelog.Table(columns=COLUMNS, log_mode="INCREMENTAL")
+    with where.init(id=run_id, **kw) as run:
+        for step in range(steps):
+            for row in _rows(step):
+                table.add_data(*row)
+            run.log({"inc": table}, step=step)
+            if step == steps // 2:
+                run.flush()
+                # Everything logged so far is committed and released (unless kept).
+                expected = 0 if kw.get("keep_logged_rows") else 3 * (step + 1)
+                assert table._spilled.rows == expected
+    return table
+
+
+def test_released_rows_read_back_like_kept_ones(where: Any) -> None:
+    released = _log(where, "rel", 8)
+    kept = _log(where, "kept", 8, keep_logged_rows=True)
+    assert released._spilled.rows == 24 and released._arrow is not None
+    assert released._arrow.num_rows == 0 and not released._tail  # nothing left in memory
+    assert kept._spilled.rows == 0
+    assert released.num_rows == kept.num_rows == len(released) == 24
+    assert released.to_arrow().equals(kept.to_arrow())
+    assert released.data == kept.data
+    assert released.get_column("i") == [s * 10 + j for s in range(8) for j in range(3)]
+    np.testing.assert_array_equal(
+        released.get_column("emb", convert_to="numpy"), kept.get_column("emb", convert_to="numpy")
+    )
+    frame = released.get_dataframe()  # (object cells: pandas' equals cannot compare them)
+    assert frame.shape == (24, 9) and frame["s"].tolist() == kept.get_column("s")
+    # The seed's example 4: an IMMUTABLE copy of an incrementally logged table.
+    with where.init(id="copy") as run:
+        run.log({"final": tablelog.Table(columns=released.columns, data=released.data)})
+    final = where.scan("p/copy/final").collect()
+    assert final["i"].to_list() == released.get_column("i")
+
+
+def test_logging_after_release_continues_the_table(local: Any) -> None:
+    table = tablelog.Table(columns=["i", "x"], log_mode="INCREMENTAL")
+    with local.init(id="r") as run:
+        for step in range(6):
+            table.add_data(step, step / 2)
+            run.log({"inc": table}, step=step)
+            run.flush()
+        table.add_data(6, 1)  # an int in a float column: the column stays float
+        run.log({"inc": table}, step=6)
+        run.log({"other": table}, step=7)  # the whole Table under a second key
+    assert table.get_column("x") == [s / 2 for s in range(6)] + [1.0]
+    assert local.scan("p/r/other").collect()["i"].to_list() == list(range(7))
+    assert local.scan("p/r/inc").collect()["i"].to_list() == list(range(7))
+
+
+def test_arrow_memory_stays_flat_while_logging(local: Any) -> None:
+    """Arrow's own allocator counts the Table's buffers: with released rows it stays
+    at the pending increments; with keep_logged_rows it grows with every log."""
+
+    def grown(**kw: Any) -> tuple[int, int]:
+        table = tablelog.Table(columns=["i", "v"], log_mode="INCREMENTAL")
+        marks = []
+        with local.init(**kw) as run:
+            base = pa.total_allocated_bytes()
+            for step in range(200):
+                for j in range(500):
+                    table.add_data(step * 500 + j, [float(j)] * 8)
+                run.log({"inc": table}, step=step)
+                if step in (49, 199):
+                    run.flush()  # commits, and hands the committed rows to the Table
+                    marks.append(pa.total_allocated_bytes() - base)
+        assert table.num_rows == 100_000
+        return marks[0], marks[1]
+
+    quarter, end = grown()
+    kept_quarter, kept_end = grown(keep_logged_rows=True)
+    assert kept_end > 3 * kept_quarter > 0  # kept rows grow with the log (~ 100k x 72 B)
+    assert end < kept_end / 20 and end <= max(quarter, 1) * 1.5
+
+
+def test_a_released_object_changed_in_the_store_is_refused(tmp_path: Path) -> None:
+    root = str(tmp_path / "root")
+    table = tablelog.Table(columns=["i"], log_mode="INCREMENTAL")
+    with tablelog.init(project="p", id="r", root=root) as run:
+        for step in range(3):
+            table.add_data(step)
+            run.log({"inc": table}, step=step)
+    store = open_store(root)
+    state = load_version(TableRef(store, "p", "r", "inc"), 2)
+    obj = Path(root) / paths.object_key(state.fragments[1].groups[0].object)
+    obj.write_bytes(obj.read_bytes()[:-1] + b"\0")
+    with pytest.raises(FormatError, match="corrupt"):
+        table.to_arrow()
