@@ -21,8 +21,10 @@ before each timed read, as in a fresh notebook; case 3 also reports a warm re-re
    ``pl.scan_parquet`` of the first 501 per-step files (<= 1x).
 4. ``Table(dataframe=pandas_df)`` + IMMUTABLE log + finish of 1M rows vs
    ``pa.Table.from_pandas`` + ``write_table`` (<= 2x).
-5. Writer memory: peak RSS growth of a subprocess logging 2,000,000 rows as 2,000 increments
-   vs one only building the same Table, with Python rows and as Arrow (reported, no target).
+5. Writer memory, 10,000,000 rows as 10,000 increments of 1,000 rows (a tenth with
+   ``--quick``), each in a subprocess: RSS growth at the end vs after a quarter of the logs
+   (<= 1.2x: flat, committed rows are released), and peak RSS growth vs only building the
+   same Table as Arrow, with and without ``keep_logged_rows``.
 
 Rows as in bench_core.py. Medians of ``--repeats`` runs (default 5, 3 with ``--quick``; case 2
 runs 3 times, once with ``--quick``). ``--quick`` also uses a tenth of the rows in 4 and 5.
@@ -244,41 +246,50 @@ def peak_rss() -> tuple[int, int]:
 
 
 def memory_child(mode: str, root: str, n_steps: int, per: int) -> None:
-    """Subprocess body: build the table ("build": rows stay Python lists, as add_data keeps
-    them; "arrow": converted per increment as run.log does, via ``_rows_since``; "log": logged
-    each increment) and print the RSS growth."""
-    run = tablelog.init(project="bench", root=root) if mode == "log" else None
+    """Subprocess body: log ``n_steps`` increments of ``per`` rows ("log": committed rows
+    released, the default; "keep": ``keep_logged_rows=True``) or only build the same Table
+    ("arrow": converted per increment as run.log does, via ``_rows_since``); print the RSS
+    growth at a quarter of the steps, at the end and at its peak."""
+    run = None
+    if mode != "arrow":
+        run = tablelog.init(project="bench", root=root, keep_logged_rows=mode == "keep")
     table = tablelog.Table(columns=COLUMNS, log_mode="INCREMENTAL")
+    frame = make_frame(per, per)
     rss0, _ = peak_rss()
+    quarter = 0
     for s in range(n_steps):
-        for row in python_rows(make_frame(per, per, seed=s), py_floats=False):
+        for row in python_rows(frame.with_columns(step=pl.lit(s)), py_floats=False):
             table.add_data(*row)
         if run is not None:
             run.log({"inc": table}, step=s)
-        elif mode == "arrow":
+        else:
             table._rows_since(s * per)
+        if s + 1 == n_steps // 4:
+            quarter = peak_rss()[0] - rss0
     if run is not None:
         run.finish()
     rss1, hwm = peak_rss()
-    print(json.dumps({"peak": hwm - rss0, "end": rss1 - rss0, "rows": len(table)}))
+    print(json.dumps({"peak": hwm - rss0, "end": rss1 - rss0, "quarter": quarter,
+                      "rows": len(table)}))  # fmt: skip
 
 
 def bench_memory(base: Path, n_steps: int, per: int) -> list[Result]:
     got = {}
-    for mode in ("build", "arrow", "log"):
-        cmd = [sys.executable, __file__, "--mem-child", mode, str(base / "mem"), str(n_steps),
-               str(per)]  # fmt: skip
+    for mode in ("arrow", "keep", "log"):
+        cmd = [sys.executable, __file__, "--mem-child", mode, str(base / f"mem-{mode}"),
+               str(n_steps), str(per)]  # fmt: skip
         got[mode] = json.loads(subprocess.run(cmd, check=True, capture_output=True).stdout)
         assert got[mode]["rows"] == n_steps * per
-    n, cases = (
-        f"{n_steps * per:,} rows as {n_steps:,} logs",
-        [
-            ("peak RSS growth vs Table with Python rows", "peak", "build"),
-            ("peak RSS growth vs Table as Arrow", "peak", "arrow"),
-            ("RSS growth at the end vs Table as Arrow", "end", "arrow"),
-        ],
-    )
-    return [Result(f"{n}: {w}", "B", got["log"][k], got[m][k], None) for w, k, m in cases]
+    n = f"{n_steps * per:,} rows as {n_steps:,} logs"
+    log, keep, arrow = got["log"], got["keep"], got["arrow"]
+    return [
+        Result(f"{n}: RSS growth, end vs after {n_steps // 4:,} logs (flat)", "B",
+               log["end"], log["quarter"], 1.2),
+        Result(f"{n}: peak RSS growth vs the Table kept as Arrow", "B", log["peak"],
+               arrow["peak"], None),
+        Result(f"{n}: peak RSS growth, keep_logged_rows=True vs as Arrow", "B", keep["peak"],
+               arrow["peak"], None),
+    ]  # fmt: skip
 
 
 def main() -> None:
@@ -308,7 +319,7 @@ def main() -> None:
         results += bench_history(store, hist_steps, hist_reps, floor_step)
         results += bench_pandas(store, 1_000_000 // scale, reps)
         if local:
-            results += bench_memory(base, 2_000 // scale, 1_000)
+            results += bench_memory(base, 10_000 // scale, 1_000)
     finally:
         if server is not None:
             server.stop()
