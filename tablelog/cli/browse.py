@@ -89,20 +89,22 @@ def _tables(store: Store, project: str, run_id: str) -> list[dict[str, Any]]:
             latest[key] = max(v, latest.get(key, -1))
     if not latest and not store.exists(paths.run_json_key(project, run_id)):
         raise NotFoundError(f"no run {project}/{run_id} in {store.url}")
-    out = []
-    for key in sorted(latest):
-        m, _ = TableRef(store, project, run_id, key).read_manifest(latest[key])
-        out.append(
-            {
-                "key": key,
-                "mode": m.mode,
-                "versions": latest[key] + 1,
-                "rows": m.rows,
-                "step": m.step,
-                "updated": _iso(m.time),
-            }
+    # The shards of a sharded table (internal keys _shard/<id>/<key>) list as one table.
+    by_key: dict[str, dict[str, Any]] = {}
+    for table_key in sorted(latest):
+        m, _ = TableRef(store, project, run_id, table_key).read_manifest(latest[table_key])
+        sharded = paths.parse_shard_key(table_key)
+        key = table_key if sharded is None else sharded[1]
+        row = by_key.setdefault(
+            key,
+            {"key": key, "mode": m.mode, "versions": 0, "rows": 0, "step": None, "shards": 0},
         )
-    return out
+        row["versions"] += latest[table_key] + 1
+        row["rows"] += m.rows
+        row["step"] = m.step if row["step"] is None else max(row["step"], m.step or 0)
+        row["updated"] = max(row.get("updated") or "", _iso(m.time) or "")
+        row["shards"] += sharded is not None
+    return [by_key[k] for k in sorted(by_key)]
 
 
 def ls(args: argparse.Namespace) -> int:
@@ -128,7 +130,10 @@ def ls(args: argparse.Namespace) -> int:
 
         def plain() -> None:
             for row in rows:
-                print(line.format(**{k: "-" if v is None else v for k, v in row.items()}).rstrip())
+                text = line.format(**{k: "-" if v is None else v for k, v in row.items()})
+                if row.get("shards"):
+                    text += f"  {row['shards']} shard(s)"
+                print(text.rstrip())
 
         output.print_table([list(r.values()) for r in rows], list(rows[0]), plain=plain)
     elif rows:

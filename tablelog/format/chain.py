@@ -157,8 +157,7 @@ def _fetch_manifests(ref: TableRef, versions: list[int]) -> list[tuple[Manifest,
     except FileNotFoundError as e:
         which = versions[0] if len(versions) == 1 else f"{versions[0]}..{versions[-1]}"
         raise NotFoundError(
-            f"table {ref.path} is missing a manifest of versions {which} in "
-            f"{ref.store.url}: {e}"
+            f"table {ref.path} is missing a manifest of versions {which} in {ref.store.url}: {e}"
         ) from e
     out = []
     for v, data in zip(versions, datas, strict=True):
@@ -250,3 +249,30 @@ def read_history(ref: TableRef, latest: int) -> list[tuple[Manifest, str]]:
     return [
         (parse_manifest(d, where=ref.version_url(v)), digest_of(d)) for v, d in enumerate(datas)
     ]
+
+
+def version_at_step(ref: TableRef, step: int, latest: int) -> int:
+    """The newest version logged at or before ``step`` (binary search: steps only grow)."""
+    lo, hi, found = 0, latest, -1
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        m, _ = ref.read_manifest(mid)
+        if m.step is not None and m.step <= step:
+            found, lo = mid, mid + 1
+        else:
+            hi = mid - 1
+    if found < 0:
+        raise NotFoundError(f"table {ref.path} has no version at or before step {step}")
+    return found
+
+
+def find_shards(store: Store, project: str, run_id: str, key: str) -> list[str]:
+    """The shard ids of table ``key`` (sorted; empty for an unsharded table)."""
+    prefix = paths.shards_prefix(project, run_id, key)
+    names = (k[len(prefix) :] for k in store.list(prefix) if k.startswith(prefix))
+    return sorted(paths.decode(n) for n in names if n and "/" not in n)
+
+
+def shard_ref(ref: TableRef, shard: str) -> TableRef:
+    """The chain of shard ``shard`` of the table ``ref`` names."""
+    return TableRef(ref.store, ref.project, ref.run_id, paths.shard_key(shard, ref.key))

@@ -61,6 +61,8 @@ def commit(
             )
         digest = digest_of(data)
         where = ref.version_url(plan.manifest.version)
+        if plan.manifest.version == 0:
+            _mark_shard(ref)
         winner = _create(ref, plan.manifest.version, data, digest, deadline)
         if winner is None:
             return apply_manifest(state, plan.manifest, digest, where=where)
@@ -74,6 +76,14 @@ def commit(
         # instead of every loser retrying within half a second.
         time.sleep(random.uniform(0, min(MAX_BACKOFF_S, 0.005 * 2 ** min(attempt, 10))))
         state = _after_loss(ref, state, winner)
+
+
+def _mark_shard(ref: TableRef) -> None:
+    """Before a shard's first version: its marker, so that readers of the table find it."""
+    parsed = paths.parse_shard_key(ref.key)
+    if parsed is not None:
+        shard, key = parsed
+        ref.store.put_if_absent(paths.shard_marker_key(ref.project, ref.run_id, key, shard), b"")
 
 
 def _after_loss(ref: TableRef, state: TableState, winner: bytes) -> TableState:
@@ -91,9 +101,7 @@ def _after_loss(ref: TableRef, state: TableState, winner: bytes) -> TableState:
     return refresh(ref, state)
 
 
-def _create(
-    ref: TableRef, version: int, data: bytes, digest: str, deadline: float
-) -> bytes | None:
+def _create(ref: TableRef, version: int, data: bytes, digest: str, deadline: float) -> bytes | None:
     """Create manifest ``version``: None if ours is there, else the manifest that is."""
     key = ref.version_key(version)
     delay = 0.05

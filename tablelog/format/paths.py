@@ -130,6 +130,32 @@ def tables_prefix(project: str, run_id: str) -> str:
     return f"{run_prefix(project, run_id)}tables/"
 
 
+#: Internal table keys of shards: ``_shard/<shard id>/<key>`` (docs/format.md, "Shards").
+SHARD_PREFIX = "_shard/"
+
+
+def shard_key(shard: str, key: str) -> str:
+    """The internal table key holding shard ``shard`` of table ``key``."""
+    return f"{SHARD_PREFIX}{check_segment_name('shard', shard)}/{key}"
+
+
+def parse_shard_key(table_key: str) -> tuple[str, str] | None:
+    """(shard, key) of an internal shard key; None for any other table key."""
+    if not table_key.startswith(SHARD_PREFIX):
+        return None
+    shard, slash, key = table_key[len(SHARD_PREFIX) :].partition("/")
+    return (shard, key) if slash and shard and key else None
+
+
+def shards_prefix(project: str, run_id: str, key: str) -> str:
+    """Where a sharded table's shard markers live (one empty object per shard)."""
+    return f"{run_prefix(project, run_id)}shards/{encode(key)}/"
+
+
+def shard_marker_key(project: str, run_id: str, key: str, shard: str) -> str:
+    return f"{shards_prefix(project, run_id, key)}{encode(shard)}"
+
+
 def versions_prefix(project: str, run_id: str, key: str) -> str:
     return f"{tables_prefix(project, run_id)}{encode(key)}/versions/"
 

@@ -12,12 +12,25 @@ import polars as pl
 
 from tablelog.errors import FormatError, InvalidNameError, NotFoundError
 from tablelog.format import paths
-from tablelog.format.chain import TableRef, latest_version, load_version, read_history
+from tablelog.format.chain import (
+    TableRef,
+    latest_version,
+    load_version,
+    read_history,
+    version_at_step,
+)
 from tablelog.format.state import TableState
 from tablelog.objects.cas import digest_of
 from tablelog.objects.open import open_store
 from tablelog.objects.store import Store
 from tablelog.read.frames import INCREMENT_COLUMN, fragments_frame, polars_schema
+from tablelog.read.shards import (
+    SHARD_COLUMN,
+    check_sharded_selector,
+    find_shards,
+    shard_ref,
+    shard_states,
+)
 
 Root = str | os.PathLike[str] | None
 
@@ -32,7 +45,12 @@ def split_path(path: str) -> tuple[str, str, str]:
     project = paths.check_segment_name("project", parts[0])
     run_id = parts[1] if parts[1] == "*" else paths.check_segment_name("run id", parts[1])
     key = parts[2]
-    if key != "_history":
+    shard = paths.parse_shard_key(key)
+    if shard is not None:  # one shard's chain, addressed directly (_shard/<id>/<key>)
+        paths.shard_key(*shard)
+        if shard[1] != "_history":
+            paths.check_key(shard[1])
+    elif key != "_history":
         paths.check_key(key)
     return project, run_id, key
 
@@ -49,6 +67,13 @@ def _latest(ref: TableRef) -> int:
         run_key = paths.run_json_key(ref.project, ref.run_id)
         if not ref.store.exists(run_key):
             raise NotFoundError(f"no run {ref.project}/{ref.run_id} in {ref.store.url}")
+        shards = find_shards(ref.store, ref.project, ref.run_id, ref.key)
+        if shards:
+            raise NotFoundError(
+                f"table {ref.path} is sharded ({len(shards)} shards): scan, show, history and "
+                f"files read it whole; this takes one shard at a time, e.g. "
+                f"{ref.project}/{ref.run_id}/{paths.shard_key(shards[0], ref.key)}"
+            )
         raise NotFoundError(
             f"run {ref.project}/{ref.run_id} has no table {ref.key!r} in {ref.store.url}; "
             f"its tables: {sorted(list_tables(ref.store, ref.project, ref.run_id))}"
@@ -80,23 +105,8 @@ def resolve_version(ref: TableRef, *, version: int | None, step: int | None) -> 
             )
         return v
     if step is not None:
-        return _version_at_step(ref, step, latest)
+        return version_at_step(ref, step, latest)
     return latest
-
-
-def _version_at_step(ref: TableRef, step: int, latest: int) -> int:
-    """The newest version logged at or before ``step`` (binary search: steps only grow)."""
-    lo, hi, found = 0, latest, -1
-    while lo <= hi:
-        mid = (lo + hi) // 2
-        m, _ = ref.read_manifest(mid)
-        if m.step is not None and m.step <= step:
-            found, lo = mid, mid + 1
-        else:
-            hi = mid - 1
-    if found < 0:
-        raise NotFoundError(f"table {ref.path} has no version at or before step {step}")
-    return found
 
 
 def _frame(ref: TableRef, state: TableState, increment: int | None) -> pl.LazyFrame:
@@ -124,6 +134,7 @@ def scan(
     step: int | None = None,
     increment: int | None = None,
     verify: bool = False,
+    shard: str | None = None,
 ) -> pl.LazyFrame:
     """A lazy Polars frame of table ``project/run_id/key`` at a version.
 
@@ -140,13 +151,52 @@ def scan(
         Fetch every object of the version first and check that its bytes hash to its
         name (manifests are always checked against their chain); a mismatch raises
         :class:`~tablelog.FormatError` naming the object and the version.
+    shard:
+        Only this shard of a sharded table (logged by several processes with shard
+        ids, e.g. one per rank); ``version=`` and ``increment=`` then count in its chain.
+
+    A sharded table reads as one: its shards' rows, shards in id order, with a
+    ``_shard`` column; ``step=`` selects every shard at its newest version logged at or
+    before that step. Version and increment numbers belong to one shard (``shard=``).
     """
     ref = _ref(path, root, storage_options)
-    v = resolve_version(ref, version=version, step=step)
-    state = load_version(ref, v)
+    if shard is not None:
+        sref = shard_ref(ref, shard)
+        return _scan_one(sref, version, step, increment, verify).with_columns(
+            pl.lit(shard, dtype=pl.String).alias(SHARD_COLUMN)
+        )
+    try:
+        return _scan_one(ref, version, step, increment, verify)
+    except NotFoundError:
+        shards = find_shards(ref.store, ref.project, ref.run_id, ref.key)
+        if not shards:
+            raise
+    check_sharded_selector(ref, shards, version=version, increment=increment)
+    return _union(ref, shards, step=step, verify=verify)
+
+
+def _scan_one(
+    ref: TableRef, version: int | None, step: int | None, increment: int | None, verify: bool
+) -> pl.LazyFrame:
+    state = load_version(ref, resolve_version(ref, version=version, step=step))
     if verify:
         _verify_objects(ref, state)
     return _frame(ref, state, increment)
+
+
+def _union(ref: TableRef, shards: list[str], *, step: int | None, verify: bool) -> pl.LazyFrame:
+    """Every shard of a sharded table (at ``step``) as one frame, shards in id order."""
+    states = shard_states(ref, shards, step=step)
+    if not states:
+        at = "" if step is None else f" at or before step {step}"
+        raise NotFoundError(f"no shard of table {ref.path} has a version{at}")
+    frames = []
+    for shard, sref, state in states:
+        if verify:
+            _verify_objects(sref, state)
+        frame = _frame(sref, state, None)
+        frames.append(frame.with_columns(pl.lit(shard, dtype=pl.String).alias(SHARD_COLUMN)))
+    return pl.concat(frames, how="diagonal_relaxed")
 
 
 def _verify_objects(ref: TableRef, state: TableState) -> None:
@@ -171,21 +221,54 @@ def files(
     storage_options: Mapping[str, Any] | None = None,
     version: int | None = None,
 ) -> tuple[list[str], pl.Schema]:
-    """The Parquet object URLs of a version and its union schema (for Dask, DuckDB, Ray)."""
+    """The Parquet object URLs of a version and its union schema (for Dask, DuckDB, Ray).
+
+    For a sharded table: the latest version of every shard, shards in id order."""
     ref = _ref(path, root, storage_options)
-    state = load_version(ref, resolve_version(ref, version=version, step=None))
+    try:
+        states = [(ref, load_version(ref, resolve_version(ref, version=version, step=None)))]
+    except NotFoundError:
+        shards = find_shards(ref.store, ref.project, ref.run_id, ref.key)
+        if not shards:
+            raise
+        check_sharded_selector(ref, shards, version=version)
+        states = [(sref, state) for _, sref, state in shard_states(ref, shards, step=None)]
     urls = [
-        ref.store.full_url(paths.object_key(g.object)) for f in state.fragments for g in f.groups
+        r.store.full_url(paths.object_key(g.object))
+        for r, state in states
+        for f in state.fragments
+        for g in f.groups
     ]
-    return urls, polars_schema(state.schema)
+    schemas = [pl.LazyFrame(schema=polars_schema(state.schema)) for _, state in states]
+    return urls, pl.concat(schemas, how="diagonal_relaxed").collect_schema()
 
 
 def history(
     path: str, *, root: Root = None, storage_options: Mapping[str, Any] | None = None
 ) -> pl.DataFrame:
-    """One row per version: version, step, mode, rows, columns, time and what changed."""
+    """One row per version: version, step, mode, rows, columns, time and what changed.
+
+    A sharded table has one row per version of each shard, with a ``shard`` column,
+    ordered by time (versions count within their shard)."""
     ref = _ref(path, root, storage_options)
-    latest = _latest(ref)
+    try:
+        return _history(ref, _latest(ref))
+    except NotFoundError:
+        shards = find_shards(ref.store, ref.project, ref.run_id, ref.key)
+        if not shards:
+            raise
+    parts = []
+    for shard in shards:
+        sref = shard_ref(ref, shard)
+        latest = latest_version(sref)
+        if latest >= 0:
+            parts.append(_history(sref, latest).with_columns(shard=pl.lit(shard, pl.String)))
+    if not parts:
+        raise NotFoundError(f"no shard of table {ref.path} has a version")
+    return pl.concat(parts).sort("time", "shard", "version")
+
+
+def _history(ref: TableRef, latest: int) -> pl.DataFrame:
     rows: list[dict[str, Any]] = []
     schema: tuple[str, ...] = ()
     for m, digest in read_history(ref, latest):
@@ -247,9 +330,16 @@ def scan_runs(
             continue
         ref = TableRef(store, project, run_id, key)
         latest = latest_version(ref)
-        if latest < 0:
-            continue
-        lf = _frame(ref, load_version(ref, latest), None)
+        if latest >= 0:
+            lf = _frame(ref, load_version(ref, latest), None)
+        else:
+            shards = find_shards(store, project, run_id, key)
+            if not shards:
+                continue
+            try:
+                lf = _union(ref, shards, step=None, verify=False)
+            except NotFoundError:
+                continue
         frames.append(lf.with_columns(pl.lit(run_id, dtype=pl.String).alias("run_id")))
     if not frames:
         raise NotFoundError(f"no run of project {project!r} matching {run_pat!r} has table {key!r}")

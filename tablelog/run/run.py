@@ -32,7 +32,7 @@ from tablelog.errors import (
     UnsafeStoreError,
 )
 from tablelog.format import paths
-from tablelog.format.chain import TableRef
+from tablelog.format.chain import TableRef, find_shards
 from tablelog.format.manifest import ColumnGroup
 from tablelog.objects.open import open_store
 from tablelog.objects.store import Store
@@ -76,9 +76,11 @@ class Run:
         retry_for: float = 10.0,
         compact_at: int | None = None,
         keep_logged_rows: bool = False,
+        shard: str | None = None,
         storage_options: Mapping[str, Any] | None = None,
     ) -> None:
         self._store = store
+        self.shard = shard
         self._keep_logged_rows = keep_logged_rows
         #: INCREMENTAL Tables this handle logged, and their rows committed since (from
         #: the worker) that the Table can release from memory on its own thread.
@@ -106,7 +108,8 @@ class Run:
         # A script that never calls finish() still gets its queued logs committed.
         atexit.register(_finish_at_exit, weakref.ref(self))
         self._summary_none: set[str] = set()
-        self._last_step: int | None = info.last_step
+        # Ranks of a sharded run step on their own: only this handle's steps must grow.
+        self._last_step: int | None = info.last_step if shard is None else None
         self._finished = False
         self._checked_store = False
         self.summary: dict[str, Any] = {}
@@ -226,12 +229,15 @@ class Run:
     def _writer(self, key: str) -> tuple[KeyLog, KeyCommitter]:
         found = self._keys.get(key)
         if found is None:
-            ref = TableRef(self._store, self.project, self.id, key)
+            table_key = key if self.shard is None else paths.shard_key(self.shard, key)
+            ref = TableRef(self._store, self.project, self.id, table_key)
             committer = KeyCommitter(ref=ref, writer=self._writer_id)
             # One read per key and handle, so a resumed INCREMENTAL key continues and a
             # log_mode clash is reported by log() itself.
             try:
                 state = committer.open()
+                if state.version < 0:
+                    self._check_sharding(key)
             except (StoreError, CommitStateUnknownError):
                 # Unreachable now: the commit (or the spool) finds the table later.
                 state = committer.state
@@ -239,6 +245,22 @@ class Run:
             found = (keylog, committer)
             self._keys[key] = found
         return found
+
+    def _check_sharding(self, key: str) -> None:
+        """A table is sharded or not, never both: the first log of a new table checks
+        that no writer started it the other way (readers would miss one of them)."""
+        path = f"{self.project}/{self.id}/{key}"
+        if self.shard is not None:
+            if TableRef(self._store, self.project, self.id, key).has_version(0):
+                raise RunError(
+                    f"table {path} was logged without a shard; this run has shard "
+                    f"{self.shard!r}. Log sharded tables under a new key (or init(shard=False))"
+                )
+        elif find_shards(self._store, self.project, self.id, key):
+            raise RunError(
+                f"table {path} is sharded (logged by runs with shard ids); this run has "
+                "none. Give it a shard id (init(shard=...)) or log under a new key"
+            )
 
     def _releasing(self, table: Table, job: LogJob) -> LogJob:
         """``job``, set to tell this run when its rows are committed (INCREMENTAL rows
@@ -472,6 +494,7 @@ def init(
     retry_for: float = 10.0,
     compact_at: int | None = None,
     keep_logged_rows: bool = False,
+    shard: str | bool | None = None,
     **_wandb_kwargs: Any,
 ) -> Run:
     """Start (or resume) a run in ``project``.
@@ -515,6 +538,14 @@ def init(
         (False) committed rows are released, so a Table logged every step holds only
         the rows not yet committed, however long the run; reading the Table
         (``data``, ``get_column``, ``to_arrow``...) then reads them back from the store.
+    shard:
+        This process's shard id when many processes log the same tables of one run (one
+        ``id``): each table is then committed to this shard's own chain, with no
+        contention, and readers see the shards as one table. Default: ``rank-<RANK>``
+        under a multi-process launcher (``RANK``/``WORLD_SIZE``, ``SLURM_PROCID``/
+        ``SLURM_NTASKS``, ``OMPI_COMM_WORLD_RANK``/``_SIZE``) or ``$TABLELOG_SHARD``;
+        otherwise none. ``False`` turns it off. A run with a shard joins an existing run
+        of the same id (``resume="allow"``).
     """
     project = paths.check_segment_name("project", project or DEFAULT_PROJECT)
     if resume is True:
@@ -525,6 +556,15 @@ def init(
         raise RunError(f"resume must be one of {RESUME_MODES} (or None), got {resume!r}")
     if resume == "must" and id is None:
         raise RunError("resume='must' needs the id of the run to resume")
+    shard_id = _shard_id(shard)
+    if shard_id is not None:
+        if id is None:
+            log.warning(
+                "tablelog: shard %r but no id=: this process starts a run of its own; pass "
+                "the id all processes of the job share to log their shards into one run",
+                shard_id,
+            )
+        resume = resume or "allow"
     run_id = paths.check_segment_name("run id", id if id is not None else _new_run_id())
     if compact_at is not None and (
         isinstance(compact_at, bool) or not isinstance(compact_at, int) or compact_at < 2
@@ -554,6 +594,7 @@ def init(
         "retry_for": retry_for,
         "compact_at": compact_at,
         "keep_logged_rows": bool(keep_logged_rows),
+        "shard": shard_id,
         "storage_options": storage_options,
     }
     if resume == "must":
@@ -572,6 +613,32 @@ def init(
         return _resume(store, existing, config, **options)
     hint = "use resume='allow' or 'must' to continue it" if resume is None else "pick another id"
     raise RunError(f"run {project}/{run_id} already exists in {store.url}: {hint}")
+
+
+_LAUNCHERS = (
+    ("RANK", "WORLD_SIZE"),
+    ("SLURM_PROCID", "SLURM_NTASKS"),
+    ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"),
+)
+
+
+def _shard_id(shard: str | bool | None) -> str | None:
+    """The shard id ``init`` was given, or the launcher's rank (see ``init``)."""
+    if shard is False or shard == "":
+        return None
+    if shard is None:
+        env = os.environ.get("TABLELOG_SHARD")
+        if env:
+            shard = env
+        else:
+            for rank, size in _LAUNCHERS:
+                r, n = os.environ.get(rank, ""), os.environ.get(size, "")
+                if r.isdigit() and n.isdigit() and int(n) > 1:
+                    return f"rank-{int(r):05d}"
+            return None
+    if shard is True or not isinstance(shard, str):
+        raise RunError(f"shard must be a shard id (a string), False or None, got {shard!r}")
+    return paths.check_segment_name("shard", shard)
 
 
 def _resume(store: Store, info: RunInfo, config: Mapping[str, Any] | None, **options: Any) -> Run:
