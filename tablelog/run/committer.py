@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -118,6 +118,8 @@ class KeyCommitter:
     ranges: list[tuple[str, int, int]] = field(default_factory=list)
     #: Media blobs a committed version of this writer references (no re-upload).
     media_present: set[str] = field(default_factory=set)
+    #: ``landed`` callbacks of spooled logs (their jobs come back from disk), by log id.
+    landed_later: dict[str, Callable[[ColumnGroup], None]] = field(default_factory=dict)
 
     def open(self) -> TableState:
         self.state = refresh(self.ref, self.state)
@@ -212,8 +214,9 @@ class KeyCommitter:
             and added_rows == rows.num_rows
             and groups[0].columns == tuple(rows.column_names)
         )
-        if job.landed is not None and whole:  # one object holds exactly the logged rows
-            job.landed(groups[0])
+        landed = job.landed or self.landed_later.pop(job.log_id, None)
+        if landed is not None and whole:  # one object holds exactly the logged rows
+            landed(groups[0])
         if job.replace:
             self.ranges = []
         if job.mode == "MUTABLE" and job.writes_rows:

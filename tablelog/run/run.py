@@ -85,7 +85,9 @@ class Run:
         #: INCREMENTAL Tables this handle logged, and their rows committed since (from
         #: the worker) that the Table can release from memory on its own thread.
         self._tables: weakref.WeakValueDictionary[str, Table] = weakref.WeakValueDictionary()
-        self._landed: collections.deque[tuple[str, int, int, ColumnGroup]] = collections.deque()
+        self._landed: collections.deque[tuple[str, int, int, int, ColumnGroup]] = (
+            collections.deque()
+        )
         self._compact_at = compact_at
         self._storage_options = storage_options
         self._info = info
@@ -268,19 +270,20 @@ class Run:
         if self._keep_logged_rows or job.mode != "INCREMENTAL" or job.rows is None:
             return job
         self._tables[table._uid] = table
-        uid, first, n = table._uid, job.first_row, job.rows.num_rows
+        uid, first, n, gen = table._uid, job.first_row, job.rows.num_rows, table._generation
         return dataclasses.replace(
-            job, landed=lambda group: self._landed.append((uid, first, n, group))
+            job, landed=lambda group: self._landed.append((uid, first, n, gen, group))
         )
 
     def _release_landed(self) -> None:
         """Hand committed rows to their Tables (on the caller's thread, as Tables are
         not thread-safe): each drops the batches they cover and reads them back later."""
         while self._landed:
-            uid, first, n, group = self._landed.popleft()
+            uid, first, n, gen, group = self._landed.popleft()
             table = self._tables.get(uid)
             if table is not None:
-                table._release(first, n, functools.partial(read_group, self._store, group))
+                loader = functools.partial(read_group, self._store, group)
+                table._release(first, n, loader, gen)
 
     def _submit(self, committer: KeyCommitter, job: LogJob) -> None:
         rows_group = None
@@ -322,6 +325,8 @@ class Run:
             )
 
     def _spool_job(self, committer: KeyCommitter, job: LogJob) -> None:
+        if job.landed is not None:  # told when the spooled log is committed after all
+            committer.landed_later[job.log_id] = job.landed
         if self._spool is None:
             self._spool = Spool(self._spool_folder)
         self._spool.add(
@@ -570,9 +575,9 @@ def init(
         isinstance(compact_at, bool) or not isinstance(compact_at, int) or compact_at < 2
     ):
         raise RunError(f"compact_at must be a whole number >= 2 or None, got {compact_at!r}")
-    for name, value in (("queue_size", queue_size), ("queue_bytes", queue_bytes)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise RunError(f"{name} must be a whole number >= 0, got {value!r}")
+    for arg, value, least in (("queue_size", queue_size, 1), ("queue_bytes", queue_bytes, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise RunError(f"{arg} must be a whole number >= {least}, got {value!r}")
     if config is not None and not isinstance(config, Mapping):
         raise RunError(f"config must be a dict, got {type(config).__name__}")
     store = open_store(root, storage_options=storage_options)

@@ -81,10 +81,16 @@ class Worker:
                     self._room.wait()
             self._bytes += size
         try:
-            self._queue.put_nowait((task, size))
-        except queue.Full:
-            self._warn_full(f"{self._queue.maxsize} commits are")
-            self._queue.put((task, size))
+            try:
+                self._queue.put_nowait((task, size))
+            except queue.Full:
+                self._warn_full(f"{self._queue.maxsize} commits are")
+                self._queue.put((task, size))
+        except BaseException:  # (Ctrl-C while blocked) the task was not queued
+            with self._room:
+                self._bytes -= size
+                self._room.notify_all()
+            raise
         waited = time.monotonic() - start
         if waited > 0.5:
             log.info("tablelog: run.log waited %.1f s for the commit queue", waited)

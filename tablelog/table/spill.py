@@ -8,6 +8,8 @@ cover exactly; reading the Table (``data``, ``to_arrow``...) loads them back.
 
 from __future__ import annotations
 
+import bisect
+import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -17,6 +19,9 @@ import pyarrow as pa
 Loader = Callable[[], pa.Table]
 
 _LOAD_THREADS = 16
+#: Committed ranges kept while the Table's first batch waits for its own (past this,
+#: later ranges are not kept: their rows just stay in memory).
+_MAX_LANDED = 10_000
 
 
 class Spilled:
@@ -30,31 +35,43 @@ class Spilled:
 
     def land(self, first_row: int, rows: int, loader: Loader) -> None:
         """Rows ``first_row..first_row+rows-1`` are committed and ``loader`` reads them."""
-        if rows > 0 and first_row >= self.rows:
-            self._landed.append((first_row, rows, loader))
-            self._landed.sort(key=lambda r: r[0])
+        if first_row + rows > self.rows and len(self._landed) < _MAX_LANDED:
+            bisect.insort(self._landed, (first_row, rows, loader), key=lambda r: r[0])
 
     def cover(self, rows: int) -> bool:
-        """Take the committed ranges that exactly cover the next ``rows`` rows, if any."""
-        end, at, used = self.rows + rows, self.rows, 0
-        for first, n, _ in self._landed:
-            if first < at:  # the same rows committed twice (two keys): either will do
-                used += 1
+        """Take committed ranges that cover the next ``rows`` rows, if there are such;
+        parts of ranges are read from the same objects (the same rows logged under
+        two keys, or a whole Table logged again under a new key)."""
+        if not self._landed or self._landed[0][0] > self.rows:
+            return False  # the next rows' commit has not landed (or never will)
+        end, at = self.rows + rows, self.rows
+        taken: list[tuple[int, Loader]] = []
+        left: list[tuple[int, int, Loader]] = []
+        for first, n, loader in self._landed:
+            if first + n <= at:
+                continue  # these rows are covered already
+            if first > at or at == end:
+                left.append((first, n, loader))
                 continue
-            if first != at or at + n > end:
-                break
-            at += n
-            used += 1
-            if at == end:
-                break
-        if at != end:
+            skip = at - first
+            use = min(n - skip, end - at)
+            taken.append((use, functools.partial(_sliced, loader, skip, use)))
+            at += use
+            if first + n > at:  # the rest of the range belongs to later rows
+                left.append((first, n, loader))
+        if at < end:
             return False
-        for first, n, loader in self._landed[:used]:
-            if first >= self.rows:
-                self._chunks.append((n, loader))
-                self.rows += n
-        del self._landed[:used]
+        self._chunks.extend(taken)
+        self.rows = end
+        self._landed = left
         return True
+
+    def rewrite(self, change: Callable[[pa.Table], pa.Table]) -> None:
+        """Apply ``change`` to every released row (when they are read back)."""
+        self._chunks = [(n, functools.partial(_changed, load, change)) for n, load in self._chunks]
+        self._landed = [
+            (first, n, functools.partial(_changed, load, change)) for first, n, load in self._landed
+        ]
 
     def load(self, schema: pa.Schema) -> list[pa.Table]:
         """Every spilled row, in order, with ``schema`` (the Table's current one)."""
@@ -65,3 +82,12 @@ class Spilled:
         else:
             tables = [load() for load in loaders]
         return [t if t.schema == schema else t.cast(schema) for t in tables]
+
+
+def _sliced(loader: Loader, offset: int, length: int) -> pa.Table:
+    table = loader()
+    return table if offset == 0 and length == table.num_rows else table.slice(offset, length)
+
+
+def _changed(loader: Loader, change: Callable[[pa.Table], pa.Table]) -> pa.Table:
+    return change(loader())

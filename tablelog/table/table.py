@@ -7,9 +7,10 @@ Arrow directly (columnar, never row by row).
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -136,6 +137,8 @@ class Table:
         self._tail_rows = 0
         #: Leading rows that are committed and were released from memory.
         self._spilled = Spilled()
+        #: Changes applied to every row so far, in order (see ``_generation``).
+        self._rewrites: list[Callable[[pa.Table], pa.Table]] = []
         self._pending: list[list[Any]] = []
         #: Blob name -> bytes of every media value added (uploaded when logged).
         self._blobs: dict[str, bytes] = {}
@@ -423,9 +426,18 @@ class Table:
             return pa.concat_tables([*self._spilled.load(self._arrow.schema), self._arrow])
         return self._arrow
 
-    def _release(self, first_row: int, rows: int, loader: Loader) -> None:
-        """Rows ``first_row..`` are committed and ``loader`` reads them back: drop the
-        in-memory batches that committed rows cover (called on the Table's thread)."""
+    @property
+    def _generation(self) -> int:
+        """Changes to every row so far (a column turned to JSON text): rows committed
+        before the n-th read back with the changes from the n-th on applied."""
+        return len(self._rewrites)
+
+    def _release(self, first_row: int, rows: int, loader: Loader, generation: int) -> None:
+        """Rows ``first_row..`` are committed and ``loader`` reads them back as they were
+        at ``generation``: drop the in-memory batches that committed rows cover
+        (called on the Table's thread)."""
+        for rewrite in self._rewrites[generation:]:
+            loader = functools.partial(_rewritten, loader, rewrite)
         self._spilled.land(first_row, rows, loader)
         while True:
             if self._arrow is not None and self._arrow.num_rows:
@@ -440,13 +452,6 @@ class Table:
                 self._arrow = self._arrow.schema.empty_table()
             else:
                 self._tail_rows -= self._tail.pop(0).num_rows
-
-    def _unspill(self) -> None:
-        """Bring released rows back into memory (before a change to every row)."""
-        if self._spilled.rows:
-            own = self._materialized_without_pending()
-            self._arrow = pa.concat_tables([*self._spilled.load(own.schema), own])
-            self._spilled = Spilled()
 
     def _rows_since(self, start: int) -> pa.Table:
         """Rows ``start..`` as Arrow, without touching older batches when it can."""
@@ -508,12 +513,15 @@ class Table:
     def _to_json_column(self, i: int) -> None:
         if self._arrow is None:
             return
-        self._unspill()
-        self._materialized_without_pending()  # (not to_arrow: this runs inside _materialize)
-        values = [to_json_text(v) for v in self._arrow.column(i).to_pylist()]
-        self._arrow = self._arrow.set_column(
-            i, self._columns[i], pa.array(values, type=pa.string())
-        )
+        if self._kinds[i] in ("list", "dict") and pa.types.is_string(
+            self._arrow.schema.field(i).type
+        ):
+            return  # lists or dicts whose shapes varied: already stored as JSON text
+        rewrite = functools.partial(_json_column, i, self._columns[i])
+        # (not to_arrow: this runs inside _materialize)
+        self._arrow = rewrite(self._materialized_without_pending())
+        self._spilled.rewrite(rewrite)  # released rows: rewritten when read back
+        self._rewrites.append(rewrite)
 
     def _append_arrow(self, batch: pa.Table) -> None:
         for i, t in enumerate(batch.schema.types):
@@ -546,7 +554,7 @@ class Table:
                 self._tail.append(batch)
                 self._tail_rows += batch.num_rows
                 return
-            self._unspill()  # (rare: a type widens) released rows take the new type too
+            # (Released rows are cast to the Table's new type when read back.)
             old = self._materialized_without_pending().cast(schema)
             self._arrow = pa.concat_tables([old, batch])
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
@@ -567,6 +575,16 @@ class Table:
     @property
     def _is_frozen(self) -> bool:
         return self._frozen
+
+
+def _rewritten(loader: Loader, rewrite: Callable[[pa.Table], pa.Table]) -> pa.Table:
+    return rewrite(loader())
+
+
+def _json_column(i: int, name: str, table: pa.Table) -> pa.Table:
+    """Column ``i`` of ``table`` as JSON text."""
+    values = [to_json_text(v) for v in table.column(i).to_pylist()]
+    return table.set_column(i, name, pa.array(values, type=pa.string()))
 
 
 def _unify(name: str, a: pa.DataType, b: pa.DataType) -> pa.DataType:

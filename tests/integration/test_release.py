@@ -129,3 +129,66 @@ def test_a_released_object_changed_in_the_store_is_refused(tmp_path: Path) -> No
     obj.write_bytes(obj.read_bytes()[:-1] + b"\0")
     with pytest.raises(FormatError, match="corrupt"):
         table.to_arrow()
+
+
+def _released_vs_kept(local: Any, log: Any) -> tuple[tablelog.Table, tablelog.Table]:
+    tables = []
+    for keep in (False, True):
+        with local.init(keep_logged_rows=keep) as run:
+            tables.append(log(run))
+    return tables[0], tables[1]
+
+
+def test_type_changes_keep_releasing_and_read_back_right(local: Any) -> None:
+    def log(run: Any) -> tablelog.Table:
+        t = tablelog.Table(columns=["n", "late", "m"], log_mode="INCREMENTAL",
+                           allow_mixed_types=True)  # fmt: skip
+        for step in range(12):
+            n = step if step < 5 else step + 0.5  # int column widens to float
+            late = None if step < 4 else step  # null at first, then int
+            m = str(step) if step < 7 else {"k": step}  # text, then a dict: JSON from here
+            t.add_data(n, late, m)
+            run.log({"t": t}, step=step)
+            run.flush()
+        return t
+
+    released, kept = _released_vs_kept(local, log)
+    assert released._spilled.rows == 12 and released._arrow is not None
+    assert released._arrow.num_rows == 0  # released to the end despite the changes
+    assert released.to_arrow().equals(kept.to_arrow())
+    assert released.data == kept.data
+    assert released.get_column("m")[:2] == ["0", "1"] and released.get_column("m")[7] == {"k": 7}
+
+
+def test_rows_logged_under_two_keys_around_a_json_change(local: Any) -> None:
+    def log(run: Any) -> tablelog.Table:
+        t = tablelog.Table(columns=["a"], log_mode="INCREMENTAL", allow_mixed_types=True)
+        for i in range(3):
+            t.add_data(str(i))
+        run.log({"b": t}, step=0)  # rows 0-2 as text, committed (and released) later
+        t.add_data({"k": 1})  # the column turns to JSON text: rows 0-2 change
+        run.log({"a": t}, step=1)
+        run.flush()
+        t.add_data(7)
+        run.log({"a": t, "b": t}, step=2)
+        run.flush()
+        return t
+
+    released, kept = _released_vs_kept(local, log)
+    assert released._spilled.rows == 5
+    assert released.data == kept.data == [["0"], ["1"], ["2"], [{"k": 1}], [7]]
+
+
+def test_a_table_logged_again_in_a_second_run_keeps_releasing(local: Any) -> None:
+    t = tablelog.Table(columns=["i"], log_mode="INCREMENTAL")
+    with local.init(id="first") as run:
+        for step in range(5):
+            t.add_data(step)
+            run.log({"k": t}, step=step)
+    with local.init(id="second") as run:
+        for step in range(5, 8):
+            t.add_data(step)
+            run.log({"k": t}, step=step)  # first log here: the whole table, one object
+            run.flush()
+    assert t._spilled.rows == 8 and t.get_column("i") == list(range(8))
+    assert local.scan("p/second/k").collect()["i"].to_list() == list(range(8))

@@ -519,6 +519,8 @@ def test_offline_spool_drains_when_the_store_is_back(
     assert len({m.extra["log"] for m in manifests}) == 70
     assert _scan(bucket, "p/spooled/t")["i"].to_list() == list(range(70))
     assert not list((tmp_path / "spool").rglob("*.job.json"))
+    # Spooled logs, once committed, release their rows from the Table like the others.
+    assert t._spilled.rows == 70 and t.get_column("i") == list(range(70))
     print(f"\n[{bucket.server.name}] 60 logs during the outage took {logging_time:.1f} s")
 
 
