@@ -3,7 +3,7 @@
 Run it (not a pytest test)::
 
     python tests/benchmarks/bench_writers.py [--writers 1,4,16,64] [--logs 20]
-        [--interval 0] [--separate] [--json PATH]
+        [--interval 0] [--separate | --sharded] [--json PATH]
 
 Starts its own SeaweedFS (``weed mini``, as tests/servers.py does) in a temp dir. For
 each writer count W it makes a fresh bucket and starts W OS processes, each a separate
@@ -16,6 +16,9 @@ state of its last commit, as ``Run`` does, and waits ``--interval`` seconds (0: 
 to back, the saturating case). All processes start on a common signal after their
 imports. ``--separate`` gives each writer its own table instead (its own chain, no
 contention): the bound a per-writer-shard design could reach on the same machine.
+``--sharded`` makes ``shared`` a sharded table: each writer commits to its own shard
+chain (``_shard/w<NNN>/shared``, as ``init(shard=...)`` does), and the check reads the
+union back with ``tablelog.scan("p/bench/shared")``.
 ``--refresh-first`` refreshes the state (one ordered LIST) before every commit, to
 measure how much of the conflict count is the stale first attempt.
 
@@ -181,11 +184,18 @@ def measure(
     interval: float,
     *,
     separate: bool,
+    sharded: bool = False,
     refresh_first: bool = False,
 ) -> dict[str, Any]:
     import tablelog
     from tablelog.format.chain import TableRef, latest_version, read_history
+    from tablelog.format.paths import shard_key
     from tablelog.objects import open_store
+
+    if sharded:
+        keys = [shard_key(f"w{w:03d}", "shared") for w in range(writers)]
+    else:
+        keys = [f"own-{w}" for w in range(writers)] if separate else ["shared"]
 
     bucket = f"{BUCKET_PREFIX}-{writers}-{os.getpid()}"
     server.create_bucket(bucket)
@@ -200,7 +210,7 @@ def measure(
                 __file__,
                 "--child",
                 root,
-                f"own-{w}" if separate else "shared",
+                keys[w % len(keys)],
                 f"w{w}",
                 str(logs),
                 str(interval),
@@ -238,12 +248,11 @@ def measure(
     commits = len(lat)
     gave_up = sum(len(o["gave_up"]) for o in outs)
     # Every row exactly once, one linear chain of `commits` versions.
-    keys = [f"own-{w}" for w in range(writers)] if separate else ["shared"]
     exact = linear = True
     streaks = 0  # maximal runs of consecutive versions committed by one writer
     for key in keys:
         df = tablelog.scan(f"{PROJECT}/{RUN}/{key}", root=root, storage_options=so).collect()
-        n = commits // len(keys) if separate else commits
+        n = commits // len(keys)
         exact = exact and df.height == n and df.select("writer", "i").n_unique() == n
         ref = TableRef(open_store(root, storage_options=so), PROJECT, RUN, key)
         history = read_history(ref, latest_version(ref))
@@ -252,10 +261,14 @@ def measure(
             linear = linear and m.version == v and m.parent == parent
             parent = digest
             streaks += v == 0 or m.writer != history[v - 1][0].writer
+    if sharded:  # the shards read back as one table: every row exactly once
+        df = tablelog.scan(f"{PROJECT}/{RUN}/shared", root=root, storage_options=so).collect()
+        exact = exact and df.height == commits and df.select("writer", "i").n_unique() == commits
     server.delete_bucket(bucket)
     return {
         "writers": writers,
         "tables": len(keys),
+        "sharded": sharded,
         "logs_per_writer": logs,
         "interval_s": interval,
         "refresh_first": refresh_first,
@@ -311,6 +324,11 @@ def main() -> None:
         help="each writer its own table (own chain, no contention): the bound shards could reach",
     )
     ap.add_argument(
+        "--sharded",
+        action="store_true",
+        help="one sharded table: each writer commits to its own shard chain",
+    )
+    ap.add_argument(
         "--refresh-first",
         action="store_true",
         help="refresh the table state before each commit (not what Run does today)",
@@ -334,6 +352,7 @@ def main() -> None:
                     args.logs,
                     args.interval,
                     separate=args.separate,
+                    sharded=args.sharded,
                     refresh_first=args.refresh_first,
                 )
                 print(json.dumps(r), flush=True)
