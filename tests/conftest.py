@@ -27,9 +27,11 @@ LOCALSTACK_URL = os.environ.get("TABLELOG_LOCALSTACK_URL", "http://127.0.0.1:456
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No test sees the developer's credentials, AWS config or TABLELOG_ROOT."""
+    """No test sees the developer's credentials, AWS config or TABLELOG_ROOT, nor a
+    launcher's ranks (which would make every run a shard)."""
+    launcher = ("RANK", "WORLD_SIZE", "SLURM_PROCID", "SLURM_NTASKS")
     for name in list(os.environ):
-        if name.startswith(("AWS_", "TABLELOG_")):
+        if name.startswith(("AWS_", "TABLELOG_", "OMPI_COMM_WORLD_")) or name in launcher:
             monkeypatch.delenv(name)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))

@@ -51,7 +51,8 @@ def _runs(store: Store, project: str) -> list[dict[str, Any]]:
         if parts[1:] == ["run.json"]:
             runs.add(parts[0])
         elif len(parts) >= 3 and parts[1] == "tables":
-            tables[parts[0]].add(parts[2])
+            shard = paths.parse_shard_key(paths.decode(parts[2]))  # shards: one table
+            tables[parts[0]].add(parts[2] if shard is None else paths.encode(shard[1]))
     if not runs and not tables:
         raise NotFoundError(f"no project {project!r} in {store.url}")
     ids = sorted(runs, key=paths.decode)

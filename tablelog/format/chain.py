@@ -252,7 +252,8 @@ def read_history(ref: TableRef, latest: int) -> list[tuple[Manifest, str]]:
 
 
 def version_at_step(ref: TableRef, step: int, latest: int) -> int:
-    """The newest version logged at or before ``step`` (binary search: steps only grow)."""
+    """The newest version logged at or before ``step`` (binary search: steps only grow);
+    -1 if there is none."""
     lo, hi, found = 0, latest, -1
     while lo <= hi:
         mid = (lo + hi) // 2
@@ -261,8 +262,6 @@ def version_at_step(ref: TableRef, step: int, latest: int) -> int:
             found, lo = mid, mid + 1
         else:
             hi = mid - 1
-    if found < 0:
-        raise NotFoundError(f"table {ref.path} has no version at or before step {step}")
     return found
 
 

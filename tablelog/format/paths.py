@@ -147,6 +147,12 @@ def parse_shard_key(table_key: str) -> tuple[str, str] | None:
     return (shard, key) if slash and shard and key else None
 
 
+def is_history(table_key: str) -> bool:
+    """Whether a table key is a run's scalar history (``_history``, or a shard's)."""
+    shard = parse_shard_key(table_key)
+    return (table_key if shard is None else shard[1]) == "_history"
+
+
 def shards_prefix(project: str, run_id: str, key: str) -> str:
     """Where a sharded table's shard markers live (one empty object per shard)."""
     return f"{run_prefix(project, run_id)}shards/{encode(key)}/"

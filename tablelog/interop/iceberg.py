@@ -187,7 +187,7 @@ def _split_identifier(identifier: str | Sequence[str]) -> tuple[tuple[str, ...],
 
 
 def _tagged(state: TableState, key: str) -> bool:
-    return state.mode == "INCREMENTAL" and not state.separate and key != "_history"
+    return state.mode == "INCREMENTAL" and not state.separate and not paths.is_history(key)
 
 
 def _plan_files(store: Store, state: TableState, path: str, *, tagged: bool) -> list[_File]:

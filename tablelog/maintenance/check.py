@@ -233,8 +233,12 @@ def _parse_target(target: str) -> tuple[str, str]:
     run_id = paths.check_segment_name("run id", parts[1])
     if len(parts) == 2:
         return paths.run_prefix(project, run_id), target
-    if parts[2] != HISTORY_KEY:
-        paths.check_key(parts[2])
+    shard = paths.parse_shard_key(parts[2])
+    if shard is not None:
+        paths.shard_key(*shard)  # one shard's chain: its id checked like a name
+    key = parts[2] if shard is None else shard[1]
+    if key != HISTORY_KEY:
+        paths.check_key(key)
     return paths.versions_prefix(project, run_id, parts[2]), target
 
 

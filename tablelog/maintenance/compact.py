@@ -18,6 +18,7 @@ from typing import Any
 import pyarrow as pa
 
 from tablelog.errors import CommitConflictError
+from tablelog.format import paths
 from tablelog.format.chain import load_version
 from tablelog.format.commit import commit
 from tablelog.format.plan import Intent, NewFragment
@@ -79,7 +80,7 @@ def compact(
             rows=state.rows,
             bytes_written=0,
         )
-    tag = state.mode == "INCREMENTAL" and ref.key != "_history"
+    tag = state.mode == "INCREMENTAL" and not paths.is_history(ref.key)
     if progress is not None:
         progress("read fragments", 0, len(frags))
     frame = fragments_frame(ref.store, state.schema, frags, tag_increments=tag).collect()

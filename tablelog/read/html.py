@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tablelog.format import paths
 from tablelog.format.chain import TableRef, load_version
 from tablelog.format.state import TableState
 from tablelog.objects.store import Store
@@ -79,7 +80,7 @@ def _views(ref: TableRef, state: TableState, max_versions: int) -> tuple[str | N
     if state.mode == "MUTABLE" or (state.mode == "INCREMENTAL" and state.separate):
         first = max(0, state.version - max_versions + 1)
         return "version", list(range(first, state.version + 1))
-    if state.mode == "INCREMENTAL" and ref.key != "_history":
+    if state.mode == "INCREMENTAL" and not paths.is_history(ref.key):
         return "increment", [state.version]
     return None, [state.version]
 

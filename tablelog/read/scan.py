@@ -105,12 +105,15 @@ def resolve_version(ref: TableRef, *, version: int | None, step: int | None) -> 
             )
         return v
     if step is not None:
-        return version_at_step(ref, step, latest)
+        found = version_at_step(ref, step, latest)
+        if found < 0:
+            raise NotFoundError(f"table {ref.path} has no version at or before step {step}")
+        return found
     return latest
 
 
 def _frame(ref: TableRef, state: TableState, increment: int | None) -> pl.LazyFrame:
-    tag = state.mode == "INCREMENTAL" and not state.separate and ref.key != "_history"
+    tag = state.mode == "INCREMENTAL" and not state.separate and not paths.is_history(ref.key)
     frags = state.fragments
     compacted = any(INCREMENT_COLUMN in g.columns for f in frags for g in f.groups)
     if increment is not None and compacted:
@@ -171,7 +174,9 @@ def scan(
         shards = find_shards(ref.store, ref.project, ref.run_id, ref.key)
         if not shards:
             raise
-    check_sharded_selector(ref, shards, version=version, increment=increment)
+    if check_sharded_selector(ref, shards, version=version, increment=increment):
+        return scan(path, root=root, storage_options=storage_options, version=version,
+                    step=step, increment=increment, verify=verify, shard=shards[0])  # fmt: skip
     return _union(ref, shards, step=step, verify=verify)
 
 
@@ -190,6 +195,10 @@ def _union(ref: TableRef, shards: list[str], *, step: int | None, verify: bool) 
     if not states:
         at = "" if step is None else f" at or before step {step}"
         raise NotFoundError(f"no shard of table {ref.path} has a version{at}")
+    return _union_frame(states, verify=verify)
+
+
+def _union_frame(states: list[tuple[str, TableRef, TableState]], *, verify: bool) -> pl.LazyFrame:
     frames = []
     for shard, sref, state in states:
         if verify:
@@ -231,8 +240,13 @@ def files(
         shards = find_shards(ref.store, ref.project, ref.run_id, ref.key)
         if not shards:
             raise
-        check_sharded_selector(ref, shards, version=version)
-        states = [(sref, state) for _, sref, state in shard_states(ref, shards, step=None)]
+        if check_sharded_selector(ref, shards, version=version):  # one shard: its version
+            sref = shard_ref(ref, shards[0])
+            states = [(sref, load_version(sref, resolve_version(sref, version=version, step=None)))]
+        else:
+            states = [(sref, st) for _, sref, st in shard_states(ref, shards, step=None)]
+        if not states:
+            raise NotFoundError(f"no shard of table {ref.path} has a version") from None
     urls = [
         r.store.full_url(paths.object_key(g.object))
         for r, state in states
@@ -336,10 +350,10 @@ def scan_runs(
             shards = find_shards(store, project, run_id, key)
             if not shards:
                 continue
-            try:
-                lf = _union(ref, shards, step=None, verify=False)
-            except NotFoundError:
-                continue
+            states = shard_states(ref, shards, step=None)
+            if not states:
+                continue  # only markers: no shard committed yet
+            lf = _union_frame(states, verify=False)
         frames.append(lf.with_columns(pl.lit(run_id, dtype=pl.String).alias("run_id")))
     if not frames:
         raise NotFoundError(f"no run of project {project!r} matching {run_pat!r} has table {key!r}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from tablelog.errors import NotFoundError
+from tablelog.format import paths
 from tablelog.format.chain import (
     TableRef,
     find_shards,
@@ -42,24 +42,26 @@ def shard_states(
         latest = latest_version(sref)
         if latest < 0:
             return None  # marked, but its first commit never landed
-        if step is None:
-            return shard, sref, load_version(sref, latest)
-        try:
-            return shard, sref, load_version(sref, version_at_step(sref, step, latest))
-        except NotFoundError:
-            return None
+        version = latest if step is None else version_at_step(sref, step, latest)
+        if version < 0:
+            return None  # nothing logged at or before the step
+        return shard, sref, load_version(sref, version)
 
     with ThreadPoolExecutor(max(1, min(_THREADS, len(shards)))) as pool:
         found = list(pool.map(one, shards))
     return [f for f in found if f is not None]
 
 
-def check_sharded_selector(ref: TableRef, shards: list[str], **given: int | None) -> None:
-    """Refuse selectors that name one shard's chain, with what to use instead."""
-    for name, value in given.items():
-        if value is not None:
-            shown = ", ".join(shards[:5]) + (", ..." if len(shards) > 5 else "")
-            raise ValueError(
-                f"table {ref.path} is sharded ({len(shards)} shards: {shown}); {name}= numbers "
-                f"belong to one shard: pass shard=... with {name}=, or select by step="
-            )
+def check_sharded_selector(ref: TableRef, shards: list[str], **given: int | None) -> bool:
+    """Whether selectors that name one shard's chain are given: fine for a table with one
+    shard (a job where only rank 0 logged), refused with what to use instead otherwise."""
+    named = [name for name, value in given.items() if value is not None]
+    if named and len(shards) > 1:
+        shown = ", ".join(shards[:5]) + (", ..." if len(shards) > 5 else "")
+        raise ValueError(
+            f"table {ref.path} is sharded ({len(shards)} shards: {shown}); {named[0]}= "
+            f"numbers belong to one shard: pass shard=... with {named[0]}= (or read the "
+            f"path {ref.project}/{ref.run_id}/{paths.shard_key(shards[0], ref.key)}), or "
+            "select by step="
+        )
+    return bool(named)

@@ -177,7 +177,6 @@ class Run:
         self._raise_worker_error()
         if not isinstance(data, Mapping):
             raise RunError(f"run.log takes a dict of key -> value, got {type(data).__name__}")
-        step = self._next_step(step)
         tables: dict[str, Table] = {}
         scalars: dict[str, Any] = {}
         for key, value in data.items():
@@ -188,6 +187,9 @@ class Run:
                 _check_scalar(key, value)
                 scalars[key] = value
         self._check_store()
+        if self.shard is not None:
+            self._shard_step_floor([*tables, *([HISTORY_KEY] if scalars else [])])
+        step = self._next_step(step)
         self._release_landed()
         for key, table in tables.items():
             keylog, committer = self._writer(key)
@@ -199,6 +201,16 @@ class Run:
             self._log_history(step, scalars)
             self.summary.update(scalars)
         self._last_step = step
+
+    def _shard_step_floor(self, keys: list[str]) -> None:
+        """A shard's steps grow along its own chains: a restarted rank continues from
+        the newest step its chains of these keys hold (read once per key)."""
+        for key in keys:
+            if key not in self._keys:
+                _, committer = self._writer(key)
+                newest = committer.state.step
+                if newest is not None and (self._last_step is None or newest > self._last_step):
+                    self._last_step = newest
 
     def _next_step(self, step: int | None) -> int:
         if step is None:
@@ -336,6 +348,7 @@ class Run:
             run_id=self.id,
             base=committer.state.version,
             ranges=committer.ranges,
+            table_key=committer.ref.key,
         )
 
     def _drain(self, *, force: bool) -> None:
@@ -436,8 +449,19 @@ class Run:
                 )
 
     def _write_info(self, status: str) -> None:
+        last_step = self._last_step
+        if self.shard is not None:  # every rank writes run.json: keep the others' news
+            try:
+                other = _read_info(self._store, paths.run_json_key(self.project, self.id))
+            except TablelogError:
+                other = None
+            if other is not None:
+                steps = [s for s in (last_step, other.last_step) if s is not None]
+                last_step = max(steps) if steps else None
+                if other.status == "failed":
+                    status = "failed"
         self._info = dataclasses.replace(
-            self._info, status=status, updated=time.time(), last_step=self._last_step
+            self._info, status=status, updated=time.time(), last_step=last_step
         )
         self._store.put(paths.run_json_key(self.project, self.id), encode_run_info(self._info))
 
@@ -553,6 +577,7 @@ def init(
         of the same id (``resume="allow"``).
     """
     project = paths.check_segment_name("project", project or DEFAULT_PROJECT)
+    joinable = resume is None  # (a sharded run joins its id unless told otherwise)
     if resume is True:
         resume = "allow"
     elif resume is False:
@@ -569,7 +594,8 @@ def init(
                 "the id all processes of the job share to log their shards into one run",
                 shard_id,
             )
-        resume = resume or "allow"
+        if joinable:
+            resume = "allow"
     run_id = paths.check_segment_name("run id", id if id is not None else _new_run_id())
     if compact_at is not None and (
         isinstance(compact_at, bool) or not isinstance(compact_at, int) or compact_at < 2

@@ -48,6 +48,8 @@ class Entry:
     base: int
     ranges: tuple[tuple[str, int, int], ...]
     path: Path
+    #: The table the job commits to: ``job.key``, or its shard's internal key.
+    table_key: str = ""
 
 
 def _write_table(path: Path, table: pa.Table) -> None:
@@ -80,6 +82,7 @@ class Spool:
         run_id: str,
         base: int,
         ranges: list[tuple[str, int, int]],
+        table_key: str | None = None,
     ) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         seq, self._next = self._next, self._next + 1
@@ -102,6 +105,7 @@ class Spool:
             "project": project,
             "run_id": run_id,
             "key": job.key,
+            "table_key": table_key or job.key,
             "mode": job.mode,
             "step": job.step,
             "separate": job.separate,
@@ -148,6 +152,7 @@ class Spool:
                 job=job,
                 base=int(doc["base"]),
                 ranges=tuple((str(a), int(b), int(c)) for a, b, c in doc["ranges"]),
+                table_key=doc.get("table_key") or doc["key"],
                 path=path,
             )
 
@@ -238,11 +243,11 @@ class _Committers:
 
     def __call__(self, entry: Entry) -> KeyCommitter:
 
-        where = (self.root or entry.root, entry.project, entry.run_id, entry.job.key)
+        where = (self.root or entry.root, entry.project, entry.run_id, entry.table_key)
         committer = self.found.get(where)
         if committer is None:
             store = open_store(where[0], storage_options=self.storage_options)
-            ref = TableRef(store, entry.project, entry.run_id, entry.job.key)
+            ref = TableRef(store, entry.project, entry.run_id, entry.table_key)
             committer = KeyCommitter(ref=ref, writer=f"sync:{self.writer}")
             committer.open()
             committer.ranges = list(entry.ranges)  # this writer's fragments before the spool

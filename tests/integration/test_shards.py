@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -189,3 +190,105 @@ def test_a_shard_marked_but_never_committed_is_skipped(local: Any) -> None:
     store.put_if_absent(paths.shard_marker_key("p", "job", "eval", "dead"), b"")
     assert find_shards(store, "p", "job", "eval") == ["dead", "ok"]
     assert local.scan("p/job/eval").collect()["_shard"].to_list() == ["ok"]
+
+
+def test_a_sharded_spool_pushed_by_sync_lands_in_its_shard(
+    local: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TABLELOG_SPOOL", str(tmp_path / "spool"))
+    with local.init(id="job", shard="r0") as run:
+        t = tablelog.Table(columns=["x"], log_mode="INCREMENTAL")
+        t.add_data(1)
+        run.log({"eval": t}, step=0)
+    run = local.init(id="job", shard="r1")
+    t = tablelog.Table(columns=["x"], log_mode="INCREMENTAL")
+    t.add_data(2)
+    keylog, committer = run._writer("eval")  # as Run._commit does with the store down
+    job = keylog.prepare(t, step=0, separate=False)
+    assert job is not None
+    run._spool_job(committer, job)
+    run._spool = None  # the process ends; `tablelog sync` pushes the spool later
+    tablelog.sync(tmp_path / "spool")
+    store = open_store(**local.kw())
+    assert find_shards(store, "p", "job", "eval") == ["r0", "r1"]
+    assert not TableRef(store, "p", "job", "eval").has_version(0)  # not the unsharded chain
+    assert local.scan("p/job/eval").sort("x").collect()["x"].to_list() == [1, 2]
+
+
+def test_a_restarted_rank_continues_its_steps(local: Any) -> None:
+    for shard, steps in (("r0", (0, 10, 20, 30, 40)), ("r1", (0, 10, 20))):
+        with local.init(id="job", shard=shard) as run:
+            t = tablelog.Table(columns=["step"], log_mode="INCREMENTAL")
+            for step in steps:
+                t.add_data(step)
+                run.log({"eval": t, "loss": 0.5}, step=step)
+    with local.init(id="job", shard="r1") as run:  # rank 1 restarts
+        t = tablelog.Table(columns=["step"], log_mode="INCREMENTAL")
+        t.add_data(11)
+        with pytest.raises(RunError, match="steps only move forward"):
+            run.log({"eval": t}, step=11)
+        run.log({"eval": t})  # no step: after the newest step of its chain
+        run.log({"loss": 0.25})
+    steps = local.scan("p/job/eval", shard="r1").collect()["step"].to_list()
+    assert steps == [0, 10, 20, 11]  # the row logged at step 21
+    assert local.history("p/job/eval").filter(pl.col("shard") == "r1")["step"].to_list() == [
+        0,
+        10,
+        20,
+        21,
+    ]
+    info = json.loads((Path(local.root) / paths.run_json_key("p", "job")).read_bytes())
+    assert info["last_step"] == 40  # the largest any rank logged, whichever finished last
+    hist = local.scan("p/job/_history").collect()
+    assert "_increment" not in hist.columns and hist.height == 9
+
+
+def test_one_shard_reads_like_an_unsharded_table(local: Any) -> None:
+    with local.init(id="job", shard="rank-00000") as run:  # only rank 0 logged
+        t = tablelog.Table(columns=["i"], log_mode="INCREMENTAL")
+        for step in range(3):
+            t.add_data(step)
+            run.log({"eval": t}, step=step)
+    assert local.scan("p/job/eval", version=1).collect()["i"].to_list() == [0, 1]
+    assert local.scan("p/job/eval", increment=2).collect()["i"].to_list() == [2]
+    assert len(tablelog.files("p/job/eval", version=0, **local.kw())[0]) == 1
+
+
+def test_damaged_or_empty_shards_are_errors_not_gaps(local: Any) -> None:
+    for shard in ("a", "b"):
+        with local.init(id="job", shard=shard) as run:
+            t = tablelog.Table(columns=["i"], log_mode="INCREMENTAL")
+            for step in range(4):
+                t.add_data(step)
+                run.log({"eval": t}, step=step)
+    store = open_store(**local.kw())
+    (
+        Path(local.root) / TableRef(store, "p", "job", paths.shard_key("b", "eval")).version_key(1)
+    ).unlink()
+    with pytest.raises(NotFoundError):
+        local.scan("p/job/eval", step=3).collect()
+    store.put_if_absent(paths.shard_marker_key("p", "job", "new", "x"), b"")
+    with pytest.raises(NotFoundError, match="no shard of table p/job/new"):
+        tablelog.files("p/job/new", **local.kw())
+
+
+def test_resume_false_is_not_turned_into_joining(local: Any) -> None:
+    local.init(id="job", shard="a").finish()
+    with pytest.raises(RunError, match="already exists"):
+        local.init(id="job", shard="b", resume=False)
+    with pytest.raises(RunError, match="already exists"):
+        local.init(id="job", shard="b", resume="never")
+
+
+def test_the_cli_counts_a_sharded_table_once_and_verifies_a_shard(
+    local: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for shard in ("a", "b"):
+        with local.init(id="job", shard=shard) as run:
+            t = tablelog.Table(columns=["i"], log_mode="INCREMENTAL")
+            t.add_data(1)
+            run.log({"eval": t}, step=0)
+    assert cli(["ls", "p", "--json", "--root", local.root]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["tables"] == 1
+    assert cli(["verify", "p/job/_shard/a/eval", "--root", local.root]) == 0
+    assert "ok: 1 table(s)" in capsys.readouterr().out
