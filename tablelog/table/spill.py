@@ -73,9 +73,15 @@ class Spilled:
             (first, n, functools.partial(_changed, load, change)) for first, n, load in self._landed
         ]
 
-    def load(self, schema: pa.Schema) -> list[pa.Table]:
-        """Every spilled row, in order, with ``schema`` (the Table's current one)."""
-        loaders = [loader for _, loader in self._chunks]
+    def load(self, schema: pa.Schema, rows: int | None = None) -> list[pa.Table]:
+        """Every spilled row (or the first chunks holding ``rows`` rows), in order, with
+        ``schema`` (the Table's current one)."""
+        loaders, have = [], 0
+        for n, loader in self._chunks:
+            if rows is not None and have >= rows:
+                break
+            loaders.append(loader)
+            have += n
         if len(loaders) > 1:
             with ThreadPoolExecutor(min(_LOAD_THREADS, len(loaders))) as pool:
                 tables = list(pool.map(lambda load: load(), loaders))

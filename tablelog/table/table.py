@@ -202,7 +202,7 @@ class Table:
 
         from tablelog.table.html import REPR_ROWS, frame_html
 
-        frame = pl.from_arrow(self.to_arrow().slice(0, REPR_ROWS))
+        frame = pl.from_arrow(self._head(REPR_ROWS))
         assert isinstance(frame, pl.DataFrame)
         blobs: dict[str, bytes] = getattr(self, "_blobs", {})  # media added to this Table
         return frame_html(
@@ -425,6 +425,14 @@ class Table:
         if self._spilled.rows:
             return pa.concat_tables([*self._spilled.load(self._arrow.schema), self._arrow])
         return self._arrow
+
+    def _head(self, n: int) -> pa.Table:
+        """The first ``n`` rows, reading back only the released increments they need."""
+        if self._spilled.rows < n:  # (also when nothing was released)
+            return self.to_arrow().slice(0, n)
+        self._materialize()  # pending rows may still change the Table's types
+        assert self._arrow is not None
+        return pa.concat_tables(self._spilled.load(self._arrow.schema, rows=n)).slice(0, n)
 
     @property
     def _generation(self) -> int:

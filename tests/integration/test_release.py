@@ -192,3 +192,20 @@ def test_a_table_logged_again_in_a_second_run_keeps_releasing(local: Any) -> Non
             run.flush()
     assert t._spilled.rows == 8 and t.get_column("i") == list(range(8))
     assert local.scan("p/second/k").collect()["i"].to_list() == list(range(8))
+
+
+def test_the_notebook_view_reads_back_only_the_rows_it_shows(tmp_path: Path) -> None:
+    root = str(tmp_path / "root")
+    table = tablelog.Table(columns=["i"], log_mode="INCREMENTAL")
+    with tablelog.init(project="p", id="r", root=root) as run:
+        for step in range(60):
+            table.add_data(step)
+            run.log({"inc": table}, step=step)
+    store = open_store(root)
+    last = load_version(TableRef(store, "p", "r", "inc"), 59).fragments[-1].groups[0].object
+    obj = Path(root) / paths.object_key(last)
+    obj.write_bytes(obj.read_bytes()[:-1] + b"\0")  # row 59's object, never shown
+    html = table._repr_html_()
+    assert "<td>49</td>" in html and "<td>50</td>" not in html and "60 row(s)" in html
+    with pytest.raises(FormatError, match="corrupt"):
+        table.to_arrow()
