@@ -1,0 +1,208 @@
+"""``tablelog.init``: start, resume or join a run, and check what it was given."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import secrets
+import string
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from tablelog.errors import RunError
+from tablelog.format import paths
+from tablelog.objects.open import open_store
+from tablelog.objects.store import Store
+from tablelog.run.run import Run, _read_info, log
+from tablelog.run.runinfo import RunInfo, encode_run_info
+
+RESUME_MODES = ("allow", "must", "never")
+DEFAULT_PROJECT = "uncategorized"
+_ID_CHARS = string.ascii_lowercase + string.digits
+
+
+def _new_run_id() -> str:
+    return "".join(secrets.choice(_ID_CHARS) for _ in range(8))
+
+
+def init(
+    project: str | None = None,
+    *,
+    id: str | None = None,
+    resume: str | bool | None = None,
+    root: str | os.PathLike[str] | None = None,
+    config: Mapping[str, Any] | None = None,
+    name: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+    single_writer: bool = False,
+    sync: bool = False,
+    queue_size: int = 1000,
+    queue_bytes: int = 64 << 20,
+    retry_for: float = 10.0,
+    compact_at: int | None = None,
+    keep_logged_rows: bool = False,
+    shard: str | bool | None = None,
+    **_wandb_kwargs: Any,
+) -> Run:
+    """Start (or resume) a run in ``project``.
+
+    Parameters
+    ----------
+    project:
+        Project name (no ``/``); default ``"uncategorized"``.
+    id:
+        Run id; a new random id when omitted.
+    resume:
+        ``"must"`` reopens an existing run (error if missing), ``"allow"`` reopens or
+        creates, ``"never"`` requires a new id. ``True`` means ``"allow"``.
+    root:
+        Store URL or folder; default ``$TABLELOG_ROOT``, else ``./tablelog-data``.
+    storage_options:
+        fsspec/s3fs options (credentials, ``client_kwargs.endpoint_url``); never stored.
+    single_writer:
+        Allow a store without create-if-absent, promising only one process writes.
+    sync:
+        Commit inside ``run.log`` instead of on the run's background thread.
+    queue_size:
+        Commits that may wait for the store before ``run.log`` blocks.
+    queue_bytes:
+        Bytes of logged rows that may wait for the store before ``run.log`` blocks
+        (default 64 MiB; one log larger than this still goes, alone). With committed
+        rows released (``keep_logged_rows=False``), this bounds a writer's memory for
+        rows however long it logs.
+    retry_for:
+        Seconds a commit keeps retrying while the store is unreachable; after that the
+        log and every later one go to the offline spool (``$TABLELOG_SPOOL``, default
+        ``~/.cache/tablelog/spool``) and are committed, in order, when the store
+        answers again, or by ``tablelog sync``.
+    compact_at:
+        At ``finish()``, compact (:func:`tablelog.compact`) every table this run logged
+        whose latest version has at least this many fragments; ``None`` (default): never.
+        Long INCREMENTAL logs then read as fast as one file, at the cost of rewriting
+        their rows once when the run ends.
+    keep_logged_rows:
+        Keep an INCREMENTAL Table's rows in memory after they are committed. By default
+        (False) committed rows are released, so a Table logged every step holds only
+        the rows not yet committed, however long the run; reading the Table
+        (``data``, ``get_column``, ``to_arrow``...) then reads them back from the store.
+    shard:
+        This process's shard id when many processes log the same tables of one run (one
+        ``id``): each table is then committed to this shard's own chain, with no
+        contention, and readers see the shards as one table. Default: ``rank-<RANK>``
+        under a multi-process launcher (``RANK``/``WORLD_SIZE``, ``SLURM_PROCID``/
+        ``SLURM_NTASKS``, ``OMPI_COMM_WORLD_RANK``/``_SIZE``) or ``$TABLELOG_SHARD``;
+        otherwise none. ``False`` turns it off. A run with a shard joins an existing run
+        of the same id (``resume="allow"``).
+    """
+    project = paths.check_segment_name("project", project or DEFAULT_PROJECT)
+    joinable = resume is None  # (a sharded run joins its id unless told otherwise)
+    if resume is True:
+        resume = "allow"
+    elif resume is False:
+        resume = None
+    if resume is not None and resume not in RESUME_MODES:
+        raise RunError(f"resume must be one of {RESUME_MODES} (or None), got {resume!r}")
+    if resume == "must" and id is None:
+        raise RunError("resume='must' needs the id of the run to resume")
+    shard_id = _shard_id(shard)
+    if shard_id is not None:
+        if id is None:
+            log.warning(
+                "tablelog: shard %r but no id=: this process starts a run of its own; pass "
+                "the id all processes of the job share to log their shards into one run",
+                shard_id,
+            )
+        if joinable:
+            resume = "allow"
+    run_id = paths.check_segment_name("run id", id if id is not None else _new_run_id())
+    if compact_at is not None and (
+        isinstance(compact_at, bool) or not isinstance(compact_at, int) or compact_at < 2
+    ):
+        raise RunError(f"compact_at must be a whole number >= 2 or None, got {compact_at!r}")
+    for arg, value, least in (("queue_size", queue_size, 1), ("queue_bytes", queue_bytes, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise RunError(f"{arg} must be a whole number >= {least}, got {value!r}")
+    if config is not None and not isinstance(config, Mapping):
+        raise RunError(f"config must be a dict, got {type(config).__name__}")
+    store = open_store(root, storage_options=storage_options)
+    key = paths.run_json_key(project, run_id)
+    now = time.time()
+    info = RunInfo(
+        project=project,
+        run_id=run_id,
+        name=name,
+        config=_plain_config(config),
+        created=now,
+        updated=now,
+    )
+    options: dict[str, Any] = {
+        "single_writer": single_writer,
+        "sync": sync,
+        "queue_size": queue_size,
+        "queue_bytes": queue_bytes,
+        "retry_for": retry_for,
+        "compact_at": compact_at,
+        "keep_logged_rows": bool(keep_logged_rows),
+        "shard": shard_id,
+        "storage_options": storage_options,
+    }
+    if resume == "must":
+        existing = _read_info(store, key)
+        if existing is None:
+            raise RunError(
+                f"resume='must' but run {project}/{run_id} does not exist in {store.url}"
+            )
+        return _resume(store, existing, config, **options)
+    created = store.put_if_absent(key, encode_run_info(info))
+    if created:
+        return Run(store=store, info=info, resumed=False, **options)
+    if resume == "allow":
+        existing = _read_info(store, key)
+        assert existing is not None
+        return _resume(store, existing, config, **options)
+    hint = "use resume='allow' or 'must' to continue it" if resume is None else "pick another id"
+    raise RunError(f"run {project}/{run_id} already exists in {store.url}: {hint}")
+
+
+_LAUNCHERS = (
+    ("RANK", "WORLD_SIZE"),
+    ("SLURM_PROCID", "SLURM_NTASKS"),
+    ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"),
+)
+
+
+def _shard_id(shard: str | bool | None) -> str | None:
+    """The shard id ``init`` was given, or the launcher's rank (see ``init``)."""
+    if shard is False or shard == "":
+        return None
+    if shard is None:
+        env = os.environ.get("TABLELOG_SHARD")
+        if env:
+            shard = env
+        else:
+            for rank, size in _LAUNCHERS:
+                r, n = os.environ.get(rank, ""), os.environ.get(size, "")
+                if r.isdigit() and n.isdigit() and int(n) > 1:
+                    return f"rank-{int(r):05d}"
+            return None
+    if shard is True or not isinstance(shard, str):
+        raise RunError(f"shard must be a shard id (a string), False or None, got {shard!r}")
+    return paths.check_segment_name("shard", shard)
+
+
+def _resume(store: Store, info: RunInfo, config: Mapping[str, Any] | None, **options: Any) -> Run:
+    merged = {**info.config, **_plain_config(config)}
+    info = dataclasses.replace(info, config=merged, status="running", updated=time.time())
+    store.put(paths.run_json_key(info.project, info.run_id), encode_run_info(info))
+    return Run(store=store, info=info, resumed=True, **options)
+
+
+def _plain_config(config: Mapping[str, Any] | None) -> dict[str, Any]:
+    if not config:
+        return {}
+    try:
+        return dict(json.loads(json.dumps(dict(config), default=str, allow_nan=False)))
+    except ValueError as e:
+        raise RunError(f"config must be JSON-serialisable without NaN/inf: {e}") from e
