@@ -118,8 +118,8 @@ class KeyCommitter:
     ranges: list[tuple[str, int, int]] = field(default_factory=list)
     #: Media blobs a committed version of this writer references (no re-upload).
     media_present: set[str] = field(default_factory=set)
-    #: ``landed`` callbacks of spooled logs (their jobs come back from disk), by log id.
-    landed_later: dict[str, Callable[[ColumnGroup], None]] = field(default_factory=dict)
+    #: Told (on the committing thread) of each committed job whose rows one group holds.
+    on_landed: Callable[[LogJob, ColumnGroup], None] | None = None
 
     def open(self) -> TableState:
         self.state = refresh(self.ref, self.state)
@@ -214,9 +214,8 @@ class KeyCommitter:
             and added_rows == rows.num_rows
             and groups[0].columns == tuple(rows.column_names)
         )
-        landed = job.landed or self.landed_later.pop(job.log_id, None)
-        if landed is not None and whole:  # one object holds exactly the logged rows
-            landed(groups[0])
+        if self.on_landed is not None and whole:  # one object holds exactly the rows
+            self.on_landed(job, groups[0])
         if job.replace:
             self.ranges = []
         if job.mode == "MUTABLE" and job.writes_rows:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 import pyarrow as pa
 
 from tablelog.errors import CommitConflictError
-from tablelog.format.manifest import Column, ColumnGroup
+from tablelog.format.manifest import Column
 from tablelog.table.table import Table
 from tablelog.table.types import type_to_json
 
@@ -48,8 +48,9 @@ class LogJob:
     log_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     #: How long a commit keeps retrying while the store is unreachable.
     retry_for: float = 10.0
-    #: Called on the worker with the group of ``rows`` once they are committed.
-    landed: Callable[[ColumnGroup], None] | None = None
+    #: (Table uid, Table generation) of INCREMENTAL ``rows``: whose rows these are, so
+    #: the Table can release them once they are committed.
+    source: tuple[str, int] | None = None
 
     @property
     def writes_rows(self) -> bool:
@@ -115,6 +116,7 @@ class KeyLog:
                 rows=rows,
                 first_row=start,
                 blobs=table._blobs,
+                source=(table._uid, table._generation),
             )
         arrow = table.to_arrow()
         base = LogJob(

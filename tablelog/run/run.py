@@ -185,7 +185,9 @@ class Run:
             keylog, committer = self._writer(key)
             job = keylog.prepare(table, step=step, separate=self._separate(key))
             if job is not None:
-                self._submit(committer, self._releasing(table, job))
+                if job.source is not None and not self._keep_logged_rows:
+                    self._tables[table._uid] = table  # its rows are released once committed
+                self._submit(committer, job)
             self.summary[key] = {"_type": "table", "rows": table.num_rows}
         if scalars:
             self._log_history(step, scalars)
@@ -236,6 +238,8 @@ class Run:
             table_key = key if self.shard is None else paths.shard_key(self.shard, key)
             ref = TableRef(self._store, self.project, self.id, table_key)
             committer = KeyCommitter(ref=ref, writer=self._writer_id)
+            if not self._keep_logged_rows:
+                committer.on_landed = self._on_landed
             # One read per key and handle, so a resumed INCREMENTAL key continues and a
             # log_mode clash is reported by log() itself.
             try:
@@ -266,16 +270,12 @@ class Run:
                 "none. Give it a shard id (init(shard=...)) or log under a new key"
             )
 
-    def _releasing(self, table: Table, job: LogJob) -> LogJob:
-        """``job``, set to tell this run when its rows are committed (INCREMENTAL rows
-        are then released from the Table's memory, unless ``keep_logged_rows``)."""
-        if self._keep_logged_rows or job.mode != "INCREMENTAL" or job.rows is None:
-            return job
-        self._tables[table._uid] = table
-        uid, first, n, gen = table._uid, job.first_row, job.rows.num_rows, table._generation
-        return dataclasses.replace(
-            job, landed=lambda group: self._landed.append((uid, first, n, gen, group))
-        )
+    def _on_landed(self, job: LogJob, group: ColumnGroup) -> None:
+        """(Worker thread) ``job``'s rows are committed in ``group``: queue them for their
+        Table, which releases them on its own thread (``_release_landed``)."""
+        if job.source is not None and job.rows is not None:
+            uid, generation = job.source
+            self._landed.append((uid, job.first_row, job.rows.num_rows, generation, group))
 
     def _release_landed(self) -> None:
         """Hand committed rows to their Tables (on the caller's thread, as Tables are
@@ -327,8 +327,6 @@ class Run:
             )
 
     def _spool_job(self, committer: KeyCommitter, job: LogJob) -> None:
-        if job.landed is not None:  # told when the spooled log is committed after all
-            committer.landed_later[job.log_id] = job.landed
         if self._spool is None:
             self._spool = Spool(self._spool_folder)
         self._spool.add(

@@ -113,6 +113,7 @@ class Spool:
             "replace": job.replace,
             "first_row": job.first_row,
             "log_id": job.log_id,
+            "source": list(job.source) if job.source else None,
             "rows": job.rows is not None,
             "new_columns": job.new_columns is not None,
             "base": base,
@@ -142,6 +143,9 @@ class Spool:
                     _read_table(stem.with_suffix(".cols.arrow")) if doc["new_columns"] else None
                 ),
                 log_id=doc["log_id"],
+                source=(str(doc["source"][0]), int(doc["source"][1]))
+                if doc.get("source")
+                else None,
                 blobs=_read_blobs(stem.with_suffix(".media"), doc.get("media", [])),
             )
             yield Entry(
