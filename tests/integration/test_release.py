@@ -14,7 +14,7 @@ import pytest
 import tablelog
 from tablelog import FormatError
 from tablelog.format import paths
-from tablelog.format.chain import TableRef, load_version
+from tablelog.format.chain import TableRef, latest_version, load_version
 from tablelog.objects.open import open_store
 
 
@@ -116,17 +116,29 @@ def test_arrow_memory_stays_flat_while_logging(local: Any) -> None:
     assert end < kept_end / 20 and end <= max(quarter, 1) * 1.5
 
 
-def test_a_released_object_changed_in_the_store_is_refused(tmp_path: Path) -> None:
-    root = str(tmp_path / "root")
+def _one_row_per_log(root: str, steps: int) -> tablelog.Table:
+    """A Table of ``i`` logged one row per step into p/r/inc, released when done."""
     table = tablelog.Table(columns=["i"], log_mode="INCREMENTAL")
     with tablelog.init(project="p", id="r", root=root) as run:
-        for step in range(3):
+        for step in range(steps):
             table.add_data(step)
             run.log({"inc": table}, step=step)
+    return table
+
+
+def _damage_increment(root: str, increment: int) -> None:
+    """Flip the last byte of the object holding one increment of p/r/inc."""
     store = open_store(root)
-    state = load_version(TableRef(store, "p", "r", "inc"), 2)
-    obj = Path(root) / paths.object_key(state.fragments[1].groups[0].object)
+    ref = TableRef(store, "p", "r", "inc")
+    state = load_version(ref, latest_version(ref))
+    obj = Path(root) / paths.object_key(state.fragments[increment].groups[0].object)
     obj.write_bytes(obj.read_bytes()[:-1] + b"\0")
+
+
+def test_a_released_object_changed_in_the_store_is_refused(tmp_path: Path) -> None:
+    root = str(tmp_path / "root")
+    table = _one_row_per_log(root, 3)
+    _damage_increment(root, 1)
     with pytest.raises(FormatError, match="corrupt"):
         table.to_arrow()
 
@@ -196,15 +208,8 @@ def test_a_table_logged_again_in_a_second_run_keeps_releasing(local: Any) -> Non
 
 def test_the_notebook_view_reads_back_only_the_rows_it_shows(tmp_path: Path) -> None:
     root = str(tmp_path / "root")
-    table = tablelog.Table(columns=["i"], log_mode="INCREMENTAL")
-    with tablelog.init(project="p", id="r", root=root) as run:
-        for step in range(60):
-            table.add_data(step)
-            run.log({"inc": table}, step=step)
-    store = open_store(root)
-    last = load_version(TableRef(store, "p", "r", "inc"), 59).fragments[-1].groups[0].object
-    obj = Path(root) / paths.object_key(last)
-    obj.write_bytes(obj.read_bytes()[:-1] + b"\0")  # row 59's object, never shown
+    table = _one_row_per_log(root, 60)
+    _damage_increment(root, 59)  # row 59's object, never shown
     html = table._repr_html_()
     assert "<td>49</td>" in html and "<td>50</td>" not in html and "60 row(s)" in html
     with pytest.raises(FormatError, match="corrupt"):
