@@ -15,7 +15,7 @@ from tablelog.format.manifest import (
     SegmentRef,
     encode_segment,
 )
-from tablelog.format.state import TableState, is_checkpoint
+from tablelog.format.state import TableState, is_checkpoint, keeps_segments
 from tablelog.objects.cas import digest_of
 
 #: Size-tiered merging of checkpoint segments: merge the last MERGE_FANOUT segments
@@ -63,6 +63,9 @@ class Intent:
     replace: bool = False
     add: tuple[NewFragment, ...] = ()
     add_groups: tuple[tuple[str, ColumnGroup], ...] = ()
+    #: Fragments to drop (before ``add``); a writer merging its own small fragments
+    #: removes them and adds one fragment holding their rows.
+    remove: tuple[str, ...] = ()
     separate: bool = False
     #: Free-form notes recorded in the manifest's ``extra`` (e.g. the operation).
     extra: tuple[tuple[str, str], ...] = ()
@@ -129,6 +132,7 @@ def next_manifest(parent: TableState, intent: Intent, *, key: str, time: float) 
                 f"table {key!r}: column(s) {sorted(clash)} were added by another writer "
                 f"(version {parent.version}); re-log under another name"
             )
+    removed_rows = _removed_rows(parent, intent, key)
     schema = merge_schema(parent.schema, intent.schema, replace=intent.replace)
     added = tuple(
         Fragment(
@@ -139,10 +143,12 @@ def next_manifest(parent: TableState, intent: Intent, *, key: str, time: float) 
         )
         for i, f in enumerate(intent.add)
     )
-    change = Change(replace=intent.replace, add=added, add_groups=intent.add_groups)
+    change = Change(
+        replace=intent.replace, add=added, remove=intent.remove, add_groups=intent.add_groups
+    )
     # O(new fragments), not O(table): this runs once per log.
-    rows = sum(f.rows for f in added) + (0 if intent.replace else parent.rows)
-    n_fragments = len(added) + (0 if intent.replace else len(parent.fragments))
+    rows = sum(f.rows for f in added) + (0 if intent.replace else parent.rows - removed_rows)
+    n_fragments = len(added) + (0 if intent.replace else len(parent.fragments) - len(intent.remove))
     checkpoint = None
     uploads: tuple[tuple[str, bytes], ...] = ()
     if is_checkpoint(version):
@@ -170,10 +176,33 @@ def next_manifest(parent: TableState, intent: Intent, *, key: str, time: float) 
     return Plan(manifest=manifest, segments=uploads)
 
 
+def _removed_rows(parent: TableState, intent: Intent, key: str) -> int:
+    """Rows of the fragments ``intent`` removes; they must be in ``parent`` (O(removed)
+    for removals from the end, as a writer merging its own fragments makes)."""
+    if not intent.remove or intent.replace:
+        return 0
+    gone = set(intent.remove)
+    if len(gone) != len(intent.remove):
+        raise ValueError(f"fragments to remove are listed twice: {intent.remove}")
+    rows, found = 0, 0
+    for f in reversed(parent.fragments):
+        if f.id in gone:
+            rows, found = rows + f.rows, found + 1
+            if found == len(gone):
+                return rows
+    raise CommitConflictError(
+        f"table {key!r} changed under this writer: fragments it merges are gone in "
+        f"version {parent.version}"
+    )
+
+
 def _fragments_after(
     parent: TableState, change: Change, added: tuple[Fragment, ...]
 ) -> tuple[Fragment, ...]:
     frags = [] if change.replace else list(parent.fragments)
+    if change.remove:
+        gone = set(change.remove)
+        frags = [f for f in frags if f.id not in gone]
     if change.add_groups:
         index = {f.id: i for i, f in enumerate(frags)}
         for fid, group in change.add_groups:
@@ -194,7 +223,7 @@ def _segments(
     parent: TableState, change: Change, fragments: tuple[Fragment, ...]
 ) -> tuple[tuple[SegmentRef, ...], tuple[tuple[str, bytes], ...]]:
     uploads: list[tuple[str, bytes]] = []
-    if parent.segments_valid and change.is_append:
+    if keeps_segments(parent, change):
         segs = list(parent.segments)
         start = parent.segment_fragments
     else:
@@ -216,4 +245,6 @@ def _segments(
         del segs[-MERGE_FANOUT:]
         segs.append(ref)
         uploads.append(up)
-    return tuple(segs), tuple(uploads)
+    # A new tail segment that the merge above took in is not uploaded (no debris).
+    kept = {s.object for s in segs}
+    return tuple(segs), tuple(u for u in uploads if u[0] in kept)

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from tablelog.errors import FormatError
-from tablelog.format.manifest import Column, Fragment, Manifest, SegmentRef
+from tablelog.format.manifest import Change, Column, Fragment, Manifest, SegmentRef
 
 #: Every CHECKPOINT_EVERY-th version lists the full state (as segments), so reading
 #: any version needs at most this many manifests.
@@ -26,7 +26,8 @@ class TableState:
     rows: int = 0
     fragments: tuple[Fragment, ...] = ()
     #: Segments of the last checkpoint; they cover ``fragments[:segment_fragments]``
-    #: while ``segments_valid`` (only appends since that checkpoint).
+    #: while ``segments_valid`` (since that checkpoint only appends, and removals of
+    #: fragments after that prefix: see ``keeps_segments``).
     segments: tuple[SegmentRef, ...] = ()
     segments_valid: bool = True
     separate: bool = False
@@ -46,6 +47,17 @@ class TableState:
 
 def is_checkpoint(version: int) -> bool:
     return version % CHECKPOINT_EVERY == 0
+
+
+def keeps_segments(state: TableState, change: Change) -> bool:
+    """Whether the segments ``state`` inherits still cover a prefix of the fragments after
+    ``change``: it appends, and removes (if anything) only fragments past that prefix."""
+    if not state.segments_valid or change.replace or change.add_groups:
+        return False
+    if not change.remove:
+        return True
+    tail = {f.id for f in state.fragments[state.segment_fragments :]}
+    return set(change.remove) <= tail
 
 
 def apply_manifest(state: TableState, m: Manifest, digest: str, *, where: str) -> TableState:
@@ -73,7 +85,7 @@ def apply_manifest(state: TableState, m: Manifest, digest: str, *, where: str) -
         rows=rows,
         fragments=frags,
         segments=m.checkpoint if m.checkpoint is not None else state.segments,
-        segments_valid=m.checkpoint is not None or (state.segments_valid and m.change.is_append),
+        segments_valid=m.checkpoint is not None or keeps_segments(state, m.change),
         separate=m.separate,
     )
     return _check_totals(new, m, where)

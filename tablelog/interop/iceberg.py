@@ -15,7 +15,9 @@ What the Iceberg table holds (see the README section "Apache Iceberg"):
   ``identity(_increment)`` and each data file's partition value carries it (Iceberg
   readers take a missing identity-partition column from the partition value). When
   every fragment is compacted (``_increment`` stored in the objects) the Iceberg table
-  is unpartitioned.
+  is unpartitioned. A fragment a writer merged from its own logs (docs/format.md,
+  "Merged fragments") is registered as the objects it was merged from (older versions
+  list them, so they are still in the store), one increment each.
 * Row order is not part of Iceberg; compare exported rows as sets.
 
 Re-exporting a newer version of the same table to the same identifier commits one new
@@ -50,7 +52,7 @@ import pyarrow.parquet as pq
 
 from tablelog.errors import TablelogError
 from tablelog.format import paths
-from tablelog.format.chain import load_version
+from tablelog.format.chain import TableRef, load_version
 from tablelog.format.manifest import Fragment
 from tablelog.format.state import TableState
 from tablelog.objects.local import LocalStore
@@ -190,11 +192,52 @@ def _tagged(state: TableState, key: str) -> bool:
     return state.mode == "INCREMENTAL" and not state.separate and not paths.is_history(key)
 
 
-def _plan_files(store: Store, state: TableState, path: str, *, tagged: bool) -> list[_File]:
+def _unmerged(ref: TableRef, state: TableState) -> tuple[Fragment, ...]:
+    """``state``'s fragments, each one a writer merged (docs/format.md, "Merged
+    fragments") replaced by the fragments it took in, when those do not store
+    ``_increment``: their objects are still in the store (older versions list them), and
+    an export partitioned by ``_increment`` can register them one increment each."""
+    merged = {f.id for f in state.fragments if INCREMENT_COLUMN in f.groups[0].columns}
+    if not merged or len(merged) == len(state.fragments):
+        return state.fragments
+    out: list[Fragment] = []
+    parent: TableState | None = None
+    for f in state.fragments:
+        sources = _merge_sources(ref, state, f, parent) if f.id in merged else None
+        if sources is None:
+            out.append(f)
+            continue
+        parent, taken = sources
+        out.extend(taken)
+    return tuple(out)
+
+
+def _merge_sources(
+    ref: TableRef, state: TableState, f: Fragment, base: TableState | None
+) -> tuple[TableState, tuple[Fragment, ...]] | None:
+    """(state before the merge, the fragments it removed) if ``f`` is a writer's merge."""
+    head = f.id.split(".", 1)[0]
+    if not head.isdigit() or not 0 < int(head) <= state.version:
+        return None
+    v = int(head)
+    m, _ = ref.read_manifest(v)
+    if m.change.replace or not m.change.remove or f not in m.change.add:
+        return None
+    parent = load_version(ref, v - 1, base=base if base and base.version < v else None)
+    gone = set(m.change.remove)
+    taken = tuple(x for x in parent.fragments if x.id in gone)
+    plain = all(INCREMENT_COLUMN not in x.groups[0].columns for x in taken)
+    if not plain or sum(x.rows for x in taken) != f.rows:
+        return None
+    return parent, taken
+
+
+def _plan_files(ref: TableRef, state: TableState, *, tagged: bool) -> list[_File]:
     """One Iceberg data file per fragment, or an error saying why that is impossible."""
+    store, path = ref.store, ref.path
     seen: dict[str, Fragment] = {}
     out = []
-    for f in state.fragments:
+    for f in _unmerged(ref, state) if tagged else state.fragments:
         if len(f.groups) != 1:
             raise TablelogError(
                 f"{path} version {state.version}: fragment {f.id} keeps its columns in "
@@ -397,7 +440,7 @@ def to_iceberg(
     namespace, name = _split_identifier(identifier)
     ident = ".".join((*namespace, name))
     tagged = _tagged(state, ref.key)
-    files = _plan_files(store, state, ref.path, tagged=tagged)
+    files = _plan_files(ref, state, tagged=tagged)
     # Partitioned by _increment unless every object stores it (all compacted).
     partitioned = tagged and (not files or any(f.increment is not None for f in files))
     cat = _open_catalog(catalog, store)

@@ -117,6 +117,13 @@ def _frame(ref: TableRef, state: TableState, increment: int | None) -> pl.LazyFr
     frags = state.fragments
     compacted = any(INCREMENT_COLUMN in g.columns for f in frags for g in f.groups)
     if increment is not None and compacted:
+        # Objects that store _increment are filtered by value; the others hold one
+        # increment each, named in the manifest.
+        frags = tuple(
+            f
+            for f in frags
+            if f.increment == increment or any(INCREMENT_COLUMN in g.columns for g in f.groups)
+        )
         frame = fragments_frame(ref.store, state.schema, frags, tag_increments=tag)
         return frame.filter(pl.col(INCREMENT_COLUMN) == increment)
     if increment is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import time
@@ -29,6 +30,7 @@ from tablelog.media.kinds import media_blob_names
 from tablelog.objects.cas import digest_of, put_content
 from tablelog.objects.store import Store
 from tablelog.run.keylog import LogJob
+from tablelog.run.merge import Tail
 from tablelog.table.encode import encode_parquet
 
 log = logging.getLogger("tablelog")
@@ -120,6 +122,8 @@ class KeyCommitter:
     media_present: set[str] = field(default_factory=set)
     #: Told (on the committing thread) of each committed job whose rows one group holds.
     on_landed: Callable[[LogJob, ColumnGroup], None] | None = None
+    #: This writer's INCREMENTAL fragments since the last checkpoint, to merge at the next.
+    tail: Tail = field(default_factory=Tail)
 
     def open(self) -> TableState:
         self.state = refresh(self.ref, self.state)
@@ -166,6 +170,7 @@ class KeyCommitter:
             manifest, _ = self.ref.read_manifest(version)
             if manifest.extra.get("log") == job.log_id:
                 self.state = load_version(self.ref, version, base=self.state)
+                self.tail.track(self.state, job)
                 added = manifest.change.add[-1] if manifest.change.add else None
                 self._after_commit(job, added.rows if added else 0, added.groups if added else ())
                 return True
@@ -199,12 +204,35 @@ class KeyCommitter:
             separate=job.separate,
             extra=(("log", job.log_id),),
         )
-        self.state = commit(self.ref, self.state, intent)
+        self.state = commit(self.ref, self.state, self._merging(job, intent))
+        self.tail.track(self.state, job)
         added = {m for _fid, g in add_groups for m in g.media}
         added.update(m for f in add for g in f.groups for m in g.media)
         if added:  # a new set, not an update: the caller's thread reads the old one
             self.media_present = self.media_present | added
         self._after_commit(job, add[0].rows if add else 0, add[0].groups if add else ())
+
+    def _merging(self, job: LogJob, intent: Intent) -> Intent | Callable[[TableState], Intent]:
+        """``intent``, merging this writer's tail first when the next version is a
+        checkpoint (module ``merge``); on a rebase the merge is dropped unless it still
+        applies to the new parent."""
+        if not self.tail.due(self.state, job):
+            return intent
+        rows = self.tail.merged(self.state, job, self.ref.key)
+        if rows is None:
+            return intent
+        group = upload_group(self.ref, rows)
+        fragment = NewFragment(
+            rows=rows.num_rows, groups=(group,), increment=self.tail.fragments[0].increment
+        )
+        merging = dataclasses.replace(intent, remove=self.tail.ids, add=(fragment, *intent.add))
+        planned = self.state.version
+
+        def choose(current: TableState) -> Intent:
+            same = current.version == planned or self.tail.due(current, job)
+            return merging if same else intent
+
+        return choose
 
     def _after_commit(self, job: LogJob, added_rows: int, groups: tuple[ColumnGroup, ...]) -> None:
         rows = job.rows

@@ -177,6 +177,31 @@ def test_compacted_incremental_exports_unpartitioned(local: Any, tmp_path: Path)
         catalog.load_table("ml.mixed")
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_merged_fragments_export_as_the_objects_they_were_merged_from(
+    kind: str, make_root: Any, tmp_path: Path
+) -> None:
+    """A writer merged increments 1-31 at version 32 (docs/format.md, "Merged fragments");
+    the partitioned export registers their original objects, one increment each."""
+    where = make_root(kind)
+    _log_increments(where, "i", 40)
+    uri, catalog = _catalog(where, tmp_path)
+    done = tablelog.to_iceberg("p/r/eval", **where.kw(), catalog=uri, identifier="ml.eval")
+    assert (done.operation, done.added_files, done.rows) == ("create", 40, 40)
+    assert [f.name for f in catalog.load_table("ml.eval").spec().fields] == ["_increment"]
+    _check_rows(where, catalog, "ml.eval", "p/r/eval")
+    only = catalog.load_table("ml.eval").scan(row_filter="_increment == 17").to_arrow()
+    assert only.column("i").to_pylist() == [17]
+    # Version 20 (before the merge) listed the same objects: a re-export appends.
+    early = tablelog.to_iceberg(
+        "p/r/eval", **where.kw(), catalog=uri, identifier="ml.early", version=20
+    )
+    assert early.added_files == 21
+    later = tablelog.to_iceberg("p/r/eval", **where.kw(), catalog=uri, identifier="ml.early")
+    assert (later.operation, later.added_files) == ("append", 19)
+    _check_rows(where, catalog, "ml.early", "p/r/eval")
+
+
 def test_refusals_name_the_problem(local: Any, tmp_path: Path) -> None:
     with local.init(id="r") as run:
         t = tablelog.Table(columns=["a"], data=[[1], [2]], log_mode="MUTABLE")

@@ -14,7 +14,7 @@ import pytest
 import tablelog
 from tablelog import FormatError
 from tablelog.format import paths
-from tablelog.format.chain import TableRef, latest_version, load_version
+from tablelog.format.chain import TableRef, load_version
 from tablelog.objects.open import open_store
 
 
@@ -127,11 +127,12 @@ def _one_row_per_log(root: str, steps: int) -> tablelog.Table:
 
 
 def _damage_increment(root: str, increment: int) -> None:
-    """Flip the last byte of the object holding one increment of p/r/inc."""
+    """Flip the last byte of the object the log of one increment of p/r/inc wrote (the
+    last fragment of its version; a later version may list its rows merged)."""
     store = open_store(root)
     ref = TableRef(store, "p", "r", "inc")
-    state = load_version(ref, latest_version(ref))
-    obj = Path(root) / paths.object_key(state.fragments[increment].groups[0].object)
+    state = load_version(ref, increment)
+    obj = Path(root) / paths.object_key(state.fragments[-1].groups[0].object)
     obj.write_bytes(obj.read_bytes()[:-1] + b"\0")
 
 

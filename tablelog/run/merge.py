@@ -1,0 +1,131 @@
+"""A writer merging its own small INCREMENTAL fragments as it logs.
+
+One fragment per log makes a long run's latest version thousands of tiny objects,
+and reading it costs one object open per log. So at each checkpoint version (every
+32nd) a writer whose own logs are all the fragments after the last checkpoint's
+segments removes them and adds one object holding their rows, in the same order, with
+each row's increment in an ``_increment`` column (as compaction stores it), followed
+by the log's own fragment. The version's rows are the same either way; older versions
+keep their objects. The rows come from memory (the writer still holds what it
+uploaded), so a merge reads nothing back. See docs/format.md, "Merged fragments".
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from tablelog.errors import CommitConflictError
+from tablelog.format import paths
+from tablelog.format.manifest import Column, Fragment
+from tablelog.format.plan import merge_schema
+from tablelog.format.state import TableState, is_checkpoint
+from tablelog.read.frames import INCREMENT_COLUMN
+from tablelog.run.keylog import LogJob
+from tablelog.table.types import type_from_json
+
+log = logging.getLogger("tablelog")
+
+#: The rows a writer keeps for merging, at most (Arrow bytes). Fragments this large
+#: gain little from merging; past the cap the window is not merged.
+MERGE_MAX_BYTES = 8 << 20
+
+
+def mergeable(job: LogJob) -> bool:
+    """Whether ``job`` appends a fragment a later merge may take in."""
+    return (
+        job.mode == "INCREMENTAL"
+        and not job.separate
+        and not job.replace
+        and job.new_columns is None
+        and job.writes_rows
+    )
+
+
+@dataclass
+class Tail:
+    """This writer's fragments after the last checkpoint's segments, with their rows."""
+
+    fragments: list[Fragment] = field(default_factory=list)
+    rows: list[pa.Table] = field(default_factory=list)
+    nbytes: int = 0
+    #: Over the byte cap (or not mergeable) since the last checkpoint: no merge.
+    spoiled: bool = False
+
+    def clear(self) -> None:
+        self.fragments, self.rows, self.nbytes, self.spoiled = [], [], 0, False
+
+    def track(self, state: TableState, job: LogJob) -> None:
+        """After ``job`` committed as ``state``'s version: its fragment joins the tail."""
+        if is_checkpoint(state.version):
+            self.clear()  # the checkpoint's segments list everything up to here
+            return
+        if self.spoiled:
+            return
+        rows = job.rows
+        if not mergeable(job) or rows is None or not state.fragments:
+            self.clear()
+            self.spoiled = True
+            return
+        self.nbytes += rows.nbytes
+        if self.nbytes > MERGE_MAX_BYTES:
+            self.clear()
+            self.spoiled = True
+            return
+        self.fragments.append(state.fragments[-1])
+        self.rows.append(rows)
+
+    def due(self, state: TableState, job: LogJob) -> bool:
+        """Whether committing ``job`` on ``state`` should merge the tail: the next
+        version is a checkpoint and the fragments past its parent's segments are
+        exactly this writer's tail (no other writer appended in between)."""
+        if self.spoiled or len(self.fragments) < 2 or not mergeable(job):
+            return False
+        if not is_checkpoint(state.version + 1) or not state.segments_valid:
+            return False
+        after = state.fragments[state.segment_fragments :]
+        return len(after) == len(self.fragments) and all(
+            a.id == b.id for a, b in zip(after, self.fragments, strict=True)
+        )
+
+    def merged(self, state: TableState, job: LogJob, key: str) -> pa.Table | None:
+        """The tail's rows as one table in the schema ``job``'s version will have (plus
+        ``_increment`` for tagged tables); None if a column cannot be converted."""
+        try:
+            schema = merge_schema(state.schema, job.schema, replace=False)
+        except CommitConflictError:
+            return None  # the commit itself reports it
+        tag = not paths.is_history(key)
+        try:
+            parts = [
+                _conform(rows, schema, f.increment if tag else None)
+                for f, rows in zip(self.fragments, self.rows, strict=True)
+            ]
+            return pa.concat_tables(parts)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as e:
+            log.debug("tablelog: not merging the fragments of %s: %s", key, e)
+            return None
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return tuple(f.id for f in self.fragments)
+
+
+def _conform(rows: pa.Table, schema: tuple[Column, ...], increment: int | None) -> pa.Table:
+    """``rows`` with exactly ``schema``'s columns and types (absent ones null)."""
+    n = rows.num_rows
+    arrays, fields = [], []
+    for c in schema:
+        typ = type_from_json(c.arrow)
+        if c.name in rows.column_names:
+            col = rows.column(c.name)
+            arrays.append(col if col.type == typ else col.cast(typ))
+        else:
+            arrays.append(pa.nulls(n, typ))
+        fields.append(pa.field(c.name, typ))
+    if increment is not None:
+        arrays.append(pa.array([increment] * n, pa.int64()))
+        fields.append(pa.field(INCREMENT_COLUMN, pa.int64()))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))

@@ -1,0 +1,169 @@
+"""A writer merges its own small INCREMENTAL fragments at checkpoint versions; every
+version reads exactly as it would without the merge (docs/format.md, "Merged fragments")."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+
+import tablelog
+from tablelog.format.chain import STATES, TableRef, load_version
+from tablelog.format.state import CHECKPOINT_EVERY
+from tablelog.objects.open import open_store
+from tablelog.read.diff import diff
+from tablelog.read.frames import INCREMENT_COLUMN
+from tablelog.run import merge
+
+STEPS = 3 * CHECKPOINT_EVERY + 5  # 101: three merges
+
+
+def _rows(step: int) -> list[list[Any]]:
+    """Two rows a step; ``extra`` from step 40 on; ``score`` turns float at 50."""
+    out = []
+    for j in range(2):
+        row: list[Any] = [
+            step * 10 + j,
+            step * 10 + j if step < 50 else step + j / 4,
+            f"s{step}-{j}" if j else None,
+            np.arange(3, dtype=np.float32) + step,
+            {"k": step, "v": [j]},
+            dt.datetime(2026, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=step),
+            tablelog.Image(np.full((2, 3), step, dtype=np.uint8)) if j == 0 else None,
+        ]
+        if step >= 40:
+            row.append(step % 3 == 0)
+        out.append(row)
+    return out
+
+
+COLUMNS = ["i", "score", "name", "emb", "meta", "t", "img"]
+
+
+def _log(where: Any, run_id: str) -> tablelog.Table:
+    """Steps 0-39 from one Table; from 40 on a new Table with one more column."""
+    table = tablelog.Table(columns=COLUMNS, log_mode="INCREMENTAL")
+    with where.init(id=run_id) as run:
+        for step in range(STEPS):
+            if step == 40:
+                table = tablelog.Table(columns=[*COLUMNS, "extra"], log_mode="INCREMENTAL")
+            for row in _rows(step):
+                table.add_data(*row)
+            run.log({"inc": table, "loss": step / 2}, step=step)
+    return table
+
+
+def _ref(where: Any, path: str) -> TableRef:
+    project, run_id, key = path.split("/", 2)
+    return TableRef(open_store(**where.kw()), project, run_id, key)
+
+
+def test_every_version_reads_as_without_merging(
+    where: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = _log(where, "merged")
+    with monkeypatch.context() as m:
+        m.setattr(merge, "MERGE_MAX_BYTES", 0)  # every window over the cap: no merge
+        _log(where, "plain")
+    merged, plain = _ref(where, "p/merged/inc"), _ref(where, "p/plain/inc")
+
+    # The merging chain: at each checkpoint the 31 fragments logged since the last one
+    # become one object storing _increment, and the log's own fragment follows it.
+    for v in (CHECKPOINT_EVERY, 2 * CHECKPOINT_EVERY, 3 * CHECKPOINT_EVERY):
+        manifest, _ = merged.read_manifest(v)
+        assert len(manifest.change.remove) == CHECKPOINT_EVERY - 1
+        first, own = manifest.change.add
+        assert INCREMENT_COLUMN in first.groups[0].columns and first.rows == 62
+        assert INCREMENT_COLUMN not in own.groups[0].columns and own.increment == v
+        assert plain.read_manifest(v)[0].change.remove == ()
+    latest_m, latest_p = load_version(merged, STEPS - 1), load_version(plain, STEPS - 1)
+    assert len(latest_p.fragments) == STEPS
+    assert len(latest_m.fragments) == 1 + 3 * 2 + 4  # v0, (merged, own) x 3, v97..v100
+    assert latest_m.rows == latest_p.rows == 2 * STEPS
+
+    for v in range(STEPS):
+        STATES.clear()
+        got = where.scan("p/merged/inc", version=v).collect()
+        want = where.scan("p/plain/inc", version=v).collect()
+        assert got.equals(want), v
+    history = where.scan("p/merged/_history").collect()  # merged too, without _increment
+    assert history.drop("_time").equals(where.scan("p/plain/_history").collect().drop("_time"))
+    assert len(load_version(_ref(where, "p/merged/_history"), STEPS - 1).fragments) == 11
+    # The Table (its committed rows released) still reads back whole.
+    since_40 = where.scan("p/plain/inc").collect().filter(pl.col("_increment") >= 40)
+    for column in ("i", "score", "name", "extra"):
+        assert table.get_column(column) == since_40[column].to_list(), column
+
+
+def test_selectors_history_diff_verify_and_gc_after_merges(local: Any) -> None:
+    _log(local, "r")
+    path = "p/r/inc"
+    for inc in (0, 5, 31, 32, 33, 64, 90, 100):
+        rows = local.scan(path, increment=inc).collect()
+        assert rows["i"].to_list() == [inc * 10, inc * 10 + 1], inc
+        assert rows[INCREMENT_COLUMN].to_list() == [inc, inc]
+    assert local.scan(path, increment=10, version=20).collect().height == 2
+    for step in (0, 31, 32, 50, 63, 64, 100):
+        got = local.scan(path, step=step).collect()
+        assert got[INCREMENT_COLUMN].to_list() == [s for s in range(step + 1) for _ in "ab"]
+    hist = local.history(path)
+    assert hist["rows"].to_list() == [2 * (v + 1) for v in range(STEPS)]
+    d = diff(path, 20, 70, **local.kw())
+    assert d.increments_added == tuple((i, 2) for i in range(21, 71))
+    back = diff(path, 70, 20, **local.kw())
+    assert back.increments_removed == d.increments_added
+    report = tablelog.verify(root=local.root, deep=True)
+    assert report.problems == [] or report.problems == ()
+    gc = tablelog.gc(root=local.root, min_age=dt.timedelta(0))
+    assert list(gc.garbage) == []  # merged-away objects stay: older versions list them
+
+
+def test_no_merge_when_another_writer_appended(local: Any) -> None:
+    """Two writers alternating on one key: the fragments after a checkpoint are never
+    all one writer's, so nobody merges; rows stay in log order."""
+    a, b = local.init(id="r"), local.init(id="r", resume="allow")
+    ta = tablelog.Table(columns=["who", "n"], log_mode="INCREMENTAL")
+    tb = tablelog.Table(columns=["who", "n"], log_mode="INCREMENTAL")
+    for n in range(2 * CHECKPOINT_EVERY + 3):
+        run, t, who = (a, ta, "a") if n % 2 == 0 else (b, tb, "b")
+        t.add_data(who, n)
+        run.log({"inc": t}, step=n)
+        run.flush()
+    a.finish()
+    b.finish()
+    ref = _ref(local, "p/r/inc")
+    state = load_version(ref, 2 * CHECKPOINT_EVERY + 2)
+    assert len(state.fragments) == 2 * CHECKPOINT_EVERY + 3
+    assert local.scan("p/r/inc").collect()["n"].to_list() == list(range(2 * CHECKPOINT_EVERY + 3))
+
+
+def test_large_logs_are_not_merged(local: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(merge, "MERGE_MAX_BYTES", 5_000)
+    with local.init(id="r") as run:
+        t = tablelog.Table(columns=["x"], log_mode="INCREMENTAL")
+        for step in range(CHECKPOINT_EVERY + 1):
+            t.add_data(np.zeros(64, dtype=np.float64) + step)  # ~520 bytes a log
+            run.log({"inc": t}, step=step)
+    ref = _ref(local, "p/r/inc")
+    assert ref.read_manifest(CHECKPOINT_EVERY)[0].change.remove == ()
+    assert len(load_version(ref, CHECKPOINT_EVERY).fragments) == CHECKPOINT_EVERY + 1
+
+
+def test_sync_commits_merge_too(local: Any) -> None:
+    with local.init(id="r", sync=True) as run:
+        t = tablelog.Table(columns=["x"], log_mode="INCREMENTAL")
+        for step in range(CHECKPOINT_EVERY + 1):
+            t.add_data(step)
+            run.log({"inc": t}, step=step)
+    ref = _ref(local, "p/r/inc")
+    assert len(ref.read_manifest(CHECKPOINT_EVERY)[0].change.remove) == CHECKPOINT_EVERY - 1
+    got = local.scan("p/r/inc").collect()
+    assert got.equals(
+        pl.DataFrame(
+            {"x": range(CHECKPOINT_EVERY + 1), INCREMENT_COLUMN: range(CHECKPOINT_EVERY + 1)},
+            schema={"x": pl.Int64, INCREMENT_COLUMN: pl.Int64},
+        )
+    )
