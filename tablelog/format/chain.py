@@ -7,7 +7,13 @@ from collections import OrderedDict
 
 from tablelog.errors import FormatError, NotFoundError
 from tablelog.format import paths
-from tablelog.format.manifest import Fragment, Manifest, parse_manifest, parse_segment
+from tablelog.format.manifest import (
+    INCREMENT_COLUMN,
+    Fragment,
+    Manifest,
+    parse_manifest,
+    parse_segment,
+)
 from tablelog.format.state import (
     CHECKPOINT_EVERY,
     TableState,
@@ -249,6 +255,39 @@ def read_history(ref: TableRef, latest: int) -> list[tuple[Manifest, str]]:
     return [
         (parse_manifest(d, where=ref.version_url(v)), digest_of(d)) for v, d in enumerate(datas)
     ]
+
+
+def unmerged_fragments(ref: TableRef, state: TableState) -> tuple[Fragment, ...]:
+    """``state``'s fragments, each one a writer merged (docs/format.md, "Merged
+    fragments") replaced by the plain fragments it took in. Their objects are still in
+    the store (older versions list them): an Iceberg export partitioned by
+    ``_increment`` registers them one increment each, and a compaction that a writer's
+    merge overtook re-lists them."""
+    merged = {f.id for f in state.fragments if INCREMENT_COLUMN in f.groups[0].columns}
+    if not merged or len(merged) == len(state.fragments):
+        return state.fragments
+    out: list[Fragment] = []
+    for f in state.fragments:
+        taken = _merge_sources(ref, state, f) if f.id in merged else None
+        out.extend(taken if taken is not None else (f,))
+    return tuple(out)
+
+
+def _merge_sources(ref: TableRef, state: TableState, f: Fragment) -> tuple[Fragment, ...] | None:
+    """The fragments a writer's merge replaced by ``f``, or None if ``f`` is not one."""
+    head = f.id.split(".", 1)[0]
+    if not head.isdigit() or not 0 < int(head) <= state.version:
+        return None
+    v = int(head)
+    m, _ = ref.read_manifest(v)
+    if m.change.replace or not m.change.remove or f not in m.change.add:
+        return None
+    gone = set(m.change.remove)
+    taken = tuple(x for x in load_version(ref, v - 1).fragments if x.id in gone)
+    plain = all(INCREMENT_COLUMN not in x.groups[0].columns for x in taken)
+    if not plain or sum(x.rows for x in taken) != f.rows:
+        return None
+    return taken
 
 
 def version_at_step(ref: TableRef, step: int, latest: int) -> int:

@@ -27,6 +27,11 @@ _DIGEST_CHARS = frozenset("0123456789abcdef")
 JSON = Any
 
 
+#: The column holding each row's increment in objects that store it (compacted and
+#: merged INCREMENTAL fragments); readers add it to the other rows.
+INCREMENT_COLUMN = "_increment"
+
+
 @dataclass(frozen=True, kw_only=True)
 class ColumnGroup:
     """Some columns of a fragment's rows, in one content-addressed Parquet object."""

@@ -52,12 +52,11 @@ import pyarrow.parquet as pq
 
 from tablelog.errors import TablelogError
 from tablelog.format import paths
-from tablelog.format.chain import TableRef, load_version
-from tablelog.format.manifest import Fragment
+from tablelog.format.chain import TableRef, load_version, unmerged_fragments
+from tablelog.format.manifest import INCREMENT_COLUMN, Fragment
 from tablelog.format.state import TableState
 from tablelog.objects.local import LocalStore
 from tablelog.objects.store import Store
-from tablelog.read.frames import INCREMENT_COLUMN
 from tablelog.read.scan import Root, _ref, resolve_version
 from tablelog.table.types import type_from_json
 
@@ -192,52 +191,12 @@ def _tagged(state: TableState, key: str) -> bool:
     return state.mode == "INCREMENTAL" and not state.separate and not paths.is_history(key)
 
 
-def _unmerged(ref: TableRef, state: TableState) -> tuple[Fragment, ...]:
-    """``state``'s fragments, each one a writer merged (docs/format.md, "Merged
-    fragments") replaced by the fragments it took in, when those do not store
-    ``_increment``: their objects are still in the store (older versions list them), and
-    an export partitioned by ``_increment`` can register them one increment each."""
-    merged = {f.id for f in state.fragments if INCREMENT_COLUMN in f.groups[0].columns}
-    if not merged or len(merged) == len(state.fragments):
-        return state.fragments
-    out: list[Fragment] = []
-    parent: TableState | None = None
-    for f in state.fragments:
-        sources = _merge_sources(ref, state, f, parent) if f.id in merged else None
-        if sources is None:
-            out.append(f)
-            continue
-        parent, taken = sources
-        out.extend(taken)
-    return tuple(out)
-
-
-def _merge_sources(
-    ref: TableRef, state: TableState, f: Fragment, base: TableState | None
-) -> tuple[TableState, tuple[Fragment, ...]] | None:
-    """(state before the merge, the fragments it removed) if ``f`` is a writer's merge."""
-    head = f.id.split(".", 1)[0]
-    if not head.isdigit() or not 0 < int(head) <= state.version:
-        return None
-    v = int(head)
-    m, _ = ref.read_manifest(v)
-    if m.change.replace or not m.change.remove or f not in m.change.add:
-        return None
-    parent = load_version(ref, v - 1, base=base if base and base.version < v else None)
-    gone = set(m.change.remove)
-    taken = tuple(x for x in parent.fragments if x.id in gone)
-    plain = all(INCREMENT_COLUMN not in x.groups[0].columns for x in taken)
-    if not plain or sum(x.rows for x in taken) != f.rows:
-        return None
-    return parent, taken
-
-
 def _plan_files(ref: TableRef, state: TableState, *, tagged: bool) -> list[_File]:
     """One Iceberg data file per fragment, or an error saying why that is impossible."""
     store, path = ref.store, ref.path
     seen: dict[str, Fragment] = {}
     out = []
-    for f in _unmerged(ref, state) if tagged else state.fragments:
+    for f in unmerged_fragments(ref, state) if tagged else state.fragments:
         if len(f.groups) != 1:
             raise TablelogError(
                 f"{path} version {state.version}: fragment {f.id} keeps its columns in "

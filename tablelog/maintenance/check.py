@@ -23,13 +23,19 @@ import pyarrow.parquet as pq
 from tablelog.errors import FormatError, InvalidNameError, NotFoundError, TablelogError
 from tablelog.format import paths
 from tablelog.format.chain import TableRef
-from tablelog.format.manifest import ColumnGroup, Fragment, Manifest, parse_manifest, parse_segment
+from tablelog.format.manifest import (
+    INCREMENT_COLUMN,
+    ColumnGroup,
+    Fragment,
+    Manifest,
+    parse_manifest,
+    parse_segment,
+)
 from tablelog.format.state import TableState, apply_manifest, is_checkpoint, state_from_checkpoint
 from tablelog.objects.cas import digest_of
 from tablelog.objects.open import open_store
 from tablelog.objects.store import Store
 from tablelog.progress import Progress
-from tablelog.read.frames import INCREMENT_COLUMN
 from tablelog.run.runinfo import parse_run_info
 from tablelog.table.types import type_from_json
 

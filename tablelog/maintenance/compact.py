@@ -19,12 +19,13 @@ import pyarrow as pa
 
 from tablelog.errors import CommitConflictError
 from tablelog.format import paths
-from tablelog.format.chain import load_version
+from tablelog.format.chain import load_version, unmerged_fragments
 from tablelog.format.commit import commit
+from tablelog.format.manifest import INCREMENT_COLUMN
 from tablelog.format.plan import Intent, NewFragment
 from tablelog.format.state import TableState
 from tablelog.progress import Progress
-from tablelog.read.frames import INCREMENT_COLUMN, fragments_frame
+from tablelog.read.frames import fragments_frame
 from tablelog.read.scan import Root, _latest, _ref
 from tablelog.run.committer import upload_group
 from tablelog.table.types import type_from_json
@@ -103,14 +104,19 @@ def compact(
     writer = f"{socket.gethostname()}:{os.getpid()}:compact-{secrets.token_hex(4)}"
 
     def intent(current: TableState) -> Intent:
-        if tuple(f.id for f in current.fragments[: len(compacted)]) != compacted:
+        frags = current.fragments
+        if tuple(f.id for f in frags[: len(compacted)]) != compacted:
+            # A writer may have merged some of them with its newer logs (docs/format.md,
+            # "Merged fragments"): the merge's own fragments still hold those rows.
+            frags = unmerged_fragments(ref, current)
+        if tuple(f.id for f in frags[: len(compacted)]) != compacted:
             raise CommitConflictError(
                 f"table {ref.path} was replaced or compacted by another writer while "
                 "compacting; run compact again"
             )
         kept = tuple(
             NewFragment(rows=f.rows, groups=f.groups, increment=f.increment)
-            for f in current.fragments[len(compacted) :]
+            for f in frags[len(compacted) :]
         )
         return Intent(
             mode=current.mode or state.mode or "IMMUTABLE",

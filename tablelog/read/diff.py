@@ -22,8 +22,8 @@ from typing import Any
 import polars as pl
 
 from tablelog.format.chain import TableRef, load_version
+from tablelog.format.manifest import INCREMENT_COLUMN
 from tablelog.format.state import TableState
-from tablelog.read.frames import INCREMENT_COLUMN
 from tablelog.read.scan import Root, _frame, _ref, resolve_version
 
 POSITION = "position"

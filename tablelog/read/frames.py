@@ -9,11 +9,10 @@ import polars as pl
 import pyarrow as pa
 
 from tablelog.format import paths
-from tablelog.format.manifest import Column, Fragment
+from tablelog.format.manifest import INCREMENT_COLUMN, Column, Fragment
 from tablelog.objects.store import Store
 from tablelog.table.types import type_from_json
 
-INCREMENT_COLUMN = "_increment"
 _PATH_COLUMN = "__tablelog_source"
 
 _CAST = pl.ScanCastOptions(

@@ -27,10 +27,10 @@ from typing import Any
 
 from tablelog.format import paths
 from tablelog.format.chain import TableRef, load_version
+from tablelog.format.manifest import INCREMENT_COLUMN
 from tablelog.format.state import TableState
 from tablelog.objects.store import Store
 from tablelog.progress import Progress
-from tablelog.read.frames import INCREMENT_COLUMN
 from tablelog.table.html import MediaPool, Resolve, encode_cell, type_label
 
 DEFAULT_MAX_ROWS = 10_000

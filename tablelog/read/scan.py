@@ -19,11 +19,12 @@ from tablelog.format.chain import (
     read_history,
     version_at_step,
 )
+from tablelog.format.manifest import INCREMENT_COLUMN
 from tablelog.format.state import TableState
 from tablelog.objects.cas import digest_of
 from tablelog.objects.open import open_store
 from tablelog.objects.store import Store
-from tablelog.read.frames import INCREMENT_COLUMN, fragments_frame, polars_schema
+from tablelog.read.frames import fragments_frame, polars_schema
 from tablelog.read.shards import (
     SHARD_COLUMN,
     check_sharded_selector,
@@ -119,6 +120,10 @@ def _frame(ref: TableRef, state: TableState, increment: int | None) -> pl.LazyFr
     if increment is not None and compacted:
         # Objects that store _increment are filtered by value; the others hold one
         # increment each, named in the manifest.
+        if not 0 <= increment <= state.version:
+            raise NotFoundError(
+                f"table {ref.path} version {state.version} has no increment {increment}"
+            )
         frags = tuple(
             f
             for f in frags
@@ -292,9 +297,14 @@ def history(
 def _history(ref: TableRef, latest: int) -> pl.DataFrame:
     rows: list[dict[str, Any]] = []
     schema: tuple[str, ...] = ()
+    before = 0  # rows of the previous version
     for m, digest in read_history(ref, latest):
         if m.schema is not None:
             schema = tuple(c.name for c in m.schema)
+        # A replace lists every row it holds; otherwise the growth (a version that
+        # merges fragments also re-adds rows it already had).
+        added = sum(f.rows for f in m.change.add) if m.change.replace else m.rows - before
+        before = m.rows
         rows.append(
             {
                 "version": m.version,
@@ -302,7 +312,7 @@ def _history(ref: TableRef, latest: int) -> pl.DataFrame:
                 "mode": m.mode,
                 "rows": m.rows,
                 "columns": list(schema),
-                "added_rows": sum(f.rows for f in m.change.add),
+                "added_rows": added,
                 "fragments": m.fragments,
                 "time": dt.datetime.fromtimestamp(m.time, tz=dt.UTC),
                 "writer": m.writer,

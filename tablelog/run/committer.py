@@ -214,23 +214,24 @@ class KeyCommitter:
 
     def _merging(self, job: LogJob, intent: Intent) -> Intent | Callable[[TableState], Intent]:
         """``intent``, merging this writer's tail first when the next version is a
-        checkpoint (module ``merge``); on a rebase the merge is dropped unless it still
-        applies to the new parent."""
+        checkpoint (module ``merge``); after a rebase only if it still applies to the
+        new parent. The merged object is uploaded once a plan takes it."""
         if not self.tail.due(self.state, job):
             return intent
-        rows = self.tail.merged(self.state, job, self.ref.key)
+        rows = self.tail.merged(self.state, job)
         if rows is None:
             return intent
-        group = upload_group(self.ref, rows)
-        fragment = NewFragment(
-            rows=rows.num_rows, groups=(group,), increment=self.tail.fragments[0].increment
-        )
-        merging = dataclasses.replace(intent, remove=self.tail.ids, add=(fragment, *intent.add))
         planned = self.state.version
+        uploaded: list[ColumnGroup] = []
 
         def choose(current: TableState) -> Intent:
-            same = current.version == planned or self.tail.due(current, job)
-            return merging if same else intent
+            if current.version != planned and not self.tail.due(current, job):
+                return intent
+            if not uploaded:
+                uploaded.append(upload_group(self.ref, rows))
+            first = self.tail.fragments[0].increment
+            merged = NewFragment(rows=rows.num_rows, groups=(uploaded[0],), increment=first)
+            return dataclasses.replace(intent, remove=self.tail.ids, add=(merged, *intent.add))
 
         return choose
 

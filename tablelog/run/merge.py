@@ -19,35 +19,45 @@ import pyarrow as pa
 
 from tablelog.errors import CommitConflictError
 from tablelog.format import paths
-from tablelog.format.manifest import Column, Fragment
+from tablelog.format.manifest import INCREMENT_COLUMN, Column, Fragment
 from tablelog.format.plan import merge_schema
 from tablelog.format.state import TableState, is_checkpoint
-from tablelog.read.frames import INCREMENT_COLUMN
 from tablelog.run.keylog import LogJob
 from tablelog.table.types import type_from_json
 
 log = logging.getLogger("tablelog")
 
-#: The rows a writer keeps for merging, at most (Arrow bytes). Fragments this large
-#: gain little from merging; past the cap the window is not merged.
+#: The rows a writer (one ``Run``, all its keys) keeps for merging, at most (Arrow
+#: bytes). Fragments this large gain little from merging; past the cap a key's window
+#: is not merged.
 MERGE_MAX_BYTES = 8 << 20
 
 
 def mergeable(job: LogJob) -> bool:
-    """Whether ``job`` appends a fragment a later merge may take in."""
+    """Whether ``job`` appends a fragment a later merge may take in. ``_history`` is
+    never merged: it is read untagged, by each fragment's ``increment``."""
     return (
         job.mode == "INCREMENTAL"
         and not job.separate
         and not job.replace
         and job.new_columns is None
         and job.writes_rows
+        and not paths.is_history(job.key)
     )
+
+
+@dataclass
+class Budget:
+    """Bytes of rows all of a writer's tails hold (they run on one thread)."""
+
+    held: int = 0
 
 
 @dataclass
 class Tail:
     """This writer's fragments after the last checkpoint's segments, with their rows."""
 
+    budget: Budget = field(default_factory=Budget)
     fragments: list[Fragment] = field(default_factory=list)
     rows: list[pa.Table] = field(default_factory=list)
     nbytes: int = 0
@@ -55,6 +65,7 @@ class Tail:
     spoiled: bool = False
 
     def clear(self) -> None:
+        self.budget.held -= self.nbytes
         self.fragments, self.rows, self.nbytes, self.spoiled = [], [], 0, False
 
     def track(self, state: TableState, job: LogJob) -> None:
@@ -65,15 +76,17 @@ class Tail:
         if self.spoiled:
             return
         rows = job.rows
-        if not mergeable(job) or rows is None or not state.fragments:
+        if (
+            not mergeable(job)
+            or rows is None
+            or not state.fragments
+            or self.budget.held + rows.nbytes > MERGE_MAX_BYTES
+        ):
             self.clear()
             self.spoiled = True
             return
         self.nbytes += rows.nbytes
-        if self.nbytes > MERGE_MAX_BYTES:
-            self.clear()
-            self.spoiled = True
-            return
+        self.budget.held += rows.nbytes
         self.fragments.append(state.fragments[-1])
         self.rows.append(rows)
 
@@ -90,22 +103,21 @@ class Tail:
             a.id == b.id for a, b in zip(after, self.fragments, strict=True)
         )
 
-    def merged(self, state: TableState, job: LogJob, key: str) -> pa.Table | None:
-        """The tail's rows as one table in the schema ``job``'s version will have (plus
-        ``_increment`` for tagged tables); None if a column cannot be converted."""
+    def merged(self, state: TableState, job: LogJob) -> pa.Table | None:
+        """The tail's rows as one table in the schema ``job``'s version will have, plus
+        ``_increment``; None if a column cannot be converted."""
         try:
             schema = merge_schema(state.schema, job.schema, replace=False)
         except CommitConflictError:
             return None  # the commit itself reports it
-        tag = not paths.is_history(key)
         try:
             parts = [
-                _conform(rows, schema, f.increment if tag else None)
+                _conform(rows, schema, f.increment)
                 for f, rows in zip(self.fragments, self.rows, strict=True)
             ]
             return pa.concat_tables(parts)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as e:
-            log.debug("tablelog: not merging the fragments of %s: %s", key, e)
+            log.debug("tablelog: not merging the fragments of %s: %s", job.key, e)
             return None
 
     @property
@@ -113,7 +125,7 @@ class Tail:
         return tuple(f.id for f in self.fragments)
 
 
-def _conform(rows: pa.Table, schema: tuple[Column, ...], increment: int | None) -> pa.Table:
+def _conform(rows: pa.Table, schema: tuple[Column, ...], increment: int) -> pa.Table:
     """``rows`` with exactly ``schema``'s columns and types (absent ones null)."""
     n = rows.num_rows
     arrays, fields = [], []
@@ -125,7 +137,6 @@ def _conform(rows: pa.Table, schema: tuple[Column, ...], increment: int | None) 
         else:
             arrays.append(pa.nulls(n, typ))
         fields.append(pa.field(c.name, typ))
-    if increment is not None:
-        arrays.append(pa.array([increment] * n, pa.int64()))
-        fields.append(pa.field(INCREMENT_COLUMN, pa.int64()))
+    arrays.append(pa.array([increment] * n, pa.int64()))
+    fields.append(pa.field(INCREMENT_COLUMN, pa.int64()))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))

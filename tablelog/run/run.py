@@ -35,6 +35,7 @@ from tablelog.format.manifest import ColumnGroup
 from tablelog.objects.store import Store
 from tablelog.run.committer import KeyCommitter, read_group, upload_group
 from tablelog.run.keylog import KeyLog, LogJob
+from tablelog.run.merge import Budget, Tail
 from tablelog.run.runinfo import RunInfo, encode_run_info, parse_run_info
 from tablelog.run.spool import Spool, push, spool_root
 from tablelog.run.worker import Worker
@@ -85,6 +86,8 @@ class Run:
         self._single_writer = single_writer
         self._writer_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._keys: dict[str, tuple[KeyLog, KeyCommitter]] = {}
+        #: Rows all keys' committers keep for merging (run/merge.py).
+        self._merge_budget = Budget()
         self._worker = Worker(maxsize=queue_size, max_bytes=queue_bytes, sync=sync)
         self._worker.on_idle = lambda: self._drain(force=False)
         self._spool: Spool | None = None
@@ -237,7 +240,9 @@ class Run:
         if found is None:
             table_key = key if self.shard is None else paths.shard_key(self.shard, key)
             ref = TableRef(self._store, self.project, self.id, table_key)
-            committer = KeyCommitter(ref=ref, writer=self._writer_id)
+            committer = KeyCommitter(
+                ref=ref, writer=self._writer_id, tail=Tail(budget=self._merge_budget)
+            )
             if not self._keep_logged_rows:
                 committer.on_landed = self._on_landed
             # One read per key and handle, so a resumed INCREMENTAL key continues and a
@@ -391,6 +396,8 @@ class Run:
         self._finished = True
         self._worker.close()
         self._drain(force=True)
+        for _keylog, committer in self._keys.values():
+            committer.tail.clear()  # nothing more to merge
         if self._spool is not None and self._spool.pending:
             log.warning(
                 "tablelog: %d log(s) of run %s could not reach %s and wait in %s: run "

@@ -12,10 +12,10 @@ import pytest
 
 import tablelog
 from tablelog.format.chain import STATES, TableRef, load_version
+from tablelog.format.manifest import INCREMENT_COLUMN
 from tablelog.format.state import CHECKPOINT_EVERY
 from tablelog.objects.open import open_store
 from tablelog.read.diff import diff
-from tablelog.read.frames import INCREMENT_COLUMN
 from tablelog.run import merge
 
 STEPS = 3 * CHECKPOINT_EVERY + 5  # 101: three merges
@@ -89,9 +89,9 @@ def test_every_version_reads_as_without_merging(
         got = where.scan("p/merged/inc", version=v).collect()
         want = where.scan("p/plain/inc", version=v).collect()
         assert got.equals(want), v
-    history = where.scan("p/merged/_history").collect()  # merged too, without _increment
+    history = where.scan("p/merged/_history").collect()  # never merged (read untagged)
     assert history.drop("_time").equals(where.scan("p/plain/_history").collect().drop("_time"))
-    assert len(load_version(_ref(where, "p/merged/_history"), STEPS - 1).fragments) == 11
+    assert len(load_version(_ref(where, "p/merged/_history"), STEPS - 1).fragments) == STEPS
     # The Table (its committed rows released) still reads back whole.
     since_40 = where.scan("p/plain/inc").collect().filter(pl.col("_increment") >= 40)
     for column in ("i", "score", "name", "extra"):
@@ -109,8 +109,13 @@ def test_selectors_history_diff_verify_and_gc_after_merges(local: Any) -> None:
     for step in (0, 31, 32, 50, 63, 64, 100):
         got = local.scan(path, step=step).collect()
         assert got[INCREMENT_COLUMN].to_list() == [s for s in range(step + 1) for _ in "ab"]
+    with pytest.raises(tablelog.NotFoundError, match="no increment 500"):
+        local.scan(path, increment=500)
     hist = local.history(path)
     assert hist["rows"].to_list() == [2 * (v + 1) for v in range(STEPS)]
+    assert hist["added_rows"].to_list() == [2] * STEPS  # merge versions too
+    assert local.scan("p/r/_history", increment=33).collect()["_step"].to_list() == [33]
+    assert diff("p/r/_history", 20, 69, **local.kw()).rows_added == 49
     d = diff(path, 20, 70, **local.kw())
     assert d.increments_added == tuple((i, 2) for i in range(21, 71))
     back = diff(path, 70, 20, **local.kw())
@@ -167,3 +172,52 @@ def test_sync_commits_merge_too(local: Any) -> None:
             schema={"x": pl.Int64, INCREMENT_COLUMN: pl.Int64},
         )
     )
+
+
+def test_compaction_overtaken_by_a_merge_still_commits(local: Any) -> None:
+    """While compact() writes its objects the writer logs past a checkpoint, merging
+    fragments compaction read: compaction re-lists the merge's fragments instead."""
+    run = local.init(id="r")
+    t = tablelog.Table(columns=["n"], log_mode="INCREMENTAL")
+
+    def log(steps: range) -> None:
+        for step in steps:
+            t.add_data(step)
+            run.log({"inc": t}, step=step)
+        run.flush()
+
+    log(range(20))
+    overtaken = []
+
+    def progress(what: str, done: int, total: int) -> None:
+        if what == "write objects" and not overtaken:
+            log(range(20, 40))  # version 32 merges 21..31, 8 of them compacted
+            overtaken.append(True)
+
+    done = tablelog.compact("p/r/inc", **local.kw(), progress=progress)
+    assert overtaken and done.compacted and done.version == 40
+    run.finish()
+    got = local.scan("p/r/inc").collect()
+    assert got["n"].to_list() == list(range(40))
+    assert got[INCREMENT_COLUMN].to_list() == list(range(40))
+    assert tablelog.verify(root=local.root, deep=True).problems in ([], ())
+
+
+def test_a_run_keeps_one_budget_of_rows_for_merging(
+    local: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(merge, "MERGE_MAX_BYTES", 40 * 520)  # ~40 logs of 64 doubles
+    with local.init(id="r") as run:
+        tables = {k: tablelog.Table(columns=["x"], log_mode="INCREMENTAL") for k in "ab"}
+        for step in range(CHECKPOINT_EVERY + 1):
+            for key, t in tables.items():
+                t.add_data(np.zeros(64) + step)
+                run.log({key: t}, step=step)
+            held = run._merge_budget.held
+            assert held <= merge.MERGE_MAX_BYTES
+    assert run._merge_budget.held == 0  # finish() let go of the rows
+    merged = [
+        bool(_ref(local, f"p/r/{k}").read_manifest(CHECKPOINT_EVERY)[0].change.remove)
+        for k in "ab"
+    ]
+    assert sorted(merged) == [False, True]  # one window went over the shared budget
