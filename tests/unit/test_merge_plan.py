@@ -79,9 +79,9 @@ def test_a_tail_that_cannot_take_the_schema_is_not_merged() -> None:
     for v in (1, 2):
         tail.fragments.append(state.fragments[v])
         tail.rows.append(pa.table({"x": ["not a number", "x"]}))
-    assert tail.merged(state, job, "k") is None
+    assert tail.merged(state, job) is None
     tail.rows = [pa.table({"x": pa.array([1, 2], pa.int32())}) for _ in (1, 2)]
-    merged = tail.merged(state, job, "k")
+    merged = tail.merged(state, job)
     assert merged is not None
     assert merged.to_pydict() == {"x": [1, 2, 1, 2], "_increment": [1, 1, 2, 2]}
     assert merged.schema.field("x").type == pa.int64()
