@@ -32,6 +32,8 @@ class TableRef:
         self.project = project
         self.run_id = run_id
         self.key = key
+        # Encoded once: opening a version probes several manifest names.
+        self._versions = paths.versions_prefix(project, run_id, key)
 
     @property
     def path(self) -> str:
@@ -39,10 +41,10 @@ class TableRef:
 
     @property
     def versions_prefix(self) -> str:
-        return paths.versions_prefix(self.project, self.run_id, self.key)
+        return self._versions
 
     def version_key(self, version: int) -> str:
-        return paths.version_key(self.project, self.run_id, self.key, version)
+        return paths.version_key_in(self._versions, version)
 
     def version_url(self, version: int) -> str:
         return self.store.full_url(self.version_key(version))

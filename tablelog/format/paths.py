@@ -168,7 +168,12 @@ def versions_prefix(project: str, run_id: str, key: str) -> str:
 
 def version_key(project: str, run_id: str, key: str, version: int) -> str:
     """Manifest ``version`` of a table: ``…/versions/<n:020d>.json``."""
-    return f"{versions_prefix(project, run_id, key)}{version:020d}.json"
+    return version_key_in(versions_prefix(project, run_id, key), version)
+
+
+def version_key_in(prefix: str, version: int) -> str:
+    """Manifest ``version`` below a table's ``versions_prefix``."""
+    return f"{prefix}{version:020d}.json"
 
 
 def parse_version_name(name: str) -> int | None:

@@ -58,7 +58,7 @@ class LocalStore(Store):
             tmp.unlink(missing_ok=True)
 
     def exists(self, key: str) -> bool:
-        return self._path(key).exists()
+        return os.path.exists(f"{self.url}/{key}")  # (no Path: probes are frequent)
 
     def list(self, prefix: str) -> Iterator[str]:
         base = self._path(prefix)
