@@ -10,7 +10,7 @@ rows. The result is a :class:`LogJob` of immutable Arrow slices that the committ
 from __future__ import annotations
 
 import logging
-import uuid
+import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
@@ -22,6 +22,13 @@ from tablelog.table.table import Table
 from tablelog.table.types import type_to_json
 
 log = logging.getLogger("tablelog")
+
+
+def _new_log_id() -> str:
+    """128 random bits as hex. Not uuid4: its os.urandom releases the GIL, and on the
+    caller's thread that can mean waiting for the commit thread to hand it back. The
+    random module is seeded from os.urandom and reseeded in forked children."""
+    return f"{random.getrandbits(128):032x}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,7 +52,7 @@ class LogJob:
     blobs: Mapping[str, bytes] = field(default_factory=dict)
 
     #: Recorded in the manifest (``extra.log``) so a retry can tell whether it landed.
-    log_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    log_id: str = field(default_factory=_new_log_id)
     #: How long a commit keeps retrying while the store is unreachable.
     retry_for: float = 10.0
     #: (Table uid, Table generation) of INCREMENTAL ``rows``: whose rows these are, so
@@ -57,6 +64,21 @@ class LogJob:
         """Whether the commit adds a fragment of ``rows`` (its upload can start early)."""
         rows = self.rows
         return rows is not None and rows.num_columns > 0 and (rows.num_rows > 0 or self.replace)
+
+
+#: Above this many buffer bytes, a table's bytes are counted exactly.
+_EXACT_BYTES_ABOVE = 1 << 20
+
+
+def arrow_bytes(table: pa.Table) -> int:
+    """Bytes of ``table`` for the queue's and the merge's budgets, cheaply.
+
+    ``nbytes`` is exact for slices but releases the GIL, so on the caller's thread it
+    can hand the GIL to the commit thread and wait for it back; the buffer total holds
+    the GIL and over-counts only slices, which matters only for large ones.
+    """
+    total = int(table.get_total_buffer_size())
+    return total if total <= _EXACT_BYTES_ABOVE else int(table.nbytes)
 
 
 def schema_of(table: pa.Table, kinds: list[str | None]) -> tuple[Column, ...]:

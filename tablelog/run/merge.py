@@ -22,7 +22,7 @@ from tablelog.format import paths
 from tablelog.format.manifest import INCREMENT_COLUMN, Column, Fragment
 from tablelog.format.plan import merge_schema
 from tablelog.format.state import TableState, is_checkpoint
-from tablelog.run.keylog import LogJob
+from tablelog.run.keylog import LogJob, arrow_bytes
 from tablelog.table.types import type_from_json
 
 log = logging.getLogger("tablelog")
@@ -76,17 +76,18 @@ class Tail:
         if self.spoiled:
             return
         rows = job.rows
+        size = 0 if rows is None else arrow_bytes(rows)
         if (
             not mergeable(job)
             or rows is None
             or not state.fragments
-            or self.budget.held + rows.nbytes > MERGE_MAX_BYTES
+            or self.budget.held + size > MERGE_MAX_BYTES
         ):
             self.clear()
             self.spoiled = True
             return
-        self.nbytes += rows.nbytes
-        self.budget.held += rows.nbytes
+        self.nbytes += size
+        self.budget.held += size
         self.fragments.append(state.fragments[-1])
         self.rows.append(rows)
 

@@ -34,7 +34,7 @@ from tablelog.format.chain import TableRef, find_shards
 from tablelog.format.manifest import ColumnGroup
 from tablelog.objects.store import Store
 from tablelog.run.committer import KeyCommitter, read_group, upload_group
-from tablelog.run.keylog import KeyLog, LogJob
+from tablelog.run.keylog import KeyLog, LogJob, arrow_bytes
 from tablelog.run.merge import Budget, Tail
 from tablelog.run.runinfo import RunInfo, encode_run_info, parse_run_info
 from tablelog.run.spool import Spool, push, spool_root
@@ -299,7 +299,7 @@ class Run:
             assert job.rows is not None
             upload = functools.partial(upload_group, present=committer.media_present)
             rows_group = self._worker.prefetch(upload, committer.ref, job.rows, job.blobs)
-        size = sum(t.nbytes for t in (job.rows, job.new_columns) if t is not None)
+        size = sum(arrow_bytes(t) for t in (job.rows, job.new_columns) if t is not None)
         self._worker.submit(lambda: self._commit(committer, job, rows_group), size)
 
     # ------------------------------------------------------------ offline spool
