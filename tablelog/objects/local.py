@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 from collections.abc import Iterator
 from pathlib import Path
 
 from tablelog.errors import NotFoundError
+from tablelog.ids import random_hex
 from tablelog.objects.store import Store
 
 
@@ -33,12 +33,12 @@ class LocalStore(Store):
     def _write_temp(self, path: str, data: bytes) -> str:
         """``data`` in a new synced temp file beside ``path`` (whose name it returns).
 
-        String paths and a name from ``random`` rather than pathlib and uuid4: this runs
-        twice per commit, and os.urandom would hand the GIL to the caller's thread.
+        String paths and :func:`random_hex` rather than pathlib and uuid4: this runs
+        twice per commit.
         """
         parent = os.path.dirname(path)
         for attempt in range(8):
-            tmp = f"{parent}/.tmp-{random.getrandbits(96):024x}"
+            tmp = f"{parent}/.tmp-{random_hex()}"
             try:
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
                 break
@@ -64,7 +64,12 @@ class LocalStore(Store):
 
     def put(self, key: str, data: bytes) -> None:
         path = f"{self.url}/{key}"
-        os.replace(self._write_temp(path, data), path)
+        tmp = self._write_temp(path, data)
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            _unlink(tmp)
+            raise
 
     def put_if_absent(self, key: str, data: bytes) -> bool:
         path = f"{self.url}/{key}"

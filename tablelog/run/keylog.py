@@ -10,7 +10,6 @@ rows. The result is a :class:`LogJob` of immutable Arrow slices that the committ
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
@@ -18,17 +17,11 @@ import pyarrow as pa
 
 from tablelog.errors import CommitConflictError
 from tablelog.format.manifest import Column
+from tablelog.ids import random_hex
 from tablelog.table.table import Table
 from tablelog.table.types import type_to_json
 
 log = logging.getLogger("tablelog")
-
-
-def _new_log_id() -> str:
-    """128 random bits as hex. Not uuid4: its os.urandom releases the GIL, and on the
-    caller's thread that can mean waiting for the commit thread to hand it back. The
-    random module is seeded from os.urandom and reseeded in forked children."""
-    return f"{random.getrandbits(128):032x}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,7 +45,7 @@ class LogJob:
     blobs: Mapping[str, bytes] = field(default_factory=dict)
 
     #: Recorded in the manifest (``extra.log``) so a retry can tell whether it landed.
-    log_id: str = field(default_factory=_new_log_id)
+    log_id: str = field(default_factory=random_hex)
     #: How long a commit keeps retrying while the store is unreachable.
     retry_for: float = 10.0
     #: (Table uid, Table generation) of INCREMENTAL ``rows``: whose rows these are, so
@@ -67,7 +60,7 @@ class LogJob:
 
 
 #: Above this many buffer bytes, a table's bytes are counted exactly.
-_EXACT_BYTES_ABOVE = 1 << 20
+_EXACT_BYTES_ABOVE = 64 * 1024
 
 
 def arrow_bytes(table: pa.Table) -> int:
