@@ -57,22 +57,70 @@ class TableRef:
         return parse_manifest(data, where=self.version_url(version)), digest_of(data)
 
 
-def latest_version(ref: TableRef, *, hint: int = -1) -> int:
-    """The newest version (-1 if none), found by probing, never trusted from a hint.
+#: A reader's first LIST of a table's versions asks for this many keys. A table with
+#: more is searched with rounds of parallel existence checks, then listed from near
+#: its newest version (SeaweedFS here: a LIST of 1,000 keys ~75 ms, of 128 ~10 ms; a
+#: round of 16 HEADs ~20 ms).
+FIRST_LIST = 128
+#: Existence checks per round of that search, sent in parallel.
+PROBES = 16
 
-    Versions are contiguous from 0, so galloping then bisecting needs O(log n)
-    existence checks; ``hint`` (a version known to exist) only moves the start.
+
+def latest_version(ref: TableRef, *, hint: int = -1) -> int:
+    """The newest version (-1 if none), found by listing or probing, never trusted
+    from a hint.
+
+    Versions are contiguous from 0, so which versions exist is a prefix: ``hint`` (a
+    version known to exist) only moves the start.
     """
-    page = ref.store.list_page(ref.versions_prefix, start_after=_after(ref, hint))
-    if page is not None:
-        # One ordered LIST request usually finds the newest version outright.
+    store = ref.store
+    remembered = f"{store.url}/{ref.versions_prefix}"
+    page = None
+    seen = STATES.newest(remembered) if hint < 0 else -1
+    if seen >= 0:
+        page, hint = _remembered_page(ref, seen)
+    if page is None:
+        page = store.list_page(
+            ref.versions_prefix,
+            start_after=_after(ref, hint),
+            max_keys=FIRST_LIST if hint < 0 else 1000,
+        )
+    if page is None:
+        newest = _probe_search(ref, hint)
+    else:
         keys, more = page
-        found = [paths.parse_version_name(k.rsplit("/", 1)[-1]) for k in keys]
-        listed = max((v for v in found if v is not None), default=hint)
-        if not more:
-            return listed
-        hint = listed
-    lo = hint
+        newest = _newest_listed(keys, hint)
+        while more:  # many more versions: find one near the newest, list from there
+            start = _narrow(ref, newest)
+            page = store.list_page(ref.versions_prefix, start_after=_after(ref, start))
+            assert page is not None
+            keys, more = page
+            newest = _newest_listed(keys, start)
+            if more and newest <= start:  # a server that ignores StartAfter
+                newest, more = _probe_search(ref, start), False
+    STATES.saw(remembered, newest)  # (-1: forgotten)
+    return newest
+
+
+def _remembered_page(ref: TableRef, version: int) -> tuple[tuple[list[str], bool] | None, int]:
+    """Listing from a version this process saw: (the page, ``version``) if it still
+    exists (the page starts with it), else (None, -1) for a cold search."""
+    page = ref.store.list_page(ref.versions_prefix, start_after=_after(ref, version - 1))
+    if page is None:  # no listing: one existence check
+        return None, version if ref.has_version(version) else -1
+    keys, _ = page
+    if keys and keys[0] == ref.version_key(version):
+        return page, version
+    return None, -1
+
+
+def _newest_listed(keys: list[str], newest: int) -> int:
+    found = (paths.parse_version_name(k.rsplit("/", 1)[-1]) for k in keys)
+    return max((v for v in found if v is not None and v > newest), default=newest)
+
+
+def _probe_search(ref: TableRef, lo: int) -> int:
+    """Gallop then bisect with one existence check at a time (a local folder)."""
     if lo < 0:
         if not ref.has_version(0):
             return -1
@@ -90,6 +138,30 @@ def latest_version(ref: TableRef, *, hint: int = -1) -> int:
         else:
             hi = mid
     return lo
+
+
+def _narrow(ref: TableRef, lo: int) -> int:
+    """A version at most :data:`FIRST_LIST` below the newest (at the time of the
+    checks), found from ``lo`` (which exists) with rounds of parallel checks."""
+    hi: int | None = None
+    while hi is None:  # gallop: lo + 32, lo + 64, lo + 128, ...
+        lo, hi = _split(ref, [lo + CHECKPOINT_EVERY * 2**i for i in range(PROBES)], lo)
+    while hi - lo > FIRST_LIST:  # bisect into PROBES + 1 parts
+        width = hi - lo
+        probes = [lo + width * j // (PROBES + 1) for j in range(1, PROBES + 1)]
+        lo, first_missing = _split(ref, probes, lo)
+        hi = first_missing if first_missing is not None else hi
+    return lo
+
+
+def _split(ref: TableRef, probes: list[int], lo: int) -> tuple[int, int | None]:
+    """The last of ``probes`` that exists (or ``lo``) and the first that does not."""
+    found = ref.store.exists_many([ref.version_key(v) for v in probes])
+    for v, exists in zip(probes, found, strict=True):
+        if not exists:
+            return lo, v
+        lo = v
+    return lo, None
 
 
 def _after(ref: TableRef, hint: int) -> str | None:
@@ -120,14 +192,33 @@ class _StateCache:
     A manifest's digest names its whole chain (each manifest names its parent's
     digest), so a state found here is exactly what reloading that chain would give —
     a deleted and rewritten root or a changed manifest has a different digest and
-    misses. Bounded by the fragments it holds; safe across threads.
+    misses. Bounded by the fragments it holds; safe across threads. It also remembers
+    the newest version seen of each table, where the next search for it starts.
     """
 
     def __init__(self, max_fragments: int) -> None:
         self._max = max_fragments
         self._held = 0
         self._states: OrderedDict[str, TableState] = OrderedDict()
+        self._newest: OrderedDict[str, int] = OrderedDict()
         self._lock = threading.Lock()
+
+    def newest(self, table: str) -> int:
+        """The newest version ``table`` had when this process last looked (-1: not
+        looked). A start for the next look, checked before it is used: versions are
+        never removed, so it holds unless the table was deleted and written again."""
+        with self._lock:
+            return self._newest.get(table, -1)
+
+    def saw(self, table: str, version: int) -> None:
+        with self._lock:
+            if version < 0:
+                self._newest.pop(table, None)
+                return
+            self._newest[table] = version
+            self._newest.move_to_end(table)
+            if len(self._newest) > _NEWEST_MAX:
+                self._newest.popitem(last=False)
 
     def get(self, digest: str | None) -> TableState | None:
         with self._lock:
@@ -151,9 +242,12 @@ class _StateCache:
     def clear(self) -> None:
         with self._lock:
             self._states.clear()
+            self._newest.clear()
             self._held = 0
 
 
+#: Tables whose newest version is remembered.
+_NEWEST_MAX = 10_000
 #: ~100k fragments is tens of MB of Python objects at most.
 STATES = _StateCache(100_000)
 

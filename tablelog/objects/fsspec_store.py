@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import fsspec
+import fsspec.asyn
 
 from tablelog.errors import NotFoundError, UnsafeStoreError
 from tablelog.objects.errors import is_not_found, is_precondition_failure, translate
@@ -120,6 +122,32 @@ class FsspecStore(Store):
         except Exception as e:
             raise translate(e, url=self.full_url(key), action="check") from e
 
+    def exists_many(self, keys: builtins.list[str]) -> builtins.list[bool]:
+        if self.protocol not in _ATOMIC_CREATE or len(keys) <= 1:
+            return [self.exists(k) for k in keys]
+
+        async def head(key: str) -> bool:
+            bucket, object_key, _ = self._fs.split_path(self._path(key))
+            try:
+                await self._fs._call_s3("head_object", Bucket=bucket, Key=object_key)
+                return True
+            except FileNotFoundError:
+                return False
+
+        async def heads() -> builtins.list[bool | BaseException]:
+            return await asyncio.gather(*(head(k) for k in keys), return_exceptions=True)
+
+        try:
+            found = fsspec.asyn.sync(self._fs.loop, heads)
+        except Exception as e:
+            raise translate(e, url=self.url, action="check") from e
+        out: builtins.list[bool] = []
+        for key, value in zip(keys, found, strict=True):
+            if isinstance(value, BaseException):
+                raise translate(value, url=self.full_url(key), action="check") from value
+            out.append(value)
+        return out
+
     def list(self, prefix: str) -> Iterator[str]:
         base = self._path(prefix).rstrip("/")
         try:
@@ -136,12 +164,12 @@ class FsspecStore(Store):
                 yield key
 
     def list_page(
-        self, prefix: str, *, start_after: str | None = None
+        self, prefix: str, *, start_after: str | None = None, max_keys: int = 1000
     ) -> tuple[builtins.list[str], bool] | None:
         if self.protocol not in _ATOMIC_CREATE:
             return None
         bucket, key_prefix, _ = self._fs.split_path(self._path(prefix))
-        kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": key_prefix, "MaxKeys": 1000}
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": key_prefix, "MaxKeys": max_keys}
         if start_after is not None:
             kwargs["StartAfter"] = self._fs.split_path(self._path(start_after))[1]
         try:

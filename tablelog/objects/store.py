@@ -54,11 +54,16 @@ class Store(abc.ABC):
         """Delete ``key``; deleting an absent key is not an error."""
 
     def list_page(
-        self, prefix: str, *, start_after: str | None = None
+        self, prefix: str, *, start_after: str | None = None, max_keys: int = 1000
     ) -> tuple[builtins.list[str], bool] | None:
-        """One listing request: keys below ``prefix`` after ``start_after`` in key order,
-        and whether more follow. None when the backend has no cheap ordered listing."""
+        """One listing request: up to ``max_keys`` keys below ``prefix`` after
+        ``start_after`` in key order, and whether more follow. None when the backend has
+        no cheap ordered listing."""
         return None
+
+    def exists_many(self, keys: builtins.list[str]) -> builtins.list[bool]:
+        """:meth:`exists` of several keys, in parallel where the backend can."""
+        return [self.exists(k) for k in keys]
 
     def mtime(self, key: str) -> float:
         """Last-modified time of ``key`` as a POSIX timestamp."""

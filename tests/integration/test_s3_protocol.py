@@ -16,6 +16,7 @@ import threading
 import time
 import traceback
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,14 @@ from faultproxy import FaultProxy, Request
 from servers import S3Server
 
 import tablelog
-from tablelog.format.chain import STATES, TableRef, latest_version, read_history
+from tablelog.format.chain import (
+    FIRST_LIST,
+    PROBES,
+    STATES,
+    TableRef,
+    latest_version,
+    read_history,
+)
 from tablelog.objects import open_store
 
 pytestmark = pytest.mark.s3
@@ -257,6 +265,33 @@ def test_fresh_reader_of_100_versions_reads_at_most_32_manifests(
         ("GET", False, True),
     ], [str(r) for r in reopened]
     assert again.collect().equals(df)
+
+
+def test_fresh_reader_finds_the_newest_of_1000_versions_without_listing_them(
+    bucket: Bucket, proxy: FaultProxy, capsys: pytest.CaptureFixture[str]
+) -> None:
+    direct = open_store(bucket.root, storage_options=bucket.server.storage_options())
+    ref = TableRef(direct, "p", "r", "k")
+    with ThreadPoolExecutor(16) as pool:  # placeholders: the search only looks at names
+        list(pool.map(lambda v: direct.put(ref.version_key(v), b"{}"), range(1000)))
+    STATES.clear()
+    reader = TableRef(open_store(bucket.root, storage_options=_opts(proxy, bucket)), *"prk")
+    t0 = time.monotonic()
+    assert latest_version(reader) == 999
+    seconds = time.monotonic() - t0
+    reqs = proxy.snapshot()
+    lists = [r for r in reqs if r.method == "GET" and "list-type" in r.query]
+    heads = [r for r in reqs if r.method == "HEAD"]
+    assert len(reqs) == len(lists) + len(heads), [str(r) for r in reqs]
+    # A short LIST, at most two rounds of parallel HEADs, a short LIST from near 999.
+    assert len(lists) == 2 and all(int(r.query["max-keys"]) <= 1000 for r in lists)
+    assert lists[0].query["max-keys"] == str(FIRST_LIST)
+    assert len(heads) <= 2 * PROBES
+    with capsys.disabled():
+        print(
+            f"\n[{bucket.server.name}] newest of 1,000 versions: {len(lists)} LIST, "
+            f"{len(heads)} HEAD, {seconds * 1000:.0f} ms"
+        )
 
 
 # 4 ---------------------------------------------------------------------------------
