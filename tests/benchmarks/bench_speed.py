@@ -27,7 +27,8 @@ before each timed read, as in a fresh notebook; case 3 also reports a warm re-re
    same Table as Arrow, with and without ``keep_logged_rows``.
 
 Rows as in bench_core.py. Medians of ``--repeats`` runs (default 5, 3 with ``--quick``; case 2
-runs 3 times, once with ``--quick``). ``--quick`` also uses a tenth of the rows in 4 and 5.
+runs 3 times, once with ``--quick``; the reads of case 3 at least 25 times, alternating
+with the floor's). ``--quick`` also uses a tenth of the rows in 4 and 5.
 """
 
 from __future__ import annotations
@@ -112,6 +113,10 @@ class Store:
         return pl.scan_parquet(files, storage_options=self.pso)
 
 
+#: Repeats of each read (at least; reads are cheap).
+READ_REPEATS = 25
+
+
 def cold(fn: Any) -> Any:
     """``fn`` as a fresh process would run it: no table state cached."""
 
@@ -174,7 +179,10 @@ def bench_incremental(store: Store, n_steps: int, reps: int) -> list[Result]:
         add(fp50=np.percentile(fper, 50), fp99=np.percentile(fper, 99))
     kw, path = store.kw(f"inc-{reps - 1}"), r["path"]
     one_file = store.write(arrow_rows(rows), "inc-one.parquet")
-    for _ in range(reps):  # version `mid` of the uncompacted chain
+    # Reads take milliseconds: repeat them more (alternating with the floor's), so that
+    # their medians hold still on a busy machine.
+    read_reps = max(reps, READ_REPEATS)
+    for _ in range(read_reps):  # version `mid` of the uncompacted chain
         add(rmid=timed(cold(lambda: tablelog.scan(path, **kw, version=mid).collect())))
         add(wmid=timed(lambda: tablelog.scan(path, **kw, version=mid).collect()))
         add(fmid=timed(lambda: store.scan_files(files[: mid + 1]).collect()))
@@ -182,7 +190,7 @@ def bench_incremental(store: Store, n_steps: int, reps: int) -> list[Result]:
     assert mid_rows.equals(store.scan_files(files[: mid + 1]).collect())
     done = compact(path, **kw)
     assert done.compacted, done
-    for _ in range(reps):
+    for _ in range(read_reps):
         add(read=timed(cold(lambda: tablelog.scan(path, **kw).collect())))
         add(fread=timed(lambda: store.scan_files([one_file]).collect()))
     out = tablelog.scan(path, **kw).collect()
@@ -327,7 +335,8 @@ def main() -> None:
 
     print(markdown(results))
     print(
-        f"\n{store.name}: median of {reps} runs ({hist_reps} for the {hist_steps:,}-step case) "
+        f"\n{store.name}: median of {reps} runs ({hist_reps} for the {hist_steps:,}-step case, "
+        f"{max(reps, READ_REPEATS)} for reads) "
         f"in {base.parent}; 'abs.' rows compare the tablelog value itself with the limit "
         "(floor: write_table p50/p99 per step, for reference)"
     )
