@@ -28,6 +28,7 @@ from tablelog.progress import Progress
 from tablelog.read.frames import fragments_frame
 from tablelog.read.scan import Root, _latest, _ref
 from tablelog.run.committer import upload_group
+from tablelog.table.encode import read_group_rows
 from tablelog.table.types import type_from_json
 
 #: Rows per compacted object: large enough for fast scans, small enough to upload.
@@ -95,7 +96,8 @@ def compact(
     written = 0
     starts = range(0, arrow.num_rows, target_rows)
     for start in starts:
-        group = upload_group(ref, arrow.slice(start, target_rows))
+        part = arrow.slice(start, target_rows)
+        group = upload_group(ref, part, row_group_rows=read_group_rows(part.num_rows))
         written += group.size
         new.append(NewFragment(rows=min(target_rows, arrow.num_rows - start), groups=(group,)))
         if progress is not None:

@@ -31,7 +31,7 @@ from tablelog.objects.cas import digest_of, put_content
 from tablelog.objects.store import Store
 from tablelog.run.keylog import LogJob
 from tablelog.run.merge import Tail
-from tablelog.table.encode import encode_parquet
+from tablelog.table.encode import ROW_GROUP_ROWS, encode_parquet
 
 log = logging.getLogger("tablelog")
 
@@ -91,6 +91,7 @@ def upload_group(
     blobs: Mapping[str, bytes] | None = None,
     *,
     present: set[str] | None = None,
+    row_group_rows: int = ROW_GROUP_ROWS,
 ) -> ColumnGroup:
     """Encode ``data`` as Parquet and upload it content-addressed.
 
@@ -101,7 +102,7 @@ def upload_group(
     media = media_blob_names(data)
     if media and blobs is not None:
         upload_media(ref, media, blobs, present=present)
-    body = encode_parquet(data)
+    body = encode_parquet(data, row_group_rows=row_group_rows)
     digest = digest_of(body)
     put_content(ref.store, paths.object_key(digest), body)
     return ColumnGroup(

@@ -104,3 +104,32 @@ def test_compact_at_must_be_a_count(local: Any, bad: Any) -> None:
     with pytest.raises(tablelog.RunError, match="compact_at must be a whole number >= 2"):
         local.init(id="bad", compact_at=bad)
     assert not list(Path(local.root).rglob("*.json"))  # no run was created
+
+
+def test_compacted_objects_are_cut_into_row_groups_for_parallel_reads(local: Any) -> None:
+    import pyarrow.parquet as pq
+
+    from tablelog.format.chain import TableRef, latest_version, load_version
+    from tablelog.objects import open_store
+    from tablelog.table.encode import read_group_rows
+
+    assert [read_group_rows(n) for n in (0, 1, 4095, 8192, 10_000, 100_000)] == [
+        1, 1, 4095, 4096, 5000, 12_500,
+    ]  # fmt: skip
+    assert read_group_rows(10_000_000) == 1024 * 1024  # never above the usual size
+    run = local.init(id="rg")
+    t = tablelog.Table(columns=["step", "x"], log_mode="INCREMENTAL")
+    for s in range(100):
+        for i in range(100):
+            t.add_data(s, s + i / 100)
+        run.log({"t": t}, step=s)
+    run.finish()
+    before = local.scan("p/rg/t").collect()
+    done = compact("p/rg/t", **local.kw())
+    assert done.fragments_after == 1
+    assert local.scan("p/rg/t").collect().equals(before)
+    ref = TableRef(open_store(local.root), "p", "rg", "t")
+    (frag,) = load_version(ref, latest_version(ref)).fragments
+    meta = pq.ParquetFile(Path(local.root, "objects", frag.groups[0].object[:2],
+                               f"{frag.groups[0].object}.parquet")).metadata  # fmt: skip
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [5000, 5000]
