@@ -37,19 +37,13 @@ class LocalStore(Store):
         twice per commit.
         """
         parent = os.path.dirname(path)
-        for attempt in range(8):
-            tmp = f"{parent}/.tmp-{random_hex()}"
-            try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-                break
-            except FileExistsError:
-                continue
-            except FileNotFoundError:
-                if attempt >= 2:
-                    raise
-                os.makedirs(parent, exist_ok=True)
-        else:
-            raise FileExistsError(f"no free temp file name in {parent}")
+        tmp = f"{parent}/.tmp-{random_hex()}"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL  # (never another writer's temp file)
+        try:
+            fd = os.open(tmp, flags, 0o666)
+        except FileNotFoundError:  # a new folder (or one removed since)
+            os.makedirs(parent, exist_ok=True)
+            fd = os.open(tmp, flags, 0o666)
         try:
             view = memoryview(data)
             while view:
