@@ -51,7 +51,16 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
-from bench_core import COLUMNS, Result, arrow_rows, make_frame, markdown, python_rows, timed
+from bench_core import (
+    COLUMNS,
+    Result,
+    arrow_rows,
+    make_frame,
+    markdown,
+    python_rows,
+    settle,
+    timed,
+)
 
 import tablelog
 from tablelog.format.chain import STATES
@@ -237,10 +246,12 @@ def bench_pandas(store: Store, n: int, reps: int) -> list[Result]:
     tl, fl = [], []
     for i in range(reps):
         run = tablelog.init(project="bench", **store.kw(f"pd-{i}"))
+        settle()  # (our fsync is not charged for the floor's unsynced pages)
         t0 = time.perf_counter()
         run.log({"imm": tablelog.Table(dataframe=df)}, step=0)
         run.finish()
         tl.append(time.perf_counter() - t0)
+        settle()
         fl.append(timed(lambda i=i: store.write(pa.Table.from_pandas(df), f"pd-floor-{i}.parquet")))
     assert tablelog.scan(f"bench/{run.id}/imm", **store.kw(f"pd-{i}")).collect().height == n
     name = f"IMMUTABLE {n:,} rows: Table(dataframe=pandas)+log+finish vs from_pandas+write"
