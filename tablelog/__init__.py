@@ -24,9 +24,9 @@ from tablelog.interop import to_iceberg
 from tablelog.maintenance import compact, gc, verify
 from tablelog.media import Audio, File, Html, Image, Video
 from tablelog.read import files, history, scan, scan_runs
-from tablelog.run import Run, init
-from tablelog.run.spool import sync
 from tablelog.table import Table
+from tablelog.writer import Run, init
+from tablelog.writer.spool import sync
 
 __version__ = "0.1.0"
 

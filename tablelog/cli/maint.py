@@ -14,8 +14,8 @@ from tablelog.errors import NotFoundError, TablelogError
 from tablelog.maintenance import compact as table_compact
 from tablelog.maintenance import gc as store_gc
 from tablelog.maintenance import verify as store_verify
-from tablelog.run.spool import Spool, spool_root, spools
-from tablelog.run.spool import sync as spool_sync
+from tablelog.writer.spool import Spool, spool_root, spools
+from tablelog.writer.spool import sync as spool_sync
 
 
 def verify(args: argparse.Namespace) -> int:

@@ -36,8 +36,8 @@ from tablelog.objects.cas import digest_of
 from tablelog.objects.open import open_store
 from tablelog.objects.store import Store
 from tablelog.progress import Progress
-from tablelog.run.runinfo import parse_run_info
 from tablelog.table.types import type_from_json
+from tablelog.writer.runinfo import parse_run_info
 
 #: Manifests fetched per request batch, and parallel requests for object checks.
 BATCH = 256

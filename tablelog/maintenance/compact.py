@@ -27,9 +27,9 @@ from tablelog.format.state import TableState
 from tablelog.progress import Progress
 from tablelog.read.frames import fragments_frame
 from tablelog.read.scan import Root, _latest, _ref
-from tablelog.run.committer import upload_group
 from tablelog.table.encode import read_group_rows
 from tablelog.table.types import type_from_json
+from tablelog.writer.committer import upload_group
 
 #: Rows per compacted object: large enough for fast scans, small enough to upload.
 DEFAULT_TARGET_ROWS = 1_000_000

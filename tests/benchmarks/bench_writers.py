@@ -69,7 +69,7 @@ def child(root: str, key: str, name: str, logs: int, interval: float, refresh_fi
     from tablelog.format.plan import Intent, NewFragment
     from tablelog.format.state import TableState
     from tablelog.objects.fsspec_store import FsspecStore
-    from tablelog.run.committer import upload_group
+    from tablelog.writer.committer import upload_group
 
     class CountingStore(FsspecStore):
         """The real S3 store, counting calls and refused manifest creates."""

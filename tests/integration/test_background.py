@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import tablelog
-from tablelog.run.worker import Worker
+from tablelog.writer.worker import Worker
 
 
 def test_a_script_without_finish_is_flushed_at_exit(tmp_path: Path) -> None:

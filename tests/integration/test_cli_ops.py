@@ -17,8 +17,8 @@ import pytest
 
 import tablelog
 from tablelog.cli import main
-from tablelog.run.keylog import KeyLog
-from tablelog.run.spool import Spool
+from tablelog.writer.keylog import KeyLog
+from tablelog.writer.spool import Spool
 
 Capsys = pytest.CaptureFixture[str]
 

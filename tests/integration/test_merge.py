@@ -16,7 +16,7 @@ from tablelog.format.manifest import INCREMENT_COLUMN
 from tablelog.format.state import CHECKPOINT_EVERY
 from tablelog.objects.open import open_store
 from tablelog.read.diff import diff
-from tablelog.run import merge
+from tablelog.writer import merge
 
 STEPS = 3 * CHECKPOINT_EVERY + 5  # 101: three merges
 

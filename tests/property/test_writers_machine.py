@@ -15,7 +15,7 @@ import tablelog
 from tablelog.format import paths
 from tablelog.format.chain import TableRef, latest_version, read_history
 from tablelog.objects import open_store
-from tablelog.run.committer import upload_group
+from tablelog.writer.committer import upload_group
 
 _roots = itertools.count()
 WRITERS = ("a", "b")

@@ -9,8 +9,8 @@ from tablelog import CommitConflictError
 from tablelog.format.manifest import Change, Column, ColumnGroup, Fragment, SegmentRef
 from tablelog.format.plan import Intent, NewFragment, next_manifest
 from tablelog.format.state import TableState, apply_manifest, keeps_segments
-from tablelog.run.keylog import LogJob
-from tablelog.run.merge import Tail
+from tablelog.writer.keylog import LogJob
+from tablelog.writer.merge import Tail
 
 SCHEMA = (Column(name="x", kind="number", arrow="int64"),)
 

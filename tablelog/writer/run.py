@@ -33,14 +33,14 @@ from tablelog.format import paths
 from tablelog.format.chain import TableRef, find_shards
 from tablelog.format.manifest import ColumnGroup
 from tablelog.objects.store import Store
-from tablelog.run.committer import KeyCommitter, read_group, upload_group
-from tablelog.run.keylog import KeyLog, LogJob, arrow_bytes
-from tablelog.run.merge import Budget, Tail
-from tablelog.run.runinfo import RunInfo, encode_run_info, parse_run_info
-from tablelog.run.spool import Spool, push, spool_root
-from tablelog.run.worker import Worker
 from tablelog.table.table import Table
 from tablelog.table.types import kind_of, to_json_text
+from tablelog.writer.committer import KeyCommitter, read_group, upload_group
+from tablelog.writer.keylog import KeyLog, LogJob, arrow_bytes
+from tablelog.writer.merge import Budget, Tail
+from tablelog.writer.runinfo import RunInfo, encode_run_info, parse_run_info
+from tablelog.writer.spool import Spool, push, spool_root
+from tablelog.writer.worker import Worker
 
 log = logging.getLogger("tablelog")
 

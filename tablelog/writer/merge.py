@@ -22,8 +22,8 @@ from tablelog.format import paths
 from tablelog.format.manifest import INCREMENT_COLUMN, Column, Fragment
 from tablelog.format.plan import merge_schema
 from tablelog.format.state import TableState, is_checkpoint
-from tablelog.run.keylog import LogJob, arrow_bytes
 from tablelog.table.types import type_from_json
+from tablelog.writer.keylog import LogJob, arrow_bytes
 
 log = logging.getLogger("tablelog")
 

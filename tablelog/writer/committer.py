@@ -29,9 +29,9 @@ from tablelog.format.state import TableState
 from tablelog.media.kinds import media_blob_names
 from tablelog.objects.cas import digest_of, put_content
 from tablelog.objects.store import Store
-from tablelog.run.keylog import LogJob
-from tablelog.run.merge import Tail
 from tablelog.table.encode import ROW_GROUP_ROWS, encode_parquet
+from tablelog.writer.keylog import LogJob
+from tablelog.writer.merge import Tail
 
 log = logging.getLogger("tablelog")
 

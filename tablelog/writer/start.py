@@ -15,8 +15,8 @@ from tablelog.errors import RunError
 from tablelog.format import paths
 from tablelog.objects.open import open_store
 from tablelog.objects.store import Store
-from tablelog.run.run import Run, _read_info, log
-from tablelog.run.runinfo import RunInfo, encode_run_info
+from tablelog.writer.run import Run, _read_info, log
+from tablelog.writer.runinfo import RunInfo, encode_run_info
 
 RESUME_MODES = ("allow", "must", "never")
 DEFAULT_PROJECT = "uncategorized"

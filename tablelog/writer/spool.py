@@ -25,8 +25,8 @@ from tablelog.format.manifest import Column
 from tablelog.media.kinds import media_blob_names
 from tablelog.objects.open import open_store
 from tablelog.progress import Progress
-from tablelog.run.committer import KeyCommitter
-from tablelog.run.keylog import LogJob
+from tablelog.writer.committer import KeyCommitter
+from tablelog.writer.keylog import LogJob
 
 DEFAULT_SPOOL = Path("~/.cache/tablelog/spool")
 
