@@ -6,11 +6,14 @@
 >>> tablelog.scan(f"demo/{run.id}/eval").collect()                    # doctest: +SKIP
 """
 
+from typing import Any
+
 from tablelog import media
 from tablelog.errors import (
     ColumnTypeError,
     CommitConflictError,
     CommitStateUnknownError,
+    Error,
     FormatError,
     InvalidNameError,
     NotFoundError,
@@ -24,9 +27,17 @@ from tablelog.interop import to_iceberg
 from tablelog.maintenance import compact, gc, verify
 from tablelog.media import Audio, File, Html, Image, Video
 from tablelog.read import files, history, scan, scan_runs
+from tablelog.read.runs import runs
+from tablelog.session import PreInit, define_metric, finish, init, log
 from tablelog.table import Table
-from tablelog.writer import Run, init
+from tablelog.writer import Run
 from tablelog.writer.spool import sync
+
+#: The current run (W&B's ``wandb.run``): set by :func:`init`, ``None`` after ``finish``.
+run: Any = None
+#: The current run's ``config`` and ``summary`` (W&B's ``wandb.config``/``wandb.summary``).
+config: Any = PreInit("tablelog.config")
+summary: Any = PreInit("tablelog.summary")
 
 __version__ = "0.1.0"
 
@@ -50,6 +61,7 @@ __all__ = [
     "ColumnTypeError",
     "CommitConflictError",
     "CommitStateUnknownError",
+    "Error",
     "File",
     "FormatError",
     "Html",
@@ -66,13 +78,20 @@ __all__ = [
     "Video",
     "clear_caches",
     "compact",
+    "config",
+    "define_metric",
     "files",
+    "finish",
     "gc",
     "history",
     "init",
+    "log",
     "media",
+    "run",
+    "runs",
     "scan",
     "scan_runs",
+    "summary",
     "sync",
     "to_iceberg",
     "verify",

@@ -50,3 +50,7 @@ class CommitStateUnknownError(TablelogError):
 
 class RunError(TablelogError):
     """A run cannot be created, resumed or logged to as asked."""
+
+
+#: W&B's ``wandb.Error``: ``except tablelog.Error`` catches every tablelog error.
+Error = TablelogError

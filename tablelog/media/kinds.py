@@ -587,9 +587,12 @@ def media_blob_names(table: pa.Table) -> list[str]:
     """Sorted distinct blob names the media columns of ``table`` refer to."""
     names: set[str] = set()
     for col in table.columns:
-        if col.type != MEDIA_TYPE:
+        if col.type == pa.list_(MEDIA_TYPE):  # a list of media (a run's history)
+            arr = col.combine_chunks().flatten()
+        elif col.type == MEDIA_TYPE:
+            arr = col.combine_chunks()
+        else:
             continue
-        arr = col.combine_chunks()
         # A null cell's children are not necessarily null: go by the struct's validity.
         valid = arr.is_valid().to_pylist()
         fields = (arr.field(f).to_pylist() for f in ("digest", "ext", "extra"))

@@ -32,10 +32,12 @@ from tablelog.errors import (
 from tablelog.format import paths
 from tablelog.format.chain import TableRef, find_shards
 from tablelog.format.manifest import ColumnGroup
+from tablelog.media.kinds import MEDIA_TYPE, is_media
 from tablelog.objects.store import Store
 from tablelog.table.table import Table
 from tablelog.table.types import kind_of, to_json_text
 from tablelog.writer.committer import KeyCommitter, read_group, upload_group
+from tablelog.writer.config import PERSIST_EVERY, Config, Summary, plain
 from tablelog.writer.keylog import KeyLog, LogJob, arrow_bytes
 from tablelog.writer.merge import Budget, Tail
 from tablelog.writer.runinfo import RunInfo, encode_run_info, parse_run_info
@@ -69,8 +71,12 @@ class Run:
         keep_logged_rows: bool = False,
         shard: str | None = None,
         storage_options: Mapping[str, Any] | None = None,
+        allow_val_change: bool = False,
+        offline: bool = False,
     ) -> None:
         self._store = store
+        #: mode="offline": nothing reaches the store; every log goes to the spool.
+        self._offline = offline
         self.shard = shard
         self._keep_logged_rows = keep_logged_rows
         #: INCREMENTAL Tables this handle logged, and their rows committed since (from
@@ -107,7 +113,21 @@ class Run:
         self._last_step: int | None = info.last_step if shard is None else None
         self._finished = False
         self._checked_store = False
-        self.summary: dict[str, Any] = {}
+        # W&B's run fields (#17): kept in run.json, rewritten at most every
+        # PERSIST_EVERY seconds while logging, and at finish.
+        self._info_dirty = False
+        self._info_written = time.monotonic()
+        self._config = Config(
+            info.config, on_change=self._mark_dirty, allow_val_change=allow_val_change
+        )
+        self.summary = Summary(info.summary, on_change=self._mark_dirty)
+        #: The history row that ``log(..., commit=False)`` is accumulating, and its step.
+        self._partial: dict[str, pa.Array] = {}
+        self._partial_values: dict[str, Any] = {}
+        self._partial_step: int | None = None
+        self._history_blobs: dict[str, bytes] = {}
+        #: Called when the run finishes (tablelog.init: forget the current run).
+        self._on_finish: Any = None
 
     # --------------------------------------------------------------- properties
 
@@ -124,8 +144,33 @@ class Run:
         return self._info.name
 
     @property
-    def config(self) -> dict[str, Any]:
-        return dict(self._info.config)
+    def config(self) -> Config:
+        """W&B's ``run.config``: attribute and item access, ``update()``; kept in run.json."""
+        return self._config
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        return self._info.tags
+
+    @property
+    def notes(self) -> str | None:
+        return self._info.notes
+
+    @property
+    def group(self) -> str | None:
+        return self._info.group
+
+    @property
+    def job_type(self) -> str | None:
+        return self._info.job_type
+
+    @property
+    def offline(self) -> bool:
+        return self._offline
+
+    @property
+    def disabled(self) -> bool:
+        return False
 
     @property
     def root(self) -> str:
@@ -138,6 +183,8 @@ class Run:
     @property
     def step(self) -> int:
         """The step the next ``log()`` without ``step=`` uses."""
+        if self._partial_step is not None:
+            return self._partial_step
         return 0 if self._last_step is None else self._last_step + 1
 
     def __repr__(self) -> str:
@@ -145,11 +192,28 @@ class Run:
 
     # ------------------------------------------------------------------ logging
 
-    def define_metric(self, name: str, *, summary: str | None = None, **_: Any) -> None:
-        """Declare how a key is summarised; ``summary="none"`` on an INCREMENTAL key
-        (or ``"*"``) logs each increment as a new, separate table version."""
+    def define_metric(
+        self,
+        name: str,
+        step_metric: str | None = None,
+        step_sync: bool | None = None,
+        hidden: bool | None = None,
+        summary: str | None = None,
+        goal: str | None = None,
+        overwrite: bool | None = None,
+    ) -> None:
+        """Declare how a key (or a glob such as ``"val/*"``) is summarised in
+        ``run.summary``: ``summary="min"``, ``"max"``, ``"mean"``, ``"first"``,
+        ``"last"``, ``"best"`` (with ``goal``), comma-separated, or ``"none"``.
+        ``summary="none"`` on an INCREMENTAL key (or ``"*"``) also logs each increment
+        as a new, separate table version. ``step_metric``, ``step_sync``, ``hidden``
+        and ``overwrite`` only steer W&B's charts and are accepted and ignored."""
+        del step_metric, step_sync, hidden, overwrite
         if not isinstance(name, str) or not name:
             raise RunError(f"define_metric needs a key name or '*', got {name!r}")
+        if summary is not None and not isinstance(summary, str):
+            raise RunError(f"define_metric summary must be a string, got {summary!r}")
+        self.summary.define(name, summary, goal)
         if summary is not None and summary.lower() == "none":
             self._summary_none.add(name)
         else:
@@ -158,30 +222,48 @@ class Run:
     def _separate(self, key: str) -> bool:
         return any(fnmatch.fnmatchcase(key, pat) for pat in self._summary_none)
 
-    def log(self, data: Mapping[str, Any], step: int | None = None, commit: bool = True) -> None:
+    def log(
+        self, data: Mapping[str, Any], step: int | None = None, commit: bool | None = None
+    ) -> None:
         """Log tables and scalars at ``step`` (steps only move forward).
 
-        Tables go to their key; every other value goes to the run's history table
-        (``scan("project/run/_history")``), one row per call.
+        Tables (and pandas/Polars DataFrames, logged as IMMUTABLE tables) go to their
+        key; every other value goes to the run's history table
+        (``scan("project/run/_history")``), one row per step. Media values (and lists
+        of them) are stored as media cells of that row. ``commit=False`` adds the
+        values to the current step's row without writing it; the next log with
+        ``commit`` unset or true (or a larger ``step``, or ``finish``) writes it.
         """
-        del commit  # every log is committed; accepted for W&B compatibility
         if self._finished:
             raise RunError(f"run {self.path} is finished; start or resume a run to log more")
         self._raise_worker_error()
         if not isinstance(data, Mapping):
             raise RunError(f"run.log takes a dict of key -> value, got {type(data).__name__}")
+        if commit is not None and not isinstance(commit, bool):
+            raise RunError(f"commit must be True, False or None, got {commit!r}")
         tables: dict[str, Table] = {}
-        scalars: dict[str, Any] = {}
+        scalars: dict[str, pa.Array] = {}
+        values: dict[str, Any] = {}
+        blobs: dict[str, bytes] = {}
         for key, value in data.items():
             paths.check_key(key)
             if isinstance(value, Table):
                 tables[key] = value
+            elif _is_dataframe(value):
+                tables[key] = Table(dataframe=value)
             else:
-                _check_scalar(key, value)
-                scalars[key] = value
+                scalars[key], values[key] = _history_cell(key, value, blobs)
         self._check_store()
         if self.shard is not None:
             self._shard_step_floor([*tables, *([HISTORY_KEY] if scalars else [])])
+        if (
+            step is not None
+            and self._partial_step is not None
+            and not isinstance(step, bool)
+            and isinstance(step, int)
+            and step > self._partial_step
+        ):
+            self._commit_partial()  # W&B: a larger step writes the step being built
         step = self._next_step(step)
         self._release_landed()
         for key, table in tables.items():
@@ -191,11 +273,31 @@ class Run:
                 if job.source is not None and not self._keep_logged_rows:
                     self._tables[table._uid] = table  # its rows are released once committed
                 self._submit(committer, job)
-            self.summary[key] = {"_type": "table", "rows": table.num_rows}
-        if scalars:
-            self._log_history(step, scalars)
-            self.summary.update(scalars)
-        self._last_step = step
+            values[key] = {"_type": "table", "rows": table.num_rows}
+        if scalars or self._partial:
+            self._partial.update(scalars)
+            self._history_blobs.update(blobs)
+            self._partial_step = step
+        if values:
+            self.summary._logged(values)
+        if commit is False:
+            self._partial_step = step
+            if tables:
+                self._last_step = step
+        else:
+            self._commit_partial()
+            self._last_step = step
+        self._persist_soon()
+
+    def _commit_partial(self) -> None:
+        """Write the history row built so far (if any) at its step."""
+        if self._partial_step is None:
+            return
+        step, row, blobs = self._partial_step, self._partial, self._history_blobs
+        self._partial, self._history_blobs, self._partial_step = {}, {}, None
+        if row:
+            self._log_history(step, row, blobs)
+        self._last_step = step if self._last_step is None else max(self._last_step, step)
 
     def _shard_step_floor(self, keys: list[str]) -> None:
         """A shard's steps grow along its own chains: a restarted rank continues from
@@ -220,6 +322,11 @@ class Run:
             step = as_int
         if step < 0:
             raise RunError(f"step must be >= 0, got {step}")
+        if self._partial_step is not None and step < self._partial_step:
+            raise RunError(
+                f"steps only move forward: step {step} is before step {self._partial_step}, "
+                f"which run {self.path} is still building (log(..., commit=False))"
+            )
         if self._last_step is not None and step < self._last_step:
             raise RunError(
                 f"steps only move forward: step {step} is before the last logged step "
@@ -228,7 +335,7 @@ class Run:
         return step
 
     def _check_store(self) -> None:
-        if self._checked_store:
+        if self._checked_store or self._offline:
             return
         probe = getattr(self._store, "check_conditional_create", None)
         if probe is not None and not self._single_writer:
@@ -248,6 +355,8 @@ class Run:
             # One read per key and handle, so a resumed INCREMENTAL key continues and a
             # log_mode clash is reported by log() itself.
             try:
+                if self._offline:  # a new run: nothing to read, and no store to ask
+                    raise StoreError("mode='offline'")
                 state = committer.open()
                 if state.version < 0:
                     self._check_sharding(key)
@@ -294,7 +403,7 @@ class Run:
 
     def _submit(self, committer: KeyCommitter, job: LogJob) -> None:
         rows_group = None
-        offline = self._spool is not None and self._spool.pending > 0
+        offline = self._offline or (self._spool is not None and self._spool.pending > 0)
         if job.writes_rows and self._store.parallel_uploads and not offline:
             assert job.rows is not None
             upload = functools.partial(upload_group, present=committer.media_present)
@@ -308,6 +417,9 @@ class Run:
         self, committer: KeyCommitter, job: LogJob, rows_group: Future[ColumnGroup] | None
     ) -> None:
         """Commit ``job`` (on the worker), or spool it while the store is unreachable."""
+        if self._offline:
+            self._spool_job(committer, job)
+            return
         if self._spool is not None and self._spool.pending:
             if rows_group is not None:
                 rows_group.cancel()
@@ -346,7 +458,7 @@ class Run:
 
     def _drain(self, *, force: bool) -> None:
         spool = self._spool
-        if spool is None or not spool.pending:
+        if spool is None or not spool.pending or self._offline:
             return
         now = time.monotonic()
         if not force and now < self._next_drain:
@@ -378,10 +490,15 @@ class Run:
         self._release_landed()
         self._raise_worker_error()
 
-    def _log_history(self, step: int, scalars: dict[str, Any]) -> None:
-        row: dict[str, Any] = {"_step": step, "_time": time.time(), **scalars}
+    def _log_history(self, step: int, cells: dict[str, pa.Array], blobs: dict[str, bytes]) -> None:
+        row: dict[str, pa.Array] = {
+            "_step": pa.array([step], type=pa.int64()),
+            "_time": pa.array([time.time()], type=pa.float64()),
+            **cells,
+        }
         table = Table(columns=list(row), log_mode="INCREMENTAL")
-        table._append_arrow(pa.table({k: _history_array(v) for k, v in row.items()}))
+        table._append_arrow(pa.table(row))
+        table._blobs.update(blobs)
         keylog, committer = self._writer(HISTORY_KEY)
         job = keylog.prepare(table, step=step, separate=False)
         if job is not None:
@@ -393,11 +510,19 @@ class Run:
         """Mark the run finished (or failed, for a non-zero ``exit_code``)."""
         if self._finished:
             return
-        self._finished = True
+        try:
+            self._commit_partial()
+        finally:
+            self._finished = True
+            if self._on_finish is not None:
+                self._on_finish(self)
         self._worker.close()
         self._drain(force=True)
         for _keylog, committer in self._keys.values():
             committer.tail.clear()  # nothing more to merge
+        if self._offline:
+            self._finish_offline(exit_code)
+            return
         if self._spool is not None and self._spool.pending:
             log.warning(
                 "tablelog: %d log(s) of run %s could not reach %s and wait in %s: run "
@@ -415,6 +540,25 @@ class Run:
             self._compact_tables(self._compact_at)
         status = "failed" if exit_code or error is not None else "finished"
         self._write_info(status)
+        self._raise_worker_error()
+
+    def _finish_offline(self, exit_code: int | None) -> None:
+        """mode="offline": run.json goes to the spool too; ``tablelog sync`` writes it."""
+        status = "failed" if exit_code or self._worker.error is not None else "finished"
+        self._info = dataclasses.replace(
+            self._snapshot_info(), status=status, updated=time.time(), last_step=self._last_step
+        )
+        if self._spool is None:
+            self._spool = Spool(self._spool_folder)
+        self._spool.add_run_info(encode_run_info(self._info), root=self._store.url)
+        log.warning(
+            "tablelog: run %s is offline: its logs wait in %s; run `tablelog sync %s` to "
+            "commit them to %s",
+            self.path,
+            self._spool_folder,
+            self._spool_folder,
+            self.root,
+        )
         self._raise_worker_error()
 
     def _compact_tables(self, at: int) -> None:
@@ -456,9 +600,44 @@ class Run:
                 if other.status == "failed":
                     status = "failed"
         self._info = dataclasses.replace(
-            self._info, status=status, updated=time.time(), last_step=last_step
+            self._snapshot_info(), status=status, updated=time.time(), last_step=last_step
         )
         self._store.put(paths.run_json_key(self.project, self.id), encode_run_info(self._info))
+
+    # ------------------------------------------------- config and summary (run.json)
+
+    def _mark_dirty(self) -> None:
+        self._info_dirty = True
+
+    def _snapshot_info(self) -> RunInfo:
+        return dataclasses.replace(
+            self._info, config=self._config.as_dict(), summary=self.summary.as_dict()
+        )
+
+    def _persist_soon(self) -> None:
+        """Rewrite run.json (config, summary) on the commit thread, at most every
+        PERSIST_EVERY seconds; finish() writes the final one."""
+        if not self._info_dirty or self.shard is not None or self._offline:
+            return  # (ranks of a sharded run write theirs at finish, merged)
+        now = time.monotonic()
+        if now - self._info_written < PERSIST_EVERY:
+            return
+        self._info_dirty = False
+        self._info_written = now
+        info = dataclasses.replace(self._snapshot_info(), updated=time.time())
+        self._info = info
+        data = encode_run_info(info)
+        key = paths.run_json_key(self.project, self.id)
+        self._worker.submit(lambda: self._put_info(key, data), len(data))
+
+    def _put_info(self, key: str, data: bytes) -> None:
+        if self._spool is not None and self._spool.pending:
+            return  # unreachable: finish() (or sync) writes it
+        try:
+            self._store.put(key, data)
+        except (StoreError, CommitStateUnknownError) as e:
+            self._info_dirty = True  # try again later
+            log.debug("tablelog: run.json of %s not rewritten: %s", self.path, e)
 
     def __enter__(self) -> Run:
         return self
@@ -481,17 +660,76 @@ def _finish_at_exit(ref: weakref.ref[Run]) -> None:
             log.error("tablelog: run %s could not be finished at exit: %s", run.path, e)
 
 
-def _history_array(value: Any) -> pa.Array:
+def _is_dataframe(value: Any) -> bool:
+    t = type(value)
+    return t.__name__ == "DataFrame" and t.__module__.split(".")[0] in ("pandas", "polars")
+
+
+def _history_cell(key: str, value: Any, blobs: dict[str, bytes]) -> tuple[pa.Array, Any]:
+    """One value of a history row as a 1-row Arrow array, and its summary value.
+
+    Media become media cells (their bytes go into ``blobs``), a list of media a list
+    of cells; anything Arrow cannot hold is refused here, never stored as its text.
+    """
+    if is_media(value):
+        blobs.update(value.blobs())
+        return pa.array([value.to_cell()], type=MEDIA_TYPE), plain(key, value)
+    if isinstance(value, list | tuple) and value and any(is_media(v) for v in value):
+        if not all(is_media(v) for v in value):
+            raise RunError(
+                f"cannot log {key!r}: a list mixes media values with other values; log "
+                "the media under one key and the other values under another"
+            )
+        for v in value:
+            blobs.update(v.blobs())
+        cells = [v.to_cell() for v in value]
+        return pa.array([cells], type=pa.list_(MEDIA_TYPE)), plain(key, value)
+    t = type(value)
+    if t is float or t is int or t is str or t is bool:  # the usual case, kept fast
+        summary = value if t is not float or math.isfinite(value) else None
+        return _history_array(key, value), summary
+    _check_scalar(key, value)
+    if isinstance(value, Mapping):
+        _refuse_nested_media(key, value)
+    return _history_array(key, value), plain(key, value)
+
+
+def _refuse_nested_media(key: str, value: Any) -> None:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if is_media(item):
+            raise RunError(
+                f"cannot log {key!r}: it holds a media value inside a dict; log media "
+                f"under a key of their own (e.g. {{'{key}/name': image}})"
+            )
+        if isinstance(item, Mapping):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+
+
+def _history_array(key: str, value: Any) -> pa.Array:
+    if value is None:
+        return pa.nulls(1)
     if isinstance(value, float) and math.isnan(value):
         return pa.array([None], type=pa.float64())
-    if isinstance(value, dict | list | tuple):
+    if type(value).__name__ == "ndarray" and value.ndim > 0:
+        value = value.tolist()
+    if isinstance(value, list | tuple | Mapping):
         return pa.array([to_json_text(value)], type=pa.string())
     try:
-        arr = pa.array([value])
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return pa.array([str(value)], type=pa.string())
+        arr = pa.array([value], from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError) as e:
+        raise RunError(
+            f"cannot log {key!r}: {type(value).__name__} value {value!r:.60} cannot be "
+            f"stored ({e}); log numbers, strings, bools, datetimes, lists, dicts, media "
+            "or a Table"
+        ) from e
     if pa.types.is_integer(arr.type):
         return arr.cast(pa.int64()) if arr.type != pa.uint64() else arr.cast(pa.float64())
+    if pa.types.is_floating(arr.type) and arr.type != pa.float64():
+        return arr.cast(pa.float64())
     return arr
 
 

@@ -24,11 +24,25 @@ class RunInfo:
     updated: float
     last_step: int | None = None
     format_version: int = 1
+    # W&B's run fields (#17): written only when set, so older files read the same.
+    summary: dict[str, Any] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    notes: str | None = None
+    group: str | None = None
+    job_type: str | None = None
+
+
+#: Optional run.json fields (#17), written only when they hold something.
+_OPTIONAL = ("summary", "tags", "notes", "group", "job_type")
 
 
 def encode_run_info(info: RunInfo) -> bytes:
+    optional = {k: getattr(info, k) for k in _OPTIONAL if getattr(info, k)}
+    if "tags" in optional:
+        optional["tags"] = list(info.tags)
     return canonical_json(
         {
+            **optional,
             "format_version": info.format_version,
             "project": info.project,
             "run_id": info.run_id,
@@ -61,6 +75,19 @@ def parse_run_info(data: bytes, *, where: str) -> RunInfo:
             created=float(v["created"]),
             updated=float(v["updated"]),
             last_step=None if v["last_step"] is None else int(v["last_step"]),
+            **_optional_fields(v),
         )
     except (KeyError, TypeError, ValueError) as e:
         raise FormatError(f"{where}: malformed run.json ({e!r})") from e
+
+
+def _optional_fields(v: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if v.get("summary") is not None:
+        out["summary"] = dict(v["summary"])
+    if v.get("tags") is not None:
+        out["tags"] = tuple(str(t) for t in v["tags"])
+    for k in ("notes", "group", "job_type"):
+        if v.get(k) is not None:
+            out[k] = str(v[k])
+    return out

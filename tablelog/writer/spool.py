@@ -20,6 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
+from tablelog.format import paths
 from tablelog.format.chain import TableRef
 from tablelog.format.manifest import Column
 from tablelog.media.kinds import media_blob_names
@@ -29,6 +30,8 @@ from tablelog.writer.committer import KeyCommitter
 from tablelog.writer.keylog import LogJob
 
 DEFAULT_SPOOL = Path("~/.cache/tablelog/spool")
+#: An offline run's run.json, waiting in its writer folder for ``tablelog sync``.
+RUN_INFO = "run.json"
 
 
 def spool_root() -> Path:
@@ -124,6 +127,15 @@ class Spool:
         tmp.write_text(json.dumps(doc, sort_keys=True))
         os.replace(tmp, stem.with_suffix(".job.json"))  # the entry exists once complete
 
+    def add_run_info(self, data: bytes, *, root: str) -> None:
+        """An offline run's ``run.json`` (#17), written to the store by ``sync`` after
+        the logs (``run.root`` beside it names the store)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / "run.root").write_text(root, encoding="utf-8")
+        tmp = self.folder / "run.json.tmp"
+        tmp.write_bytes(data)
+        os.replace(tmp, self.folder / RUN_INFO)
+
     def entries(self) -> Iterator[Entry]:
         if not self.folder.exists():
             return
@@ -175,6 +187,7 @@ def _read_blobs(folder: Path, names: list[str]) -> dict[str, bytes]:
 def spools(folder: Path) -> list[Spool]:
     """Every writer spool below ``folder`` (a spool root, or one run's folder)."""
     found = {p.parent for p in folder.rglob("*.job.json")}
+    found |= {p.parent for p in folder.rglob(RUN_INFO)}
     return [Spool(f) for f in sorted(found)]
 
 
@@ -233,7 +246,24 @@ def sync(
         committers = _Committers(root, storage_options, spool.folder.name)
         done, there = push(spool, committers, pushed_one)
         committed, skipped = committed + done, skipped + there
+        _push_run_info(spool, root, storage_options)
     return committed, skipped
+
+
+def _push_run_info(
+    spool: Spool, root: str | None, storage_options: Mapping[str, Any] | None
+) -> None:
+    """An offline run's run.json, once its logs are committed (see ``Spool.add_run_info``)."""
+    path = spool.folder / RUN_INFO
+    if not path.exists() or spool.pending:
+        return
+    data = path.read_bytes()
+    info = json.loads(data)
+    url = root or (spool.folder / "run.root").read_text(encoding="utf-8")
+    store = open_store(url, storage_options=storage_options)
+    store.put(paths.run_json_key(info["project"], info["run_id"]), data)
+    path.unlink()
+    (spool.folder / "run.root").unlink(missing_ok=True)
 
 
 class _Committers:

@@ -8,17 +8,20 @@ import os
 import secrets
 import string
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tablelog.errors import RunError
 from tablelog.format import paths
 from tablelog.objects.open import open_store
 from tablelog.objects.store import Store
+from tablelog.writer.config import as_mapping
+from tablelog.writer.disabled import DisabledRun
 from tablelog.writer.run import Run, _read_info, log
 from tablelog.writer.runinfo import RunInfo, encode_run_info
 
 RESUME_MODES = ("allow", "must", "never")
+MODES = ("online", "offline", "disabled", "shared")
 DEFAULT_PROJECT = "uncategorized"
 _ID_CHARS = string.ascii_lowercase + string.digits
 
@@ -44,8 +47,30 @@ def init(
     compact_at: int | None = None,
     keep_logged_rows: bool = False,
     shard: str | bool | None = None,
-    **_wandb_kwargs: Any,
-) -> Run:
+    # W&B's keyword arguments (#17): tags, notes, group and job_type are kept in
+    # run.json; mode is honoured; the rest steer W&B's service and are ignored.
+    entity: str | None = None,
+    dir: str | os.PathLike[str] | None = None,
+    notes: str | None = None,
+    tags: Sequence[str] | None = None,
+    config_exclude_keys: Sequence[str] | None = None,
+    config_include_keys: Sequence[str] | None = None,
+    allow_val_change: bool | None = None,
+    group: str | None = None,
+    job_type: str | None = None,
+    mode: str | None = None,
+    force: bool | None = None,
+    anonymous: str | None = None,
+    reinit: bool | str | None = None,
+    resume_from: str | None = None,
+    fork_from: str | None = None,
+    save_code: bool | None = None,
+    tensorboard: bool | None = None,
+    sync_tensorboard: bool | None = None,
+    monitor_gym: bool | None = None,
+    settings: Any = None,
+    magic: Any = None,
+) -> Run | DisabledRun:
     """Start (or resume) a run in ``project``.
 
     Parameters
@@ -95,7 +120,34 @@ def init(
         ``SLURM_NTASKS``, ``OMPI_COMM_WORLD_RANK``/``_SIZE``) or ``$TABLELOG_SHARD``;
         otherwise none. ``False`` turns it off. A run with a shard joins an existing run
         of the same id (``resume="allow"``).
+    tags, notes, group, job_type:
+        As in W&B; kept in ``run.json`` and read back by :func:`tablelog.runs`.
+    mode:
+        ``"online"`` (default; also ``$TABLELOG_MODE``), ``"offline"`` (nothing
+        reaches the store: every log goes to the local spool, and ``tablelog sync``
+        commits it later) or ``"disabled"`` (nothing is written anywhere; every call
+        is a no-op).
+    config_exclude_keys, config_include_keys, allow_val_change:
+        As in W&B: filter ``config``; allow changing config values later.
+    entity, dir, force, anonymous, reinit, resume_from, fork_from, save_code,
+    tensorboard, sync_tensorboard, monitor_gym, settings, magic:
+        W&B's; accepted and ignored (``reinit`` is honoured by ``tablelog.init``).
     """
+    del entity, dir, force, anonymous, reinit, resume_from, fork_from, save_code
+    del tensorboard, sync_tensorboard, monitor_gym, settings, magic
+    mode = mode or os.environ.get("TABLELOG_MODE") or "online"
+    if mode not in MODES:
+        raise RunError(f"mode must be one of {MODES}, got {mode!r}")
+    config = _filter_config(config, config_include_keys, config_exclude_keys)
+    wandb_fields = _wandb_fields(tags, notes, group, job_type)
+    if mode == "disabled":
+        return DisabledRun(project=project, id=id, name=name, config=config, **wandb_fields)
+    offline = mode == "offline"
+    if offline and resume in ("must", "allow", True):
+        raise RunError(
+            "mode='offline' starts a new run (its logs wait in the spool); resuming a run "
+            "needs the store: use mode='online'"
+        )
     project = paths.check_segment_name("project", project or DEFAULT_PROJECT)
     joinable = resume is None  # (a sharded run joins its id unless told otherwise)
     if resume is True:
@@ -124,8 +176,6 @@ def init(
     for arg, value, least in (("queue_size", queue_size, 1), ("queue_bytes", queue_bytes, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise RunError(f"{arg} must be a whole number >= {least}, got {value!r}")
-    if config is not None and not isinstance(config, Mapping):
-        raise RunError(f"config must be a dict, got {type(config).__name__}")
     store = open_store(root, storage_options=storage_options)
     key = paths.run_json_key(project, run_id)
     now = time.time()
@@ -136,6 +186,7 @@ def init(
         config=_plain_config(config),
         created=now,
         updated=now,
+        **wandb_fields,
     )
     options: dict[str, Any] = {
         "single_writer": single_writer,
@@ -147,7 +198,10 @@ def init(
         "keep_logged_rows": bool(keep_logged_rows),
         "shard": shard_id,
         "storage_options": storage_options,
+        "allow_val_change": bool(allow_val_change),
     }
+    if offline:
+        return Run(store=store, info=info, resumed=False, offline=True, **options)
     if resume == "must":
         existing = _read_info(store, key)
         if existing is None:
@@ -197,6 +251,39 @@ def _resume(store: Store, info: RunInfo, config: Mapping[str, Any] | None, **opt
     info = dataclasses.replace(info, config=merged, status="running", updated=time.time())
     store.put(paths.run_json_key(info.project, info.run_id), encode_run_info(info))
     return Run(store=store, info=info, resumed=True, **options)
+
+
+def _filter_config(
+    config: Any, include: Sequence[str] | None, exclude: Sequence[str] | None
+) -> dict[str, Any] | None:
+    if config is None:
+        return None
+    if isinstance(config, str | os.PathLike):
+        raise RunError(
+            f"config={config!r}: a config file path is not supported; load it and pass a dict"
+        )
+    try:
+        items = dict(as_mapping(config))
+    except RunError:
+        raise RunError(f"config must be a dict, got {type(config).__name__}") from None
+    if include:
+        items = {k: v for k, v in items.items() if k in set(include)}
+    if exclude:
+        items = {k: v for k, v in items.items() if k not in set(exclude)}
+    return items
+
+
+def _wandb_fields(
+    tags: Sequence[str] | None, notes: str | None, group: str | None, job_type: str | None
+) -> dict[str, Any]:
+    if tags is not None and (isinstance(tags, str) or not isinstance(tags, Sequence)):
+        raise RunError(f"tags must be a list of strings, got {tags!r}")
+    out: dict[str, Any] = {"tags": tuple(str(t) for t in tags or ())}
+    for arg, value in (("notes", notes), ("group", group), ("job_type", job_type)):
+        if value is not None and not isinstance(value, str):
+            raise RunError(f"{arg} must be a string, got {value!r}")
+        out[arg] = value
+    return out
 
 
 def _plain_config(config: Mapping[str, Any] | None) -> dict[str, Any]:
