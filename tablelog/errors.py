@@ -24,6 +24,11 @@ class ColumnTypeError(TablelogError, TypeError):
     """A value does not match the type its column already has."""
 
 
+class MediaError(ColumnTypeError, ValueError):
+    """A media value (Image, Audio, Video, ...) cannot be built from what it was given
+    (a ``ValueError`` as in W&B, and a ``TypeError`` as every column type error)."""
+
+
 class NotFoundError(TablelogError, FileNotFoundError):
     """A root, run, table, version or object does not exist."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import mimetypes
 import os
 import re
@@ -20,9 +21,11 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from tablelog.errors import ColumnTypeError
+from tablelog.errors import MediaError
 from tablelog.format import paths
-from tablelog.media import codecs
+from tablelog.media import codecs, video
+
+log = logging.getLogger("tablelog")
 
 #: The struct every media cell is stored as (docs/format.md, "Media cells"). Fields a
 #: kind does not use are null.
@@ -62,9 +65,7 @@ def _ext(ext: str) -> str:
     if ext == "jpeg":
         ext = "jpg"
     if not _EXT.fullmatch(ext):
-        raise ColumnTypeError(
-            f"media file extension {ext!r} must be 1-16 lowercase letters or digits"
-        )
+        raise MediaError(f"media file extension {ext!r} must be 1-16 lowercase letters or digits")
     return ext
 
 
@@ -82,7 +83,7 @@ def _read_path(path: str | os.PathLike[str]) -> tuple[bytes, str, str]:
     try:
         data = p.read_bytes()
     except OSError as e:
-        raise ColumnTypeError(f"cannot read media file {str(p)!r}: {e}") from e
+        raise MediaError(f"cannot read media file {str(p)!r}: {e}") from e
     return data, _ext(p.suffix or "bin") if p.suffix else "bin", p.name
 
 
@@ -190,7 +191,7 @@ class Media:
         kind = cell.get("kind")
         klass = _CLASSES.get(str(kind))
         if klass is None:
-            raise ColumnTypeError(f"not a media cell (kind {kind!r})")
+            raise MediaError(f"not a media cell (kind {kind!r})")
         out = klass.__new__(klass)
         fields = {k: cell.get(k) for k in klass._own_fields if cell.get(k) is not None}
         extra = json.loads(cell["extra"]) if cell.get("extra") else None
@@ -223,7 +224,10 @@ class Media:
         return f"{type(self).__name__}({self.ext}, {self.size} bytes{sep}{shown}{cap})"
 
 
-def _image_to_uint8(arr: Any) -> Any:
+def _image_to_uint8(arr: Any, normalize: bool = True) -> Any:
+    """Pixels as uint8, rescaled as W&B's ``Image`` does (``normalize=True``): values
+    in [0, 1] times 255; values in [-1, 1] mapped -1 -> 0, 1 -> 255; anything else
+    clipped to 0..255 (with a warning when values fall outside it)."""
     import numpy as np
 
     if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[2] not in (1, 3, 4):
@@ -231,23 +235,58 @@ def _image_to_uint8(arr: Any) -> Any:
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
-        raise ColumnTypeError(
+        raise MediaError(
             f"an image array must be (H, W), (H, W, 1|3|4) or (1|3|4, H, W); got {arr.shape}"
         )
     if arr.dtype == np.bool_:
         return arr.astype(np.uint8) * 255
-    if arr.dtype.kind == "f":
-        if not np.isfinite(arr).all():
-            raise ColumnTypeError("an image array must not contain NaN or infinity")
-        scale = 255.0 if arr.size and float(arr.max()) <= 1.0 and float(arr.min()) >= 0 else 1.0
-        return np.clip(arr * scale, 0, 255).round().astype(np.uint8)
-    if arr.dtype.kind in "iu":
-        if arr.size and (int(arr.min()) < 0 or int(arr.max()) > 255):
-            raise ColumnTypeError(
-                f"an integer image array must hold 0..255, got {arr.min()}..{arr.max()}"
-            )
+    if arr.dtype.kind not in "iuf":
+        raise MediaError(f"an image array must be numeric, got dtype {arr.dtype}")
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise MediaError("an image array must not contain NaN or infinity")
+    if not normalize or not arr.size:
         return arr.astype(np.uint8)
-    raise ColumnTypeError(f"an image array must be numeric, got dtype {arr.dtype}")
+    low, high = arr.min(), arr.max()
+    if low >= 0 and high <= 1:
+        return (arr * 255).astype(np.uint8)
+    if low >= -1 and high <= 1:
+        return (255 * 0.5 * (arr + 1)).astype(np.uint8)
+    if low < 0 or high > 255:
+        log.warning(
+            "tablelog: image values span %s..%s; they are clipped to 0..255 (as W&B does)",
+            low,
+            high,
+        )
+    return arr.clip(0, 255).astype(np.uint8)
+
+
+def _drop_alpha_for_jpeg(pixels: Any, file_type: str) -> Any:
+    """JPEG has no alpha: drop it with W&B's warning (instead of failing to encode)."""
+    if file_type == "jpg" and pixels.ndim == 3 and pixels.shape[2] == 4:
+        log.warning("JPEG format does not support transparency. Ignoring alpha channel.")
+        return pixels[:, :, :3]
+    return pixels
+
+
+def _is_matplotlib(value: Any) -> bool:
+    return (
+        type(value).__module__.split(".")[0] == "matplotlib"
+        or getattr(value, "__name__", "") == "matplotlib.pyplot"
+    )
+
+
+def _figure_bytes(value: Any, file_type: str) -> bytes:
+    """A matplotlib figure (or the ``pyplot`` module: its current figure) as an image."""
+    import io
+
+    fig = value.gcf() if getattr(value, "__name__", "") == "matplotlib.pyplot" else value
+    if not hasattr(fig, "savefig"):
+        fig = getattr(fig, "figure", None) or getattr(fig, "get_figure", lambda: None)()
+    if fig is None or not hasattr(fig, "savefig"):
+        raise MediaError(f"cannot draw {type(value).__name__} as an image: not a figure")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="jpeg" if file_type == "jpg" else file_type)
+    return buf.getvalue()
 
 
 def _pillow() -> Any:
@@ -262,7 +301,7 @@ def _encode_image(pixels: Any, file_type: str) -> bytes:
     pil = _pillow()
     if pil is None:
         if file_type != "png":
-            raise ColumnTypeError(
+            raise MediaError(
                 f"encoding images as {file_type} needs Pillow: pip install 'tablelog[media]'"
             )
         return codecs.encode_png(pixels)
@@ -273,6 +312,10 @@ def _pil_bytes(img: Any, file_type: str) -> bytes:
     """A PIL image encoded as ``file_type`` (``png``, ``jpg``, ...)."""
     import io
 
+    if file_type == "jpg" and img.mode not in ("RGB", "L", "CMYK"):
+        if "A" in img.mode:
+            log.warning("JPEG format does not support transparency. Ignoring alpha channel.")
+        img = img.convert("L" if img.mode in ("LA", "La", "I", "I;16", "F") else "RGB")
     buf = io.BytesIO()
     img.save(buf, format="JPEG" if file_type == "jpg" else file_type.upper())
     return buf.getvalue()
@@ -299,10 +342,13 @@ class Image(Media):
         boxes: Mapping[str, Any] | None = None,
         masks: Mapping[str, Any] | None = None,
         file_type: str | None = None,
+        normalize: bool = True,
         **_: Any,
     ) -> None:
         file_type = _ext(file_type or "png")
         name = None
+        if _is_matplotlib(data_or_path):
+            data_or_path = _figure_bytes(data_or_path, file_type)
         if isinstance(data_or_path, Image):
             data, ext = data_or_path.data, data_or_path.ext
             width, height, pmode = data_or_path.width, data_or_path.height, data_or_path.mode
@@ -312,12 +358,13 @@ class Image(Media):
         elif type(data_or_path).__module__.startswith("PIL."):
             img = data_or_path.convert(mode) if mode else data_or_path
             data, ext = _pil_bytes(img, file_type), file_type
-            width, height, pmode = img.width, img.height, img.mode
+            width, height, pmode = _image_size(data)
         elif isinstance(data_or_path, bytes | bytearray):
             data, ext = bytes(data_or_path), file_type
             width, height, pmode = _image_size(data)
         else:
-            pixels = _image_to_uint8(_as_numpy(data_or_path))
+            pixels = _image_to_uint8(_as_numpy(data_or_path), normalize)
+            pixels = _drop_alpha_for_jpeg(pixels, file_type)
             if mode is not None and _pillow() is not None:
                 converted = _pillow().fromarray(pixels).convert(mode)
                 import numpy as np
@@ -366,7 +413,7 @@ class Image(Media):
     def to_pil(self) -> Any:
         pil = _pillow()
         if pil is None:
-            raise ColumnTypeError("PIL images need Pillow: pip install 'tablelog[media]'")
+            raise MediaError("PIL images need Pillow: pip install 'tablelog[media]'")
         import io
 
         img = pil.open(io.BytesIO(self.data))
@@ -384,7 +431,7 @@ def _mask_pixels(mask_data: Any) -> Any:
 
     arr = _as_numpy(mask_data)
     if arr.ndim != 2 or arr.dtype.kind not in "iub" or (arr.size and int(arr.max()) > 255):
-        raise ColumnTypeError("mask_data must be a 2-D array of class ids 0..255")
+        raise MediaError("mask_data must be a 2-D array of class ids 0..255")
     return arr.astype(np.uint8)
 
 
@@ -394,7 +441,7 @@ def _plain_json(what: str, value: Any) -> Any:
     try:
         text = to_json_text(value)
     except (TypeError, ValueError) as e:
-        raise ColumnTypeError(f"image {what} must be plain data (JSON): {e}") from e
+        raise MediaError(f"image {what} must be plain data (JSON): {e}") from e
     return None if text is None else json.loads(text)
 
 
@@ -411,7 +458,7 @@ def _image_size(data: bytes) -> tuple[int | None, int | None, str | None]:
         with pil.open(io.BytesIO(data)) as img:
             return img.width, img.height, img.mode
     except Exception as e:  # Pillow raises many types for unreadable images
-        raise ColumnTypeError(f"not an image Pillow can read: {e}") from e
+        raise MediaError(f"not an image Pillow can read: {e}") from e
 
 
 def decode_image(data: bytes) -> Any:
@@ -447,9 +494,9 @@ class Audio(Media):
             data, ext = bytes(data_or_path), "wav"
         else:
             if sample_rate is None:
-                raise ColumnTypeError("Audio from samples needs sample_rate=")
+                raise MediaError("Audio from samples needs sample_rate=")
             if isinstance(sample_rate, bool) or int(sample_rate) <= 0:
-                raise ColumnTypeError(f"sample_rate must be a positive int, got {sample_rate!r}")
+                raise MediaError(f"sample_rate must be a positive int, got {sample_rate!r}")
             data, _ch = codecs.encode_wav(_as_numpy(data_or_path), int(sample_rate))
             ext = "wav"
         fields: dict[str, Any] = {}
@@ -481,18 +528,31 @@ class Video(Media):
         **_: Any,
     ) -> None:
         name = None
+        fields: dict[str, Any] = {}
         if _is_path(data_or_path):
             data, ext, name = _read_path(data_or_path)
             if format:
                 ext = _ext(format)
+            if ext not in video.FORMATS:
+                raise MediaError(
+                    f"video file {str(data_or_path)!r} must be one of {video.FORMATS} "
+                    "(as in W&B); log other files with tablelog.File"
+                )
         elif isinstance(data_or_path, bytes | bytearray):
             data, ext = bytes(data_or_path), _ext(format or "mp4")
         else:
-            raise ColumnTypeError(
-                "Video takes a file path or encoded bytes with format=; encoding frames "
-                f"from an array is not supported (got {type(data_or_path).__name__})"
-            )
-        fields = {"fps": float(fps)} if fps is not None else {}
+            ext = _ext(format or "gif")
+            if ext not in video.FORMATS:
+                raise MediaError(f"format must be one of {video.FORMATS}, got {format!r}")
+            rate = 4.0 if fps is None else float(fps)
+            if not rate > 0:
+                raise MediaError(f"fps must be > 0, got {fps!r}")
+            frames = video.prepare_frames(_as_numpy(data_or_path))
+            data = video.encode(frames, rate, ext)
+            t, h, w = frames.shape[:3]
+            fields = {"width": int(w), "height": int(h), "duration": t / rate, "fps": rate}
+        if fps is not None:
+            fields["fps"] = float(fps)
         super().__init__(data, ext=ext, caption=caption, name=name, fields=fields)
 
 
@@ -501,17 +561,22 @@ class Html(Media):
 
     kind = "html"
 
-    def __init__(self, data: Any, inject: bool = True, **_: Any) -> None:
-        del inject  # W&B injects its stylesheet; stored HTML is kept as given
+    def __init__(
+        self, data: Any, inject: bool = True, data_is_not_path: bool = False, **_: Any
+    ) -> None:
+        del inject  # W&B injects its stylesheet (a URL of W&B's app); HTML is kept as given
         name = None
         if hasattr(data, "read"):
             data = data.read()
+        if isinstance(data, os.PathLike):
+            raw, _suffix, name = _read_path(data)
+            data = raw.decode("utf-8")
         path = isinstance(data, str) and data.lower().endswith((".html", ".htm"))
-        if path and os.path.exists(data):
+        if path and not data_is_not_path and os.path.exists(data):
             raw, _suffix, name = _read_path(data)
             data = raw.decode("utf-8")
         if not isinstance(data, str):
-            raise ColumnTypeError(f"Html takes a string, got {type(data).__name__}")
+            raise MediaError(f"Html takes a string, got {type(data).__name__}")
         super().__init__(data.encode("utf-8"), ext="html", name=name)
 
     @property
@@ -534,7 +599,7 @@ class File(Media):
         elif isinstance(data_or_path, bytes | bytearray | memoryview):
             data = bytes(data_or_path)
         else:
-            raise ColumnTypeError(f"File takes a path or bytes, got {type(data_or_path).__name__}")
+            raise MediaError(f"File takes a path or bytes, got {type(data_or_path).__name__}")
         super().__init__(data, ext=ext or "bin", caption=caption, name=name)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -584,6 +584,104 @@ class Table:
     def _is_frozen(self) -> bool:
         return self._frozen
 
+    # ------------------------------------------------------------------------------
+    # W&B Table methods (#17): iterrows, get_index, add_computed_columns, ==, cast.
+    # (Kept together, apart from the value handling above.)
+
+    def iterrows(self) -> Iterator[tuple[int, list[Any]]]:
+        """``(index, row)`` for every row, in order (W&B's ``Table.iterrows``)."""
+        yield from enumerate(self.data)
+
+    def get_index(self) -> list[int]:
+        """The row indices ``[0, 1, ..., num_rows - 1]`` (W&B's ``Table.get_index``)."""
+        return list(range(self.num_rows))
+
+    def add_computed_columns(self, fn: Callable[[int, dict[str, Any]], Mapping[str, Any]]) -> None:
+        """Add the columns ``fn(index, row)`` returns for each row (``row`` maps column
+        name to value; ``fn`` returns a dict of new column name to value)."""
+        if self._log_mode == "INCREMENTAL":
+            raise TableError(
+                "Operation 'add_computed_columns' is not supported for tables with "
+                "log_mode='INCREMENTAL'. Use a different log mode like 'MUTABLE' or "
+                "'IMMUTABLE'."
+            )
+        self._check_editable("add computed columns")
+        new: dict[str, list[Any]] = {}
+        for i, row in self.iterrows():
+            out = fn(i, dict(zip(self._columns, row, strict=True)))
+            if not isinstance(out, Mapping):
+                raise TableError(
+                    f"add_computed_columns: fn must return a dict of column -> value, got "
+                    f"{type(out).__name__} for row {i}"
+                )
+            if i == 0:
+                new = {str(k): [] for k in out}
+            if set(out) != set(new):
+                raise TableError(
+                    f"add_computed_columns: fn returned columns {sorted(out)} for row {i}, "
+                    f"but {sorted(new)} for row 0; it must return the same columns for every row"
+                )
+            for k, v in out.items():
+                new[str(k)].append(v)
+        for name, values in new.items():
+            self.add_column(name, values, optional=True)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal columns, column types and values (W&B's value equality)."""
+        if not isinstance(other, Table):
+            return NotImplemented
+        if self is other:
+            return True
+        if self._columns != other._columns or self.num_rows != other.num_rows:
+            return False
+        a, b = self.to_arrow(), other.to_arrow()
+        return bool(a.schema == b.schema and a.equals(b))
+
+    def __ne__(self, other: object) -> bool:
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    __hash__ = object.__hash__  # a Table is mutable: hashed by identity, compared by value
+
+    def cast(self, column: str, dtype: Any, optional: bool = False) -> None:
+        """Fix the type of ``column`` (W&B's ``Table.cast``): later rows are checked
+        against it (a ``TypeError`` otherwise), and ``optional=False`` refuses ``None``.
+
+        ``dtype`` is a Python type (``int``, ``float``, ``str``, ``bool``, ``dict``,
+        ``list``, ``bytes``, ``datetime``), a media class (``tablelog.Image``...), a
+        kind name (``"number"``, ``"str"``...), or a pyarrow type, which also converts
+        the values already in the column (``pa.float32()``).
+        """
+        self._check_editable("cast a column")
+        if column not in self._columns:
+            raise TableError(f"no column {column!r}; columns are {self._columns}")
+        i = self._columns.index(column)
+        arrow = self.to_arrow()
+        values = arrow.column(i)
+        if isinstance(dtype, pa.DataType):
+            try:
+                cast = values.cast(dtype)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as e:
+                raise ColumnTypeError(
+                    f"column {column!r} ({values.type}) cannot be cast to {dtype}: {e}"
+                ) from e
+            kind = kind_of_arrow(dtype)
+            self._arrow = arrow.set_column(i, column, cast)
+        else:
+            kind = _cast_kind(column, dtype)
+            have = self._kinds[i]
+            if have is not None and have != kind:
+                raise ColumnTypeError(
+                    f"column {column!r} holds {have} values; it cannot be cast to {kind}"
+                )
+        if not optional and values.null_count:
+            raise ColumnTypeError(
+                f"column {column!r} has {values.null_count} None value(s); cast it with "
+                "optional=True to allow None"
+            )
+        self._kinds[i] = kind
+        self._optional[i] = bool(optional)
+
 
 def _rewritten(loader: Loader, rewrite: Callable[[pa.Table], pa.Table]) -> pa.Table:
     return rewrite(loader())
@@ -637,3 +735,36 @@ def _check_optional(optional: bool | Sequence[bool], n: int) -> list[bool]:
     if len(flags) != n:
         raise TableError(f"optional has {len(flags)} flags for {n} columns")
     return flags
+
+
+_CAST_KINDS: dict[Any, str] = {
+    int: "number",
+    float: "number",
+    complex: "number",
+    bool: "bool",
+    str: "str",
+    dict: "dict",
+    list: "list",
+    tuple: "list",
+    bytes: "bytes",
+}
+_KIND_NAMES = ("number", "bool", "str", "list", "dict", "datetime", "bytes", "media")
+
+
+def _cast_kind(column: str, dtype: Any) -> str:
+    import datetime as _dt
+
+    if isinstance(dtype, str) and dtype in _KIND_NAMES:
+        return dtype
+    if dtype in _CAST_KINDS:
+        return _CAST_KINDS[dtype]
+    if isinstance(dtype, type):
+        if issubclass(dtype, _dt.date | _dt.time | _dt.timedelta):
+            return "datetime"
+        if getattr(dtype, "_tablelog_media", False):
+            return "media"
+    raise TableError(
+        f"cannot cast column {column!r} to {dtype!r}: give a Python type (int, float, str, "
+        f"bool, dict, list, bytes, datetime), a media class, one of {_KIND_NAMES} or a "
+        "pyarrow type"
+    )

@@ -82,11 +82,12 @@ def test_image_inputs_and_normalisation(tmp_path: Path) -> None:
     from_file = wandb.Image(str(path))
     assert from_file.data == path.read_bytes() and from_file.name == "pic.png"
     assert from_file.width == 3
+    # As W&B: values outside 0..255 are clipped (with a warning), not refused.
+    assert wandb.Image(np.full((2, 2), 300)).to_numpy().tolist() == [[255, 255]] * 2
     jpg = wandb.Image(np.zeros((4, 4, 3), dtype=np.uint8), file_type="jpeg")
     assert jpg.ext == "jpg" and jpg.mime == "image/jpeg"
     for bad, message in [
         (np.zeros((2, 2, 2)), "must be"),
-        (np.full((2, 2), 300), "0..255"),
         (np.array([[np.nan]]), "NaN"),
         (np.array([["a"]]), "numeric"),
     ]:
@@ -132,8 +133,8 @@ def test_audio_html_file_video(tmp_path: Path) -> None:
     assert f.ext == "npy" and f.size == 2
     with pytest.raises(ColumnTypeError, match="extension"):
         wandb.File(b"x", ext="../etc")
-    with pytest.raises(ColumnTypeError, match="not supported"):
-        wandb.Video(np.zeros((2, 3, 4, 4)))
+    frames = wandb.Video(np.zeros((2, 3, 4, 4), dtype=np.uint8))  # W&B's default: gif
+    assert (frames.ext, frames.width, frames.height, frames.duration) == ("gif", 4, 4, 0.5)
     video = wandb.Video(b"fake mp4", format="mp4", fps=4)
     assert video.to_cell()["fps"] == 4.0 and video.ext == "mp4"
 
