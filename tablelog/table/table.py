@@ -634,8 +634,10 @@ class Table:
             return True
         if self._columns != other._columns or self.num_rows != other.num_rows:
             return False
-        a, b = self.to_arrow(), other.to_arrow()
-        return bool(a.schema == b.schema and a.equals(b))
+        if self._kinds != other._kinds:
+            return False
+        # Arrow's Python values: arrays as lists, so no elementwise numpy comparison.
+        return bool(self.to_arrow().to_pylist() == other.to_arrow().to_pylist())
 
     def __ne__(self, other: object) -> bool:
         eq = self.__eq__(other)
