@@ -144,3 +144,46 @@ def test_ex6_resume_incremental(where_env: Any) -> None:
     for n, frame in enumerate(versions):
         assert frame["step"].to_list() == list(range(n + 1))
         assert frame["metric"].to_list() == [s * 0.25 for s in range(n + 1)]
+
+
+def test_ex8_tables_walkthrough(where_env: Any) -> None:
+    _run("ex8_tables_walkthrough.py")
+    assert tablelog.run is None  # wandb.finish() cleared the current run
+    rid = _only_run(where_env, "table-test")
+    (rows,) = _versions(where_env, f"table-test/{rid}/Table Name")
+    assert rows.rows() == [("a1", "b1"), ("a2", "b2")]
+    (frame,) = _versions(where_env, f"table-test/{rid}/DataFrame Table")
+    assert frame.to_dicts() == [{"city": "Oslo", "temp": 3.5}, {"city": "Lima", "temp": 19.0}]
+
+
+def test_ex9_predictions_with_images(where_env: Any) -> None:
+    import PIL.Image
+
+    rng = np.random.default_rng(1)
+    for i in range(4):
+        PIL.Image.fromarray(rng.integers(0, 255, (6, 6, 3), dtype=np.uint8)).save(f"img_{i}.jpg")
+    digits = [rng.integers(0, 255, (6, 6), dtype=np.uint8) for _ in range(3)]
+    g = runpy.run_path(
+        str(EXAMPLES / "ex9_predictions_with_images.py"),
+        init_globals={
+            "mnist_test_data": digits,
+            "mnist_test_data_labels": [3, 1, 4],
+            "my_model": SimpleNamespace(predict=lambda img: int(img.sum()) % 10),
+        },
+    )
+    rid = _only_run(where_env, "image-predictions")
+    (df,) = _versions(where_env, f"image-predictions/{rid}/test_table")
+    assert df.columns == ["id", "image", "prediction", "truth", "confidence"]
+    assert df["id"].to_list() == list(range(7)) == g["ids"]
+    files = tablelog.media.load_many(df["image"].to_list()[:4], root=where_env.root)
+    assert files == [Path(f"img_{i}.jpg").read_bytes() for i in range(4)]
+    arrays = tablelog.media.load_many(df["image"].to_list()[4:], root=where_env.root, to="numpy")
+    assert all(np.array_equal(a, d) for a, d in zip(arrays, digits, strict=True))
+    assert g["correct"] == [p == t for p, t in zip(df["prediction"], df["truth"], strict=True)]
+
+
+def test_ex10_computed_columns(where_env: Any) -> None:
+    _run("ex10_computed_columns.py")
+    rid = _only_run(where_env, "computed")
+    (df,) = _versions(where_env, f"computed/{rid}/my_table")
+    assert df.rows() == [("geoff", 5), ("juergen", 7), ("ada", 3)]
