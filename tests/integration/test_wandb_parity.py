@@ -632,3 +632,35 @@ def test_offline_mode_spools_until_sync(tmp_path: Path) -> None:
     row = tablelog.runs("offline").row(0, named=True)
     assert (row["run_id"], row["status"], row["config.k"]) == (run.id, "finished", 1)
     assert tablelog.sync() == (0, 0)
+
+
+# ------------------------------------------- the differences of docs/wandb.md, as such
+
+
+def test_difference_init_while_a_run_is_current() -> None:
+    first = wandb.init(project="parity")
+    second = wandb.init(project="parity")  # a new run, current; the first stays open
+    assert wandb.run is second and second.id != first.id
+    first.log({"a": 1})
+    assert wandb.init(project="parity", reinit="return_previous") is second
+    third = wandb.init(project="parity", reinit="finish_previous")
+    assert wandb.run is third and second._finished
+    other = wandb.init(project="parity", reinit="create_new")
+    assert wandb.run is third and other is not third  # create_new does not switch
+    for run in (first, other, third):
+        run.finish()
+    assert wandb.run is None
+
+
+def test_difference_explicit_step_writes_at_once() -> None:
+    with wandb.init(project="parity") as run:
+        wandb.log({"a": 1}, step=3)
+        run.flush()
+        assert tablelog.scan(f"parity/{run.id}/_history").collect()["a"].to_list() == [1]
+
+
+def test_difference_nested_table_and_html_as_given() -> None:
+    with pytest.raises(TypeError, match="Table"):
+        wandb.Table(columns=["t"]).add_data(wandb.Table(columns=["a"], data=[[1]]))
+    assert wandb.Html("<h1>Hello</h1>").html == "<h1>Hello</h1>"
+    assert not hasattr(wandb, "Histogram")
