@@ -77,6 +77,11 @@ class Plan:
     segments: tuple[tuple[str, bytes], ...]  # (digest, bytes) to upload before the manifest
 
 
+#: Arrow types (as in a manifest's schema) that merge into ``double`` (public for run.log's
+#: early check of ``_history`` column types).
+NUMERIC_TYPES = _NUMERIC
+
+
 def merge_schema(
     parent: tuple[Column, ...], mine: tuple[Column, ...], *, replace: bool
 ) -> tuple[Column, ...]:

@@ -32,10 +32,11 @@ from tablelog.errors import (
 from tablelog.format import paths
 from tablelog.format.chain import TableRef, find_shards
 from tablelog.format.manifest import ColumnGroup
+from tablelog.format.plan import NUMERIC_TYPES
 from tablelog.media.kinds import MEDIA_TYPE, is_media
 from tablelog.objects.store import Store
 from tablelog.table.table import Table
-from tablelog.table.types import kind_of, to_json_text
+from tablelog.table.types import kind_of, to_json_text, type_to_json
 from tablelog.writer.committer import KeyCommitter, read_group, upload_group
 from tablelog.writer.config import PERSIST_EVERY, Config, Summary, plain
 from tablelog.writer.keylog import KeyLog, LogJob, arrow_bytes
@@ -126,6 +127,9 @@ class Run:
         self._partial_values: dict[str, Any] = {}
         self._partial_step: int | None = None
         self._history_blobs: dict[str, bytes] = {}
+        #: Arrow type (manifest JSON) of each ``_history`` column so far, so that a value
+        #: that would change it is refused by ``log`` (the commit would fail later).
+        self._history_types: dict[str, Any] | None = None
         #: Called when the run finishes (tablelog.init: forget the current run).
         self._on_finish: Any = None
 
@@ -254,6 +258,8 @@ class Run:
             else:
                 scalars[key], values[key] = _history_cell(key, value, blobs)
         self._check_store()
+        if scalars:
+            self._check_history_types(scalars)
         if self.shard is not None:
             self._shard_step_floor([*tables, *([HISTORY_KEY] if scalars else [])])
         if (
@@ -288,6 +294,32 @@ class Run:
             self._commit_partial()
             self._last_step = step
         self._persist_soon()
+
+    def _check_history_types(self, cells: Mapping[str, pa.Array]) -> None:
+        """Refuse a value whose type the ``_history`` column cannot take (a number key
+        logged as text, say), before anything is queued; then remember the new types."""
+        types = self._history_types
+        if types is None:
+            types = {}
+            if self.resumed or self.shard is not None:  # the stored history's columns
+                _, committer = self._writer(HISTORY_KEY)
+                types = {c.name: c.arrow for c in committer.state.schema}
+            self._history_types = types
+        new: dict[str, Any] = {}
+        for key, arr in cells.items():
+            t, have = type_to_json(arr.type), types.get(key)
+            if have is None or have == "null" or have == t or t == "null":  # (JSON types)
+                new[key] = t if have in (None, "null") else have
+            elif isinstance(have, str) and isinstance(t, str) and {have, t} <= NUMERIC_TYPES:
+                new[key] = "double"
+            else:
+                raise RunError(
+                    f"cannot log {key!r}: earlier logs of this run stored it as "
+                    f"{_type_name(have)}, this value is {_type_name(t)}; a history key keeps "
+                    "one type (numbers stay numbers, media stay media): log this value under "
+                    "another key"
+                )
+        types.update(new)
 
     def _commit_partial(self) -> None:
         """Write the history row built so far (if any) at its step."""
@@ -658,6 +690,17 @@ def _finish_at_exit(ref: weakref.ref[Run]) -> None:
             run.finish()
         except TablelogError as e:
             log.error("tablelog: run %s could not be finished at exit: %s", run.path, e)
+
+
+def _type_name(t: Any) -> str:
+    """A manifest type in a message: ``int64``, ``string``, ``media cell``, ..."""
+    if isinstance(t, str):
+        return t
+    if isinstance(t, dict) and "struct" in t:
+        return "media cell" if t == type_to_json(MEDIA_TYPE) else "struct"
+    if isinstance(t, dict) and t.get("list") == type_to_json(MEDIA_TYPE):
+        return "list of media cells"
+    return next(iter(t), "nested") if isinstance(t, dict) else str(t)
 
 
 def _is_dataframe(value: Any) -> bool:

@@ -606,8 +606,15 @@ def test_unstorable_values_are_refused_at_log() -> None:
         with pytest.raises(wandb.Error, match="mixes media"):
             wandb.log({"l": [wandb.Image(np.zeros((2, 2))), 3]})
         wandb.log({"ok": 1})
-    hist = tablelog.scan(f"parity/{run.id}/_history").collect()
-    assert hist.columns == ["_step", "_time", "ok"]  # nothing of the refused logs
+        with pytest.raises(wandb.Error, match="keeps one type"):
+            wandb.log({"ok": "text"})  # refused now, not failing later in the background
+        wandb.log({"img": wandb.Image(np.zeros((2, 2)))})
+        with pytest.raises(wandb.Error, match="media cell"):
+            wandb.log({"img": 3})
+        wandb.log({"ok": 2.5})  # numbers mix
+    hist = tablelog.scan(f"parity/{run.id}/_history").collect().sort("_step")
+    assert hist.columns == ["_step", "_time", "ok", "img"]  # nothing of the refused logs
+    assert hist["ok"].to_list() == [1.0, None, 2.5]
 
 
 def test_disabled_mode_writes_nothing(tmp_path: Path) -> None:
