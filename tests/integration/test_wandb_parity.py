@@ -11,6 +11,7 @@ Deliberate differences are in docs/wandb.md and tested as such here.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 from collections.abc import Iterator
@@ -272,6 +273,18 @@ def test_add_computed_columns() -> None:
     assert _read("t", t).rows() == [(1, 10, 0), (2, 20, 1)]
 
 
+def test_datetime_conversion() -> None:
+    # W&B stores these as epoch milliseconds; here they stay datetimes and dates.
+    data = [
+        [dt.datetime(2000, 12, d), dt.date(2000, 12, d), np.datetime64(f"2000-12-0{d}"), d]
+        for d in (1, 2)
+    ]
+    df = _read("t", wandb.Table(columns=["dt", "t", "np", "d"], data=data))
+    assert df.rows() == [
+        (dt.datetime(2000, 12, d), dt.date(2000, 12, d), dt.date(2000, 12, d), d) for d in (1, 2)
+    ]
+
+
 # -------------------------------------------------------------------- test_dtypes.py
 
 
@@ -423,6 +436,16 @@ def test_matplotlib_image_with_multiple_axes() -> None:
         assert wandb.Image(fig).width == 640
         assert wandb.Image(plt).width == 640
         plt.close("all")
+
+
+def test_image_from_matplotlib_with_image() -> None:
+    plt = pytest.importorskip("matplotlib.pyplot")
+    fig, ax = plt.subplots(3)
+    ax[0].plot([1, 2, 3])
+    ax[1].imshow(np.random.default_rng(0).random((20, 20, 3)))
+    assert wandb.Image(fig).height == 480
+    assert wandb.Image(plt).height == 480
+    plt.close("all")
 
 
 @pytest.mark.parametrize("file_type", ["jpeg", "jpg", "png"])
