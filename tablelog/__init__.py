@@ -28,7 +28,7 @@ from tablelog.maintenance import compact, gc, verify
 from tablelog.media import Audio, File, Html, Image, Video
 from tablelog.read import files, history, scan, scan_runs
 from tablelog.read.runs import runs
-from tablelog.session import PreInit, define_metric, finish, init, log
+from tablelog.session import PreInit, Settings, define_metric, finish, init, log, login
 from tablelog.table import Table
 from tablelog.writer import Run
 from tablelog.writer.spool import sync
@@ -70,6 +70,7 @@ __all__ = [
     "NotFoundError",
     "Run",
     "RunError",
+    "Settings",
     "StoreError",
     "Table",
     "TableError",
@@ -86,6 +87,7 @@ __all__ = [
     "history",
     "init",
     "log",
+    "login",
     "media",
     "run",
     "runs",

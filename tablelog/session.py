@@ -74,11 +74,40 @@ def _forget(run: Run | DisabledRun) -> None:
         _set_current(None)
 
 
+class Settings:
+    """W&B's ``wandb.Settings``: keyword arguments kept as attributes; ``init`` honours
+    ``mode`` and ``reinit`` from it and ignores the rest (they steer W&B's service)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.__dict__.update(kwargs)
+
+    def __repr__(self) -> str:
+        return f"Settings({self.__dict__!r})"
+
+
+def login(*args: Any, **kwargs: Any) -> bool:
+    """W&B's ``wandb.login``: nothing to log in to (the store's credentials come from
+    ``storage_options`` or the AWS environment); returns True."""
+    del args, kwargs
+    return True
+
+
+def _from_settings(kwargs: dict[str, Any]) -> None:
+    settings = kwargs.get("settings")
+    if settings is None:
+        return
+    for name in ("mode", "reinit"):
+        value = settings.get(name) if isinstance(settings, dict) else getattr(settings, name, None)
+        if kwargs.get(name) is None and value is not None:
+            kwargs[name] = value
+
+
 REINIT = (None, False, True, "default", "return_previous", "finish_previous", "create_new")
 
 
 @functools.wraps(start.init)
 def init(*args: Any, **kwargs: Any) -> Run | DisabledRun:
+    _from_settings(kwargs)
     reinit = kwargs.get("reinit")
     if reinit not in REINIT:
         raise TablelogError(f"reinit must be one of {REINIT}, got {reinit!r}")

@@ -694,3 +694,11 @@ def test_difference_nested_table_and_html_as_given() -> None:
         wandb.Table(columns=["t"]).add_data(wandb.Table(columns=["a"], data=[[1]]))
     assert wandb.Html("<h1>Hello</h1>").html == "<h1>Hello</h1>"
     assert not hasattr(wandb, "Histogram")
+
+
+def test_login_and_settings_as_in_wandb(tmp_path: Path) -> None:
+    assert wandb.login(key="not-needed") is True
+    run = wandb.init(project="parity", settings=wandb.Settings(mode="disabled", silent=True))
+    assert run.disabled and wandb.run is run
+    wandb.finish()
+    assert not (tmp_path / "root").exists()
