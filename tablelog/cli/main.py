@@ -238,7 +238,15 @@ def build_parser() -> argparse.ArgumentParser:
     syn.add_argument("spool", nargs="?", metavar="SPOOL_DIR", help="a spool folder or a run's")
     _json_flag(syn, "what was committed")
     interop.add_commands(sub, _sub)
+    _add_ui(sub)
     return p
+
+
+def _add_ui(sub: argparse._SubParsersAction[_Parser]) -> None:
+    """``tablelog ui`` (tablelog/ui/; its server needs the ui extra, imported when run)."""
+    from tablelog.ui.serve import add_command
+
+    add_command(sub, _sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
