@@ -35,7 +35,7 @@ def add_command(sub: Any, make: Any) -> None:
     p.add_argument("--no-browser", action="store_true", help="do not open a browser")
 
 
-def _bind(host: str, port: int | None) -> socket.socket:
+def bind_socket(host: str, port: int | None) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     candidates = [port] if port is not None else [DEFAULT_PORT + i for i in range(_TRIES)]
     last: OSError | None = None
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     if args.host not in ("0.0.0.0", "::", ""):
         hosts = sorted({"127.0.0.1", "localhost", "::1", "[::1]", args.host})
     app = create_app(root_url, allowed_hosts=hosts)
-    sock = _bind(args.host, args.port)
+    sock = bind_socket(args.host, args.port)
     port = sock.getsockname()[1]
     url = url_of(args.host, port)
     config = uvicorn.Config(
