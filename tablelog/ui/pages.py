@@ -324,6 +324,8 @@ def _kind_label(frame: pl.DataFrame, name: str, dtype: pl.DataType) -> str:
     if isinstance(dtype, pl.Struct) and {"kind", "digest", "ext"} <= {f.name for f in dtype.fields}:
         kinds = frame.get_column(name).struct.field("kind").drop_nulls().unique().to_list()
         return kinds[0] if len(kinds) == 1 else "media"
+    if isinstance(dtype, pl.Datetime):
+        return f"datetime ({dtype.time_zone})" if dtype.time_zone else "datetime"
     text = str(dtype)
     return text if len(text) <= 30 else text[:29] + "…"
 
