@@ -9,6 +9,7 @@ screenshots.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import queue
@@ -43,8 +44,8 @@ class Browser:
         self._log = self.log.open("wb")
         script = f'exec "$0" "$@" 3<&{to_chrome_r} 4>&{from_chrome_w}'
         self.proc = subprocess.Popen(
-            [shutil.which("bash") or "bash", "-c", script, BROWSER, *FLAGS, f"--user-data-dir={profile}",
-             "--remote-debugging-pipe", "about:blank"],
+            [shutil.which("bash") or "bash", "-c", script, BROWSER, *FLAGS,
+             f"--user-data-dir={profile}", "--remote-debugging-pipe", "about:blank"],
             pass_fds=(to_chrome_r, from_chrome_w),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._log,
         )  # fmt: skip
@@ -175,10 +176,8 @@ class Browser:
 
     def close(self) -> None:
         if self.proc.poll() is None and hasattr(self, "_reader"):
-            try:
+            with contextlib.suppress(CdpError):
                 self.call("Browser.close", session=False)
-            except CdpError:
-                pass
         try:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
