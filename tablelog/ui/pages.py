@@ -248,6 +248,7 @@ def page_of(lf: pl.LazyFrame, *, q: str, sort: str, page: int, size: int) -> Sli
     """Rows ``(page-1)*size`` .. of ``lf`` filtered by ``q`` and sorted by ``sort``,
     and how many rows pass the filter: two lazy queries collected together."""
     schema = lf.collect_schema()
+    lf_all = lf
     try:
         expr = parse_filter(q, schema)
     except FilterError as e:
@@ -266,12 +267,39 @@ def page_of(lf: pl.LazyFrame, *, q: str, sort: str, page: int, size: int) -> Sli
                 "cannot be sorted; sort by a plain column"
             )  # fmt: skip
         lf = lf.sort(name, descending=desc, nulls_last=True, maintain_order=True)
-    rows = lf.slice((page - 1) * size, size)
     try:
+        if expr is not None and spec is None:
+            return _filtered_page(lf_all, expr, counted, (page - 1) * size, size)
+        rows = lf.slice((page - 1) * size, size)
         frame, count = pl.collect_all([rows, counted])
     except pl.exceptions.PolarsError as e:
         text = str(e).split("\n\n", 1)[0]
         return Slice(pl.DataFrame(schema=schema), 0, f"filter: {' '.join(text.split())}")
+    return Slice(frame, int(count.item()))
+
+
+_ROW = "__tablelog_ui_row"
+
+
+def _filtered_page(
+    lf: pl.LazyFrame, expr: pl.Expr, counted: pl.LazyFrame, offset: int, size: int
+) -> Slice:
+    """A filtered page in two passes: the row numbers that match (reading only the
+    filter's columns), then just the span of rows that holds them (all columns)."""
+    numbered = lf.with_row_index(_ROW)
+    ids_q = numbered.filter(expr).select(_ROW).slice(offset, size)
+    ids_frame, count = pl.collect_all([ids_q, counted])
+    ids = ids_frame.get_column(_ROW)
+    if ids.is_empty():
+        return Slice(lf.clear().collect(), int(count.item()))
+    lo, hi = int(ids[0]), int(ids[-1])
+    frame = (
+        lf.slice(lo, hi - lo + 1)
+        .with_row_index(_ROW, offset=lo)
+        .filter(pl.col(_ROW).is_in(ids.implode()))
+        .drop(_ROW)
+        .collect()
+    )
     return Slice(frame, int(count.item()))
 
 

@@ -240,3 +240,34 @@ def test_charts_thin_and_escape() -> None:
     svg = line_chart("<loss>", [Series("<b>run</b>", xs, ys), Series("r2", [0, 1], [1.0, 2.0])])
     assert "&lt;loss&gt;" in svg and "<b>" not in svg and svg.count("<polyline") >= 2
     assert "no values" in line_chart("x", [Series("r", [0], [float("nan")])])
+
+
+BIG = pl.concat([FRAME] * 40).with_row_index("n")
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    node=st.one_of(st.none(), EXPRS),
+    sort=st.sampled_from(["", "a", "-a", "s", "-f", "n"]),
+    page=st.integers(1, 30),
+    size=st.sampled_from([1, 7, 50]),
+)
+def test_a_page_is_the_slice_of_the_filtered_sorted_frame(
+    node: Node | None, sort: str, page: int, size: int
+) -> None:
+    from tablelog.ui.pages import page_of
+
+    text = "" if node is None else node[0]
+    got = page_of(BIG.lazy(), q=text, sort=sort, page=page, size=size)
+    assert got.error is None
+    want = BIG
+    if node is not None:
+        expr = parse_filter(text, BIG.schema)
+        assert expr is not None
+        want = want.filter(expr)
+    total = want.height
+    if sort:
+        want = want.sort(sort.lstrip("-"), descending=sort.startswith("-"), nulls_last=True,
+                         maintain_order=True)  # fmt: skip
+    assert got.total == total
+    assert got.frame.equals(want.slice((page - 1) * size, size))

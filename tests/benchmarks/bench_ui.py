@@ -1,0 +1,170 @@
+"""``tablelog ui`` speed: the table view of a large table, over HTTP, on a real server.
+
+Run it (not a pytest test)::
+
+    python tests/benchmarks/bench_ui.py [--rows N] [--store local|seaweedfs] [--repeats N]
+
+Logs one IMMUTABLE table of ``--rows`` rows (default 1,000,000; bench_core's columns:
+step, input (40 chars), label, prediction, emb (8 floats)) and one INCREMENTAL table
+of the same rows in 100 increments, then serves the viewer (uvicorn, in a thread) and
+times requests with urllib, from the request to the last byte of the page:
+
+- first page, cold: a new app, tablelog's caches cleared, the first GET of the table
+  (targets: <= 1 s local, <= 2 s SeaweedFS);
+- warm: the next page, a page far in, a new filter, a filter + sort, an increment
+  (target: changing page or filter <= 300 ms locally).
+
+The floor is Polars alone on the same objects (``tablelog.files`` + ``pl.scan_parquet``,
+first 50 rows and the row count), the least any viewer must do. Medians and maxima of
+``--repeats`` runs (default 5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+import tablelog
+
+HERE = Path(__file__).resolve()
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE.parents[1]))
+sys.path.insert(0, str(HERE.parents[1] / "integration"))
+from bench_core import make_frame  # noqa: E402
+from servers import start_seaweedfs  # noqa: E402
+from ui_support import get, serving  # noqa: E402
+
+TARGETS = {"local": (1.0, 0.3), "seaweedfs": (2.0, None)}
+
+
+def timed(fn: Callable[[], Any], reps: int) -> list[float]:
+    out = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--store", choices=("local", "seaweedfs"), default="local")
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="bench-ui-"))
+    server = start_seaweedfs(base / "weed") if args.store == "seaweedfs" else None
+    try:
+        if server is not None:
+            server.create_bucket("bench")
+            root, so = "s3://bench/ui", server.storage_options()
+            os.environ.update(server.env())
+        else:
+            root, so = str(base / "root"), None
+        t0 = time.perf_counter()
+        run_id = log_tables(root, args.rows, so)
+        print(
+            f"logged {args.rows:,} rows x 2 tables into {root} in {time.perf_counter() - t0:.1f} s"
+        )
+        measure(root, run_id, args)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def log_tables(root: str, rows: int, so: Any) -> str:
+    frame = make_frame(rows, max(1, rows // 100))
+    per = max(1, rows // 100)
+    with tablelog.init(project="bench", root=root, storage_options=so) as run:
+        run.log({"big": tablelog.Table(dataframe=frame.to_pandas())}, step=0)
+        inc = tablelog.Table(columns=frame.columns, log_mode="INCREMENTAL")
+        for n, start in enumerate(range(0, rows, per)):
+            for row in frame.slice(start, per).iter_rows():
+                inc.add_data(*row)
+            run.log({"inc": inc}, step=n)
+    return str(run.id)
+
+
+def measure(root: str, run_id: str, args: Any) -> None:
+    big = f"/t/bench/{run_id}/big"
+    inc = f"/t/bench/{run_id}/inc"
+    reps = args.repeats
+
+    def cold(path: str) -> float:
+        tablelog.clear_caches()
+        with serving(root) as url:
+            t0 = time.perf_counter()
+            page = get(url + path)
+            took = time.perf_counter() - t0
+        assert page.status == 200 and page.attr("data-rows") == "50", page.text[-800:]
+        return took
+
+    def floor() -> None:
+        tablelog.clear_caches()
+        urls, _ = tablelog.files(f"bench/{run_id}/big", root=root)
+        so = None
+        if root.startswith("s3://"):
+            so = {
+                "aws_endpoint_url": os.environ["AWS_ENDPOINT_URL"],
+                "aws_access_key_id": os.environ["AWS_ACCESS_KEY_ID"],
+                "aws_secret_access_key": os.environ["AWS_SECRET_ACCESS_KEY"],
+                "aws_region": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+                "aws_allow_http": "true",
+            }
+        lf = pl.scan_parquet(urls, storage_options=so)
+        pl.collect_all([lf.head(50), lf.select(pl.len())])
+
+    results: list[tuple[str, list[float], float | None]] = []
+    first, warm_target = TARGETS[args.store]
+    results.append(
+        ("first page, cold: IMMUTABLE 1 version", [cold(big) for _ in range(reps)], first)
+    )
+    results.append(
+        ("first page, cold: INCREMENTAL 100 versions", [cold(inc) for _ in range(reps)], first)
+    )
+    results.append(("floor: Polars head(50) + count, cold", timed(floor, reps), None))
+    with serving(root) as url:
+        get(url + big)
+        get(url + inc)
+        cases = [
+            ("next page", f"{big}?page=2"),
+            ("the last page", f"{big}?page={args.rows // 50}"),
+            ("filter label = 3", f"{big}?q=label+%3D+3"),
+            ("filter label = 3 and prediction > 0.5, page 3",
+             f"{big}?q=label+%3D+3+and+prediction+%3E+0.5&page=3"),
+            ("filter input ~ 'abc'", f"{big}?q=input+~+%27abc%27"),
+            ("sort by prediction (desc)", f"{big}?sort=-prediction"),
+            ("INCREMENTAL: one increment", f"{inc}?increment=50"),
+            ("INCREMENTAL: all up to step 49, page 2", f"{inc}?step=49&page=2"),
+            ("INCREMENTAL: filter label = 3", f"{inc}?q=label+%3D+3"),
+        ]  # fmt: skip
+        for name, path in cases:
+            target = warm_target if "sort" not in name else None
+
+            def one(path: str = path) -> None:
+                page = get(url + path)
+                assert page.status == 200 and 'class="error"' not in page.text, page.text[-800:]
+
+            one()  # the first time this view is asked for
+            results.append((f"warm: {name}", timed(one, reps), target))
+    print(f"\n{args.store}, {args.rows:,} rows, {reps} repeats\n")
+    print("| case | median | max | target | met |")
+    print("|---|---:|---:|---:|---|")
+    for name, times, target in results:
+        med, mx = statistics.median(times), max(times)
+        ok = "" if target is None else ("yes" if med <= target else "**no**")
+        tgt = "" if target is None else f"{target * 1000:.0f} ms"
+        print(f"| {name} | {med * 1000:.0f} ms | {mx * 1000:.0f} ms | {tgt} | {ok} |")
+
+
+if __name__ == "__main__":
+    main()
