@@ -244,9 +244,15 @@ def sort_spec(text: str) -> tuple[str, bool] | None:
     return (text[1:], True) if text.startswith("-") else (text, False)
 
 
-def page_of(lf: pl.LazyFrame, *, q: str, sort: str, page: int, size: int) -> Slice:
+def page_of(
+    lf: pl.LazyFrame, *, q: str, sort: str, page: int, size: int, rows: int | None = None
+) -> Slice:
     """Rows ``(page-1)*size`` .. of ``lf`` filtered by ``q`` and sorted by ``sort``,
-    and how many rows pass the filter: two lazy queries collected together."""
+    and how many rows pass the filter (``rows``, the frame's length when the caller
+    knows it from a manifest, saves counting an unfiltered frame).
+
+    The page and the count are collected one after the other: collected together,
+    Polars shares their scan and then reads every file of a many-file frame."""
     schema = lf.collect_schema()
     lf_all = lf
     try:
@@ -269,29 +275,26 @@ def page_of(lf: pl.LazyFrame, *, q: str, sort: str, page: int, size: int) -> Sli
         lf = lf.sort(name, descending=desc, nulls_last=True, maintain_order=True)
     try:
         if expr is not None and spec is None:
-            return _filtered_page(lf_all, expr, counted, (page - 1) * size, size)
-        rows = lf.slice((page - 1) * size, size)
-        frame, count = pl.collect_all([rows, counted])
+            return _filtered_page(lf_all, expr, (page - 1) * size, size)
+        frame = lf.slice((page - 1) * size, size).collect()
+        total = rows if rows is not None and expr is None else counted.collect().item()
     except pl.exceptions.PolarsError as e:
         text = str(e).split("\n\n", 1)[0]
         return Slice(pl.DataFrame(schema=schema), 0, f"filter: {' '.join(text.split())}")
-    return Slice(frame, int(count.item()))
+    return Slice(frame, int(total))
 
 
 _ROW = "__tablelog_ui_row"
 
 
-def _filtered_page(
-    lf: pl.LazyFrame, expr: pl.Expr, counted: pl.LazyFrame, offset: int, size: int
-) -> Slice:
-    """A filtered page in two passes: the row numbers that match (reading only the
-    filter's columns), then just the span of rows that holds them (all columns)."""
-    numbered = lf.with_row_index(_ROW)
-    ids_q = numbered.filter(expr).select(_ROW).slice(offset, size)
-    ids_frame, count = pl.collect_all([ids_q, counted])
-    ids = ids_frame.get_column(_ROW)
+def _filtered_page(lf: pl.LazyFrame, expr: pl.Expr, offset: int, size: int) -> Slice:
+    """A filtered page in two passes: the numbers of the rows that match (reading only
+    the filter's columns; their count is the total), then just the span of rows that
+    holds the page's rows (all columns)."""
+    matches = lf.with_row_index(_ROW).filter(expr).select(_ROW).collect()
+    ids = matches.get_column(_ROW).slice(offset, size)
     if ids.is_empty():
-        return Slice(lf.clear().collect(), int(count.item()))
+        return Slice(lf.clear().collect(), matches.height)
     lo, hi = int(ids[0]), int(ids[-1])
     frame = (
         lf.slice(lo, hi - lo + 1)
@@ -300,7 +303,7 @@ def _filtered_page(
         .drop(_ROW)
         .collect()
     )
-    return Slice(frame, int(count.item()))
+    return Slice(frame, matches.height)
 
 
 def frame_table(
@@ -592,9 +595,15 @@ class Viewer:
         page = int_param(query, "page", low=1) or 1
         size = min(MAX_PAGE_SIZE, int_param(query, "size", low=1) or DEFAULT_PAGE_SIZE)
         path = f"{project}/{run_id}/{key}"
-        lf = tablelog.scan(path, root=self.root, version=version, step=step, increment=increment)
         history = self._history(project, run_id, key)
-        got = page_of(lf, q=q, sort=sort, page=page, size=size)
+        # The latest version as the history saw it, so the count and the rows agree
+        # even while a writer adds versions.
+        pinned = (
+            history.height - 1 if version is None and step is None and history.height else version
+        )
+        lf = tablelog.scan(path, root=self.root, version=pinned, step=step, increment=increment)
+        known = _rows_of(history, version=version, step=step, increment=increment)
+        got = page_of(lf, q=q, sort=sort, page=page, size=size, rows=known)
         state = {
             "version": version, "step": step, "increment": increment, "q": q, "sort": sort,
             "size": size if size != DEFAULT_PAGE_SIZE else None,
@@ -809,6 +818,21 @@ class Viewer:
             crumbs=((project, project_url(project)), (f"compare {key}", "")),
             attrs=attrs,
         )
+
+
+def _rows_of(
+    history: pl.DataFrame, *, version: int | None, step: int | None, increment: int | None
+) -> int | None:
+    """A version's row count from its manifest (the history), when it is that simple."""
+    if increment is not None or not history.height:
+        return None
+    recs = history.select("version", "step", "rows")
+    if step is not None:
+        recs = recs.filter(pl.col("step") <= step)
+    elif version is not None:
+        v = version if version >= 0 else history.height + version
+        recs = recs.filter(pl.col("version") == v)
+    return int(recs.get_column("rows")[-1]) if recs.height else None
 
 
 def _picker(
