@@ -632,7 +632,7 @@ class Viewer:
             if history.height
             else "a sharded table: all shards, at their latest versions"
         )
-        compare_link = with_query(f"{project_url(project)}/compare", {"key": key, "run": run_id})
+        compare_link = with_query(f"{project_url(project)}/compare", {"key": key})
         body = (
             f"<h1>{esc(key)}</h1>"
             f'<p class="meta">{meta} · <a href="{esc(compare_link)}">compare across runs</a></p>'
@@ -733,8 +733,9 @@ class Viewer:
             paths.check_key(key)
         runs = [paths.check_segment_name("run id", r) for r in query.get("run", ())]
         runs = list(dict.fromkeys(runs))
-        if not runs:  # every run that has the table
-            runs = [r.run_id for r in catalog.list_runs(self.store, project) if key in r.keys]
+        if not runs:  # the newest runs that have the table
+            found = [r.run_id for r in catalog.list_runs(self.store, project) if key in r.keys]
+            runs = found[:MAX_CHART_RUNS]
         layout = one(query, "layout", "union")
         if layout not in ("union", "side"):
             raise BadRequest(f"layout is 'union' or 'side', got {layout!r}")

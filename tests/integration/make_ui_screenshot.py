@@ -78,7 +78,8 @@ def main() -> None:
         browser = Browser(Path(tmp) / "profile")
         try:
             with serving(str(Path(tmp) / "root")) as base:
-                url = f"{base}/t/shapes/{run_id}/predictions?step=39&q=confidence+%3E+0.6&sort=-confidence"
+                query = "step=39&q=confidence+%3E+0.6&sort=-confidence"
+                url = f"{base}/t/shapes/{run_id}/predictions?{query}"
                 browser.goto(url)
                 browser.wait_for(
                     "[...document.images].every(i => i.complete && i.naturalWidth > 0)"
