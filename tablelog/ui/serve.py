@@ -90,6 +90,12 @@ def run(args: argparse.Namespace) -> int:
     )
     server = uvicorn.Server(config)
     print(f"tablelog ui: serving {app.state.root_url} at {url}  (Ctrl-C stops)", flush=True)
+    if hosts is None:
+        print(
+            f"tablelog ui: listening on every interface ({args.host}): whoever can reach "
+            "this machine can read the root",
+            flush=True,
+        )
     if not args.no_browser:
         threading.Timer(0.5, lambda: _open(url)).start()
     try:

@@ -21,6 +21,7 @@ from urllib.parse import quote
 import pytest
 from ui_support import add_summary, get, log_root, serving, snapshot
 
+from tablelog.objects.open import open_store
 from tablelog.ui.app import BLOB_CSP, CSP
 
 
@@ -173,6 +174,9 @@ def test_s3_root_without_secrets_in_pages(
     a = logged.runs[0]
     for k, v in seaweedfs_where.env.items():
         monkeypatch.setenv(k, v)
+    store = open_store(seaweedfs_where.root)
+    keys = sorted(store.list(""))
+    before = dict(zip(keys, store.get_many(keys), strict=True))
     secret = os.environ["AWS_SECRET_ACCESS_KEY"]
     key_id = os.environ["AWS_ACCESS_KEY_ID"]
     assert len(secret) >= 8
@@ -190,6 +194,8 @@ def test_s3_root_without_secrets_in_pages(
         assert seaweedfs_where.root in pages["/"].text  # the root, without credentials
         blob = re.search(r'src="(/blob/[0-9a-f]{64}\.png)"', pages[f"/t/proj/{a}/media"].text)
         assert blob is not None and get(base + blob.group(1)).status == 200
+    after = sorted(store.list(""))
+    assert after == keys and dict(zip(keys, store.get_many(keys), strict=True)) == before
 
 
 def test_command_serves_and_stops_on_ctrl_c(local: Any, tmp_path: Path) -> None:
