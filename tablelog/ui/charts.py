@@ -26,12 +26,14 @@ class Series:
     ys: Sequence[float | None]
 
 
-def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+def _nice_ticks(lo: float, hi: float, n: int = 5, *, whole: bool = False) -> list[float]:
     if hi <= lo:
         return [lo]
     raw = (hi - lo) / max(n, 1)
     mag = 10 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    if whole:  # steps are whole numbers: no tick between two of them
+        step = max(1.0, round(step))
     first = math.ceil(lo / step) * step
     ticks: list[float] = []
     t = first
@@ -111,7 +113,8 @@ def line_chart(title: str, series: Sequence[Series], *, width: int = 460, height
             f'<text x="{left - 4}" y="{y + 4:.1f}" font-size="10" text-anchor="end" '
             f'fill="#555">{esc(_label(t))}</text>'
         )
-    for t in _nice_ticks(x0, x1):
+    whole = all(float(x).is_integer() for x, _ in finite)
+    for t in _nice_ticks(x0, x1, whole=whole):
         x = sx(t)
         parts.append(
             f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top + ph}" y2="{top + ph + 4}" stroke="#999"/>'

@@ -788,6 +788,7 @@ class Viewer:
                     sort=sort,
                     link=lambda s: link(sort=s, page=None),
                     first_row=(page - 1) * size,
+                    links={"run_id": lambda rid: table_url(project, str(rid), key)},
                 )
             )
             attrs = {"data-rows": str(got.frame.height), "data-total": str(got.total)}
