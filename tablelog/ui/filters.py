@@ -306,7 +306,9 @@ class _Parser:
             if right.dtype is None:
                 found = left.expr.cast(pl.String).str.contains(right.value, literal=True)
             else:
-                found = left.expr.cast(pl.String).str.contains(right.expr.cast(pl.String))
+                found = left.expr.cast(pl.String).str.contains(
+                    right.expr.cast(pl.String), literal=True
+                )
             return ~found if op == "!~" else found
         null = right.dtype is None and right.value is None and left.dtype is not None
         if null and op in ("==", "!="):  # x = null reads as x is null

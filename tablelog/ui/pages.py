@@ -23,12 +23,13 @@ from urllib.parse import quote, urlencode
 
 import polars as pl
 
-import tablelog
 from tablelog.errors import NotFoundError, TablelogError
 from tablelog.format import paths
 from tablelog.format.chain import TableRef, latest_version
 from tablelog.format.manifest import INCREMENT_COLUMN
 from tablelog.objects.store import Store
+from tablelog.read import history as table_history
+from tablelog.read import scan
 from tablelog.ui import catalog
 from tablelog.ui.charts import Series, line_chart
 from tablelog.ui.filters import FilterError, parse_filter
@@ -418,7 +419,7 @@ class HistoryCache:
             if found is not None:
                 self._items.move_to_end(token)
                 return found
-        frame = tablelog.history(f"{project}/{run_id}/{key}", root=root)
+        frame = table_history(f"{project}/{run_id}/{key}", root=root)
         if latest >= 0:
             with self._lock:
                 self._items[token] = frame
@@ -601,7 +602,7 @@ class Viewer:
         pinned = (
             history.height - 1 if version is None and step is None and history.height else version
         )
-        lf = tablelog.scan(path, root=self.root, version=pinned, step=step, increment=increment)
+        lf = scan(path, root=self.root, version=pinned, step=step, increment=increment)
         known = _rows_of(history, version=version, step=step, increment=increment)
         got = page_of(lf, q=q, sort=sort, page=page, size=size, rows=known)
         state = {
@@ -689,7 +690,7 @@ class Viewer:
         missing = []
         for r in runs:
             try:
-                lf = tablelog.scan(f"{project}/{r}/{_HISTORY}", root=self.root)
+                lf = scan(f"{project}/{r}/{_HISTORY}", root=self.root)
             except NotFoundError:
                 missing.append(r)
                 continue
@@ -746,7 +747,7 @@ class Viewer:
         missing = []
         for r in runs:
             try:
-                frames.append((r, tablelog.scan(f"{project}/{r}/{key}", root=self.root)))
+                frames.append((r, scan(f"{project}/{r}/{key}", root=self.root)))
             except NotFoundError:
                 missing.append(r)
         base = f"{project_url(project)}/compare"
