@@ -17,6 +17,7 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -246,11 +247,18 @@ def sort_spec(text: str) -> tuple[str, bool] | None:
 
 
 def page_of(
-    lf: pl.LazyFrame, *, q: str, sort: str, page: int, size: int, rows: int | None = None
+    lf: pl.LazyFrame,
+    *,
+    q: str,
+    sort: str,
+    page: int,
+    size: int,
+    rows: Callable[[], int | None] | None = None,
 ) -> Slice:
     """Rows ``(page-1)*size`` .. of ``lf`` filtered by ``q`` and sorted by ``sort``,
-    and how many rows pass the filter (``rows``, the frame's length when the caller
-    knows it from a manifest, saves counting an unfiltered frame).
+    and how many rows pass the filter (``rows()``, the frame's length when the caller
+    knows it from a manifest, saves counting an unfiltered frame; it is asked after
+    the page is read).
 
     The page and the count are collected one after the other: collected together,
     Polars shares their scan and then reads every file of a many-file frame."""
@@ -278,7 +286,8 @@ def page_of(
         if expr is not None and spec is None:
             return _filtered_page(lf_all, expr, (page - 1) * size, size)
         frame = lf.slice((page - 1) * size, size).collect()
-        total = rows if rows is not None and expr is None else counted.collect().item()
+        known = rows() if rows is not None and expr is None else None
+        total = counted.collect().item() if known is None else known
     except pl.exceptions.PolarsError as e:
         text = str(e).split("\n\n", 1)[0]
         return Slice(pl.DataFrame(schema=schema), 0, f"filter: {' '.join(text.split())}")
@@ -286,6 +295,8 @@ def page_of(
 
 
 _ROW = "__tablelog_ui_row"
+#: Reads that a page overlaps with its own (a table's version list).
+_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tablelog-ui")
 
 
 def _filtered_page(lf: pl.LazyFrame, expr: pl.Expr, offset: int, size: int) -> Slice:
@@ -411,8 +422,12 @@ class HistoryCache:
         self._lock = threading.Lock()
         self._size = size
 
-    def get(self, store: Store, root: str, project: str, run_id: str, key: str) -> pl.DataFrame:
-        latest = latest_version(TableRef(store, project, run_id, key))
+    @staticmethod
+    def latest(store: Store, project: str, run_id: str, key: str) -> int:
+        """The newest version of a table (-1 for none, or a sharded table)."""
+        return latest_version(TableRef(store, project, run_id, key))
+
+    def get(self, root: str, project: str, run_id: str, key: str, latest: int) -> pl.DataFrame:
         token = (f"{project}/{run_id}/{key}", latest)
         with self._lock:
             found = self._items.get(token)
@@ -596,15 +611,18 @@ class Viewer:
         page = int_param(query, "page", low=1) or 1
         size = min(MAX_PAGE_SIZE, int_param(query, "size", low=1) or DEFAULT_PAGE_SIZE)
         path = f"{project}/{run_id}/{key}"
-        history = self._history(project, run_id, key)
-        # The latest version as the history saw it, so the count and the rows agree
-        # even while a writer adds versions.
-        pinned = (
-            history.height - 1 if version is None and step is None and history.height else version
-        )
+        # The version list (every manifest: slow on a long table the first time) is read
+        # while the page is; the latest version is pinned so the rows and the count agree.
+        latest = self.history_cache.latest(self.store, project, run_id, key)
+        pending = _POOL.submit(self._history, project, run_id, key, latest)
+        pinned = latest if version is None and step is None and latest >= 0 else version
         lf = scan(path, root=self.root, version=pinned, step=step, increment=increment)
-        known = _rows_of(history, version=version, step=step, increment=increment)
+
+        def known() -> int | None:
+            return _rows_of(pending.result(), version=version, step=step, increment=increment)
+
         got = page_of(lf, q=q, sort=sort, page=page, size=size, rows=known)
+        history = pending.result()
         state = {
             "version": version, "step": step, "increment": increment, "q": q, "sort": sort,
             "size": size if size != DEFAULT_PAGE_SIZE else None,
@@ -660,9 +678,9 @@ class Viewer:
             },
         )
 
-    def _history(self, project: str, run_id: str, key: str) -> pl.DataFrame:
+    def _history(self, project: str, run_id: str, key: str, latest: int) -> pl.DataFrame:
         try:
-            return self.history_cache.get(self.store, self.root, project, run_id, key)
+            return self.history_cache.get(self.root, project, run_id, key, latest)
         except NotFoundError:
             return pl.DataFrame(schema={"version": pl.Int64, "step": pl.Int64, "mode": pl.String})
 
