@@ -151,6 +151,22 @@ def test_browse_filter_and_pick_in_chromium(browser: Browser, local: Any, shots:
         browser.goto(f"{base}/p/proj/charts?run={a}&run={b}")
         assert browser.eval("document.querySelectorAll('figure svg').length") == 2
         browser.screenshot(shots / "charts.png", 1000, 330)
+        # The strict policy blocks nothing the pages need
+        for page in ("/", "/p/proj", f"/r/proj/{a}", f"/t/proj/{a}/media",
+                     f"/p/proj/compare?key=preds&layout=side"):  # fmt: skip
+            browser.goto(base + page)
+            browser.wait_for("document.readyState === 'complete'")
+            assert body(browser, "data-ready") == "1", page
+            assert body(browser, "data-csp-blocked") is None, page
+        # ... and does block what they must not do (an image from another origin, an inline
+        # script): the counter above works. Blocked before any request is made.
+        browser.eval(
+            "const i = document.createElement('img'); i.src = 'http://127.0.0.1:9/x.png';"
+            "document.body.appendChild(i); const s = document.createElement('script');"
+            "s.textContent = 'document.title = 1'; document.body.appendChild(s);"
+        )
+        assert browser.wait_for("document.body.getAttribute('data-csp-blocked')") == "2"
+        assert browser.eval("document.title") != "1"
     for name in ("runs", "table", "media", "charts"):
         data = (shots / f"{name}.png").read_bytes()
         assert _png_size(data)[0] in (1000, 1280) and len(data) > 5000

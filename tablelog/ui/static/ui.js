@@ -1,6 +1,12 @@
 // tablelog ui: small enhancements only; every page works without script.
 (function () {
   "use strict";
+  // Anything the Content-Security-Policy blocked is counted on <body> (the tests read it).
+  var blocked = 0;
+  document.addEventListener("securitypolicyviolation", function () {
+    blocked += 1;
+    document.body.setAttribute("data-csp-blocked", String(blocked));
+  });
   // A select marked data-autosubmit submits its form when changed (the picker).
   document.querySelectorAll("select[data-autosubmit]").forEach(function (s) {
     s.addEventListener("change", function () { s.form.submit(); });
