@@ -153,7 +153,7 @@ def test_browse_filter_and_pick_in_chromium(browser: Browser, local: Any, shots:
         browser.screenshot(shots / "charts.png", 1000, 330)
         # The strict policy blocks nothing the pages need
         for page in ("/", "/p/proj", f"/r/proj/{a}", f"/t/proj/{a}/media",
-                     f"/p/proj/compare?key=preds&layout=side"):  # fmt: skip
+                     "/p/proj/compare?key=preds&layout=side"):  # fmt: skip
             browser.goto(base + page)
             browser.wait_for("document.readyState === 'complete'")
             assert body(browser, "data-ready") == "1", page
