@@ -254,6 +254,7 @@ def page_of(
     page: int,
     size: int,
     rows: Callable[[], int | None] | None = None,
+    cache_key: tuple[Any, ...] | None = None,
 ) -> Slice:
     """Rows ``(page-1)*size`` .. of ``lf`` filtered by ``q`` and sorted by ``sort``,
     and how many rows pass the filter (``rows()``, the frame's length when the caller
@@ -261,7 +262,12 @@ def page_of(
     the page is read).
 
     The page and the count are collected one after the other: collected together,
-    Polars shares their scan and then reads every file of a many-file frame."""
+    Polars shares their scan and then reads every file of a many-file frame.
+
+    ``cache_key`` names what ``lf`` holds (a table, a pinned version): the same key must
+    always mean the same rows. With it, an unsorted page is read as part of a chunk of
+    ten pages and a filter's matching row numbers are kept, so the next page of either
+    is served from memory (:data:`CACHE`)."""
     schema = lf.collect_schema()
     lf_all = lf
     try:
@@ -283,9 +289,21 @@ def page_of(
             )  # fmt: skip
         lf = lf.sort(name, descending=desc, nulls_last=True, maintain_order=True)
     try:
+        offset = (page - 1) * size
         if expr is not None and spec is None:
-            return _filtered_page(lf_all, expr, (page - 1) * size, size)
-        frame = lf.slice((page - 1) * size, size).collect()
+            key = None if cache_key is None else (*cache_key, "matches", q)
+            return _filtered_page(lf_all, expr, offset, size, key)
+        if cache_key is not None and spec is None:
+            span = size * _CHUNK_PAGES
+            at = offset // span
+
+            def chunk() -> pl.DataFrame:
+                return lf.slice(at * span, span).collect()
+
+            frame = CACHE.get((*cache_key, "rows", span, at), chunk)
+            frame = frame.slice(offset - at * span, size)
+        else:
+            frame = lf.slice(offset, size).collect()
         known = rows() if rows is not None and expr is None else None
         total = counted.collect().item() if known is None else known
     except pl.exceptions.PolarsError as e:
@@ -299,11 +317,49 @@ _ROW = "__tablelog_ui_row"
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tablelog-ui")
 
 
-def _filtered_page(lf: pl.LazyFrame, expr: pl.Expr, offset: int, size: int) -> Slice:
+class FrameCache:
+    """A few small frames by key, least recently used out (thread-safe)."""
+
+    def __init__(self, size: int = 64, max_rows: int = 2_000_000) -> None:
+        self._items: OrderedDict[tuple[Any, ...], pl.DataFrame] = OrderedDict()
+        self._lock = threading.Lock()
+        self._size, self._max_rows = size, max_rows
+
+    def get(self, key: tuple[Any, ...], make: Callable[[], pl.DataFrame]) -> pl.DataFrame:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+                return found
+        frame = make()
+        if frame.height <= self._max_rows:
+            with self._lock:
+                self._items[key] = frame
+                while len(self._items) > self._size:
+                    self._items.popitem(last=False)
+        return frame
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+#: Page chunks and filter matches of the tables being looked at (see :func:`page_of`).
+CACHE = FrameCache()
+_CHUNK_PAGES = 10
+
+
+def _filtered_page(
+    lf: pl.LazyFrame, expr: pl.Expr, offset: int, size: int, key: tuple[Any, ...] | None
+) -> Slice:
     """A filtered page in two passes: the numbers of the rows that match (reading only
     the filter's columns; their count is the total), then just the span of rows that
     holds the page's rows (all columns)."""
-    matches = lf.with_row_index(_ROW).filter(expr).select(_ROW).collect()
+
+    def find() -> pl.DataFrame:
+        return lf.with_row_index(_ROW).filter(expr).select(_ROW).collect()
+
+    matches = find() if key is None else CACHE.get(key, find)
     ids = matches.get_column(_ROW).slice(offset, size)
     if ids.is_empty():
         return Slice(lf.clear().collect(), matches.height)
@@ -621,7 +677,9 @@ class Viewer:
         def known() -> int | None:
             return _rows_of(pending.result(), version=version, step=step, increment=increment)
 
-        got = page_of(lf, q=q, sort=sort, page=page, size=size, rows=known)
+        # Versions never change: what this view reads is named by the latest version.
+        same = (self.store.url, path, latest, version, step, increment) if latest >= 0 else None
+        got = page_of(lf, q=q, sort=sort, page=page, size=size, rows=known, cache_key=same)
         history = pending.result()
         state = {
             "version": version, "step": step, "increment": increment, "q": q, "sort": sort,

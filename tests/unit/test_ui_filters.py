@@ -245,20 +245,23 @@ def test_charts_thin_and_escape() -> None:
 BIG = pl.concat([FRAME] * 40).with_row_index("n")
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     node=st.one_of(st.none(), EXPRS),
     sort=st.sampled_from(["", "a", "-a", "s", "-f", "n"]),
     page=st.integers(1, 30),
     size=st.sampled_from([1, 7, 50]),
+    cached=st.booleans(),
 )
 def test_a_page_is_the_slice_of_the_filtered_sorted_frame(
-    node: Node | None, sort: str, page: int, size: int
+    node: Node | None, sort: str, page: int, size: int, cached: bool
 ) -> None:
+    """Also through the cache of page chunks and filter matches (the key names BIG)."""
     from tablelog.ui.pages import page_of
 
     text = "" if node is None else node[0]
-    got = page_of(BIG.lazy(), q=text, sort=sort, page=page, size=size)
+    key = ("BIG",) if cached else None
+    got = page_of(BIG.lazy(), q=text, sort=sort, page=page, size=size, cache_key=key)
     assert got.error is None
     want = BIG
     if node is not None:
