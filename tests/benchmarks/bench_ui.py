@@ -156,6 +156,7 @@ def measure(root: str, run_id: str, args: Any) -> None:
 
         def ours(path: str = path, spent: list[float] = spent) -> None:
             tablelog.clear_caches()
+            CACHE.clear()
             with serving(root) as url:
                 t0 = time.perf_counter()
                 page = get(url + path)
