@@ -95,6 +95,15 @@ def test_browse_filter_and_pick_in_chromium(browser: Browser, local: Any, shots:
         losses = dict(zip(column(browser, "run_id"), column(browser, "summary.loss"), strict=True))
         assert losses[a] == "0.33"
         browser.screenshot(shots / "runs.png", 1280, 420)
+        # Tick both runs and compare one table across them (one table with a run column)
+        browser.act(
+            "document.getElementById('pick-all').click();"
+            "document.getElementById('compare-key').value = 'preds';"
+            "document.getElementById('compare-btn').click();"
+        )
+        assert body(browser, "data-total") == "24"
+        assert sorted(set(column(browser, "run_id"))) == sorted([a, b])
+        browser.goto(f"{base}/p/proj")
         # The run with lr=3e-4, by a filter on its config
         submit_filter(browser, "config.lr = 3e-4")
         assert body(browser, "data-total") == "1" and column(browser, "run_id") == [a]
