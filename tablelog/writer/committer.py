@@ -180,7 +180,12 @@ class KeyCommitter:
                 return True
         return False
 
-    def _apply_once(self, job: LogJob, rows_group: Future[ColumnGroup] | None) -> None:
+    def _apply_once(
+        self, job: LogJob, rows_group: Future[ColumnGroup] | None, *, once: bool = False
+    ) -> bool:
+        """Commit ``job``; True when done. With ``once`` (a spool push, which another
+        process may push too), a version that carries its log id already, met while
+        rebasing, is adopted instead (False)."""
         add_groups = []
         if job.new_columns is not None:
             for fid, lo, hi in self.ranges:
@@ -212,7 +217,15 @@ class KeyCommitter:
         recut: list[Intent] = []
         if add_groups:
             plan = self._rebasing(job, intent, recut)
-        self.state = commit(self.ref, self.state, plan)
+        if once:
+            plan = _unless_landed(self.ref, job.log_id, self.state.version, plan)
+        before = self.state.version
+        try:
+            self.state = commit(self.ref, self.state, plan)
+        except _Landed:
+            if self._landed(job, before):
+                return False
+            raise
         if recut:  # the columns went to the fragments a compaction left instead
             add_groups = list(recut[-1].add_groups)
             self.ranges = _ranges_of(self.state.fragments, len(add_groups))
@@ -222,6 +235,7 @@ class KeyCommitter:
         if added:  # a new set, not an update: the caller's thread reads the old one
             self.media_present = self.media_present | added
         self._after_commit(job, add[0].rows if add else 0, add[0].groups if add else ())
+        return True
 
     def _rebasing(
         self, job: LogJob, intent: Intent, recut: list[Intent]
@@ -310,3 +324,24 @@ def _ranges_of(fragments: tuple[Fragment, ...], n: int) -> list[tuple[str, int, 
         out.append((f.id, at, at + f.rows))
         at += f.rows
     return out
+
+
+class _Landed(Exception):
+    """The log being committed is in a version another process committed."""
+
+
+def _unless_landed(
+    ref: TableRef, log_id: str, base: int, plan: Intent | Callable[[TableState], Intent]
+) -> Callable[[TableState], Intent]:
+    """``plan``, checking each version that a rebase passes over for ``log_id``."""
+    seen = [base]
+
+    def choose(current: TableState) -> Intent:
+        for version in range(seen[0] + 1, current.version + 1):
+            manifest, _ = ref.read_manifest(version)
+            if manifest.extra.get("log") == log_id:
+                raise _Landed(log_id)
+        seen[0] = max(seen[0], current.version)
+        return plan(current) if callable(plan) else plan
+
+    return choose

@@ -352,7 +352,7 @@ class Run:
         if not force and now < self._next_drain:
             return
         try:
-            done, _ = push(spool, lambda entry: self._keys[entry.job.key][1])
+            done, _ = push(spool, lambda entry: self._keys[entry.job.key][1], wait=False)
         except (StoreError, CommitStateUnknownError):
             # Still unreachable: try again later, less and less often (each try costs
             # the client's own retries).
@@ -399,6 +399,17 @@ class Run:
         for _keylog, committer in self._keys.values():
             committer.tail.clear()  # nothing more to merge
         if self._spool is not None and self._spool.pending:
+            # run.json cannot be written either: `tablelog sync` writes it after the logs.
+            failed = exit_code or self._worker.error is not None
+            self._spool.finish(
+                {
+                    "root": self._store.url,
+                    "project": self.project,
+                    "run_id": self.id,
+                    "status": "failed" if failed else "finished",
+                    "last_step": self._last_step,
+                }
+            )
             log.warning(
                 "tablelog: %d log(s) of run %s could not reach %s and wait in %s: run "
                 "`tablelog sync %s` when the store is reachable",
