@@ -18,6 +18,7 @@ from tablelog.format.state import (
     CHECKPOINT_EVERY,
     TableState,
     apply_manifest,
+    max_step_of,
     state_from_checkpoint,
 )
 from tablelog.objects.cas import digest_of, get_verified
@@ -387,13 +388,15 @@ def _merge_sources(ref: TableRef, state: TableState, f: Fragment) -> tuple[Fragm
 
 
 def version_at_step(ref: TableRef, step: int, latest: int) -> int:
-    """The newest version logged at or before ``step`` (binary search: steps only grow);
-    -1 if there is none."""
+    """The newest version whose step, and every earlier version's, is at most ``step``
+    (-1 if there is none): a binary search on the largest step so far, which only grows
+    even where writers of one chain interleave their steps (``extra.max_step``)."""
     lo, hi, found = 0, latest, -1
     while lo <= hi:
         mid = (lo + hi) // 2
         m, _ = ref.read_manifest(mid)
-        if m.step is not None and m.step <= step:
+        high = max_step_of(m)
+        if high is not None and high <= step:
             found, lo = mid, mid + 1
         else:
             hi = mid - 1

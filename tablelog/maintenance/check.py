@@ -31,7 +31,14 @@ from tablelog.format.manifest import (
     parse_manifest,
     parse_segment,
 )
-from tablelog.format.state import TableState, apply_manifest, is_checkpoint, state_from_checkpoint
+from tablelog.format.state import (
+    MAX_STEP,
+    TableState,
+    apply_manifest,
+    is_checkpoint,
+    max_step_of,
+    state_from_checkpoint,
+)
 from tablelog.objects.cas import digest_of
 from tablelog.objects.open import open_store
 from tablelog.objects.store import Store
@@ -419,6 +426,7 @@ def _verify_table(walk: _Walk, t: _Table) -> None:
     prev_digest: str | None = None
     prev_ok = False
     mode: str | None = None
+    high: int | None = None  # the largest step so far
     ordered = sorted(t.versions.items())
     for (v, _key), (_, data) in zip(ordered, _fetch(store, [k for _, k in ordered]), strict=True):
         url = ref.version_url(v)
@@ -455,6 +463,16 @@ def _verify_table(walk: _Walk, t: _Table) -> None:
                 "was modified",
             )
             ok = False
+        step_high = max_step_of(m)
+        back = high is not None and (step_high is None or step_high < high)
+        if back and ok and prev_ok:  # (a broken chain is reported as such)
+            walk.problem(
+                url,
+                f"step {m.step} goes back from step {high} of an earlier version without "
+                f"recording extra.{MAX_STEP}: scan(step=) may pick the wrong version",
+            )
+        elif step_high is not None:
+            high = step_high
         if mode is None:
             mode = m.mode
         elif m.mode != mode:

@@ -244,6 +244,7 @@ class KeyCommitter:
         replaced those fragments by others holding the same rows, the new columns cut
         along the fragments that hold them now (appended to ``recut``)."""
         mine = {fid: hi - lo for fid, lo, hi in self.ranges}
+        base = self.state.version
         new_columns = job.new_columns
         assert new_columns is not None
 
@@ -260,6 +261,8 @@ class KeyCommitter:
             covered = ends[-1] if ends else 0
             if not contiguous or covered != new_columns.num_rows or current.rows < covered:
                 return intent  # the plan refuses it, naming the fragment that is gone
+            if not _only_compacted(self.ref, base, current.version):
+                return intent  # another writer replaced the rows: a conflict
             groups, at = [], 0
             for f in current.fragments:
                 if at >= covered:
@@ -345,3 +348,13 @@ def _unless_landed(
         return plan(current) if callable(plan) else plan
 
     return choose
+
+
+def _only_compacted(ref: TableRef, base: int, version: int) -> bool:
+    """Whether every version after ``base`` up to ``version`` that replaced the table's
+    fragments was a compaction (the same rows in the same order)."""
+    for v in range(base + 1, version + 1):
+        m, _ = ref.read_manifest(v)
+        if m.change.replace and m.extra.get("operation") != "compact":
+            return False
+    return True

@@ -180,8 +180,9 @@ class Run:
                 _check_scalar(key, value)
                 scalars[key] = value
         self._check_store()
-        if self.shard is not None:
-            self._shard_step_floor([*tables, *([HISTORY_KEY] if scalars else [])])
+        # Steps grow along every chain: a chain already ahead (a shard's restarted rank,
+        # another handle of the run) moves this handle's steps on.
+        self._step_floor([*tables, *([HISTORY_KEY] if scalars else [])])
         step = self._next_step(step)
         self._release_landed()
         for key, table in tables.items():
@@ -197,9 +198,10 @@ class Run:
             self.summary.update(scalars)
         self._last_step = step
 
-    def _shard_step_floor(self, keys: list[str]) -> None:
-        """A shard's steps grow along its own chains: a restarted rank continues from
-        the newest step its chains of these keys hold (read once per key)."""
+    def _step_floor(self, keys: list[str]) -> None:
+        """Steps grow along each chain (a shard's along its own): a restarted rank, or a
+        handle whose chains another handle moved on, continues from the newest step
+        the chains of these keys hold (read once per key, when it is first logged)."""
         for key in keys:
             if key not in self._keys:
                 _, committer = self._writer(key)
