@@ -175,6 +175,11 @@ class Run:
         for key, value in data.items():
             paths.check_key(key)
             if isinstance(value, Table):
+                if self.shard is not None and paths.SHARD_COLUMN in value.columns:
+                    raise RunError(
+                        f"cannot log {key!r}: column {paths.SHARD_COLUMN!r} is reserved in a "
+                        "sharded run (readers name each row's shard in it); rename the column"
+                    )
                 tables[key] = value
             else:
                 _check_scalar(key, value)
