@@ -62,8 +62,9 @@ def compact(
 ) -> CompactResult:
     """Rewrite the latest version of ``project/run/key`` into few large objects.
 
-    Nothing is written when the version has fewer than ``min_fragments`` fragments
-    (or holds one increment per version, ``summary="none"``). Writers appending at the
+    Nothing is written when the version has fewer than ``min_fragments`` fragments,
+    none of which keeps columns in several objects (``add_column``), or when it holds
+    one increment per version (``summary="none"``). Writers appending at the
     same time are rebased onto the compacted version; another compaction or a replace
     in between is a :class:`CommitConflictError`. ``progress`` is called as fragments
     are read and objects written (:mod:`tablelog.progress`).
@@ -95,7 +96,10 @@ def _compact_once(
 ) -> CompactResult:
     state = load_version(ref, _latest(ref))
     frags = state.fragments
-    if state.separate or len(frags) < max(min_fragments, 1):
+    # Rows whose columns are spread over several objects (add_column) are always worth
+    # rewriting: files() and other Parquet readers need one object per rows.
+    split = any(len(f.groups) > 1 for f in frags)
+    if state.separate or (len(frags) < max(min_fragments, 1) and not split):
         return CompactResult(
             path=ref.path,
             version=None,

@@ -246,7 +246,10 @@ def files(
 ) -> tuple[list[str], pl.Schema]:
     """The Parquet object URLs of a version and its union schema (for Dask, DuckDB, Ray).
 
-    For a sharded table: the latest version of every shard, shards in id order."""
+    For a sharded table: the latest version of every shard, shards in id order. A
+    version whose rows keep columns added by ``add_column`` in objects of their own
+    (MUTABLE tables) is refused with a :class:`~tablelog.TableError` until it is
+    compacted (``tablelog compact``): the files would list those rows once per object."""
     ref = _ref(path, root, storage_options)
     try:
         states = [(ref, load_version(ref, resolve_version(ref, version=version, step=None)))]
@@ -261,6 +264,18 @@ def files(
             states = [(sref, st) for _, sref, st in shard_states(ref, shards, step=None)]
         if not states:
             raise NotFoundError(f"no shard of table {ref.path} has a version") from None
+    for r, state in states:
+        split = next((f for f in state.fragments if len(f.groups) > 1), None)
+        if split is not None:
+            # Each object holds some columns of the same rows: a reader of the files
+            # would see those rows once per object.
+            raise TableError(
+                f"version {state.version} of table {r.path} keeps columns added by "
+                f"add_column in separate objects (fragment {split.id}: "
+                f"{len(split.groups)} objects for its {split.rows} rows), which a list of "
+                f"files cannot express: run `tablelog compact {r.path}` (one object per "
+                "rows, all columns), then call files() again, or read it with tablelog.scan"
+            )
     urls = [
         r.store.full_url(paths.object_key(g.object))
         for r, state in states

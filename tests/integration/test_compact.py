@@ -183,3 +183,24 @@ def test_add_column_after_compaction_lands_on_the_compacted_rows(local: Any) -> 
         "c": [0.0, 1.0, 2.0, 3.0],
     }
     assert tablelog.verify(root=local.root, deep=True).ok
+
+
+def test_files_of_a_version_with_added_columns_is_refused_until_compacted(local: Any) -> None:
+    """Each column group is an object of its own holding the same rows: listed as files,
+    a Parquet reader would get every row once per object."""
+    import polars as pl
+
+    with local.init(id="f", sync=True) as run:
+        t = tablelog.Table(columns=["a"], data=[[i] for i in range(100)], log_mode="MUTABLE")
+        run.log({"m": t})
+        t.add_column("b", [str(i) for i in range(100)])
+        run.log({"m": t})
+    urls, _ = tablelog.files("p/f/m", **local.kw(), version=0)
+    assert len(urls) == 1
+    with pytest.raises(tablelog.TableError, match="tablelog compact p/f/m"):
+        tablelog.files("p/f/m", **local.kw())
+    compact("p/f/m", **local.kw())
+    urls, schema = tablelog.files("p/f/m", **local.kw())
+    df = pl.concat([pl.read_parquet(u) for u in urls])
+    assert df.height == 100 and list(schema) == ["a", "b"]
+    assert df.equals(local.scan("p/f/m").collect())
