@@ -116,8 +116,18 @@ def _remembered_page(ref: TableRef, version: int) -> tuple[tuple[list[str], bool
 
 
 def _newest_listed(keys: list[str], newest: int) -> int:
-    found = (paths.parse_version_name(k.rsplit("/", 1)[-1]) for k in keys)
-    return max((v for v in found if v is not None and v > newest), default=newest)
+    """The last of the versions listed (in order) after ``newest`` that follow it
+    without a gap. Versions are contiguous, so a name past a gap (a stray key such as
+    ``99999999999999999999.json``) is not a version readers can reach: local stores,
+    which probe, never see it either."""
+    for k in keys:
+        v = paths.parse_version_name(k.rsplit("/", 1)[-1])
+        if v is None or v <= newest:
+            continue
+        if v != newest + 1:
+            break
+        newest = v
+    return newest
 
 
 def _probe_search(ref: TableRef, lo: int) -> int:

@@ -415,13 +415,21 @@ def _verify_table(walk: _Walk, t: _Table) -> None:
     for key in t.strays:
         walk.problem(store.full_url(key), "not a manifest name (expected <20 digits>.json)")
     latest = max(t.versions, default=-1)
-    for v in range(latest + 1):
-        if v not in t.versions:
+    # One problem per gap, whatever its size: the time is that of the keys that exist,
+    # never of a number found in a name.
+    expected = 0
+    for v in sorted(t.versions):
+        if v > expected:
+            missing = (
+                f"version {expected}" if v == expected + 1 else f"versions {expected}..{v - 1}"
+            )
             walk.problem(
                 ref.version_url(v),
-                f"version {v} is missing but version {latest} exists: versions must be "
-                "contiguous (readers probing for the latest version may stop early)",
+                f"{missing} missing before this one: versions must be contiguous, and "
+                f"readers stop at version {expected - 1} (a stray or hand-copied manifest, "
+                "or a deleted one)",
             )
+        expected = v + 1
     state: TableState | None = TableState()  # None: chain broken until the next checkpoint
     prev_digest: str | None = None
     prev_ok = False
