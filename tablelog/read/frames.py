@@ -9,6 +9,7 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
+from tablelog.errors import ColumnTypeError, FormatError
 from tablelog.format import paths
 from tablelog.format.manifest import INCREMENT_COLUMN, Column, Fragment
 from tablelog.objects.store import Store
@@ -26,8 +27,17 @@ _CAST = pl.ScanCastOptions(
 
 
 def polars_schema(columns: tuple[Column, ...]) -> pl.Schema:
-    """The Polars schema of a table schema (via Arrow, exactly as stored)."""
-    return pl.Schema([(c.name, _polars_dtype(c.arrow)) for c in columns])
+    """The Polars schema of a table schema (via Arrow, exactly as stored); a type no
+    reader can build (a damaged or hostile manifest) is a :class:`FormatError`."""
+    out = []
+    for c in columns:
+        try:
+            out.append((c.name, _polars_dtype(c.arrow)))
+        except ColumnTypeError as e:
+            raise FormatError(
+                f"column {c.name!r} of the table's manifest has an unreadable type: {e}"
+            ) from e
+    return pl.Schema(out)
 
 
 # A type's conversion is a pure function of its JSON, and the conversion through an
@@ -44,6 +54,13 @@ def _polars_dtype(arrow: Any) -> pl.DataType:
         assert isinstance(frame, pl.DataFrame)
         dtype = _DTYPES[key] = frame.schema["c"]
     return dtype
+
+
+def _type_key(arrow: Any) -> str:
+    try:
+        return json.dumps(arrow, sort_keys=True)
+    except (RecursionError, ValueError, TypeError) as e:
+        raise ColumnTypeError(f"malformed column type ({e})") from e
 
 
 def _scan(store: Store, digests: list[str], schema: pl.Schema, **kw: Any) -> pl.LazyFrame:
