@@ -165,3 +165,27 @@ def test_two_copies_of_a_spool_synced_at_once_commit_each_log_once(
     assert sum(c for c, _ in results) == n and sum(s for _, s in results) == n
     assert local.scan("proj/i/t").collect()["i"].to_list() == list(range(n))
     assert len(local.history("proj/i/t")) == n
+
+
+def test_a_sync_stopped_after_the_last_log_still_finishes_the_run(
+    local: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The logs all landed, then the sync died before writing run.json: the next
+    `tablelog sync` finds the spool by its finish.json alone and writes it."""
+    from tablelog.cli import main
+
+    folder = tmp_path / "spool"
+    _incremental_spool(local, folder, 3, finish=True)
+
+    def stop_at_the_end(_: str, done: int, total: int | None) -> None:
+        if done == total:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        tablelog.sync(folder, progress=stop_at_the_end)
+    assert not list(folder.rglob("*.job.json")) and list(folder.rglob("finish.json"))
+    assert main(["sync", str(folder)]) == 0
+    assert "proj/i: 0 committed, 0 already there" in capsys.readouterr().out
+    info = json.loads((Path(local.root) / "projects/proj/runs/i/run.json").read_text())
+    assert (info["status"], info["last_step"]) == ("finished", 2)
+    assert not list(folder.rglob("finish.json"))
