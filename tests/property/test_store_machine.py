@@ -50,7 +50,7 @@ from tablelog.writer.spool import Spool
 pytestmark = pytest.mark.s3
 
 SETTINGS = settings(
-    max_examples=8,
+    max_examples=10,
     stateful_step_count=15,
     deadline=None,
     suppress_health_check=list(HealthCheck),
