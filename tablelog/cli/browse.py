@@ -63,7 +63,7 @@ def _runs(store: Store, project: str) -> list[dict[str, Any]]:
             info = json.loads(blob.decode("utf-8"))
             if not isinstance(info, dict):
                 info = {}
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             info = {"status": "unreadable"}
         out.append(
             {
@@ -81,13 +81,19 @@ def _runs(store: Store, project: str) -> list[dict[str, Any]]:
 
 def _tables(store: Store, project: str, run_id: str) -> list[dict[str, Any]]:
     prefix = paths.tables_prefix(project, run_id)
-    latest: dict[str, int] = {}
+    listed: dict[str, set[int]] = defaultdict(set)
     for k in store.list(prefix):
         parts = k[len(prefix) :].split("/")
         v = paths.parse_version_name(parts[-1]) if len(parts) == 3 else None
         if v is not None and parts[1] == "versions":
-            key = paths.decode(parts[0])
-            latest[key] = max(v, latest.get(key, -1))
+            listed[paths.decode(parts[0])].add(v)
+    latest: dict[str, int] = {}
+    for key, versions in listed.items():  # versions are contiguous: stray names past
+        newest = -1  # a gap are not versions (as readers see them)
+        while newest + 1 in versions:
+            newest += 1
+        if newest >= 0:
+            latest[key] = newest
     if not latest and not store.exists(paths.run_json_key(project, run_id)):
         raise NotFoundError(f"no run {project}/{run_id} in {store.url}")
     # The shards of a sharded table (internal keys _shard/<id>/<key>) list as one table.

@@ -14,7 +14,7 @@ from tablelog.errors import NotFoundError, TablelogError
 from tablelog.maintenance import compact as table_compact
 from tablelog.maintenance import gc as store_gc
 from tablelog.maintenance import verify as store_verify
-from tablelog.writer.spool import Spool, spool_root, spools
+from tablelog.writer.spool import FINISH_FILE, Spool, spool_root, spools
 from tablelog.writer.spool import sync as spool_sync
 
 
@@ -88,7 +88,7 @@ def compact(args: argparse.Namespace) -> int:
 
 def _describe(spool: Spool) -> dict[str, Any]:
     """Where a writer's spool goes, from its first entry (JSON only, no rows read)."""
-    first = min(spool.folder.glob("*.job.json"))
+    first = min(spool.folder.glob("*.job.json"), default=spool.folder / FINISH_FILE)
     doc = json.loads(first.read_text())
     return {
         "project": doc["project"],

@@ -18,6 +18,7 @@ from tablelog.format.state import (
     CHECKPOINT_EVERY,
     TableState,
     apply_manifest,
+    max_step_of,
     state_from_checkpoint,
 )
 from tablelog.objects.cas import digest_of, get_verified
@@ -115,8 +116,18 @@ def _remembered_page(ref: TableRef, version: int) -> tuple[tuple[list[str], bool
 
 
 def _newest_listed(keys: list[str], newest: int) -> int:
-    found = (paths.parse_version_name(k.rsplit("/", 1)[-1]) for k in keys)
-    return max((v for v in found if v is not None and v > newest), default=newest)
+    """The last of the versions listed (in order) after ``newest`` that follow it
+    without a gap. Versions are contiguous, so a name past a gap (a stray key such as
+    ``99999999999999999999.json``) is not a version readers can reach: local stores,
+    which probe, never see it either."""
+    for k in keys:
+        v = paths.parse_version_name(k.rsplit("/", 1)[-1])
+        if v is None or v <= newest:
+            continue
+        if v != newest + 1:
+            break
+        newest = v
+    return newest
 
 
 def _probe_search(ref: TableRef, lo: int) -> int:
@@ -387,13 +398,15 @@ def _merge_sources(ref: TableRef, state: TableState, f: Fragment) -> tuple[Fragm
 
 
 def version_at_step(ref: TableRef, step: int, latest: int) -> int:
-    """The newest version logged at or before ``step`` (binary search: steps only grow);
-    -1 if there is none."""
+    """The newest version whose step, and every earlier version's, is at most ``step``
+    (-1 if there is none): a binary search on the largest step so far, which only grows
+    even where writers of one chain interleave their steps (``extra.max_step``)."""
     lo, hi, found = 0, latest, -1
     while lo <= hi:
         mid = (lo + hi) // 2
         m, _ = ref.read_manifest(mid)
-        if m.step is not None and m.step <= step:
+        high = max_step_of(m)
+        if high is not None and high <= step:
             found, lo = mid, mid + 1
         else:
             hi = mid - 1

@@ -134,6 +134,11 @@ def tables_prefix(project: str, run_id: str) -> str:
 SHARD_PREFIX = "_shard/"
 
 
+#: The column that reads of a sharded table add, naming each row's shard; a sharded
+#: run refuses a table with a column of this name (readers would replace it).
+SHARD_COLUMN = "_shard"
+
+
 def shard_key(shard: str, key: str) -> str:
     """The internal table key holding shard ``shard`` of table ``key``."""
     return f"{SHARD_PREFIX}{check_segment_name('shard', shard)}/{key}"

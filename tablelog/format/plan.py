@@ -15,7 +15,7 @@ from tablelog.format.manifest import (
     SegmentRef,
     encode_segment,
 )
-from tablelog.format.state import TableState, is_checkpoint, keeps_segments
+from tablelog.format.state import MAX_STEP, TableState, is_checkpoint, keeps_segments
 from tablelog.objects.cas import digest_of
 
 #: Size-tiered merging of checkpoint segments: merge the last MERGE_FANOUT segments
@@ -120,6 +120,11 @@ def next_manifest(parent: TableState, intent: Intent, *, key: str, time: float) 
             f"table {key!r} was logged as {parent.mode}, not {intent.mode}: "
             "use the same log_mode for a key, or log under another key"
         )
+    extra = dict(intent.extra)
+    if intent.step is not None and parent.max_step is not None and intent.step < parent.max_step:
+        # Writers of one chain interleaving their steps: the largest step so far is
+        # recorded, so that readers can still bisect for a step (chain.version_at_step).
+        extra[MAX_STEP] = str(parent.max_step)
     existing = (
         {f.id: f for f in parent.fragments} if intent.add_groups and not intent.replace else {}
     )
@@ -176,7 +181,7 @@ def next_manifest(parent: TableState, intent: Intent, *, key: str, time: float) 
         change=change,
         checkpoint=checkpoint,
         separate=intent.separate,
-        extra=dict(intent.extra),
+        extra=extra,
     )
     return Plan(manifest=manifest, segments=uploads)
 

@@ -11,6 +11,9 @@ from tablelog.format.manifest import Change, Column, Fragment, Manifest, Segment
 #: Every CHECKPOINT_EVERY-th version lists the full state (as segments), so reading
 #: any version needs at most this many manifests.
 CHECKPOINT_EVERY = 32
+#: ``extra`` key of a manifest whose step is below an earlier version's: the largest
+#: step of the chain so far (docs/format.md, "Steps").
+MAX_STEP = "max_step"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,6 +34,8 @@ class TableState:
     segments: tuple[SegmentRef, ...] = ()
     segments_valid: bool = True
     separate: bool = False
+    #: The largest step of versions 0..version (what readers bisect on).
+    max_step: int | None = None
 
     @property
     def exists(self) -> bool:
@@ -43,6 +48,16 @@ class TableState:
     @property
     def segment_fragments(self) -> int:
         return sum(s.fragments for s in self.segments)
+
+
+def max_step_of(m: Manifest) -> int | None:
+    """The largest step of the chain up to ``m``: its ``extra.max_step`` when a writer
+    recorded one (its own step was smaller), else its step."""
+    recorded = m.extra.get(MAX_STEP)
+    if isinstance(recorded, str) and recorded.isdigit() and len(recorded) <= 20:
+        high = int(recorded)
+        return high if m.step is None or high > m.step else m.step
+    return m.step
 
 
 def is_checkpoint(version: int) -> bool:
@@ -87,6 +102,7 @@ def apply_manifest(state: TableState, m: Manifest, digest: str, *, where: str) -
         segments=m.checkpoint if m.checkpoint is not None else state.segments,
         segments_valid=m.checkpoint is not None or keeps_segments(state, m.change),
         separate=m.separate,
+        max_step=max_step_of(m),
     )
     return _check_totals(new, m, where)
 
@@ -125,6 +141,7 @@ def state_from_checkpoint(
         segments=m.checkpoint,
         segments_valid=True,
         separate=m.separate,
+        max_step=max_step_of(m),
     )
     return _check_totals(state, m, where)
 

@@ -58,7 +58,7 @@ from tablelog.format.state import TableState
 from tablelog.objects.local import LocalStore
 from tablelog.objects.store import Store
 from tablelog.read.scan import Root, _ref, resolve_version
-from tablelog.table.types import type_from_json
+from tablelog.table.types import stored_type
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -220,7 +220,9 @@ def _plan_files(ref: TableRef, state: TableState, *, tagged: bool) -> list[_File
 
 
 def _arrow_schema(state: TableState, path: str, *, tagged: bool) -> pa.Schema:
-    fields = [pa.field(c.name, type_from_json(c.arrow)) for c in state.schema]
+    fields = [
+        pa.field(c.name, stored_type(c.arrow, column=c.name, where=path)) for c in state.schema
+    ]
     untyped = [f.name for f in fields if pa.types.is_null(f.type)]
     if untyped:
         raise TablelogError(

@@ -17,12 +17,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tablelog.errors import FormatError, InvalidNameError, NotFoundError, TablelogError
+from tablelog.errors import (
+    FormatError,
+    InvalidNameError,
+    NotFoundError,
+    StoreError,
+    TablelogError,
+)
 from tablelog.format import paths
-from tablelog.format.chain import TableRef
+from tablelog.format.chain import TableRef, latest_version, load_version
 from tablelog.format.manifest import (
     INCREMENT_COLUMN,
     ColumnGroup,
@@ -31,17 +38,27 @@ from tablelog.format.manifest import (
     parse_manifest,
     parse_segment,
 )
-from tablelog.format.state import TableState, apply_manifest, is_checkpoint, state_from_checkpoint
+from tablelog.format.state import (
+    MAX_STEP,
+    TableState,
+    apply_manifest,
+    is_checkpoint,
+    max_step_of,
+    state_from_checkpoint,
+)
 from tablelog.objects.cas import digest_of
 from tablelog.objects.open import open_store
 from tablelog.objects.store import Store
 from tablelog.progress import Progress
+from tablelog.read.frames import fragments_frame
 from tablelog.table.types import type_from_json
 from tablelog.writer.runinfo import parse_run_info
 
 #: Manifests fetched per request batch, and parallel requests for object checks.
 BATCH = 256
 WORKERS = 16
+#: Fragments read at a time by ``deep``'s read of each table's newest version.
+READ_BATCH = 64
 HISTORY_KEY = "_history"
 
 Root = str | os.PathLike[str] | None
@@ -408,17 +425,26 @@ def _verify_table(walk: _Walk, t: _Table) -> None:
     for key in t.strays:
         walk.problem(store.full_url(key), "not a manifest name (expected <20 digits>.json)")
     latest = max(t.versions, default=-1)
-    for v in range(latest + 1):
-        if v not in t.versions:
+    # One problem per gap, whatever its size: the time is that of the keys that exist,
+    # never of a number found in a name.
+    expected = 0
+    for v in sorted(t.versions):
+        if v > expected:
+            missing = (
+                f"version {expected}" if v == expected + 1 else f"versions {expected}..{v - 1}"
+            )
             walk.problem(
                 ref.version_url(v),
-                f"version {v} is missing but version {latest} exists: versions must be "
-                "contiguous (readers probing for the latest version may stop early)",
+                f"{missing} missing before this one: versions must be contiguous, and "
+                f"readers stop at version {expected - 1} (a stray or hand-copied manifest, "
+                "or a deleted one)",
             )
+        expected = v + 1
     state: TableState | None = TableState()  # None: chain broken until the next checkpoint
     prev_digest: str | None = None
     prev_ok = False
     mode: str | None = None
+    high: int | None = None  # the largest step so far
     ordered = sorted(t.versions.items())
     for (v, _key), (_, data) in zip(ordered, _fetch(store, [k for _, k in ordered]), strict=True):
         url = ref.version_url(v)
@@ -455,6 +481,16 @@ def _verify_table(walk: _Walk, t: _Table) -> None:
                 "was modified",
             )
             ok = False
+        step_high = max_step_of(m)
+        back = high is not None and (step_high is None or step_high < high)
+        if back and ok and prev_ok:  # (a broken chain is reported as such)
+            walk.problem(
+                url,
+                f"step {m.step} goes back from step {high} of an earlier version without "
+                f"recording extra.{MAX_STEP}: scan(step=) may pick the wrong version",
+            )
+        elif step_high is not None:
+            high = step_high
         if mode is None:
             mode = m.mode
         elif m.mode != mode:
@@ -528,6 +564,29 @@ def _verify_table(walk: _Walk, t: _Table) -> None:
                 walk.problem(url, msg)
                 ok = False
         prev_digest, prev_ok = digest, ok
+
+
+def _read_latest(walk: _Walk, t: _Table) -> None:
+    """``deep``: read the newest version as readers do (its schema cast included), so
+    that a table whose objects are intact but which no reader can read is reported."""
+    ref = TableRef(walk.store, t.project, t.run_id, t.key)
+    latest = latest_version(ref)
+    if latest < 0:
+        return
+    url = ref.version_url(latest)
+    try:
+        state = load_version(ref, latest)
+        tag = state.mode == "INCREMENTAL" and not state.separate and not paths.is_history(t.key)
+        frags = state.fragments
+        for i in range(0, max(len(frags), 1), READ_BATCH):  # (memory: a batch at a time)
+            part = frags[i : i + READ_BATCH]
+            fragments_frame(walk.store, state.schema, part, tag_increments=tag).collect()
+    except StoreError:
+        raise
+    except FormatError:
+        return  # the chain's own problems are reported where they are
+    except (TablelogError, pl.exceptions.PolarsError, pa.ArrowException, OSError) as e:
+        walk.problem(url, f"version {latest} cannot be read: {type(e).__name__}: {e}")
 
 
 def _offsets(fragments: tuple[Fragment, ...]) -> dict[str, int]:
@@ -704,12 +763,30 @@ def verify(
         raise NotFoundError(f"nothing to verify: no table {target!r} in {store.url}")
     _check_runs(walk, runs)
     for n, name in enumerate(sorted(tables), 1):
-        _verify_table(walk, tables[name])
+        t = tables[name]
+        try:
+            _verify_table(walk, t)
+        except StoreError:
+            raise  # the store itself cannot be read: nothing to report on
+        except (TablelogError, ValueError, TypeError, KeyError, OverflowError, RecursionError,
+                pa.ArrowException) as e:  # fmt: skip
+            # One damaged object never hides the rest of the root: report it, go on.
+            where = store.full_url(paths.versions_prefix(t.project, t.run_id, t.key))
+            walk.problem(where, f"could not be verified: {type(e).__name__}: {e}")
         if progress is not None:
             progress("verify tables", n, len(tables))
     # Listed after the manifests were read: objects precede the manifests naming them.
     listed = list_keys(store, ("objects/", "media/")) if not target else None
     _check_objects(walk, listed, progress)
+    if deep:  # tables with no problem so far: do they read as readers read them?
+        damaged = {p.table for p in walk.problems} | {p.location for p in walk.problems}
+        for name in sorted(tables):
+            t = tables[name]
+            prefix = store.full_url(paths.versions_prefix(t.project, t.run_id, t.key))
+            path = f"{t.project}/{t.run_id}/{t.key}"
+            if path in damaged or any(str(d).startswith(prefix) for d in damaged):
+                continue
+            _read_latest(walk, t)
     unreferenced = None if listed is None else len(listed - walk.refs.keys())
     return Report(
         root=store.url,

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from tablelog.errors import CommitConflictError
 from tablelog.format import paths
-from tablelog.format.chain import load_version, unmerged_fragments
+from tablelog.format.chain import TableRef, load_version, unmerged_fragments
 from tablelog.format.commit import commit
 from tablelog.format.manifest import INCREMENT_COLUMN
 from tablelog.format.plan import Intent, NewFragment
@@ -62,8 +62,9 @@ def compact(
 ) -> CompactResult:
     """Rewrite the latest version of ``project/run/key`` into few large objects.
 
-    Nothing is written when the version has fewer than ``min_fragments`` fragments
-    (or holds one increment per version, ``summary="none"``). Writers appending at the
+    Nothing is written when the version has fewer than ``min_fragments`` fragments,
+    none of which keeps columns in several objects (``add_column``), or when it holds
+    one increment per version (``summary="none"``). Writers appending at the
     same time are rebased onto the compacted version; another compaction or a replace
     in between is a :class:`CommitConflictError`. ``progress`` is called as fragments
     are read and objects written (:mod:`tablelog.progress`).
@@ -71,9 +72,34 @@ def compact(
     if target_rows < 1:
         raise ValueError(f"target_rows must be >= 1, got {target_rows}")
     ref = _ref(path, root, storage_options)
+    for attempt in range(REPLANS + 1):
+        try:
+            return _compact_once(ref, target_rows, min_fragments, progress)
+        except _Stale as e:
+            if attempt == REPLANS:
+                raise CommitConflictError(
+                    f"table {ref.path} kept changing while compacting ({e}); run compact again"
+                ) from e
+    raise AssertionError("unreachable")
+
+
+#: Times a compaction starts over when a writer changed the rows it rewrote.
+REPLANS = 3
+
+
+class _Stale(Exception):
+    """The fragments a compaction rewrote changed under it (a writer added columns)."""
+
+
+def _compact_once(
+    ref: TableRef, target_rows: int, min_fragments: int, progress: Progress | None
+) -> CompactResult:
     state = load_version(ref, _latest(ref))
     frags = state.fragments
-    if state.separate or len(frags) < max(min_fragments, 1):
+    # Rows whose columns are spread over several objects (add_column) are always worth
+    # rewriting: files() and other Parquet readers need one object per rows.
+    split = any(len(f.groups) > 1 for f in frags)
+    if state.separate or (len(frags) < max(min_fragments, 1) and not split):
         return CompactResult(
             path=ref.path,
             version=None,
@@ -103,6 +129,7 @@ def compact(
         if progress is not None:
             progress("write objects", len(new), len(starts))
     compacted = tuple(f.id for f in frags)
+    original = tuple(frags)
     writer = f"{socket.gethostname()}:{os.getpid()}:compact-{secrets.token_hex(4)}"
 
     def intent(current: TableState) -> Intent:
@@ -116,6 +143,11 @@ def compact(
                 f"table {ref.path} was replaced or compacted by another writer while "
                 "compacting; run compact again"
             )
+        if frags[: len(compacted)] != original:
+            # Same fragments, other contents: a MUTABLE writer added column groups to
+            # rows this compaction rewrote without them. Start over from the new version.
+            changed = next(f.id for f, o in zip(frags, original, strict=False) if f != o)
+            raise _Stale(f"fragment {changed} gained columns in version {current.version}")
         kept = tuple(
             NewFragment(rows=f.rows, groups=f.groups, increment=f.increment)
             for f in frags[len(compacted) :]

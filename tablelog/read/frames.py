@@ -9,12 +9,13 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
+from tablelog.errors import ColumnTypeError, FormatError
 from tablelog.format import paths
 from tablelog.format.manifest import INCREMENT_COLUMN, Column, Fragment
 from tablelog.objects.store import Store
 from tablelog.table.types import type_from_json
 
-_PATH_COLUMN = "__tablelog_source"
+_PATH_COLUMN = "__tablelog_source"  # (also the row index where paths do not tell)
 
 _CAST = pl.ScanCastOptions(
     integer_cast=["upcast", "allow-float"],
@@ -26,8 +27,17 @@ _CAST = pl.ScanCastOptions(
 
 
 def polars_schema(columns: tuple[Column, ...]) -> pl.Schema:
-    """The Polars schema of a table schema (via Arrow, exactly as stored)."""
-    return pl.Schema([(c.name, _polars_dtype(c.arrow)) for c in columns])
+    """The Polars schema of a table schema (via Arrow, exactly as stored); a type no
+    reader can build (a damaged or hostile manifest) is a :class:`FormatError`."""
+    out = []
+    for c in columns:
+        try:
+            out.append((c.name, _polars_dtype(c.arrow)))
+        except ColumnTypeError as e:
+            raise FormatError(
+                f"column {c.name!r} of the table's manifest has an unreadable type: {e}"
+            ) from e
+    return pl.Schema(out)
 
 
 # A type's conversion is a pure function of its JSON, and the conversion through an
@@ -44,6 +54,13 @@ def _polars_dtype(arrow: Any) -> pl.DataType:
         assert isinstance(frame, pl.DataFrame)
         dtype = _DTYPES[key] = frame.schema["c"]
     return dtype
+
+
+def _type_key(arrow: Any) -> str:
+    try:
+        return json.dumps(arrow, sort_keys=True)
+    except (RecursionError, ValueError, TypeError) as e:
+        raise ColumnTypeError(f"malformed column type ({e})") from e
 
 
 def _scan(store: Store, digests: list[str], schema: pl.Schema, **kw: Any) -> pl.LazyFrame:
@@ -117,17 +134,21 @@ def _simple_frame(
         mapped = pl.col(_PATH_COLUMN).replace_strict(mapping, return_dtype=pl.Int64)
         tag_expr = pl.coalesce(pl.col(INCREMENT_COLUMN), mapped) if physical else mapped
         return lf.with_columns(tag_expr.alias(INCREMENT_COLUMN)).drop(_PATH_COLUMN)
-    # The same object twice (identical increments) or in-memory sources: tag per fragment.
-    return pl.concat(
-        [
-            _scan(store, [f.groups[0].object], scan_schema)
-            if f.id in physical
-            else _scan(store, [f.groups[0].object], schema).with_columns(
-                pl.lit(f.increment, dtype=pl.Int64).alias(INCREMENT_COLUMN)
-            )
-            for f in frags
-        ]
+    # The same object twice (increments logged byte for byte again, as a resumed run
+    # repeating its loop does) or in-memory sources: file paths cannot tell the
+    # fragments apart, so each row's fragment is found from its row index in one scan.
+    ends, total = [], 0
+    for f in frags:
+        total += f.rows
+        ends.append(total)
+    tags = pl.Series([None if f.id in physical else f.increment for f in frags], dtype=pl.Int64)
+    lf = _scan(store, digests, scan_schema, row_index_name=_PATH_COLUMN)
+    which = pl.lit(pl.Series(ends, dtype=pl.Int64)).search_sorted(
+        pl.col(_PATH_COLUMN).cast(pl.Int64), side="right"
     )
+    mapped = pl.lit(tags).gather(which)
+    tag_expr = pl.coalesce(pl.col(INCREMENT_COLUMN), mapped) if physical else mapped
+    return lf.with_columns(tag_expr.alias(INCREMENT_COLUMN)).drop(_PATH_COLUMN)
 
 
 def _grouped_frame(store: Store, schema: pl.Schema, frag: Fragment, tag: bool) -> pl.LazyFrame:

@@ -10,7 +10,7 @@ from typing import Any
 
 import polars as pl
 
-from tablelog.errors import FormatError, InvalidNameError, NotFoundError
+from tablelog.errors import FormatError, InvalidNameError, NotFoundError, TableError
 from tablelog.format import paths
 from tablelog.format.chain import (
     TableRef,
@@ -26,11 +26,11 @@ from tablelog.objects.open import open_store
 from tablelog.objects.store import Store
 from tablelog.read.frames import fragments_frame, polars_schema
 from tablelog.read.shards import (
-    SHARD_COLUMN,
     check_sharded_selector,
     find_shards,
     shard_ref,
     shard_states,
+    with_shard_column,
 )
 
 Root = str | os.PathLike[str] | None
@@ -177,9 +177,11 @@ def scan(
     ref = _ref(path, root, storage_options)
     if shard is not None:
         sref = shard_ref(ref, shard)
-        return _scan_one(sref, version, step, increment, verify).with_columns(
-            pl.lit(shard, dtype=pl.String).alias(SHARD_COLUMN)
-        )
+        state = load_version(sref, resolve_version(sref, version=version, step=step))
+        if verify:
+            _verify_objects(sref, state)
+        frame = _frame(sref, state, increment)
+        return with_shard_column(ref, frame, state.column_names, shard)
     try:
         return _scan_one(ref, version, step, increment, verify)
     except NotFoundError:
@@ -216,7 +218,7 @@ def _union_frame(states: list[tuple[str, TableRef, TableState]], *, verify: bool
         if verify:
             _verify_objects(sref, state)
         frame = _frame(sref, state, None)
-        frames.append(frame.with_columns(pl.lit(shard, dtype=pl.String).alias(SHARD_COLUMN)))
+        frames.append(with_shard_column(sref, frame, state.column_names, shard))
     return pl.concat(frames, how="diagonal_relaxed")
 
 
@@ -244,7 +246,10 @@ def files(
 ) -> tuple[list[str], pl.Schema]:
     """The Parquet object URLs of a version and its union schema (for Dask, DuckDB, Ray).
 
-    For a sharded table: the latest version of every shard, shards in id order."""
+    For a sharded table: the latest version of every shard, shards in id order. A
+    version whose rows keep columns added by ``add_column`` in objects of their own
+    (MUTABLE tables) is refused with a :class:`~tablelog.TableError` until it is
+    compacted (``tablelog compact``): the files would list those rows once per object."""
     ref = _ref(path, root, storage_options)
     try:
         states = [(ref, load_version(ref, resolve_version(ref, version=version, step=None)))]
@@ -259,6 +264,18 @@ def files(
             states = [(sref, st) for _, sref, st in shard_states(ref, shards, step=None)]
         if not states:
             raise NotFoundError(f"no shard of table {ref.path} has a version") from None
+    for r, state in states:
+        split = next((f for f in state.fragments if len(f.groups) > 1), None)
+        if split is not None:
+            # Each object holds some columns of the same rows: a reader of the files
+            # would see those rows once per object.
+            raise TableError(
+                f"version {state.version} of table {r.path} keeps columns added by "
+                f"add_column in separate objects (fragment {split.id}: "
+                f"{len(split.groups)} objects for its {split.rows} rows), which a list of "
+                f"files cannot express: run `tablelog compact {r.path}` (one object per "
+                "rows, all columns), then call files() again, or read it with tablelog.scan"
+            )
     urls = [
         r.store.full_url(paths.object_key(g.object))
         for r, state in states
@@ -351,8 +368,14 @@ def scan_runs(
     *,
     root: Root = None,
     storage_options: Mapping[str, Any] | None = None,
+    run_column: str = "run_id",
 ) -> pl.LazyFrame:
-    """One table across the runs of a project (``"project/*/key"``), with ``run_id``."""
+    """One table across the runs of a project (``"project/*/key"``), with each row's
+    run id in a ``run_column`` column (default ``"run_id"``). A table that has a column
+    of that name of its own is refused (its values would be replaced): pass another
+    ``run_column``."""
+    if not isinstance(run_column, str) or not run_column:
+        raise ValueError(f"run_column must be a column name, got {run_column!r}")
     project, run_pat, key = split_path(pattern)
     store = open_store(root, storage_options=storage_options)
     frames = []
@@ -371,7 +394,12 @@ def scan_runs(
             if not states:
                 continue  # only markers: no shard committed yet
             lf = _union_frame(states, verify=False)
-        frames.append(lf.with_columns(pl.lit(run_id, dtype=pl.String).alias("run_id")))
+        if run_column in lf.collect_schema().names():
+            raise TableError(
+                f"table {ref.path} has a column {run_column!r} of its own, and scan_runs "
+                f"names each row's run in that column: pass run_column='...' (another name)"
+            )
+        frames.append(lf.with_columns(pl.lit(run_id, dtype=pl.String).alias(run_column)))
     if not frames:
         raise NotFoundError(f"no run of project {project!r} matching {run_pat!r} has table {key!r}")
     return pl.concat(frames, how="diagonal_relaxed")

@@ -10,8 +10,12 @@ or before the step); version numbers belong to one shard.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+import polars as pl
+
+from tablelog.errors import TableError
 from tablelog.format import paths
 from tablelog.format.chain import (
     TableRef,
@@ -24,11 +28,18 @@ from tablelog.format.chain import (
 from tablelog.format.state import TableState
 
 #: The column naming each row's shard in a sharded table's rows.
-SHARD_COLUMN = "_shard"
+SHARD_COLUMN = paths.SHARD_COLUMN
 
 _THREADS = 16
 
-__all__ = ["SHARD_COLUMN", "check_sharded_selector", "find_shards", "shard_ref", "shard_states"]
+__all__ = [
+    "SHARD_COLUMN",
+    "check_sharded_selector",
+    "find_shards",
+    "shard_ref",
+    "shard_states",
+    "with_shard_column",
+]
 
 
 def shard_states(
@@ -50,6 +61,22 @@ def shard_states(
     with ThreadPoolExecutor(max(1, min(_THREADS, len(shards)))) as pool:
         found = list(pool.map(one, shards))
     return [f for f in found if f is not None]
+
+
+def with_shard_column(
+    ref: TableRef, frame: pl.LazyFrame, names: Sequence[str], shard: str
+) -> pl.LazyFrame:
+    """``frame`` (with columns ``names``) and the ``_shard`` column; a table with a
+    column of that name of its own (logged before runs refused it) is refused, as its
+    values would be replaced."""
+    if SHARD_COLUMN in names:
+        raise TableError(
+            f"table {ref.path} has a column {SHARD_COLUMN!r} of its own, and reads of a "
+            f"sharded table name each row's shard in that column: read the shard's chain "
+            f"by its path ({ref.project}/{ref.run_id}/{paths.shard_key(shard, ref.key)}), "
+            "which adds no column"
+        )
+    return frame.with_columns(pl.lit(shard, dtype=pl.String).alias(SHARD_COLUMN))
 
 
 def check_sharded_selector(ref: TableRef, shards: list[str], **given: int | None) -> bool:

@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute
 
-from tablelog.errors import ColumnTypeError
+from tablelog.errors import ColumnTypeError, FormatError
 
 _KIND_BY_TYPE: dict[type, str] = {
     int: "number",
@@ -514,8 +514,55 @@ def type_to_json(t: pa.DataType) -> Any:
     raise ColumnTypeError(f"Arrow type {t} is not supported in a table column")
 
 
+#: Largest ``size`` of a fixed_list / fixed_binary type a manifest may declare (Arrow's
+#: own limit is that of a 32-bit int).
+_MAX_FIXED_SIZE = 2**31 - 1
+
+
 def type_from_json(value: Any, *, depth: int = 0) -> pa.DataType:
-    """Inverse of :func:`type_to_json`; rejects anything it does not know."""
+    """Inverse of :func:`type_to_json`; rejects anything it does not know, always with
+    a :class:`ColumnTypeError` (never a raw builtin or Arrow exception)."""
+    try:
+        return _type_from_json(value, depth=depth)
+    except ColumnTypeError:
+        raise
+    except (
+        ValueError,
+        TypeError,
+        KeyError,
+        IndexError,
+        OverflowError,
+        RecursionError,
+        pa.ArrowException,
+    ) as e:
+        raise ColumnTypeError(f"malformed column type {_short(value)} ({e})") from e
+
+
+def stored_type(arrow: Any, *, column: str, where: str) -> pa.DataType:
+    """The Arrow type a manifest declares for ``column`` (read from ``where``): a
+    :class:`FormatError` when it cannot be one."""
+    try:
+        return type_from_json(arrow)
+    except ColumnTypeError as e:
+        raise FormatError(f"{where}: column {column!r} has an unreadable type: {e}") from e
+
+
+def _short(value: Any) -> str:
+    try:
+        return f"{value!r:.60}"
+    except (RecursionError, ValueError):
+        return f"<{type(value).__name__}>"
+
+
+def _fixed_size(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_FIXED_SIZE:
+        raise ColumnTypeError(
+            f"{what} must be a whole number 0..{_MAX_FIXED_SIZE}, got {value!r:.30}"
+        )
+    return value
+
+
+def _type_from_json(value: Any, *, depth: int = 0) -> pa.DataType:
     if depth > 64:
         raise ColumnTypeError("column type is nested more than 64 levels deep")
     if isinstance(value, str):
@@ -523,7 +570,7 @@ def type_from_json(value: Any, *, depth: int = 0) -> pa.DataType:
             raise ColumnTypeError(f"unknown column type {value!r:.60}")
         return _PRIMITIVES[value]
     if not isinstance(value, dict) or not value:
-        raise ColumnTypeError(f"malformed column type {value!r:.60}")
+        raise ColumnTypeError(f"malformed column type {_short(value)}")
     d = depth + 1
     if "timestamp" in value:
         return pa.timestamp(value["timestamp"], tz=value.get("tz"))
@@ -535,11 +582,12 @@ def type_from_json(value: Any, *, depth: int = 0) -> pa.DataType:
         p, s = value["decimal"]
         return pa.decimal256(p, s) if value.get("bits") == 256 else pa.decimal128(p, s)
     if "fixed_list" in value:
-        return pa.list_(type_from_json(value["fixed_list"], depth=d), int(value["size"]))
+        size = _fixed_size(value["size"], "fixed_list size")
+        return pa.list_(_type_from_json(value["fixed_list"], depth=d), size)
     if "list" in value:
-        return pa.list_(type_from_json(value["list"], depth=d))
+        return pa.list_(_type_from_json(value["list"], depth=d))
     if "struct" in value:
-        return pa.struct([(str(n), type_from_json(t, depth=d)) for n, t in value["struct"]])
+        return pa.struct([(str(n), _type_from_json(t, depth=d)) for n, t in value["struct"]])
     if "fixed_binary" in value:
-        return pa.binary(int(value["fixed_binary"]))
-    raise ColumnTypeError(f"malformed column type {value!r:.60}")
+        return pa.binary(_fixed_size(value["fixed_binary"], "fixed_binary size"))
+    raise ColumnTypeError(f"malformed column type {_short(value)}")

@@ -23,7 +23,7 @@ from tablelog.errors import (
 from tablelog.format import paths
 from tablelog.format.chain import TableRef, latest_version, load_version, refresh
 from tablelog.format.commit import commit
-from tablelog.format.manifest import ColumnGroup
+from tablelog.format.manifest import ColumnGroup, Fragment
 from tablelog.format.plan import Intent, NewFragment
 from tablelog.format.state import TableState
 from tablelog.media.kinds import media_blob_names
@@ -172,12 +172,20 @@ class KeyCommitter:
             if manifest.extra.get("log") == job.log_id:
                 self.state = load_version(self.ref, version, base=self.state)
                 self.tail.track(self.state, job)
+                moved = [fid for fid, _ in manifest.change.add_groups]
+                if moved and moved != [fid for fid, _, _ in self.ranges]:  # rebased
+                    self.ranges = _ranges_of(self.state.fragments, len(moved))
                 added = manifest.change.add[-1] if manifest.change.add else None
                 self._after_commit(job, added.rows if added else 0, added.groups if added else ())
                 return True
         return False
 
-    def _apply_once(self, job: LogJob, rows_group: Future[ColumnGroup] | None) -> None:
+    def _apply_once(
+        self, job: LogJob, rows_group: Future[ColumnGroup] | None, *, once: bool = False
+    ) -> bool:
+        """Commit ``job``; True when done. With ``once`` (a spool push, which another
+        process may push too), a version that carries its log id already, met while
+        rebasing, is adopted instead (False)."""
         add_groups = []
         if job.new_columns is not None:
             for fid, lo, hi in self.ranges:
@@ -205,13 +213,72 @@ class KeyCommitter:
             separate=job.separate,
             extra=(("log", job.log_id),),
         )
-        self.state = commit(self.ref, self.state, self._merging(job, intent))
+        plan: Intent | Callable[[TableState], Intent] = self._merging(job, intent)
+        recut: list[Intent] = []
+        if add_groups:
+            plan = self._rebasing(job, intent, recut)
+        if once:
+            plan = _unless_landed(self.ref, job.log_id, self.state.version, plan)
+        before = self.state.version
+        try:
+            self.state = commit(self.ref, self.state, plan)
+        except _Landed:
+            if self._landed(job, before):
+                return False
+            raise
+        if recut:  # the columns went to the fragments a compaction left instead
+            add_groups = list(recut[-1].add_groups)
+            self.ranges = _ranges_of(self.state.fragments, len(add_groups))
         self.tail.track(self.state, job)
         added = {m for _fid, g in add_groups for m in g.media}
         added.update(m for f in add for g in f.groups for m in g.media)
         if added:  # a new set, not an update: the caller's thread reads the old one
             self.media_present = self.media_present | added
         self._after_commit(job, add[0].rows if add else 0, add[0].groups if add else ())
+        return True
+
+    def _rebasing(
+        self, job: LogJob, intent: Intent, recut: list[Intent]
+    ) -> Callable[[TableState], Intent]:
+        """``intent`` (adding columns to this writer's fragments), or, when a compaction
+        replaced those fragments by others holding the same rows, the new columns cut
+        along the fragments that hold them now (appended to ``recut``)."""
+        mine = {fid: hi - lo for fid, lo, hi in self.ranges}
+        base = self.state.version
+        new_columns = job.new_columns
+        assert new_columns is not None
+
+        def choose(current: TableState) -> Intent:
+            recut.clear()
+            rows = {f.id: f.rows for f in current.fragments}
+            if all(rows.get(fid) == n for fid, n in mine.items()):
+                return intent
+            # Compaction keeps the rows and their order: if this writer's rows, from the
+            # first, are all the rows of the table, they are the first fragments' rows.
+            starts = [lo for _, lo, _ in self.ranges]
+            ends = [hi for _, _, hi in self.ranges]
+            contiguous = starts[:1] == [0] and starts[1:] == ends[:-1]
+            covered = ends[-1] if ends else 0
+            if not contiguous or covered != new_columns.num_rows or current.rows < covered:
+                return intent  # the plan refuses it, naming the fragment that is gone
+            if not _only_compacted(self.ref, base, current.version):
+                return intent  # another writer replaced the rows: a conflict
+            groups, at = [], 0
+            for f in current.fragments:
+                if at >= covered:
+                    break
+                if at + f.rows > covered:
+                    return intent  # a fragment mixing this writer's rows with later ones
+                part = new_columns.slice(at, f.rows)
+                groups.append(
+                    (f.id, upload_group(self.ref, part, job.blobs, present=self.media_present))
+                )
+                at += f.rows
+            rebased = dataclasses.replace(intent, add_groups=tuple(groups))
+            recut.append(rebased)
+            return rebased
+
+        return choose
 
     def _merging(self, job: LogJob, intent: Intent) -> Intent | Callable[[TableState], Intent]:
         """``intent``, merging this writer's tail first when the next version is a
@@ -251,3 +318,43 @@ class KeyCommitter:
         if job.mode == "MUTABLE" and job.writes_rows:
             fid = self.state.fragments[-1].id
             self.ranges.append((fid, job.first_row, job.first_row + added_rows))
+
+
+def _ranges_of(fragments: tuple[Fragment, ...], n: int) -> list[tuple[str, int, int]]:
+    """(fragment id, first row, end row) of the first ``n`` fragments."""
+    out, at = [], 0
+    for f in fragments[:n]:
+        out.append((f.id, at, at + f.rows))
+        at += f.rows
+    return out
+
+
+class _Landed(Exception):
+    """The log being committed is in a version another process committed."""
+
+
+def _unless_landed(
+    ref: TableRef, log_id: str, base: int, plan: Intent | Callable[[TableState], Intent]
+) -> Callable[[TableState], Intent]:
+    """``plan``, checking each version that a rebase passes over for ``log_id``."""
+    seen = [base]
+
+    def choose(current: TableState) -> Intent:
+        for version in range(seen[0] + 1, current.version + 1):
+            manifest, _ = ref.read_manifest(version)
+            if manifest.extra.get("log") == log_id:
+                raise _Landed(log_id)
+        seen[0] = max(seen[0], current.version)
+        return plan(current) if callable(plan) else plan
+
+    return choose
+
+
+def _only_compacted(ref: TableRef, base: int, version: int) -> bool:
+    """Whether every version after ``base`` up to ``version`` that replaced the table's
+    fragments was a compaction (the same rows in the same order)."""
+    for v in range(base + 1, version + 1):
+        m, _ = ref.read_manifest(v)
+        if m.change.replace and m.extra.get("operation") != "compact":
+            return False
+    return True

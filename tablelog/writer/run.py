@@ -252,6 +252,11 @@ class Run:
         for key, value in data.items():
             paths.check_key(key)
             if isinstance(value, Table):
+                if self.shard is not None and paths.SHARD_COLUMN in value.columns:
+                    raise RunError(
+                        f"cannot log {key!r}: column {paths.SHARD_COLUMN!r} is reserved in a "
+                        "sharded run (readers name each row's shard in it); rename the column"
+                    )
                 tables[key] = value
             elif _is_dataframe(value):
                 tables[key] = Table(dataframe=value)
@@ -260,8 +265,9 @@ class Run:
         self._check_store()
         if scalars:
             self._check_history_types(scalars)
-        if self.shard is not None:
-            self._shard_step_floor([*tables, *([HISTORY_KEY] if scalars else [])])
+        # Steps grow along every chain: a chain already ahead (a shard's restarted rank,
+        # another handle of the run) moves this handle's steps on.
+        self._step_floor([*tables, *([HISTORY_KEY] if scalars else [])])
         if (
             step is not None
             and self._partial_step is not None
@@ -331,9 +337,10 @@ class Run:
             self._log_history(step, row, blobs)
         self._last_step = step if self._last_step is None else max(self._last_step, step)
 
-    def _shard_step_floor(self, keys: list[str]) -> None:
-        """A shard's steps grow along its own chains: a restarted rank continues from
-        the newest step its chains of these keys hold (read once per key)."""
+    def _step_floor(self, keys: list[str]) -> None:
+        """Steps grow along each chain (a shard's along its own): a restarted rank, or a
+        handle whose chains another handle moved on, continues from the newest step
+        the chains of these keys hold (read once per key, when it is first logged)."""
         for key in keys:
             if key not in self._keys:
                 _, committer = self._writer(key)
@@ -496,7 +503,7 @@ class Run:
         if not force and now < self._next_drain:
             return
         try:
-            done, _ = push(spool, lambda entry: self._keys[entry.job.key][1])
+            done, _ = push(spool, lambda entry: self._keys[entry.job.key][1], wait=False)
         except (StoreError, CommitStateUnknownError):
             # Still unreachable: try again later, less and less often (each try costs
             # the client's own retries).
@@ -556,6 +563,17 @@ class Run:
             self._finish_offline(exit_code)
             return
         if self._spool is not None and self._spool.pending:
+            # run.json cannot be written either: `tablelog sync` writes it after the logs.
+            failed = exit_code or self._worker.error is not None
+            self._spool.finish(
+                {
+                    "root": self._store.url,
+                    "project": self.project,
+                    "run_id": self.id,
+                    "status": "failed" if failed else "finished",
+                    "last_step": self._last_step,
+                }
+            )
             log.warning(
                 "tablelog: %d log(s) of run %s could not reach %s and wait in %s: run "
                 "`tablelog sync %s` when the store is reachable",

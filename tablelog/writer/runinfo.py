@@ -61,7 +61,7 @@ def parse_run_info(data: bytes, *, where: str) -> RunInfo:
         raise FormatError(f"{where}: run.json is larger than {MAX_RUN_JSON_BYTES} bytes")
     try:
         v = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise FormatError(f"{where}: run.json is not valid JSON ({e})") from e
     try:
         if v["format_version"] != 1 or v["status"] not in STATUSES:

@@ -9,9 +9,12 @@ its manifest records, so draining twice never commits a log twice.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,14 +23,21 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
+from tablelog.errors import FormatError
 from tablelog.format import paths
-from tablelog.format.chain import TableRef
+from tablelog.format.chain import TableRef, latest_version
 from tablelog.format.manifest import Column
 from tablelog.media.kinds import media_blob_names
 from tablelog.objects.open import open_store
 from tablelog.progress import Progress
 from tablelog.writer.committer import KeyCommitter
 from tablelog.writer.keylog import LogJob
+from tablelog.writer.runinfo import encode_run_info, parse_run_info
+
+try:  # POSIX: one pusher per spool folder at a time
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: the log ids alone keep pushes idempotent
+    fcntl = None  # type: ignore[assignment]
 
 DEFAULT_SPOOL = Path("~/.cache/tablelog/spool")
 #: An offline run's run.json, waiting in its writer folder for ``tablelog sync``.
@@ -65,12 +75,50 @@ def _read_table(path: Path) -> pa.Table:
         return ipc.open_file(source).read_all()
 
 
+#: A MUTABLE range whose fragment is not committed yet: ``log:<log id>`` (docs/format.md
+#: has nothing to say about it: it never leaves the spool).
+PENDING = "log:"
+#: Written by ``finish()`` while logs are still spooled: what ``sync`` writes to
+#: ``run.json`` once the last of them is committed.
+FINISH_FILE = "finish.json"
+LOCK_FILE = ".lock"
+
+
 class Spool:
     """The spool folder of one writer of one run."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self._next = max((e.seq for e in self.entries()), default=-1) + 1
+        #: Per table: (whether a spooled replace starts it over, the row ranges of
+        #: spooled MUTABLE logs that add rows, by log id).
+        self._pending: dict[str, tuple[bool, list[tuple[str, int, int]]]] = {}
+
+    @contextlib.contextmanager
+    def claimed(self, *, wait: bool = True) -> Iterator[bool]:
+        """Hold the spool's lock (a ``sync``, or the run draining it): one pusher at a
+        time, so no log is committed twice. Yields False when ``wait`` is off and
+        another process holds it."""
+        if fcntl is None or not self.folder.exists():
+            yield True
+            return
+        with open(self.folder / LOCK_FILE, "a+b") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def finish(self, info: Mapping[str, Any]) -> None:
+        """Record the run's end (``status``, ``last_step``) for ``sync`` to write."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.folder / (FINISH_FILE + ".tmp")
+        tmp.write_text(json.dumps(dict(info), sort_keys=True))
+        os.replace(tmp, self.folder / FINISH_FILE)
 
     @property
     def pending(self) -> int:
@@ -89,6 +137,15 @@ class Spool:
     ) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         seq, self._next = self._next, self._next + 1
+        table = table_key or job.key
+        reset, pending = self._pending.get(table, (False, []))
+        # The committer's ranges cover committed rows only: rows of MUTABLE logs still
+        # in the spool are named by their log id, resolved when they are committed.
+        ranges = [*([] if reset else ranges), *pending]
+        if job.mode == "MUTABLE" and (job.writes_rows or job.replace):
+            rows = job.rows.num_rows if job.rows is not None else 0
+            mine = (f"{PENDING}{job.log_id}", job.first_row, job.first_row + rows)
+            self._pending[table] = (True, [mine]) if job.replace else (reset, [*pending, mine])
         stem = self.folder / f"{seq:012d}"
         if job.rows is not None:
             _write_table(stem.with_suffix(".rows.arrow"), job.rows)
@@ -140,7 +197,10 @@ class Spool:
         if not self.folder.exists():
             return
         for path in sorted(self.folder.glob("*.job.json")):
-            doc = json.loads(path.read_text())
+            try:
+                doc = json.loads(path.read_text())
+            except FileNotFoundError:
+                continue  # pushed meanwhile by another process
             stem = path.with_name(path.name.removesuffix(".job.json"))
             job = LogJob(
                 key=doc["key"],
@@ -173,6 +233,11 @@ class Spool:
             )
 
     def remove(self, entry: Entry) -> None:
+        reset, pending = self._pending.get(entry.table_key, (False, []))
+        left = [r for r in pending if r[0] != f"{PENDING}{entry.job.log_id}"]
+        if len(left) != len(pending) or entry.job.replace:
+            # Committed: the committer's own ranges hold it now.
+            self._pending[entry.table_key] = (reset and not entry.job.replace, left)
         stem = entry.path.with_name(entry.path.name.removesuffix(".job.json"))
         entry.path.unlink(missing_ok=True)  # first: a half-removed entry is gone
         for suffix in (".rows.arrow", ".cols.arrow"):
@@ -188,6 +253,7 @@ def spools(folder: Path) -> list[Spool]:
     """Every writer spool below ``folder`` (a spool root, or one run's folder)."""
     found = {p.parent for p in folder.rglob("*.job.json")}
     found |= {p.parent for p in folder.rglob(RUN_INFO)}
+    found.update(p.parent for p in folder.rglob(FINISH_FILE))  # logs all in, run.json not
     return [Spool(f) for f in sorted(found)]
 
 
@@ -195,24 +261,31 @@ def push(
     spool: Spool,
     committer_for: Callable[[Entry], KeyCommitter],
     on_entry: Callable[[Entry], None] | None = None,
+    *,
+    wait: bool = True,
 ) -> tuple[int, int]:
     """Commit spooled logs in order; stop at the first that still cannot reach the store.
 
     Returns (committed, already there). A log whose id a version already carries (a
-    previous push that lost its reply, or a second ``sync``) is not committed again.
-    ``on_entry`` is called after each entry leaves the spool.
+    previous push that lost its reply, or a second ``sync``) is not committed again;
+    pushers of one spool take turns (its lock; without ``wait``, a pusher that finds
+    it taken pushes nothing). ``on_entry`` is called after each entry leaves the spool.
     """
     committed = skipped = 0
-    for entry in spool.entries():
-        committer = committer_for(entry)
-        if committer._landed(entry.job, entry.base):
-            skipped += 1
-        else:
-            committer._apply_once(entry.job, None)
-            committed += 1
-        spool.remove(entry)
-        if on_entry is not None:
-            on_entry(entry)
+    with spool.claimed(wait=wait) as mine:
+        if not mine:
+            return 0, 0
+        for entry in spool.entries():
+            committer = committer_for(entry)
+            if committer._landed(entry.job, entry.base):
+                skipped += 1
+            elif committer._apply_once(entry.job, None, once=True):
+                committed += 1
+            else:  # another pusher committed it while this one was rebasing
+                skipped += 1
+            spool.remove(entry)
+            if on_entry is not None:
+                on_entry(entry)
     return committed, skipped
 
 
@@ -247,6 +320,7 @@ def sync(
         done, there = push(spool, committers, pushed_one)
         committed, skipped = committed + done, skipped + there
         _push_run_info(spool, root, storage_options)
+        finish_run(spool, root=root, storage_options=storage_options)
     return committed, skipped
 
 
@@ -255,15 +329,42 @@ def _push_run_info(
 ) -> None:
     """An offline run's run.json, once its logs are committed (see ``Spool.add_run_info``)."""
     path = spool.folder / RUN_INFO
-    if not path.exists() or spool.pending:
-        return
-    data = path.read_bytes()
-    info = json.loads(data)
-    url = root or (spool.folder / "run.root").read_text(encoding="utf-8")
-    store = open_store(url, storage_options=storage_options)
-    store.put(paths.run_json_key(info["project"], info["run_id"]), data)
-    path.unlink()
-    (spool.folder / "run.root").unlink(missing_ok=True)
+    with spool.claimed():  # two syncs at once: one writes it, the other finds it gone
+        if not path.exists() or spool.pending:
+            return
+        data = path.read_bytes()
+        info = json.loads(data)
+        url = root or (spool.folder / "run.root").read_text(encoding="utf-8")
+        store = open_store(url, storage_options=storage_options)
+        store.put(paths.run_json_key(info["project"], info["run_id"]), data)
+        path.unlink()
+        (spool.folder / "run.root").unlink(missing_ok=True)
+
+
+def finish_run(
+    spool: Spool, *, root: str | None = None, storage_options: Mapping[str, Any] | None = None
+) -> bool:
+    """Write ``run.json`` as ``finish()`` would have, for a run that ended with logs in
+    ``spool`` (its ``finish.json``), once they are all committed. True if written."""
+    marker = spool.folder / FINISH_FILE
+    with spool.claimed():
+        if spool.pending or not marker.exists():
+            return False
+        try:
+            done = json.loads(marker.read_text())
+        except FileNotFoundError:
+            return False  # another sync wrote it
+        store = open_store(root or done["root"], storage_options=storage_options)
+        key = paths.run_json_key(done["project"], done["run_id"])
+        info = parse_run_info(store.get(key), where=store.full_url(key))
+        steps = [s for s in (info.last_step, done.get("last_step")) if s is not None]
+        status = "failed" if "failed" in (info.status, done["status"]) else done["status"]
+        info = dataclasses.replace(
+            info, status=status, last_step=max(steps) if steps else None, updated=time.time()
+        )
+        store.put(key, encode_run_info(info))
+        marker.unlink(missing_ok=True)
+        return True
 
 
 class _Committers:
@@ -284,6 +385,34 @@ class _Committers:
             ref = TableRef(store, entry.project, entry.run_id, entry.table_key)
             committer = KeyCommitter(ref=ref, writer=f"sync:{self.writer}")
             committer.open()
-            committer.ranges = list(entry.ranges)  # this writer's fragments before the spool
+            # This writer's fragments before this entry, those of logs an earlier push
+            # committed named by their log id.
+            committer.ranges = _resolve(committer, entry)
             self.found[where] = committer
         return committer
+
+
+def _resolve(committer: KeyCommitter, entry: Entry) -> list[tuple[str, int, int]]:
+    """``entry.ranges`` with each spooled log's range given its committed fragment."""
+    wanted = {fid[len(PENDING) :] for fid, _, _ in entry.ranges if fid.startswith(PENDING)}
+    found: dict[str, str] = {}
+    if wanted:
+        ref = committer.ref
+        for version in range(entry.base + 1, latest_version(ref, hint=entry.base) + 1):
+            manifest, _ = ref.read_manifest(version)
+            log_id = manifest.extra.get("log")
+            if log_id in wanted and manifest.change.add:
+                found[log_id] = manifest.change.add[-1].id
+    out = []
+    for fid, lo, hi in entry.ranges:
+        if fid.startswith(PENDING):
+            got = found.get(fid[len(PENDING) :])
+            if got is None:
+                raise FormatError(
+                    f"spool {entry.path.parent}: log {fid[len(PENDING) :]} that "
+                    f"{entry.path.name} adds columns to is not in {ref.path}; it was not "
+                    "committed, so this log cannot be (its rows are in the spool's earlier files)"
+                )
+            fid = got
+        out.append((fid, lo, hi))
+    return out

@@ -13,6 +13,7 @@ from typing import Any
 
 from tablelog.errors import RunError
 from tablelog.format import paths
+from tablelog.format.chain import TableRef, latest_version
 from tablelog.objects.open import open_store
 from tablelog.objects.store import Store
 from tablelog.writer.config import as_mapping
@@ -248,7 +249,16 @@ def _shard_id(shard: str | bool | None) -> str | None:
 
 def _resume(store: Store, info: RunInfo, config: Mapping[str, Any] | None, **options: Any) -> Run:
     merged = {**info.config, **_plain_config(config)}
-    info = dataclasses.replace(info, config=merged, status="running", updated=time.time())
+    # run.json's last_step is written by finish() only: after a crash (or a finish
+    # while the store was away) the chains themselves say how far the run got.
+    steps = [s for s in (info.last_step, committed_last_step(store, info)) if s is not None]
+    info = dataclasses.replace(
+        info,
+        config=merged,
+        status="running",
+        updated=time.time(),
+        last_step=max(steps) if steps else None,
+    )
     store.put(paths.run_json_key(info.project, info.run_id), encode_run_info(info))
     return Run(store=store, info=info, resumed=True, **options)
 
@@ -284,6 +294,22 @@ def _wandb_fields(
             raise RunError(f"{arg} must be a string, got {value!r}")
         out[arg] = value
     return out
+
+
+def committed_last_step(store: Store, info: RunInfo) -> int | None:
+    """The largest step of the newest version of each table of the run (its shards
+    included): one listing, then one search and one manifest per table."""
+    prefix = paths.tables_prefix(info.project, info.run_id)
+    names = {k[len(prefix) :].split("/", 1)[0] for k in store.list(prefix) if k.startswith(prefix)}
+    steps = []
+    for name in sorted(n for n in names if n):
+        ref = TableRef(store, info.project, info.run_id, paths.decode(name))
+        latest = latest_version(ref)
+        if latest >= 0:
+            step = ref.read_manifest(latest)[0].step
+            if step is not None:
+                steps.append(step)
+    return max(steps, default=None)
 
 
 def _plain_config(config: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -133,3 +133,74 @@ def test_compacted_objects_are_cut_into_row_groups_for_parallel_reads(local: Any
     meta = pq.ParquetFile(Path(local.root, "objects", frag.groups[0].object[:2],
                                f"{frag.groups[0].object}.parquet")).metadata  # fmt: skip
     assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [5000, 5000]
+
+
+def test_compact_racing_add_column_starts_over(local: Any) -> None:
+    """A MUTABLE writer adds a column while compaction reads the rows: the compaction's
+    commit must not replace the fragments with objects that lack the column."""
+    run = local.init(id="race", sync=True)
+    t = tablelog.Table(columns=["a"], log_mode="MUTABLE")
+    for i in range(4):
+        t.add_data(i)
+        run.log({"m": t})
+    raced: list[int] = []
+
+    def add_column_once(what: str, done: int, total: int) -> None:
+        if what == "read fragments" and done == total and not raced:
+            raced.append(1)
+            t.add_column("b", [str(i) for i in range(4)])
+            run.log({"m": t})
+
+    result = compact("p/race/m", **local.kw(), progress=add_column_once)
+    run.finish()
+    assert raced and result.compacted
+    df = local.scan("p/race/m").collect()
+    assert df["a"].to_list() == [0, 1, 2, 3]
+    assert df["b"].to_list() == ["0", "1", "2", "3"]
+    assert tablelog.verify(root=local.root, deep=True).ok
+
+
+def test_add_column_after_compaction_lands_on_the_compacted_rows(local: Any) -> None:
+    """A MUTABLE writer whose fragments a compaction replaced adds its new column to
+    the fragments that hold its rows now, instead of failing (or losing the column)."""
+    run = local.init(id="after", sync=True)
+    t = tablelog.Table(columns=["a"], log_mode="MUTABLE")
+    for i in range(3):
+        t.add_data(i)
+        run.log({"m": t})
+    assert compact("p/after/m", **local.kw()).compacted
+    t.add_column("b", ["0", "1", "2"])
+    run.log({"m": t})
+    t.add_data(3, "3")
+    run.log({"m": t})
+    t.add_column("c", [0.0, 1.0, 2.0, 3.0])
+    run.log({"m": t})
+    run.finish()
+    df = local.scan("p/after/m").collect()
+    assert df.to_dict(as_series=False) == {
+        "a": [0, 1, 2, 3],
+        "b": ["0", "1", "2", "3"],
+        "c": [0.0, 1.0, 2.0, 3.0],
+    }
+    assert tablelog.verify(root=local.root, deep=True).ok
+
+
+def test_files_of_a_version_with_added_columns_is_refused_until_compacted(local: Any) -> None:
+    """Each column group is an object of its own holding the same rows: listed as files,
+    a Parquet reader would get every row once per object."""
+    import polars as pl
+
+    with local.init(id="f", sync=True) as run:
+        t = tablelog.Table(columns=["a"], data=[[i] for i in range(100)], log_mode="MUTABLE")
+        run.log({"m": t})
+        t.add_column("b", [str(i) for i in range(100)])
+        run.log({"m": t})
+    urls, _ = tablelog.files("p/f/m", **local.kw(), version=0)
+    assert len(urls) == 1
+    with pytest.raises(tablelog.TableError, match="tablelog compact p/f/m"):
+        tablelog.files("p/f/m", **local.kw())
+    compact("p/f/m", **local.kw())
+    urls, schema = tablelog.files("p/f/m", **local.kw())
+    df = pl.concat([pl.read_parquet(u) for u in urls])
+    assert df.height == 100 and list(schema) == ["a", "b"]
+    assert df.equals(local.scan("p/f/m").collect())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import itertools
+import json
 import logging
 import os
 import random
@@ -584,3 +585,9 @@ def test_spool_left_by_a_run_is_pushed_by_sync_once(
     assert df["i"].to_list() == list(range(20))
     assert len(_chain(bucket, "p/left/t")) == 20
     assert _scan(bucket, "p/left/_history")["loss"].to_list() == [i / 10 for i in range(1, 20)]
+    # finish() could not write run.json: sync did, after the logs (issue 22, 9b).
+    key = "pfx/projects/p/runs/left/run.json"
+    body = bucket.server.client().get_object(Bucket=bucket.name, Key=key)["Body"].read()
+    assert (json.loads(body)["status"], json.loads(body)["last_step"]) == ("finished", 19)
+    with _init(bucket, id="left", resume="must") as again:
+        assert again.step == 20
