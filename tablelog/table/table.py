@@ -23,8 +23,11 @@ from tablelog.table.types import (
     _KIND_BY_TYPE,
     DATE,
     DEC,
+    FLOAT,
     HUGE,
+    INT,
     NEG,
+    SAFE_INT,
     array_shape,
     arrow_bits,
     check_bits,
@@ -421,16 +424,31 @@ class Table:
                     self._blobs.update(value.blobs())
                 continue
             have = kinds[i]
-            kind = _KIND_BY_TYPE.get(type(value))
+            t = type(value)
+            kind = _KIND_BY_TYPE.get(t)
             if kind is None or (have is not None and kind != have):
-                kind = check_kind(self._columns[i], value, have)
-                if kind is None or kind_of(value) is None:  # (NaN, NA, NaT are nulls)
+                found = check_kind(self._columns[i], value, None)  # (raises, naming it)
+                if found is None:  # (NaN, NA, NaT are nulls)
                     if not self._optional[i]:
                         raise NotOptionalError(
                             f"column {self._columns[i]!r} is not optional: got {value!r}"
                         )
                     continue
-            if kind == "number" or kind == "datetime":
+                if have is not None and found != have:
+                    check_kind(self._columns[i], value, have)  # raises the type change
+                kind = found
+            if kind == "number":
+                # (the common values inline: add_data is on every training step)
+                subs = self._subs[i]
+                if t is float:
+                    if subs & FLOAT:
+                        kinds[i] = kind
+                        continue
+                elif t is int and 0 <= value <= SAFE_INT and subs & INT:
+                    kinds[i] = kind
+                    continue
+                self._check_bits(i, kind, value)
+            elif kind == "datetime":
                 self._check_bits(i, kind, value)
             elif kind == "list" or kind == "dict":
                 check_nesting(self._columns[i], value)
