@@ -77,6 +77,12 @@ def _check_mode(log_mode: object) -> str:
     return mode.upper()
 
 
+def _frame_names(df: Any) -> list[Any]:
+    """A DataFrame's column names as the Table's: pandas labels that are not strings
+    (``pd.DataFrame(rows)`` numbers its columns) as ``str(label)``, as Arrow does."""
+    return [c if isinstance(c, str) else str(c) for c in df.columns]
+
+
 def _is_dataframe(data: Any) -> bool:
     module = type(data).__module__.split(".")[0]
     return isinstance(data, pa.Table) or (
@@ -95,7 +101,7 @@ def _dataframe_to_arrow(df: Any) -> pa.Table | None:
             return None  # Python objects: checked and converted value by value
         table = df.to_arrow()
     elif module == "pandas":
-        _check_columns(df.columns)
+        _check_columns(_frame_names(df))
         try:
             table = pa.Table.from_pandas(df, preserve_index=False)
         except (pa.ArrowTypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError, TypeError):
@@ -280,7 +286,7 @@ class Table:
             dataframe, data = data, None  # as W&B: Table(data=df) is Table(dataframe=df)
         arrow = None if dataframe is None else _dataframe_to_arrow(dataframe)
         if dataframe is not None and arrow is None:
-            columns = _check_columns(dataframe.columns)
+            columns = _check_columns(_frame_names(dataframe))
             if type(dataframe).__module__.split(".")[0] == "polars":
                 data = dataframe.rows()
             else:
@@ -294,7 +300,9 @@ class Table:
         else:
             if columns is None:
                 width = _width(data)
-                columns = [f"col{i}" for i in range(width)] if width else list(DEFAULT_COLUMNS)
+                columns = [f"col{i}" for i in range(width)]
+                if not width or (width == len(DEFAULT_COLUMNS) and not hasattr(data, "shape")):
+                    columns = list(DEFAULT_COLUMNS)  # as W&B
             self._columns = _check_columns(columns)
             self._kinds = [None] * len(self._columns)
             self._subs = [0] * len(self._columns)

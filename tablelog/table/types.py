@@ -56,6 +56,23 @@ def kind_of(value: Any) -> str | None:
     return _slow_kind(value)
 
 
+def _as_float(value: Any) -> float | None:
+    """A complex number with no imaginary part, or a numpy ``longdouble``, as the
+    float64 that equals it (W&B counts them as numbers); None when it is not such a
+    value or no float64 equals it (those are refused)."""
+    t = type(value)
+    if not (isinstance(value, complex) or t.__module__ == "numpy") or (
+        not isinstance(value, numbers.Complex) or isinstance(value, numbers.Integral)
+    ):
+        return None
+    if isinstance(value, numbers.Real) and getattr(value, "itemsize", 8) <= 8:
+        return None  # (float32/float64 and smaller: numbers as they are)
+    if value.imag != 0:
+        return None
+    real = float(value.real)
+    return real if real == value.real else None
+
+
 def _slow_kind(value: Any) -> str | None:
     if getattr(value, "_tablelog_media", False):
         return "media"
@@ -71,13 +88,15 @@ def _slow_kind(value: Any) -> str | None:
     if isinstance(value, numbers.Number):
         if _is_nan(value):
             return None
-        if type(value).__module__ == "numpy" and getattr(value, "itemsize", 8) > 8:
-            raise ColumnTypeError(
-                f"numpy {type(value).__name__} values have no Arrow type; convert them "
-                "(float(value), or .astype(numpy.float64) for arrays)"
-            )
-        if isinstance(value, numbers.Real):
+        if isinstance(value, numbers.Real) and getattr(value, "itemsize", 8) <= 8:
             return "number"
+        if _as_float(value) is not None:
+            return "number"  # (a float64 holds it exactly: see _as_float)
+        if isinstance(value, numbers.Real):
+            raise ColumnTypeError(
+                f"numpy {type(value).__name__} value {value!r} has no Arrow type and is not "
+                "exactly a float64; convert it (float(value), .astype(numpy.float64))"
+            )
         raise ColumnTypeError(
             f"complex numbers are not supported: {value!r} (Parquet has no complex type); "
             "store the real and imaginary parts as two columns, or str(value)"
@@ -195,6 +214,9 @@ def _is_pandas_null(value: Any) -> bool:
 def _plain(value: Any) -> Any:
     if _is_pandas_null(value):
         return None
+    as_float = _as_float(value)
+    if as_float is not None:
+        return _plain(as_float)
     if getattr(value, "_tablelog_media", False):
         raise ColumnTypeError(
             f"a media value ({type(value).__name__}) must be a cell of its own; it cannot be "
@@ -362,6 +384,11 @@ def _plain_numbers(values: list[Any], target: pa.DataType) -> pa.Array | None:
     return None
 
 
+#: numpy scalar types stored as the float64 equal to them (``_as_float``).
+_WIDE = frozenset({"longdouble", "float128", "float96", "complex64", "complex128", "clongdouble",
+                   "complex256", "complex192"})  # fmt: skip
+
+
 def _python_numbers(values: list[Any]) -> pa.Array:
     """Numbers of mixed types (numpy scalars of several dtypes, ints with decimals) as
     one array: pyarrow refuses to mix numpy dtypes, and infers a decimal column from
@@ -378,6 +405,8 @@ def _python_numbers(values: list[Any]) -> pa.Array:
 
 def _number_array(values: list[Any], target: pa.DataType | None) -> pa.Array:
     values = _nan_to_none(values)
+    if any(t is complex or t.__name__ in _WIDE for t in {type(v) for v in values}):
+        values = [v if _as_float(v) is None else _as_float(v) for v in values]
     try:
         fast = _numpy_scalars(values)
         arr = fast if fast is not None else _python_numbers(values)
@@ -642,6 +671,8 @@ def value_bits(column: str, kind: str, value: Any) -> int:
         if isinstance(value, numbers.Integral):
             return _int_bits(column, int(value))
         name = t.__module__ + "." + t.__name__
+        if _as_float(value) is not None:
+            return FLOAT
         if name.startswith("numpy.") and getattr(value, "itemsize", 8) <= 8:
             return FLOAT
         if t.__module__ == "numpy":

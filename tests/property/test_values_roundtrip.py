@@ -98,6 +98,8 @@ def _norm(value: Any) -> Any:
         return None
     if isinstance(value, np.ndarray):
         return [_norm(v) for v in value.tolist()]
+    if isinstance(value, complex | np.complexfloating) and value.imag == 0:
+        return float(value.real)  # (stored as the float64 equal to it)
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, tuple | list):
