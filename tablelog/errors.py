@@ -29,6 +29,10 @@ class MediaError(ColumnTypeError, ValueError):
     (a ``ValueError`` as in W&B, and a ``TypeError`` as every column type error)."""
 
 
+class NotOptionalError(TableError, ColumnTypeError):
+    """A null in a column that is not optional (a TypeError, as in W&B)."""
+
+
 class NotFoundError(TablelogError, FileNotFoundError):
     """A root, run, table, version or object does not exist."""
 

@@ -144,6 +144,7 @@ def test_env_points_boto3_at_the_server(
 # LocalStack: started by the developer (localstack/README.md), skipped otherwise
 # --------------------------------------------------------------------------
 
+
 @pytest.mark.localstack
 def test_localstack_exclusive_create(localstack_server: S3Server) -> None:
     name = f"tl-{uuid.uuid4().hex[:12]}"

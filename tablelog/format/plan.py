@@ -104,7 +104,7 @@ def _merge_column(a: Column, b: Column) -> Column:
         return b
     if b.arrow == "null":
         return a
-    if {a.arrow, b.arrow} <= _NUMERIC:
+    if isinstance(a.arrow, str) and isinstance(b.arrow, str) and {a.arrow, b.arrow} <= _NUMERIC:
         return Column(name=a.name, kind=a.kind, arrow="double")
     raise CommitConflictError(
         f"column {a.name!r} is {a.kind} ({a.arrow}) in the table but {b.kind} ({b.arrow}) "

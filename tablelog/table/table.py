@@ -15,18 +15,31 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from tablelog.errors import ColumnTypeError, TableError
+from tablelog.errors import ColumnTypeError, NotOptionalError, TableError
+from tablelog.format.manifest import INCREMENT_COLUMN
 from tablelog.media.kinds import as_media_columns
 from tablelog.table.spill import Loader, Spilled
 from tablelog.table.types import (
     _KIND_BY_TYPE,
+    DATE,
+    DEC,
+    FLOAT,
+    HUGE,
+    INT,
+    NEG,
+    SAFE_INT,
     array_shape,
+    arrow_bits,
+    check_bits,
     check_kind,
     check_nesting,
     column_to_arrow,
     kind_of,
     kind_of_arrow,
     to_json_text,
+    type_from_json,
+    type_to_json,
+    value_bits,
 )
 
 if TYPE_CHECKING:
@@ -34,6 +47,25 @@ if TYPE_CHECKING:
     import polars as pl
 
 LOG_MODES = ("IMMUTABLE", "MUTABLE", "INCREMENTAL")
+
+#: Names readers add to the rows they return (the increment of each row, and a
+#: scan's per-file tag): a user column of that name could never be read back.
+RESERVED_COLUMNS = (INCREMENT_COLUMN, "__tablelog_source")
+
+#: W&B's columns for a Table created without columns or data.
+DEFAULT_COLUMNS = ("Input", "Output", "Expected")
+
+#: ``dtype=`` as W&B takes it (Python types), as logical kinds.
+_DTYPE_KINDS: dict[Any, str] = {
+    int: "number",
+    float: "number",
+    bool: "bool",
+    str: "str",
+    list: "list",
+    tuple: "list",
+    dict: "dict",
+    bytes: "bytes",
+}
 
 
 def _check_mode(log_mode: object) -> str:
@@ -45,17 +77,35 @@ def _check_mode(log_mode: object) -> str:
     return mode.upper()
 
 
+def _frame_names(df: Any) -> list[Any]:
+    """A DataFrame's column names as the Table's: pandas labels that are not strings
+    (``pd.DataFrame(rows)`` numbers its columns) as ``str(label)``, as Arrow does."""
+    return [c if isinstance(c, str) else str(c) for c in df.columns]
+
+
+def _is_dataframe(data: Any) -> bool:
+    module = type(data).__module__.split(".")[0]
+    return isinstance(data, pa.Table) or (
+        module in ("pandas", "polars") and type(data).__name__ == "DataFrame"
+    )
+
+
 def _dataframe_to_arrow(df: Any) -> pa.Table | None:
     """``df`` as Arrow, zero-copy where it can; None for a pandas frame with object
     columns Arrow cannot type (media values), which is then added row by row."""
     module = type(df).__module__.split(".")[0]
     if module == "polars":
+        import polars as pl
+
+        if any(dtype == pl.Object for dtype in df.schema.values()):
+            return None  # Python objects: checked and converted value by value
         table = df.to_arrow()
     elif module == "pandas":
+        _check_columns(_frame_names(df))
         try:
             table = pa.Table.from_pandas(df, preserve_index=False)
-        except (pa.ArrowTypeError, pa.ArrowInvalid):
-            return None
+        except (pa.ArrowTypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError, TypeError):
+            return None  # (object columns, sparse columns...): checked value by value
     elif isinstance(df, pa.Table):
         table = df
     else:
@@ -63,11 +113,79 @@ def _dataframe_to_arrow(df: Any) -> pa.Table | None:
             f"dataframe must be a pandas or Polars DataFrame (or an Arrow table), "
             f"got {type(df).__name__}"
         )
-    bad = [c for c in table.column_names if not isinstance(c, str) or not c]
-    if bad:
-        raise TableError(f"column names must be non-empty strings, got {bad!r}")
+    _check_columns(table.column_names)
+    table = _decoded(table)
     # zero-copy: chunked columns are fine for Arrow and Parquet
     return as_media_columns(table)
+
+
+def _plain_type(t: pa.DataType) -> pa.DataType:
+    """``t`` as the store keeps it: dictionary (categorical) types as their values,
+    extension types as their storage, large and view types as plain ones, float16 as
+    float32, date64 as date32 (all lossless; docs/values.md)."""
+    if isinstance(t, pa.BaseExtensionType):
+        return _plain_type(t.storage_type)
+    if pa.types.is_dictionary(t):
+        return _plain_type(t.value_type)
+    if pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        return pa.string()
+    if pa.types.is_large_binary(t) or pa.types.is_binary_view(t):
+        return pa.binary()
+    if t == pa.float16():
+        return pa.float32()
+    if t == pa.date64():
+        return pa.date32()
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_list_view(t):
+        return pa.list_(_plain_field(t.value_field))
+    if pa.types.is_large_list_view(t):
+        return pa.list_(_plain_field(t.value_field))
+    if pa.types.is_fixed_size_list(t):
+        return pa.list_(_plain_field(t.value_field), t.list_size)
+    if pa.types.is_struct(t):
+        return pa.struct([_plain_field(f) for f in t])
+    return t
+
+
+def _plain_field(f: pa.Field) -> pa.Field:
+    return f.with_type(_plain_type(f.type))
+
+
+def _decoded(table: pa.Table) -> pa.Table:
+    """``table`` with the column types the store keeps (``_plain_type``); a column of
+    a type it cannot keep is refused here, naming the column."""
+    fields = []
+    for f in table.schema:
+        plain = _plain_field(f)
+        _check_storable(f.name, plain.type)
+        fields.append(plain)
+    schema = pa.schema(fields)
+    if schema == table.schema:
+        return table
+    columns = []
+    for f, col in zip(schema, table.columns, strict=True):
+        try:
+            columns.append(_plain_column(col, f.type))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+            raise ColumnTypeError(f"column {f.name!r} cannot be stored as {f.type}: {e}") from e
+    return pa.table(columns, schema=schema)
+
+
+def _plain_column(col: pa.ChunkedArray, t: pa.DataType) -> pa.ChunkedArray:
+    if col.type == t:
+        return col
+    if isinstance(col.type, pa.BaseExtensionType):
+        col = pa.chunked_array([c.storage for c in col.chunks], type=col.type.storage_type)
+    return col.cast(t)
+
+
+def _check_storable(name: str, t: pa.DataType) -> None:
+    try:
+        type_to_json(t)
+    except ColumnTypeError:
+        raise ColumnTypeError(
+            f"column {name!r} has Arrow type {t}, which a table column cannot store; "
+            "convert it (for example a map to a list of structs, a union to one type)"
+        ) from None
 
 
 def _values_to_arrow(name: str, values: Any, kind_hint: str | None) -> tuple[pa.Array, str | None]:
@@ -77,20 +195,32 @@ def _values_to_arrow(name: str, values: Any, kind_hint: str | None) -> tuple[pa.
         arr = values.combine_chunks()
     elif isinstance(values, pa.Array):
         arr = values
-    elif module == "polars":
+    elif module == "polars" and str(values.dtype) != "Object":
         arr = values.to_arrow()
     elif module == "pandas" and values.dtype != object:
         arr = pa.Array.from_pandas(values)
-    elif module == "numpy" and getattr(values, "ndim", 1) == 1 and values.dtype.kind in "biuf":
+    elif (
+        module == "numpy"
+        and getattr(values, "ndim", 1) == 1
+        and values.dtype.kind in "biuf"
+        and values.dtype.itemsize <= 8
+    ):
         arr = pa.array(values, from_pandas=True)
     else:
         seq = list(values)
         kind = kind_hint
+        bits = 0
         for v in seq:
             kind = check_kind(name, v, kind)
+            if (kind == "number" or kind == "datetime") and kind_of(v) is not None:
+                bits = check_bits(name, bits, value_bits(name, kind, v), v)
         return column_to_arrow(name, seq, kind), kind
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
+    plain = _plain_type(arr.type)
+    _check_storable(name, plain)
+    if plain != arr.type:
+        arr = _plain_column(pa.chunked_array([arr]), plain).combine_chunks()
     return arr, kind_of_arrow(arr.type)
 
 
@@ -125,7 +255,6 @@ class Table:
         allow_mixed_types: bool = False,
         log_mode: str | None = "IMMUTABLE",
     ) -> None:
-        del dtype  # accepted for W&B compatibility; types come from the values
         self._log_mode = _check_mode(log_mode)
         self._uid = uuid.uuid4().hex
         self._mixed = bool(allow_mixed_types)
@@ -144,26 +273,71 @@ class Table:
         self._blobs: dict[str, bytes] = {}
         #: Column index -> the shape of its numpy arrays (fixed per column).
         self._shapes: dict[int, tuple[int, ...]] = {}
+        #: Per column: what its numbers or datetimes mix so far (types.value_bits).
+        self._subs: list[int] = []
+        #: Column index -> the scale of its decimals, once converted.
+        self._dec_scale: dict[int, int] = {}
+        #: The key's column types (name -> Arrow type JSON) once this INCREMENTAL or
+        #: MUTABLE Table was logged: the store's columns keep their types.
+        self._logged: dict[str, Any] | None = None
         if data is None and rows is not None:
             data = rows
+        if dataframe is None and _is_dataframe(data):
+            dataframe, data = data, None  # as W&B: Table(data=df) is Table(dataframe=df)
         arrow = None if dataframe is None else _dataframe_to_arrow(dataframe)
         if dataframe is not None and arrow is None:
-            columns = _check_columns(dataframe.columns)
-            data = list(dataframe.itertuples(index=False, name=None))
+            columns = _check_columns(_frame_names(dataframe))
+            if type(dataframe).__module__.split(".")[0] == "polars":
+                data = dataframe.rows()
+            else:
+                data = list(dataframe.itertuples(index=False, name=None))
             dataframe = None
         if arrow is not None:
             self._columns = list(arrow.column_names)
             self._kinds: list[str | None] = [kind_of_arrow(t) for t in arrow.schema.types]
+            self._subs = [arrow_bits(t, arrow.column(i)) for i, t in enumerate(arrow.schema.types)]
             self._arrow = arrow
         else:
             if columns is None:
                 width = _width(data)
                 columns = [f"col{i}" for i in range(width)]
+                if not width or (width == len(DEFAULT_COLUMNS) and not hasattr(data, "shape")):
+                    columns = list(DEFAULT_COLUMNS)  # as W&B
             self._columns = _check_columns(columns)
             self._kinds = [None] * len(self._columns)
+            self._subs = [0] * len(self._columns)
         self._optional = _check_optional(optional, len(self._columns))
+        if dtype is not None:
+            self._set_dtypes(dtype)
         if dataframe is None and data is not None:
             self._add_bulk(data)
+
+    def _set_dtypes(self, dtype: Any) -> None:
+        """W&B's ``dtype=``: one type for every column, or one per column; a value of
+        another type is then a TypeError at add_data."""
+        types = list(dtype) if isinstance(dtype, list | tuple) else [dtype] * len(self._columns)
+        if len(types) != len(self._columns):
+            raise TableError(f"dtype has {len(types)} types for {len(self._columns)} columns")
+        for i, t in enumerate(types):
+            if t is None:
+                continue
+            kind = _DTYPE_KINDS.get(t)
+            if kind is None and isinstance(t, type):
+                import datetime as _dt
+
+                if issubclass(t, _dt.date | _dt.time | _dt.timedelta):
+                    kind = "datetime"
+            if kind is None:
+                raise TableError(
+                    f"dtype {t!r} of column {self._columns[i]!r} is not supported; use int, "
+                    "float, bool, str, list, dict, bytes or a datetime type (or None)"
+                )
+            have = self._kinds[i]
+            if have is not None and have != kind:
+                raise ColumnTypeError(
+                    f"column {self._columns[i]!r} holds {have} values, but dtype says {kind}"
+                )
+            self._kinds[i] = kind
 
     # ------------------------------------------------------------------ properties
 
@@ -242,31 +416,122 @@ class Table:
         for i, value in enumerate(row):
             if value is None or (type(value) is float and value != value):
                 if not self._optional[i]:
-                    raise TableError(f"column {self._columns[i]!r} is not optional: got {value!r}")
+                    raise NotOptionalError(
+                        f"column {self._columns[i]!r} is not optional: got {value!r}"
+                    )
                 continue
             if self._mixed:
+                mixed_kind = check_kind(self._columns[i], value, None)  # storable at all
+                if mixed_kind == "list" or mixed_kind == "dict":
+                    check_nesting(self._columns[i], value)
+                elif mixed_kind == "number" or mixed_kind == "datetime":
+                    self._check_bits(i, mixed_kind, value)
+                if self._logged is not None:
+                    self._check_logged_kind(i, value)
                 if getattr(value, "_tablelog_media", False):
                     self._blobs.update(value.blobs())
                 continue
             have = kinds[i]
-            kind = _KIND_BY_TYPE.get(type(value))
+            t = type(value)
+            kind = _KIND_BY_TYPE.get(t)
             if kind is None or (have is not None and kind != have):
-                kind = check_kind(self._columns[i], value, have)
-                if kind is None:
+                found = check_kind(self._columns[i], value, None)  # (raises, naming it)
+                if found is None:  # (NaN, NA, NaT are nulls)
                     if not self._optional[i]:
-                        raise TableError(
+                        raise NotOptionalError(
                             f"column {self._columns[i]!r} is not optional: got {value!r}"
                         )
                     continue
-            if kind == "list" or kind == "dict":
+                if have is not None and found != have:
+                    check_kind(self._columns[i], value, have)  # raises the type change
+                kind = found
+            if kind == "number":
+                # (the common values inline: add_data is on every training step)
+                subs = self._subs[i]
+                if t is float:
+                    if subs & FLOAT:
+                        kinds[i] = kind
+                        continue
+                elif t is int and 0 <= value <= SAFE_INT and subs & INT:
+                    kinds[i] = kind
+                    continue
+                self._check_bits(i, kind, value)
+            elif kind == "datetime":
+                self._check_bits(i, kind, value)
+            elif kind == "list" or kind == "dict":
                 check_nesting(self._columns[i], value)
-                if kind == "list":
+                if kind == "list" and array_shape(value) is not None:
                     self._check_shape(i, value)
             elif kind == "media":
                 self._blobs.update(value.blobs())
             kinds[i] = kind
 
+    def _check_bits(self, i: int, kind: str, value: Any) -> None:
+        """Refuse a number or datetime that its column cannot store with the values it
+        holds (or that its column in the store cannot take), before it is added."""
+        bits = value_bits(self._columns[i], kind, value)
+        have = self._subs[i]
+        if bits & DEC and i in self._dec_scale:
+            places = max(0, -int(value.as_tuple().exponent))
+            if places > self._dec_scale[i]:
+                raise ColumnTypeError(
+                    f"column {self._columns[i]!r} holds decimals with "
+                    f"{self._dec_scale[i]} decimal place(s) (fixed by its first rows); "
+                    f"{value!r} has {places}: round it (value.quantize(...)), or add the "
+                    "value with the most places first"
+                )
+        if have | bits == have:
+            return
+        both = check_bits(self._columns[i], have, bits, value)
+        stored = None if self._logged is None else self._logged.get(self._columns[i])
+        if (stored == "int64" and bits & HUGE) or (stored == "uint64" and bits & NEG):
+            raise ColumnTypeError(
+                f"column {self._columns[i]!r} was logged as {stored}; {value!r} does not "
+                "fit it (a logged column keeps its type). Log it under a new key, or "
+                "store such integers as str"
+            )
+        if (
+            kind == "datetime"
+            and stored is not None
+            and stored != "null"
+            and pa.types.is_date(type_from_json(stored))
+            and both & ~DATE
+        ):
+            raise ColumnTypeError(
+                f"column {self._columns[i]!r} was logged as dates; {value!r:.60} has a "
+                "time of day that the stored column cannot keep. Add datetimes from the "
+                "first log on (dates then read back as midnight), or log under a new key"
+            )
+        self._subs[i] = both
+
+    def _check_logged_kind(self, i: int, value: Any) -> None:
+        """A mixed-type column keeps the type it was logged with: the store's column
+        cannot turn into JSON text once it holds typed values."""
+        have = self._kinds[i]
+        if have is None or have == "json" or self._columns[i] not in self._logged_names():
+            return
+        kind = kind_of(value)
+        if kind is not None and kind != have:
+            raise ColumnTypeError(
+                f"column {self._columns[i]!r} was logged with {have} values, and "
+                f"{value!r:.60} is {kind}: allow_mixed_types=True lets a column mix types "
+                "until its first log, which fixes the stored type. Log a mix from the first "
+                "log on (stored as JSON text), or log under a new key"
+            )
+
+    def _logged_names(self) -> dict[str, Any]:
+        return self._logged or {}
+
+    def _logged_types(self, schema: Sequence[Any]) -> None:
+        """(run.log) This Table was logged; ``schema`` is the key's columns now."""
+        self._logged = {c.name: c.arrow for c in schema}
+
     def _check_shape(self, i: int, value: Any) -> None:
+        if value.dtype.kind == "c" or (value.dtype.kind == "f" and value.dtype.itemsize > 8):
+            raise ColumnTypeError(
+                f"column {self._columns[i]!r}: numpy arrays of dtype {value.dtype} have no "
+                "Arrow type; convert them (.astype(numpy.float64))"
+            )
         shape = array_shape(value)
         if shape is None:
             return
@@ -280,15 +545,45 @@ class Table:
 
     def _add_bulk(self, data: Any) -> None:
         if type(data).__module__.split(".")[0] == "numpy":
+            if data.ndim > 2:
+                # As W&B: each row's cells are arrays (one array per row for one column).
+                if len(self._columns) == 1 and data.shape[1] != 1:
+                    for cell in data:
+                        self.add_data(cell)
+                    return
+                if data.shape[1] == len(self._columns):
+                    for row in data:
+                        self.add_data(*row)
+                    return
             if data.ndim != 2 or data.shape[1] != len(self._columns):
                 raise TableError(
                     f"data must be a 2-D array with {len(self._columns)} columns "
-                    f"({self._columns}), got shape {data.shape}"
+                    f"({self._columns}), or an array of more dimensions for one column "
+                    f"(one array per row), got shape {data.shape}"
                 )
+            if data.dtype.kind not in "biuf" or data.dtype.itemsize > 8:
+                for row in data:
+                    self.add_data(*row)
+                return
             arrays = [pa.array(data[:, i], from_pandas=True) for i in range(data.shape[1])]
-            self._append_arrow(pa.table(arrays, names=self._columns))
+            batch = pa.table(arrays, names=self._columns)
+            for i, t in enumerate(batch.schema.types):
+                self._subs[i] = check_bits(
+                    self._columns[i], self._subs[i], arrow_bits(t, batch.column(i)), data[0, i]
+                )
+            self._append_arrow(batch)
             return
+        if isinstance(data, str | bytes) or not hasattr(data, "__iter__"):
+            raise TableError(
+                f"data must be a list of rows (or a 2-D numpy array, or a DataFrame), "
+                f"got {type(data).__name__}"
+            )
         for row in data:
+            if isinstance(row, str | bytes) or not hasattr(row, "__iter__"):
+                raise TableError(
+                    f"each row of data must be a list of {len(self._columns)} value(s) "
+                    f"({self._columns}), got {type(row).__name__} {row!r:.60}"
+                )
             row = list(row)
             if len(row) != len(self._columns):
                 raise TableError(
@@ -306,33 +601,48 @@ class Table:
                 f"cannot add column {name!r}: INCREMENTAL tables take new rows only; "
                 "use log_mode='MUTABLE' to add columns"
             )
-        if not isinstance(name, str) or not name:
-            raise TableError(f"a column name must be a non-empty string, got {name!r}")
         if name in self._columns:
             raise TableError(f"column {name!r} already exists: {self._columns}")
+        _check_columns([*self._columns, name])
+        if isinstance(data, str | bytes) or not hasattr(data, "__iter__"):
+            raise TableError(
+                f"column {name!r}: data must be a list, array or Series of one value per "
+                f"row, got {type(data).__name__}"
+            )
         n = len(data) if hasattr(data, "__len__") else None
         if n is None:
             data = list(data)
             n = len(data)
-        if n != self.num_rows:
+        empty = self.num_rows == 0 and n > 0 and not self._spilled.rows
+        if n != self.num_rows and not empty:
             raise TableError(
                 f"column {name!r} has {n} value(s), but the table has {self.num_rows} rows"
             )
-        arrow = self.to_arrow()
         values, kind = _values_to_arrow(name, data, None)
+        arrow = self.to_arrow()
+        if empty:
+            # As W&B: a column added to a table without rows sets its row count (the
+            # other columns are null there).
+            arrow = pa.table([pa.nulls(n, t) for t in arrow.schema.types], names=self._columns)
+            self._tail, self._tail_rows = [], 0
         if kind == "media":
             for v in data:
                 if getattr(v, "_tablelog_media", False):
                     self._blobs.update(v.blobs())
         if not optional and isinstance(data, list | tuple) and any(v is None for v in data):
             # As in W&B: None needs optional=True (NaN in a float array is a null float).
-            raise TableError(
+            raise NotOptionalError(
                 f"column {name!r} is not optional but has None values; pass optional=True"
             )
-        self._arrow = arrow.append_column(name, values)
+        if arrow.num_columns == 0:
+            self._arrow = pa.table([values], names=[name])
+            self._spilled = Spilled()
+        else:
+            self._arrow = arrow.append_column(name, values)
         self._columns.append(name)
         self._kinds.append(kind)
         self._optional.append(optional)
+        self._subs.append(arrow_bits(values.type, values))
 
     def get_column(self, name: str, convert_to: str | None = None) -> Any:
         """The values of column ``name`` (a list; ``convert_to="numpy"`` for an array)."""
@@ -493,8 +803,20 @@ class Table:
     def _materialize(self) -> None:
         if not self._pending:
             return
-        # Rows stay pending until they are converted: a value that only fails here (a
-        # decimal with more places than the column) raises every time, never vanishes.
+        # add_data refuses what conversion would fail on; should a value still fail
+        # here, its rows are dropped with the error (never silently), so that the
+        # Table stays usable instead of failing at every later use.
+        try:
+            self._convert_pending()
+        except (ColumnTypeError, pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as e:
+            n = len(self._pending)
+            self._pending = []
+            raise ColumnTypeError(
+                f"{e}; the {n} row(s) added since the table was last converted or logged "
+                "are not kept: add them again with values the column can hold"
+            ) from e
+
+    def _convert_pending(self) -> None:
         rows = self._pending
         arrays = []
         for i, name in enumerate(self._columns):
@@ -535,6 +857,8 @@ class Table:
         for i, t in enumerate(batch.schema.types):
             if self._kinds[i] is None:
                 self._kinds[i] = kind_of_arrow(t)
+            if pa.types.is_decimal(t) and i not in self._dec_scale:
+                self._dec_scale[i] = t.scale
         if self._arrow is None or (
             self._arrow.num_rows == 0
             and batch.num_rows
@@ -566,7 +890,12 @@ class Table:
             old = self._materialized_without_pending().cast(schema)
             self._arrow = pa.concat_tables([old, batch])
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
-            raise ColumnTypeError(f"rows cannot be added: {e}") from e
+            bad = [
+                n
+                for n, a, b in zip(self._columns, old_schema.types, schema.types, strict=True)
+                if a != b
+            ]
+            raise ColumnTypeError(f"rows cannot be added to column(s) {bad}: {e}") from e
 
     def _materialized_without_pending(self) -> pa.Table:
         assert self._arrow is not None
@@ -703,7 +1032,21 @@ def _unify(name: str, a: pa.DataType, b: pa.DataType) -> pa.DataType:
     if (pa.types.is_integer(a) or pa.types.is_floating(a)) and (
         pa.types.is_integer(b) or pa.types.is_floating(b)
     ):
-        return pa.float64() if (pa.types.is_floating(a) or pa.types.is_floating(b)) else a
+        if pa.types.is_floating(a) or pa.types.is_floating(b):
+            return pa.float64()
+        if a == pa.uint64() or b == pa.uint64():
+            return pa.uint64()  # (add_data refused negatives with ints above 2**63-1)
+        return pa.int64()
+    if pa.types.is_decimal(a) and (pa.types.is_integer(b) or pa.types.is_decimal(b)):
+        return a
+    if pa.types.is_integer(a) and pa.types.is_decimal(b):
+        return b
+    if pa.types.is_date(a) and pa.types.is_timestamp(b):
+        return b  # dates in a column of datetimes: midnight
+    if pa.types.is_timestamp(a) and pa.types.is_date(b):
+        return a
+    if pa.types.is_timestamp(a) and pa.types.is_timestamp(b) and (a.tz is None) == (b.tz is None):
+        return a  # (the column's unit and time zone; the same instants)
     if pa.types.is_string(a) or pa.types.is_large_string(a):
         return a
     raise ColumnTypeError(f"column {name!r} changed type from {a} to {b}")
@@ -713,13 +1056,17 @@ def _width(data: Any) -> int:
     if data is None:
         return 0
     if hasattr(data, "shape"):
-        return int(data.shape[1]) if len(data.shape) == 2 else 0
+        return int(data.shape[1]) if len(data.shape) >= 2 else 0
     for row in data:
         return len(row)
     return 0
 
 
 def _check_columns(columns: Iterable[Any]) -> list[str]:
+    if isinstance(columns, str | bytes) or not hasattr(columns, "__iter__"):
+        raise TableError(
+            f"columns must be a list of column names, got {type(columns).__name__} {columns!r:.60}"
+        )
     cols = list(columns)
     for c in cols:
         if not isinstance(c, str) or not c:
@@ -727,12 +1074,22 @@ def _check_columns(columns: Iterable[Any]) -> list[str]:
     dupes = sorted({c for c in cols if cols.count(c) > 1})
     if dupes:
         raise TableError(f"column names must be unique; repeated: {dupes}")
+    reserved = [c for c in cols if c in RESERVED_COLUMNS]
+    if reserved:
+        raise TableError(
+            f"column name(s) {reserved} are reserved: readers add a column of that name to "
+            "the rows they return; rename the column"
+        )
     return cols
 
 
 def _check_optional(optional: bool | Sequence[bool], n: int) -> list[bool]:
     if isinstance(optional, bool):
         return [optional] * n
+    if isinstance(optional, str | bytes) or not hasattr(optional, "__iter__"):
+        raise TableError(
+            f"optional must be a bool or one bool per column, got {type(optional).__name__}"
+        )
     flags = [bool(o) for o in optional]
     if len(flags) != n:
         raise TableError(f"optional has {len(flags)} flags for {n} columns")

@@ -56,9 +56,28 @@ def kind_of(value: Any) -> str | None:
     return _slow_kind(value)
 
 
+def _as_float(value: Any) -> float | None:
+    """A complex number with no imaginary part, or a numpy ``longdouble``, as the
+    float64 that equals it (W&B counts them as numbers); None when it is not such a
+    value or no float64 equals it (those are refused)."""
+    t = type(value)
+    if not (isinstance(value, complex) or t.__module__ == "numpy") or (
+        not isinstance(value, numbers.Complex) or isinstance(value, numbers.Integral)
+    ):
+        return None
+    if isinstance(value, numbers.Real) and getattr(value, "itemsize", 8) <= 8:
+        return None  # (float32/float64 and smaller: numbers as they are)
+    if value.imag != 0:
+        return None
+    real = float(value.real)
+    return real if real == value.real else None
+
+
 def _slow_kind(value: Any) -> str | None:
     if getattr(value, "_tablelog_media", False):
         return "media"
+    if _is_pandas_null(value):
+        return None  # pandas' nulls (their module moved between pandas versions)
     type_name = type(value).__module__ + "." + type(value).__name__
     if type_name in ("numpy.bool_", "numpy.bool"):
         return "bool"
@@ -69,13 +88,30 @@ def _slow_kind(value: Any) -> str | None:
     if isinstance(value, numbers.Number):
         if _is_nan(value):
             return None
-        if isinstance(value, numbers.Real):
+        if isinstance(value, numbers.Real) and getattr(value, "itemsize", 8) <= 8:
             return "number"
-        raise ColumnTypeError(f"complex numbers are not supported: {value!r}")
+        if _as_float(value) is not None:
+            return "number"  # (a float64 holds it exactly: see _as_float)
+        if isinstance(value, numbers.Real):
+            raise ColumnTypeError(
+                f"numpy {type(value).__name__} value {value!r} has no Arrow type and is not "
+                "exactly a float64; convert it (float(value), .astype(numpy.float64))"
+            )
+        raise ColumnTypeError(
+            f"complex numbers are not supported: {value!r} (Parquet has no complex type); "
+            "store the real and imaginary parts as two columns, or str(value)"
+        )
     if isinstance(value, str):
         return "str"
     if isinstance(value, bytes | bytearray | memoryview):
         return "bytes"
+    if type_name == "numpy.ndarray" and (
+        value.dtype.kind == "c" or (value.dtype.kind == "f" and value.dtype.itemsize > 8)
+    ):
+        raise ColumnTypeError(
+            f"numpy arrays of dtype {value.dtype} have no Arrow type; convert them "
+            "(.astype(numpy.float64))"
+        )
     if type_name == "numpy.ndarray" and value.ndim == 0:
         return kind_of(value.item())  # a 0-d array is a scalar
     if isinstance(value, _dt.date | _dt.time | _dt.timedelta) or type_name in (
@@ -148,7 +184,10 @@ def kind_of_arrow(t: pa.DataType) -> str | None:
 
 def check_kind(column: str, value: Any, have: str | None) -> str | None:
     """The column's kind after ``value``; raise ColumnTypeError on a type change."""
-    kind = kind_of(value)
+    try:
+        kind = kind_of(value)
+    except ColumnTypeError as e:
+        raise ColumnTypeError(f"column {column!r}: {e}") from None
     if kind is None or have is None or kind == have:
         return have if kind is None else kind
     raise ColumnTypeError(
@@ -162,12 +201,22 @@ def check_kind(column: str, value: Any, have: str | None) -> str | None:
 
 def to_json_text(value: Any) -> str | None:
     """A value as JSON text (for columns whose shapes vary or mixed types)."""
-    if value is None or _is_nan(value):
+    if value is None or _is_nan(value) or _is_pandas_null(value):
         return None
     return json.dumps(_plain(value), sort_keys=True, ensure_ascii=False, allow_nan=False)
 
 
+def _is_pandas_null(value: Any) -> bool:
+    t = type(value)
+    return t.__name__ in ("NaTType", "NAType") and t.__module__.startswith("pandas")
+
+
 def _plain(value: Any) -> Any:
+    if _is_pandas_null(value):
+        return None
+    as_float = _as_float(value)
+    if as_float is not None:
+        return _plain(as_float)
     if getattr(value, "_tablelog_media", False):
         raise ColumnTypeError(
             f"a media value ({type(value).__name__}) must be a cell of its own; it cannot be "
@@ -177,11 +226,11 @@ def _plain(value: Any) -> Any:
         return _plain(value.tolist())
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
         return [_plain(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None if math.isnan(value) else str(value)
-    if isinstance(value, _dt.date | decimal.Decimal):
+    if isinstance(value, _dt.date | _dt.time | _dt.timedelta | decimal.Decimal):
         return str(value)
     if isinstance(value, bytes):
         return value.hex()
@@ -335,16 +384,41 @@ def _plain_numbers(values: list[Any], target: pa.DataType) -> pa.Array | None:
     return None
 
 
+#: numpy scalar types stored as the float64 equal to them (``_as_float``).
+_WIDE = frozenset({"longdouble", "float128", "float96", "complex64", "complex128", "clongdouble",
+                   "complex256", "complex192"})  # fmt: skip
+
+
+def _python_numbers(values: list[Any]) -> pa.Array:
+    """Numbers of mixed types (numpy scalars of several dtypes, ints with decimals) as
+    one array: pyarrow refuses to mix numpy dtypes, and infers a decimal column from
+    its first value only."""
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass
+    plain = [v.item() if hasattr(v, "item") and not isinstance(v, int) else v for v in values]
+    if any(isinstance(v, decimal.Decimal) for v in plain):
+        plain = [decimal.Decimal(v) if isinstance(v, int) else v for v in plain]
+    return pa.array(plain)
+
+
 def _number_array(values: list[Any], target: pa.DataType | None) -> pa.Array:
     values = _nan_to_none(values)
+    if any(t is complex or t.__name__ in _WIDE for t in {type(v) for v in values}):
+        values = [v if _as_float(v) is None else _as_float(v) for v in values]
     try:
         fast = _numpy_scalars(values)
-        arr = fast if fast is not None else pa.array(values)
+        arr = fast if fast is not None else _python_numbers(values)
     except OverflowError:
         arr = pa.array(values, type=pa.uint64())  # numpy uint64 above the int64 range
+    if target is not None and pa.types.is_null(arr.type):
+        return pa.nulls(len(arr), type=target)  # (nulls never widen a column)
     if target is not None and pa.types.is_integer(target):
         # A float in an int column widens the column; it is never truncated.
         return arr.cast(pa.float64()) if not pa.types.is_integer(arr.type) else arr
+    if target is not None and pa.types.is_floating(target) and target != pa.float64():
+        return arr  # (a float32 column widens to float64 rather than round the values)
     if target is not None:
         return arr if arr.type == target else arr.cast(target)
     if pa.types.is_decimal(arr.type):
@@ -377,7 +451,17 @@ def _datetime_array(values: list[Any], target: pa.DataType | None) -> pa.Array:
             it = iter(arr.to_pylist())
             arr = pa.array([None if v is None else next(it) for v in values], type=arr.type)
     else:
+        if any(type(v) is _dt.date for v in values) and any(
+            isinstance(v, _dt.datetime) for v in values
+        ):
+            # Dates in a column of datetimes are midnight (pyarrow would otherwise type
+            # the column from its first value and drop the datetimes' time of day).
+            values = [
+                _dt.datetime.combine(v, _dt.time()) if type(v) is _dt.date else v for v in values
+            ]
         arr = pa.array(values)
+    if target is not None and pa.types.is_date(target) and pa.types.is_timestamp(arr.type):
+        return arr  # the column widens to datetimes (Table._append_arrow), never drops time
     return arr.cast(target) if target is not None and arr.type != target else arr
 
 
@@ -591,3 +675,131 @@ def _type_from_json(value: Any, *, depth: int = 0) -> pa.DataType:
     if "fixed_binary" in value:
         return pa.binary(_fixed_size(value["fixed_binary"], "fixed_binary size"))
     raise ColumnTypeError(f"malformed column type {_short(value)}")
+
+
+# ------------------------------------------------- what one column may mix (add_data)
+
+#: Bits of what a number or datetime column holds so far (``Table._subs``): values
+#: whose mix Arrow cannot store faithfully are refused when they are added.
+INT, NEG, BIG, HUGE, FLOAT, DEC = 1, 2, 4, 8, 16, 32
+DATE, NAIVE, AWARE, TIME, DUR = 64, 128, 256, 512, 1024
+#: Integers of magnitude above this do not survive a float64 column.
+SAFE_INT = 2**53
+_INT64_MAX, _UINT64_MAX = 2**63 - 1, 2**64 - 1
+
+
+def _int_bits(column: str, value: int) -> int:
+    if -SAFE_INT <= value <= SAFE_INT:
+        return INT | NEG if value < 0 else INT
+    if value > _UINT64_MAX or value < -_INT64_MAX - 1:
+        raise ColumnTypeError(
+            f"column {column!r}: the integer {value} does not fit in 64 bits; store it as a "
+            "str (or a decimal.Decimal)"
+        )
+    bits = INT | BIG | (NEG if value < 0 else 0)
+    return bits | HUGE if value > _INT64_MAX else bits
+
+
+def value_bits(column: str, kind: str, value: Any) -> int:
+    """What ``value`` (of ``kind`` number or datetime) adds to its column's bits;
+    a ColumnTypeError for a value no column can store."""
+    t = type(value)
+    if t is float:
+        return FLOAT
+    if t is int:
+        return _int_bits(column, value)
+    if kind == "number":
+        if isinstance(value, decimal.Decimal):
+            if not value.is_finite():
+                raise ColumnTypeError(
+                    f"column {column!r}: the decimal {value} is not finite; decimal columns "
+                    "hold finite values (use a float column for inf and NaN)"
+                )
+            return DEC
+        if isinstance(value, numbers.Integral):
+            return _int_bits(column, int(value))
+        name = t.__module__ + "." + t.__name__
+        if _as_float(value) is not None:
+            return FLOAT
+        if name.startswith("numpy.") and getattr(value, "itemsize", 8) <= 8:
+            return FLOAT
+        if t.__module__ == "numpy":
+            raise ColumnTypeError(
+                f"column {column!r}: numpy {t.__name__} values have no Arrow type; convert "
+                "them (for example with float(value) or .astype(numpy.float64))"
+            )
+        raise ColumnTypeError(
+            f"column {column!r}: numbers of type {t.__name__} cannot be stored; convert "
+            "them to int, float or decimal.Decimal"
+        )
+    return _time_bits(value)
+
+
+def _time_bits(value: Any) -> int:
+    if isinstance(value, _dt.datetime):
+        return AWARE if value.utcoffset() is not None else NAIVE
+    if isinstance(value, _dt.date):
+        return DATE
+    if isinstance(value, _dt.time):
+        return TIME
+    if isinstance(value, _dt.timedelta):
+        return DUR
+    kind = getattr(value, "dtype", None)
+    if kind is not None and kind.kind == "m":
+        return DUR
+    if kind is not None and kind.kind == "M":
+        import numpy as np
+
+        return DATE if np.datetime_data(kind)[0] == "D" else NAIVE
+    return NAIVE
+
+
+def arrow_bits(t: pa.DataType, arr: Any = None) -> int:
+    """The bits of an Arrow column (``arr``, if given, for the range of integers)."""
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    if pa.types.is_floating(t):
+        return FLOAT
+    if pa.types.is_decimal(t):
+        return DEC
+    if pa.types.is_date(t):
+        return DATE
+    if pa.types.is_timestamp(t):
+        return AWARE if t.tz is not None else NAIVE
+    if pa.types.is_time(t):
+        return TIME
+    if pa.types.is_duration(t):
+        return DUR
+    if not pa.types.is_integer(t):
+        return 0
+    bits = INT
+    if arr is not None and len(arr) and arr.null_count < len(arr):
+        lo_hi = pyarrow.compute.min_max(arr)
+        lo, hi = lo_hi["min"].as_py(), lo_hi["max"].as_py()
+        bits |= _int_bits("", lo) | _int_bits("", hi)
+    return bits
+
+
+#: Pairs of bits one column cannot hold together, and why.
+_CLASHES: tuple[tuple[int, int, str], ...] = (
+    (BIG, FLOAT, "integers beyond ±2**53 and floats (a float64 column would round them)"),
+    (HUGE, NEG, "integers above 2**63-1 and negative integers (no 64-bit type holds both)"),
+    (DEC, FLOAT, "decimals and floats (convert one to the other)"),
+    (DEC, BIG, "decimals and integers beyond ±2**53"),
+    (AWARE, NAIVE | DATE, "time-zone-aware datetimes and naive datetimes or dates"),
+    (TIME, DATE | NAIVE | AWARE | DUR, "times of day and other date or time values"),
+    (DUR, DATE | NAIVE | AWARE, "durations and dates or datetimes"),
+)
+
+
+def check_bits(column: str, have: int, new: int, value: Any) -> int:
+    """``have | new``; a ColumnTypeError when the column cannot hold both."""
+    both = have | new
+    for a, b, why in _CLASHES:
+        if both & a and both & b and not (have & a and have & b):
+            raise ColumnTypeError(
+                f"column {column!r} cannot hold {why}: {value!r:.60} "
+                f"({type(value).__name__}) does not fit the values it holds; convert it, "
+                "or store the column as str"
+            )
+    return both

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field, replace
 
 import pyarrow as pa
 
-from tablelog.errors import CommitConflictError
+from tablelog.errors import ColumnTypeError, CommitConflictError
 from tablelog.format.manifest import Column
+from tablelog.format.plan import merge_schema
 from tablelog.ids import random_hex
 from tablelog.table.table import Table
 from tablelog.table.types import type_to_json
@@ -94,9 +95,18 @@ class KeyLog:
     columns_logged: tuple[str, ...] = ()
     warned_immutable: bool = False
     retry_for: float = 10.0
+    #: The key's columns as this handle last sent them (or as committed when it
+    #: opened the key): a log whose types these cannot take is refused in run.log.
+    schema: tuple[Column, ...] = ()
+    _next: tuple[Table, int, tuple[str, ...], tuple[Column, ...] | None] | None = None
 
     def prepare(self, table: Table, *, step: int | None, separate: bool) -> LogJob | None:
-        """The job for logging ``table`` now, or None when there is nothing new."""
+        """The job for logging ``table`` now, or None when there is nothing new.
+
+        Nothing changes until :meth:`confirm`: a log refused here (a mode clash, a
+        column whose type the key's committed column cannot take) leaves the key as it
+        was, so that the refusal happens in ``run.log`` and never in the commit thread.
+        """
         mode = table.log_mode
         if self.mode is not None and self.mode != mode:
             raise CommitConflictError(
@@ -104,6 +114,7 @@ class KeyLog:
                 "Use the same log_mode for a key, or log under another key"
             )
         same = self.table_uid == table._uid
+        self._next = None
         if mode == "IMMUTABLE" and same:
             if not self.warned_immutable:
                 log.warning(
@@ -117,15 +128,22 @@ class KeyLog:
             # Only the new rows are touched: the cost of a log does not grow with history.
             start = self.rows_logged if same else 0
             rows = table._rows_since(start)
-            self._adopt(table, start + rows.num_rows, tuple(rows.column_names))
-            if not rows.num_rows:
-                return None
+            self._next = (table, start + rows.num_rows, tuple(rows.column_names), None)
+            if not rows.num_rows and (same or not rows.num_columns):
+                return None  # (a Table's first log makes an increment even if empty)
+            schema = schema_of(rows, list(table._kinds))
+            self._next = (
+                table,
+                start + rows.num_rows,
+                tuple(rows.column_names),
+                self._merged(schema, replace=separate),
+            )
             return LogJob(
                 key=self.key,
                 mode=mode,
                 step=step,
                 separate=separate,
-                schema=schema_of(rows, list(table._kinds)),
+                schema=schema,
                 retry_for=self.retry_for,
                 replace=separate,
                 rows=rows,
@@ -154,10 +172,35 @@ class KeyLog:
                 job = replace(base, rows=rows, first_row=prior, new_columns=new_columns)
         else:  # IMMUTABLE, or a MUTABLE table new to this key: the whole table
             job = replace(base, replace=True, rows=arrow)
-        self._adopt(table, arrow.num_rows, tuple(arrow.column_names))
-        if mode == "IMMUTABLE":
-            table._freeze()
+        merged = self._merged(base.schema, replace=job is not None and job.replace)
+        self._next = (table, arrow.num_rows, tuple(arrow.column_names), merged)
         return job
+
+    def confirm(self) -> None:
+        """The job :meth:`prepare` returned is handed over: remember what it sent."""
+        if self._next is None:
+            return
+        table, rows, columns, schema = self._next
+        self._next = None
+        if schema is not None:
+            self.schema = schema
+        self._adopt(table, rows, columns)
+        if table.log_mode == "IMMUTABLE":
+            table._freeze()
+        elif table.log_mode == "INCREMENTAL" or table.log_mode == "MUTABLE":
+            table._logged_types(self.schema)
+
+    def _merged(self, schema: tuple[Column, ...], *, replace: bool) -> tuple[Column, ...]:
+        """The key's schema after a log of ``schema``; a ColumnTypeError (in run.log)
+        when a committed column cannot take this log's type."""
+        if replace or not self.schema:
+            return schema
+        if schema == self.schema:
+            return schema
+        try:
+            return merge_schema(self.schema, schema, replace=False)
+        except CommitConflictError as e:
+            raise ColumnTypeError(f"cannot log {self.path!r}: {e}") from e
 
     def _adopt(self, table: Table, rows: int, columns: tuple[str, ...]) -> None:
         self.mode = table.log_mode

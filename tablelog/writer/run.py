@@ -97,6 +97,9 @@ class Run:
         self._merge_budget = Budget()
         self._worker = Worker(maxsize=queue_size, max_bytes=queue_bytes, sync=sync)
         self._worker.on_idle = lambda: self._drain(force=False)
+        self._worker.on_failure = self._report_failure
+        #: Background failures already raised by flush().
+        self._raised_failures = 0
         self._spool: Spool | None = None
         self._spool_folder = (
             spool_root()
@@ -240,7 +243,6 @@ class Run:
         """
         if self._finished:
             raise RunError(f"run {self.path} is finished; start or resume a run to log more")
-        self._raise_worker_error()
         if not isinstance(data, Mapping):
             raise RunError(f"run.log takes a dict of key -> value, got {type(data).__name__}")
         if commit is not None and not isinstance(commit, bool):
@@ -278,13 +280,20 @@ class Run:
             self._commit_partial()  # W&B: a larger step writes the step being built
         step = self._next_step(step)
         self._release_landed()
+        # Every table's job is prepared (and may be refused) before any is handed over,
+        # so a refused log changes nothing.
+        jobs: list[tuple[KeyLog, KeyCommitter, LogJob | None, Table]] = []
         for key, table in tables.items():
             keylog, committer = self._writer(key)
             job = keylog.prepare(table, step=step, separate=self._separate(key))
+            jobs.append((keylog, committer, job, table))
+        for keylog, committer, job, table in jobs:
+            keylog.confirm()
             if job is not None:
                 if job.source is not None and not self._keep_logged_rows:
                     self._tables[table._uid] = table  # its rows are released once committed
                 self._submit(committer, job)
+        for key, table in tables.items():
             values[key] = {"_type": "table", "rows": table.num_rows}
         if scalars or self._partial:
             self._partial.update(scalars)
@@ -402,7 +411,13 @@ class Run:
             except (StoreError, CommitStateUnknownError):
                 # Unreachable now: the commit (or the spool) finds the table later.
                 state = committer.state
-            keylog = KeyLog(key=key, path=ref.path, mode=state.mode, retry_for=self._retry_for)
+            keylog = KeyLog(
+                key=key,
+                path=ref.path,
+                mode=state.mode,
+                retry_for=self._retry_for,
+                schema=state.schema if state.version >= 0 else (),
+            )
             found = (keylog, committer)
             self._keys[key] = found
         return found
@@ -448,7 +463,8 @@ class Run:
             upload = functools.partial(upload_group, present=committer.media_present)
             rows_group = self._worker.prefetch(upload, committer.ref, job.rows, job.blobs)
         size = sum(arrow_bytes(t) for t in (job.rows, job.new_columns) if t is not None)
-        self._worker.submit(lambda: self._commit(committer, job, rows_group), size)
+        label = f"{job.key!r} at step {job.step}"
+        self._worker.submit(lambda: self._commit(committer, job, rows_group), size, label)
 
     # ------------------------------------------------------------ offline spool
 
@@ -514,17 +530,33 @@ class Run:
         if done and not spool.pending:
             log.warning("tablelog: %s answers again; the spooled logs are committed", self.root)
 
-    def _raise_worker_error(self) -> None:
-        error = self._worker.error
-        if error is not None:
-            lost = self._worker.failed_tasks
-            raise RunError(
-                f"a background commit of run {self.path} failed ({lost} log(s) not "
-                f"committed): {error}"
-            ) from error
+    def _report_failure(self, label: str, error: BaseException) -> None:
+        """(Worker thread) one log could not be committed: say so at once; the other
+        keys and later logs are committed as usual (flush() and finish() raise)."""
+        log.error(
+            "tablelog: the log of %s in run %s could not be committed: %s (later logs "
+            "and other keys are still committed; finish() reports it)",
+            label,
+            self.path,
+            error,
+        )
+
+    def _raise_worker_error(self, *, all_failures: bool = False) -> None:
+        failures = self._worker.failures
+        new = failures if all_failures else failures[self._raised_failures :]
+        if not new:
+            return
+        self._raised_failures = len(failures)
+        label, error = new[0]
+        more = f" (and {len(new) - 1} more)" if len(new) > 1 else ""
+        raise RunError(
+            f"a background commit of run {self.path} failed ({len(new)} log(s) not "
+            f"committed; every other log was): the log of {label}: {error}{more}"
+        ) from error
 
     def flush(self) -> None:
-        """Wait until everything logged so far is committed (errors are raised here)."""
+        """Wait until everything logged so far is committed; raise for logs that could
+        not be committed since the last flush (the others are committed)."""
         self._worker.flush()
         self._release_landed()
         self._raise_worker_error()
@@ -540,6 +572,7 @@ class Run:
         table._blobs.update(blobs)
         keylog, committer = self._writer(HISTORY_KEY)
         job = keylog.prepare(table, step=step, separate=False)
+        keylog.confirm()
         if job is not None:
             self._submit(committer, job)
 
@@ -590,7 +623,7 @@ class Run:
             self._compact_tables(self._compact_at)
         status = "failed" if exit_code or error is not None else "finished"
         self._write_info(status)
-        self._raise_worker_error()
+        self._raise_worker_error(all_failures=True)
 
     def _finish_offline(self, exit_code: int | None) -> None:
         """mode="offline": run.json goes to the spool too; ``tablelog sync`` writes it."""

@@ -4,8 +4,9 @@
 commits in log order. When the queue is full — ``maxsize`` commits, or ``max_bytes`` of
 rows waiting — the caller blocks (and says so once); nothing is dropped. The byte
 bound keeps a writer's memory flat when it logs faster than the store takes commits.
-The first error stops the worker, and is raised by the next
-``log()`` or by ``finish()``.
+A task that fails never stops the worker: the tasks after it (other keys, later
+logs) still run. Each failure is kept in ``failures`` (and told to ``on_failure`` at
+once, on the worker thread); the run reports them.
 """
 
 from __future__ import annotations
@@ -43,9 +44,11 @@ class Worker:
         #: Called on the worker thread when it has been idle for ``idle_every`` seconds.
         self.on_idle: Callable[[], None] | None = None
         self.idle_every = 2.0
-        self.error: BaseException | None = None
-        self.failed_tasks = 0
-        self._queue: queue.Queue[tuple[Task, int] | None] = queue.Queue(maxsize=maxsize)
+        #: Every task that failed, in order: (its label, the error).
+        self.failures: list[tuple[str, BaseException]] = []
+        #: Called on the worker thread with (label, error) as each task fails.
+        self.on_failure: Callable[[str, BaseException], None] | None = None
+        self._queue: queue.Queue[tuple[Task, int, str] | None] = queue.Queue(maxsize=maxsize)
         self._max_bytes = max_bytes
         #: Bytes of the submitted tasks not yet run (the first one always fits).
         self._bytes = 0
@@ -68,8 +71,26 @@ class Worker:
             self._pool = ThreadPoolExecutor(self._uploads, thread_name_prefix="tablelog-upload")
         return self._pool.submit(fn, *args)
 
-    def submit(self, task: Task, size: int = 0) -> None:
-        """Queue ``task``; ``size`` is the bytes it holds until it has run."""
+    @property
+    def error(self) -> BaseException | None:
+        """The first failure, if any."""
+        return self.failures[0][1] if self.failures else None
+
+    @property
+    def failed_tasks(self) -> int:
+        return len(self.failures)
+
+    def _failed(self, label: str, error: BaseException) -> None:
+        self.failures.append((label, error))
+        if self.on_failure is not None:
+            try:
+                self.on_failure(label, error)
+            except Exception:  # (reporting must never stop the worker)
+                log.exception("tablelog: reporting a failed commit failed")
+
+    def submit(self, task: Task, size: int = 0, label: str = "") -> None:
+        """Queue ``task``; ``size`` is the bytes it holds until it has run, ``label``
+        names it in failure reports."""
         if self.sync:
             task()
             return
@@ -82,10 +103,10 @@ class Worker:
             self._bytes += size
         try:
             try:
-                self._queue.put_nowait((task, size))
+                self._queue.put_nowait((task, size, label))
             except queue.Full:
                 self._warn_full(f"{self._queue.maxsize} commits are")
-                self._queue.put((task, size))
+                self._queue.put((task, size, label))
         except BaseException:  # (Ctrl-C while blocked) the task was not queued
             with self._room:
                 self._bytes -= size
@@ -109,24 +130,20 @@ class Worker:
             try:
                 task = self._queue.get(timeout=self.idle_every)
             except queue.Empty:
-                if self.on_idle is not None and self.error is None:
+                if self.on_idle is not None:
                     try:
                         self.on_idle()
-                    except BaseException as e:
-                        self.error = e
+                    except Exception as e:
+                        self._failed("sending spooled logs", e)
                 continue
             try:
                 if task is None:
                     return
-                run, _size = task
-                if self.error is not None:
-                    self.failed_tasks += 1
-                    continue
+                run, _size, label = task
                 try:
                     run()
-                except BaseException as e:  # surfaced by the caller's next log()/finish()
-                    self.error = e
-                    self.failed_tasks += 1
+                except Exception as e:  # reported; the next tasks still run
+                    self._failed(label, e)
             finally:
                 if task is not None:
                     with self._room:

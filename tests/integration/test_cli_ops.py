@@ -50,6 +50,7 @@ def _spool(where: Any, folder: Path, run_id: str, n: int) -> None:
         t.add_data(i, f"<{i}>")
         job = keylog.prepare(t, step=i, separate=False)
         assert job is not None
+        keylog.confirm()  # (as Run does once the job is handed over)
         spool.add(job, root=where.root, project="proj", run_id=run_id, base=-1, ranges=[])
 
 

@@ -431,9 +431,7 @@ def test_hostile_media_cells_are_refused_before_any_read_or_write(
     path, _ = _media_table(local)
     frame = local.scan(path).collect().drop("_increment")
     bad = frame.with_columns(
-        pl.col("img").struct.with_fields(
-            pl.lit(digest).alias("digest"), pl.lit(ext).alias("ext")
-        )
+        pl.col("img").struct.with_fields(pl.lit(digest).alias("digest"), pl.lit(ext).alias("ext"))
     )
     root = Path(local.root)
     before = sorted(p.relative_to(root) for p in root.rglob("*"))

@@ -217,7 +217,6 @@ def test_a_run_keeps_one_budget_of_rows_for_merging(
             assert held <= merge.MERGE_MAX_BYTES
     assert run._merge_budget.held == 0  # finish() let go of the rows
     merged = [
-        bool(_ref(local, f"p/r/{k}").read_manifest(CHECKPOINT_EVERY)[0].change.remove)
-        for k in "ab"
+        bool(_ref(local, f"p/r/{k}").read_manifest(CHECKPOINT_EVERY)[0].change.remove) for k in "ab"
     ]
     assert sorted(merged) == [False, True]  # one window went over the shared budget

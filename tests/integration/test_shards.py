@@ -206,6 +206,7 @@ def test_a_sharded_spool_pushed_by_sync_lands_in_its_shard(
     keylog, committer = run._writer("eval")  # as Run._commit does with the store down
     job = keylog.prepare(t, step=0, separate=False)
     assert job is not None
+    keylog.confirm()  # (as Run does once the job is handed over)
     run._spool_job(committer, job)
     run._spool = None  # the process ends; `tablelog sync` pushes the spool later
     tablelog.sync(tmp_path / "spool")

@@ -36,12 +36,15 @@ def _mutable_spool(where: Any, folder: Path) -> Spool:
     committed = [(f.id, 0, 3) for f in _fragments(where)]
     keylog = KeyLog(key="t", path="proj/m/t")
     keylog.prepare(t, step=0, separate=False)  # what the run had sent
+    keylog.confirm()  # (as Run does once the job is handed over)
     spool = Spool(folder / "proj" / "m" / "writer-1")
     t.add_data(3)
     rows_job = keylog.prepare(t, step=1, separate=False)
+    keylog.confirm()  # (as Run does once the job is handed over)
     t.add_column("b", ["0", "1", "2", "3"])
     cols_job = keylog.prepare(t, step=2, separate=False)
     assert rows_job is not None and cols_job is not None and cols_job.rows is None
+    keylog.confirm()  # (as Run does once the job is handed over)
     for job in (rows_job, cols_job):  # the committer's ranges: committed rows only
         spool.add(job, root=where.root, project="proj", run_id="m", base=0, ranges=committed)
     return spool
@@ -79,6 +82,7 @@ def _incremental_spool(where: Any, folder: Path, n: int, *, finish: bool = False
         t.add_data(i)
         job = keylog.prepare(t, step=i, separate=False)
         assert job is not None
+        keylog.confirm()  # (as Run does once the job is handed over)
         spool.add(job, root=where.root, project="proj", run_id="i", base=-1, ranges=[])
     if not finish:
         return

@@ -4,9 +4,7 @@ Each test names the W&B test it ports (wandb/wandb: tests/unit_tests/
 test_data_types.py, test_dtypes.py and test_tables.py, the table logging-mode tests).
 Where W&B checks its own serialisation (artifact JSON, ``_to_table_json``), the port
 logs the table with ``import tablelog as wandb`` and reads it back through
-tablelog's readers instead. Tests marked ``TRUST_VALUES`` cover Table-value items
-owned by the trust-values branch (#17); they pass once both branches are merged.
-Deliberate differences are in docs/wandb.md and tested as such here.
+tablelog's readers instead. Deliberate differences are in docs/wandb.md and tested as such here.
 """
 
 from __future__ import annotations
@@ -26,14 +24,6 @@ import pytest
 import tablelog
 import tablelog as wandb
 from tablelog import media
-
-# Table-value items of #17 done on the trust-values branch (see the module docstring):
-# expected to fail on this branch alone; once merged they pass, and the strict xfail
-# then fails until this mark is removed.
-TRUST_VALUES = pytest.mark.xfail(
-    reason="Table-value item of #17 (trust-values branch): remove this mark once merged",
-    strict=True,
-)
 
 
 @pytest.fixture(autouse=True)
@@ -59,7 +49,6 @@ def table_data() -> list[list[Any]]:
 # ---------------------------------------------------------------- test_data_types.py
 
 
-@TRUST_VALUES
 def test_table_default() -> None:
     table = wandb.Table()
     table.add_data("Some awesome text", "Positive", "Negative")
@@ -98,7 +87,6 @@ def test_table_custom() -> None:
     assert _read("t", table).rows() == [("So", "Cool"), ("&", "Rad")]
 
 
-@TRUST_VALUES
 def test_table_init() -> None:
     table = wandb.Table(data=[["Some awesome text", "Positive", "Negative"]])
     assert table.columns == ["Input", "Output", "Expected"]
@@ -130,14 +118,12 @@ def test_table_from_numpy(table_data: list[list[Any]]) -> None:
         wandb.Table(dataframe=np_data)
 
 
-@TRUST_VALUES
 def test_table_from_pandas(table_data: list[list[Any]]) -> None:
     pd_data = pd.DataFrame(table_data)
     assert wandb.Table(data=pd_data).data == table_data  # data= means dataframe=
     assert wandb.Table(dataframe=pd_data.rename(columns=str)).data == table_data
 
 
-@TRUST_VALUES
 def test_table_column_style() -> None:
     table1 = wandb.Table(columns=[], data=[])
     table1.add_column("number", [1, 2, 3])
@@ -189,7 +175,6 @@ def test_ndarrays_in_tables() -> None:
     assert df.height == 5 and np.array(cell).shape == (d, d, c)
 
 
-@TRUST_VALUES
 def test_ndarrays_in_tables_from_5d_data() -> None:
     data = np.random.default_rng(0).integers(0, 255, size=(10, 1, 4, 4, 3))
     table = wandb.Table(columns=["ndarray"], data=data)
@@ -299,7 +284,6 @@ def test_table_column_types() -> None:
     assert mixed.height == 2  # stored (as JSON text), not dropped
 
 
-@TRUST_VALUES
 def test_table_explicit_types() -> None:
     table = wandb.Table(columns=["a", "b"], dtype=int)
     table.add_data(None, None)
@@ -314,7 +298,6 @@ def test_table_explicit_types() -> None:
         table.add_data("a", "a")
 
 
-@TRUST_VALUES
 def test_none_in_a_non_optional_column_is_a_type_error() -> None:
     table = wandb.Table(columns=["a"], optional=False)
     with pytest.raises(TypeError):
@@ -329,7 +312,7 @@ def test_table_type_cast() -> None:
     with pytest.raises(TypeError):
         table.add_data("4")
     with pytest.raises(wandb.Error):
-        table.add_data(None)  # cast(optional=False), as in W&B (a TypeError: trust-values)
+        table.add_data(None)  # cast(optional=False), as in W&B (a TypeError)
     with pytest.raises(TypeError):
         table.cast("type_col", str)
     table.cast("type_col", int, optional=True)
@@ -342,7 +325,6 @@ def test_nan_non_float() -> None:
     assert _read("t", wandb.Table(dataframe=frame))["a"].to_list() == ["A", None]
 
 
-@TRUST_VALUES
 def test_table_typing_numpy() -> None:
     table = wandb.Table(columns=["A"])
     values = [None, 42, np.byte(1), np.short(42), np.ushort(42), np.intc(42), np.uintc(42)]

@@ -36,6 +36,9 @@ class Model:
         self.all_logged: list[dict[str, Any]] = []  # INCREMENTAL: every row ever logged
         self.versions: list[list[dict[str, Any]]] = []
         self.frozen = False
+        #: Whether the current Table was logged (its first log makes an increment even
+        #: when it is empty, as in W&B).
+        self.table_logged = False
 
     def log(self) -> None:
         if self.mode == "IMMUTABLE":
@@ -50,8 +53,9 @@ class Model:
             self.versions.append([dict(r) for r in self.rows])
         else:
             new = self.rows[self.logged_rows :]
-            if not new:
+            if not new and self.table_logged:
                 return
+            self.table_logged = True
             self.all_logged.extend(new)
             self.versions.append(list(new) if self.separate else list(self.all_logged))
         self.logged_rows, self.logged_cols = len(self.rows), list(self.columns)
@@ -100,7 +104,7 @@ def test_every_version_matches_the_model(mode: str, separate: bool, ops: list[An
             run.finish()
             run = new_run()
             table = tablelog.Table(columns=["a", "b"], log_mode=mode)
-            model.rows, model.logged_rows = [], 0
+            model.rows, model.logged_rows, model.table_logged = [], 0, False
     run.finish()
 
     if not model.versions:

@@ -285,6 +285,7 @@ class StoreMachine(RuleBasedStateMachine):
             rows.append((v,))
             job = keylog.prepare(t, step=None, separate=False)
             assert job is not None
+            keylog.confirm()  # (as Run does once the job is handed over)
             spool.add(job, root=self.root, project="p", run_id="r", base=base, ranges=[])
             states.append((("v",), tuple(rows)))
         results: list[Any] = []

@@ -138,17 +138,16 @@ def test_datetimes_with_time_zones() -> None:
     assert not math.isnan(0.0)
 
 
-def test_rows_failing_late_conversion_are_not_dropped() -> None:
-    # The decimal scale is fixed by the first batch; a later value needing more places
-    # only fails when converted. The rows must stay and the error must repeat.
+def test_a_decimal_with_more_places_than_its_column_is_refused_at_add_data() -> None:
+    # The decimal scale is fixed by the first converted rows; a later value needing more
+    # places is refused when it is added (it used to fail at every later conversion).
     t = tablelog.Table(columns=["d"], log_mode="INCREMENTAL")
     t.add_data(decimal.Decimal("1.5"))
     t.to_arrow()
-    t.add_data(decimal.Decimal("1.25"))
-    for _ in range(2):
-        with pytest.raises(tablelog.ColumnTypeError, match="column 'd'"):
-            t.to_arrow()
-    assert len(t) == 2
+    with pytest.raises(tablelog.ColumnTypeError, match=r"column 'd'.*1 decimal place"):
+        t.add_data(decimal.Decimal("1.25"))
+    t.add_data(decimal.Decimal("2.5"))
+    assert t.get_column("d") == [decimal.Decimal("1.5"), decimal.Decimal("2.5")]
 
 
 def test_a_mixed_column_turning_to_json_after_earlier_rows_were_converted() -> None:
