@@ -75,6 +75,7 @@ class FsspecStore(Store):
         self.supports_conditional_create = protocol in _ATOMIC_CREATE
         self.parallel_uploads = protocol not in ("local", "file")
         self._probed: bool | None = None
+        self._reader_options: dict[str, str] | None = None
 
     def __repr__(self) -> str:
         return f"FsspecStore({self.url!r})"
@@ -255,9 +256,13 @@ class FsspecStore(Store):
         return float(modified.timestamp()) if hasattr(modified, "timestamp") else float(modified)
 
     def reader_options(self) -> Mapping[str, Any] | None:
-        if self.protocol in _ATOMIC_CREATE:
-            return object_store_options(self._options)
-        return None
+        if self.protocol not in _ATOMIC_CREATE:
+            return None
+        # Resolved once per store (~10 ms: botocore reads the AWS config); open_store
+        # keys its cached stores by the AWS_* environment, so a change gets a new one.
+        if self._reader_options is None:
+            self._reader_options = object_store_options(self._options)
+        return dict(self._reader_options)
 
     def check_conditional_create(self) -> None:
         """Prove once per store that create-if-absent is honoured, or raise.
