@@ -177,6 +177,8 @@ def test_profile_endpoint_is_used_by_writes_and_every_read(
     capsys.readouterr()
     assert main(["--root", root, "show", "p/r/t"]) == 0
     assert "s2" in capsys.readouterr().out
+    assert main(["doctor", root]) == 0  # its readers check reads through Polars
+    assert "readers" in capsys.readouterr().out
     catalog = f"sqlite:///{tmp_path / 'catalog.db'}"
     done = tablelog.to_iceberg("p/r/t", root=root, catalog=catalog, identifier="ml.t")
     assert done.rows == 3
