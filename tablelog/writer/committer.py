@@ -143,8 +143,9 @@ class KeyCommitter:
         While the store fails the commit is retried with backoff for up to
         ``job.retry_for`` seconds, then the last error is raised (the run spools the
         log). This loop is the only one that retries: store operations inside it are
-        single requests and none starts after the deadline (``objects.deadline``), so
-        ``apply`` returns within ``retry_for`` plus one request timeout. A retry first
+        single requests and no retry starts after the deadline (``objects.deadline``),
+        so against a failing store ``apply`` returns within ``retry_for`` plus one
+        request timeout. A retry first
         checks whether the previous attempt landed after all (its log id). ``check``
         runs first in each attempt (the run's store probe, until it has passed).
         """
