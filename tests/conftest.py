@@ -21,6 +21,8 @@ from servers import S3Server, start_moto, start_seaweedfs
 import tablelog
 
 _counter = itertools.count()
+#: Port 9 (discard) on loopback: nothing listens, so a proxied request fails at once.
+DEAD_PROXY = "http://127.0.0.1:9"
 # Read at import, before the autouse fixture clears TABLELOG_* for each test.
 LOCALSTACK_URL = os.environ.get("TABLELOG_LOCALSTACK_URL", "http://127.0.0.1:4566").rstrip("/")
 
@@ -28,7 +30,7 @@ LOCALSTACK_URL = os.environ.get("TABLELOG_LOCALSTACK_URL", "http://127.0.0.1:456
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test sees the developer's credentials, AWS config or TABLELOG_ROOT, nor a
-    launcher's ranks (which would make every run a shard)."""
+    launcher's ranks (which would make every run a shard), nor reaches the internet."""
     launcher = ("RANK", "WORLD_SIZE", "SLURM_PROCID", "SLURM_NTASKS")
     for name in list(os.environ):
         if name.startswith(("AWS_", "TABLELOG_", "OMPI_COMM_WORLD_")) or name in launcher:
@@ -36,6 +38,12 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    # Nothing may reach a public endpoint: a client that would (an endpoint resolved
+    # wrongly) goes through a proxy that refuses at once; loopback servers go direct.
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy"):
+        monkeypatch.setenv(name, DEAD_PROXY)
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(name, "127.0.0.1,localhost,::1")
     monkeypatch.chdir(tmp_path)
 
 

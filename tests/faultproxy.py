@@ -10,7 +10,10 @@ is relayed. Requests are recorded (``proxy.requests``), and rules inject faults:
 * ``drop_reply_after_success(match, times)``: forward, let the upstream store it,
   then close the client's connection without any reply (a reply lost after the write);
 * ``inject_error(match, rate, status, code)``: answer with an S3 error (503 SlowDown)
-  without forwarding.
+  without forwarding;
+* ``deny_writes(prefix)``: a read-only prefix (403 AccessDenied to writes below it);
+* ``black_hole(match)``: read the request, then never answer (the connection stays
+  open until the rule is cleared or the proxy closes): the client's timeout decides.
 
 SigV4 signs the ``Host`` header, and clients sign the host they connect to, which is
 the proxy. The proxy therefore forwards the client's ``Host`` header unchanged (it
@@ -142,6 +145,9 @@ class FaultProxy:
         self._injects: list[_Inject] = []
         self._resets: list[tuple[Match, float, random.Random]] = []
         self._delays: list[tuple[Match, float, float, random.Random]] = []
+        self._holes: list[Match] = []
+        #: Set to let every held (black-holed) connection go; a new Event per hole rule set.
+        self._release = threading.Event()
         proxy = self
 
         class Handler(_Handler):
@@ -211,8 +217,31 @@ class FaultProxy:
         with self._lock:
             self._delays.append((match, seconds, rate, random.Random(seed)))
 
+    def deny_writes(self, prefix: str = "") -> None:
+        """Refuse PUT/POST/DELETE of keys below ``prefix`` (bucket-relative) with 403
+        AccessDenied, as a bucket policy making that prefix read-only does."""
+        self.inject_error(
+            lambda r: r.method in ("PUT", "POST", "DELETE") and r.key.startswith(prefix),
+            status=403,
+            code="AccessDenied",
+            message="Access Denied",
+        )
+
+    def black_hole(self, match: Match) -> None:
+        """Accept the matching requests and never answer them (until ``clear_rules``)."""
+        with self._lock:
+            if not self._holes:
+                self._release = threading.Event()
+            self._holes.append(match)
+
+    def _held(self, req: Request) -> threading.Event | None:
+        with self._lock:
+            return self._release if any(m(req) for m in self._holes) else None
+
     def clear_rules(self) -> None:
         with self._lock:
+            self._holes.clear()
+            self._release.set()
             self._strip.clear()
             self._drops.clear()
             self._injects.clear()
@@ -251,6 +280,8 @@ class FaultProxy:
 
     # -- lifecycle ---------------------------------------------------------------
     def close(self) -> None:
+        with self._lock:
+            self._release.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
@@ -328,6 +359,14 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if owner._should_reset(req):
                 req.fate = "reset"
+                self.close_connection = True
+                with contextlib.suppress(OSError):
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            held = owner._held(req)
+            if held is not None:
+                req.fate = "held"
+                held.wait()  # no reply; then drop the connection
                 self.close_connection = True
                 with contextlib.suppress(OSError):
                     self.connection.shutdown(socket.SHUT_RDWR)

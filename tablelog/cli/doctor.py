@@ -7,6 +7,9 @@ Checks, in order (a check whose prerequisite failed is skipped):
 3. create-if-absent: a second create of the same key is refused and leaves the first
    bytes in place (what makes concurrent commits safe).
 4. read latency: median of 5 GETs of the probe.
+5. readers: Polars (what ``scan``, ``show`` and ``export`` read with) reads a small
+   Parquet probe back, with the endpoint and credentials it resolves itself: a reader
+   that would go to another server than the writer fails here.
 
 The probe is deleted afterwards when the credentials allow it (``gc`` removes leftovers
 after its grace period). Nothing printed contains storage options or credentials:
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import os
 import re
 import statistics
@@ -151,6 +155,34 @@ def _latency(store: Store, key: str) -> Check:
     )
 
 
+def _readers(store: Store) -> Check:
+    start = time.perf_counter()
+    key = f"{PROBE_PREFIX}/{uuid.uuid4().hex}.parquet"
+    try:
+        import polars as pl
+
+        buf = io.BytesIO()
+        pl.DataFrame({"probe": [1]}).write_parquet(buf)
+        store.put_if_absent(key, buf.getvalue())
+        try:
+            source = store.reader_source(key)
+            options = store.reader_options()
+            got = pl.read_parquet(
+                io.BytesIO(source) if isinstance(source, bytes) else source,
+                storage_options=dict(options) if options else None,
+            )
+        finally:
+            with contextlib.suppress(Exception):
+                store.delete(key)
+    except Exception as e:
+        return _failed("readers", e, start)
+    if got["probe"].to_list() != [1]:
+        return Check("readers", "fail", "Polars read back other rows than were written")
+    return Check(
+        "readers", "ok", "Polars read a Parquet probe back (same server as writes)", _ms(start)
+    )
+
+
 def diagnose(root: str | None) -> tuple[str, list[Check], dict[str, Any]]:
     """The root as printable text, the checklist, and what happened to the probe."""
     start = time.perf_counter()
@@ -173,6 +205,7 @@ def diagnose(root: str | None) -> tuple[str, list[Check], dict[str, Any]]:
         return shown, checks, {}
     checks.append(_exclusive(store, key))
     checks.append(_latency(store, key))
+    checks.append(_readers(store))
     try:
         store.delete(key)
         probe: dict[str, Any] = {"key": key, "deleted": True}
@@ -191,7 +224,7 @@ def _remove_empty_folders(root: Path, made_root: bool) -> None:
             folder.rmdir()  # only ever removes an empty folder
 
 
-_NAMES = ("reachable", "writable", "create-if-absent", "read latency")
+_NAMES = ("reachable", "writable", "create-if-absent", "read latency", "readers")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ from tablelog.format.chain import TableRef, refresh
 from tablelog.format.manifest import MAX_MANIFEST_BYTES, encode_manifest, parse_manifest
 from tablelog.format.plan import Intent, next_manifest
 from tablelog.format.state import TableState, apply_manifest
+from tablelog.objects import deadline as store_deadline
 from tablelog.objects.cas import digest_of, put_content
 
 DEFAULT_BUDGET_S = 300.0
@@ -44,6 +45,10 @@ def commit(
     Data objects the intent references must already be uploaded.
     """
     deadline = time.monotonic() + budget_s
+    # Store failures give up at the caller's deadline (its retry budget), if any;
+    # losing races to other writers is progress and gets the whole budget.
+    outer = store_deadline.current()
+    store_failures_until = deadline if outer is None else min(deadline, outer)
     attempt = 0
     while True:
         it = intent(state) if callable(intent) else intent
@@ -63,7 +68,7 @@ def commit(
         where = ref.version_url(plan.manifest.version)
         if plan.manifest.version == 0:
             _mark_shard(ref)
-        winner = _create(ref, plan.manifest.version, data, digest, deadline)
+        winner = _create(ref, plan.manifest.version, data, digest, store_failures_until)
         if winner is None:
             return apply_manifest(state, plan.manifest, digest, where=where)
         attempt += 1
@@ -113,6 +118,11 @@ def _create(ref: TableRef, version: int, data: bytes, digest: str, deadline: flo
         except StoreError as e:
             # Timeout, 5xx, 409 in-flight conflict: the PUT may or may not have landed.
             err: StoreError | None = e
+            if time.monotonic() > deadline:  # no time to look: the caller checks later
+                raise CommitStateUnknownError(
+                    f"could not tell whether version {version} of {ref.path} was written "
+                    f"({err}); read the table back before retrying"
+                ) from err
         else:
             err = None
         try:

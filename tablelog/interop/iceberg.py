@@ -115,8 +115,10 @@ def _require_pyiceberg() -> None:
 def iceberg_io_properties(store: Store) -> dict[str, str]:
     """pyiceberg FileIO properties that reach ``store`` (S3 endpoint and credentials).
 
-    Derived from the store's options and the AWS environment the same way Polars'
-    are; nothing here is ever written into Iceberg metadata.
+    Derived from the store's options and the AWS configuration the same way Polars'
+    are: credentials only when the caller passed them in ``storage_options``,
+    otherwise pyiceberg's S3 client finds them itself (environment, profile). Nothing
+    here is ever written into Iceberg metadata.
     """
     options = store.reader_options()
     if not options:
@@ -127,6 +129,7 @@ def iceberg_io_properties(store: Store) -> dict[str, str]:
         "aws_session_token": "s3.session-token",
         "aws_region": "s3.region",
         "aws_endpoint_url": "s3.endpoint",
+        "aws_profile": "s3.profile-name",
     }
     out = {mapping[k]: str(v) for k, v in options.items() if k in mapping}
     if options.get("aws_skip_signature") == "true":

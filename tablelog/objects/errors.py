@@ -78,3 +78,34 @@ def translate(exc: BaseException, *, url: str, action: str) -> Exception:
     found = _s3_error(exc)
     detail = f"{found[0]} (HTTP {found[1]})" if found else type(exc).__name__
     return StoreError(f"could not {action} {url}: {detail}")
+
+
+#: S3 error codes of a server that is overloaded or failing for now.
+_TRANSIENT_CODES = frozenset(
+    {
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "RequestTimeout",
+        "InternalError",
+        "ServiceUnavailable",
+        "RequestTimeTooSkewed",
+    }
+)
+_PERMANENT_ERRNOS = frozenset({errno.ENOENT, errno.EACCES, errno.EPERM, errno.EEXIST})
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether ``exc`` may go away by itself: a 5xx or throttling reply, a timeout, a
+    reset or refused connection (not a missing key, a refusal or a failed condition)."""
+    if isinstance(exc, FileNotFoundError | PermissionError | FileExistsError):
+        return False
+    found = _s3_error(exc)
+    if found is not None:
+        return found[1] >= 500 or found[0] in _TRANSIENT_CODES
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return True
+    if isinstance(exc, OSError):
+        return exc.errno not in _PERMANENT_ERRNOS
+    module = type(exc).__module__.split(".", 1)[0]
+    return module in ("botocore", "aiobotocore", "aiohttp", "urllib3", "asyncio")

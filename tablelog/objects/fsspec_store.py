@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import random
+import time
 import uuid
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
 
 import fsspec
 import fsspec.asyn
 
 from tablelog.errors import NotFoundError, UnsafeStoreError
-from tablelog.objects.errors import is_not_found, is_precondition_failure, translate
+from tablelog.objects import deadline
+from tablelog.objects.errors import (
+    is_not_found,
+    is_precondition_failure,
+    is_transient,
+    translate,
+)
 from tablelog.objects.s3options import object_store_options
 from tablelog.objects.store import Store
 
@@ -21,6 +29,15 @@ _ATOMIC_CREATE = frozenset({"s3", "s3a"})
 #: Part size for uploads; s3fs switches to multipart at twice this size.
 MULTIPART_CHUNK = 16 * 1024 * 1024
 PROBE_PREFIX = "_tablelog/probes"
+#: Seconds to connect, and to wait for each read of a reply (botocore's settings; the
+#: caller's ``config_kwargs`` win). One request never takes longer than their sum.
+CONNECT_TIMEOUT_S = 5.0
+READ_TIMEOUT_S = 15.0
+#: Attempts of an idempotent operation outside a deadline (readers); inside one, the
+#: caller's loop retries (module ``deadline``).
+READ_ATTEMPTS = 4
+
+R = TypeVar("R")
 
 
 class FsspecStore(Store):
@@ -39,12 +56,26 @@ class FsspecStore(Store):
             # fsspec caches instances by their arguments, not by the environment they
             # read (AWS_ENDPOINT_URL, keys): a cached instance could talk to another server.
             opts.setdefault("skip_instance_cache", True)
+            # One retry budget (module ``deadline``): botocore makes one attempt per
+            # request, with bounded timeouts, and s3fs does not retry either.
+            config = dict(opts.get("config_kwargs") or {})
+            config["retries"] = {"total_max_attempts": 1}
+            config.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
+            config.setdefault("read_timeout", READ_TIMEOUT_S)
+            opts["config_kwargs"] = config
         if protocol in ("local", "file"):
             opts.setdefault("auto_mkdir", True)
         self._fs: Any = fsspec.filesystem(protocol, **opts)
+        if protocol in _ATOMIC_CREATE:
+            self._fs.retries = 1  # s3fs' own retry loop: one call
+            cfg = opts["config_kwargs"]
+            self.request_timeout = float(cfg["connect_timeout"]) + float(cfg["read_timeout"])
+        else:
+            self.request_timeout = 0.0
         self.supports_conditional_create = protocol in _ATOMIC_CREATE
         self.parallel_uploads = protocol not in ("local", "file")
         self._probed: bool | None = None
+        self._reader_options: dict[str, str] | None = None
 
     def __repr__(self) -> str:
         return f"FsspecStore({self.url!r})"
@@ -57,13 +88,28 @@ class FsspecStore(Store):
             return self._path(key)
         return f"{self.protocol}://{self._path(key)}"
 
+    def _call(self, fn: Callable[[], R], *, retry: bool = True) -> R:
+        """``fn()``: one request inside a deadline (its caller retries); outside one,
+        an idempotent operation (``retry``) is tried up to ``READ_ATTEMPTS`` times."""
+        inside = deadline.current() is not None
+        attempt = 0
+        while True:
+            try:
+                return fn()
+            except Exception as e:
+                attempt += 1
+                if inside or not retry or attempt >= READ_ATTEMPTS or not is_transient(e):
+                    raise
+            time.sleep(0.1 * 2 ** (attempt - 1) * random.uniform(0.5, 1.5))
+
     def _read_kwargs(self) -> dict[str, Any]:
         # s3fs sends a HEAD before every GET unless told to read in one request.
         return {"max_concurrency": 1} if self.protocol in _ATOMIC_CREATE else {}
 
     def get(self, key: str) -> bytes:
         try:
-            return bytes(self._fs.cat_file(self._path(key), **self._read_kwargs()))
+            path, kw = self._path(key), self._read_kwargs()
+            return bytes(self._call(lambda: self._fs.cat_file(path, **kw)))
         except Exception as e:
             raise translate(e, url=self.full_url(key), action="read") from e
 
@@ -72,7 +118,8 @@ class FsspecStore(Store):
             return [self.get(k) for k in keys]
         paths = [self._path(k) for k in keys]
         try:
-            found = self._fs.cat(paths, on_error="return", **self._read_kwargs())
+            kw = self._read_kwargs()
+            found = self._call(lambda: self._fs.cat(paths, on_error="return", **kw))
         except Exception as e:
             raise translate(e, url=self.url, action="read manifests from") from e
         out: builtins.list[bytes] = []
@@ -86,7 +133,7 @@ class FsspecStore(Store):
 
     def put(self, key: str, data: bytes) -> None:
         try:
-            self._fs.pipe_file(self._path(key), data)
+            self._call(lambda: self._fs.pipe_file(self._path(key), data))
         except Exception as e:
             raise translate(e, url=self.full_url(key), action="write") from e
 
@@ -101,7 +148,13 @@ class FsspecStore(Store):
         try:
             # If-None-Match rides on PutObject, or on CompleteMultipartUpload for
             # objects of 2 * MULTIPART_CHUNK and more.
-            self._fs.pipe_file(self._path(key), data, mode="create", chunksize=MULTIPART_CHUNK)
+            # Never retried here: a create whose reply was lost is resolved by the caller.
+            self._call(
+                lambda: self._fs.pipe_file(
+                    self._path(key), data, mode="create", chunksize=MULTIPART_CHUNK
+                ),
+                retry=False,
+            )
             return True
         except Exception as e:
             if is_precondition_failure(e):
@@ -113,12 +166,16 @@ class FsspecStore(Store):
             if self.protocol in _ATOMIC_CREATE:
                 # One HEAD; s3fs' exists() adds a LIST on a miss to look for a "directory".
                 bucket, object_key, _ = self._fs.split_path(self._path(key))
-                try:
-                    self._fs.call_s3("head_object", Bucket=bucket, Key=object_key)
-                    return True
-                except FileNotFoundError:
-                    return False
-            return bool(self._fs.exists(self._path(key)))
+
+                def head() -> bool:
+                    try:
+                        self._fs.call_s3("head_object", Bucket=bucket, Key=object_key)
+                        return True
+                    except FileNotFoundError:
+                        return False
+
+                return self._call(head)
+            return bool(self._call(lambda: self._fs.exists(self._path(key))))
         except Exception as e:
             raise translate(e, url=self.full_url(key), action="check") from e
 
@@ -138,7 +195,7 @@ class FsspecStore(Store):
             return await asyncio.gather(*(head(k) for k in keys), return_exceptions=True)
 
         try:
-            found = fsspec.asyn.sync(self._fs.loop, heads)
+            found = self._call(lambda: fsspec.asyn.sync(self._fs.loop, heads))
         except Exception as e:
             raise translate(e, url=self.url, action="check") from e
         out: builtins.list[bool] = []
@@ -151,7 +208,7 @@ class FsspecStore(Store):
     def list(self, prefix: str) -> Iterator[str]:
         base = self._path(prefix).rstrip("/")
         try:
-            found = self._fs.find(base)
+            found = self._call(lambda: self._fs.find(base))
         except Exception as e:
             if is_not_found(e):
                 return
@@ -173,7 +230,7 @@ class FsspecStore(Store):
         if start_after is not None:
             kwargs["StartAfter"] = self._fs.split_path(self._path(start_after))[1]
         try:
-            reply = self._fs.call_s3("list_objects_v2", **kwargs)
+            reply = self._call(lambda: self._fs.call_s3("list_objects_v2", **kwargs))
         except Exception as e:
             raise translate(e, url=self.full_url(prefix), action="list") from e
         strip = len(key_prefix) - len(prefix)
@@ -182,7 +239,7 @@ class FsspecStore(Store):
 
     def delete(self, key: str) -> None:
         try:
-            self._fs.rm_file(self._path(key))
+            self._call(lambda: self._fs.rm_file(self._path(key)))
         except Exception as e:
             if is_not_found(e):
                 return
@@ -190,7 +247,7 @@ class FsspecStore(Store):
 
     def mtime(self, key: str) -> float:
         try:
-            info = self._fs.info(self._path(key))
+            info = self._call(lambda: self._fs.info(self._path(key)))
         except Exception as e:
             raise translate(e, url=self.full_url(key), action="stat") from e
         modified = info.get("LastModified") or info.get("mtime") or info.get("created")
@@ -199,9 +256,13 @@ class FsspecStore(Store):
         return float(modified.timestamp()) if hasattr(modified, "timestamp") else float(modified)
 
     def reader_options(self) -> Mapping[str, Any] | None:
-        if self.protocol in _ATOMIC_CREATE:
-            return object_store_options(self._options)
-        return None
+        if self.protocol not in _ATOMIC_CREATE:
+            return None
+        # Resolved once per store (~10 ms: botocore reads the AWS config); open_store
+        # keys its cached stores by the AWS_* environment, so a change gets a new one.
+        if self._reader_options is None:
+            self._reader_options = object_store_options(self._options)
+        return dict(self._reader_options)
 
     def check_conditional_create(self) -> None:
         """Prove once per store that create-if-absent is honoured, or raise.

@@ -28,6 +28,9 @@ class Store(abc.ABC):
     #: Whether uploads gain from running several at once (network stores). Local
     #: disks do not, and the extra threads only compete with the caller for the GIL.
     parallel_uploads: bool = False
+    #: Seconds one request can take at most before it fails (connect + read timeouts
+    #: of a network store; 0 for local ones). See ``tablelog.objects.deadline``.
+    request_timeout: float = 0.0
 
     @abc.abstractmethod
     def get(self, key: str) -> bytes:

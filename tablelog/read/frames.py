@@ -72,8 +72,9 @@ def _scan(store: Store, digests: list[str], schema: pl.Schema, **kw: Any) -> pl.
         missing_columns="insert",
         extra_columns="ignore",
         cast_options=_CAST,
+        # Credentials are not in ``options`` (unless the caller passed keys): Polars'
+        # default ("auto") provider resolves them at collect(), so the frame holds none.
         storage_options=dict(options) if options else None,
-        credential_provider=None,
         **kw,
     )
 

@@ -27,6 +27,7 @@ from tablelog.format.manifest import ColumnGroup, Fragment
 from tablelog.format.plan import Intent, NewFragment
 from tablelog.format.state import TableState
 from tablelog.media.kinds import media_blob_names
+from tablelog.objects import deadline as store_deadline
 from tablelog.objects.cas import digest_of, put_content
 from tablelog.objects.store import Store
 from tablelog.table.encode import ROW_GROUP_ROWS, encode_parquet
@@ -61,7 +62,7 @@ def upload_media(
 
     if store.parallel_uploads and len(todo) > 1:
         with ThreadPoolExecutor(min(MEDIA_UPLOADS, len(todo))) as pool:
-            missing = [n for n in pool.map(put, todo) if n is not None]
+            missing = [n for n in pool.map(store_deadline.carried(put), todo) if n is not None]
     else:
         missing = [n for n in map(put, todo) if n is not None]
     if missing:
@@ -130,24 +131,48 @@ class KeyCommitter:
         self.state = refresh(self.ref, self.state)
         return self.state
 
-    def apply(self, job: LogJob, *, rows_group: Future[ColumnGroup] | None = None) -> None:
+    def apply(
+        self,
+        job: LogJob,
+        *,
+        rows_group: Future[ColumnGroup] | None = None,
+        check: Callable[[], None] | None = None,
+    ) -> None:
         """Commit ``job``; ``rows_group`` is its rows' upload if it was started early.
 
-        While the store is unreachable the commit is retried with backoff (for up to
-        ``job.retry_for`` seconds), so a short outage only delays logs; a retry first
-        checks whether the previous attempt landed after all (its log id).
+        While the store fails the commit is retried with backoff for up to
+        ``job.retry_for`` seconds, then the last error is raised (the run spools the
+        log). This loop is the only one that retries: store operations inside it are
+        single requests and no retry starts after the deadline (``objects.deadline``),
+        so against a failing store ``apply`` returns within ``retry_for`` plus one
+        request timeout. A retry first
+        checks whether the previous attempt landed after all (its log id). ``check``
+        runs first in each attempt (the run's store probe, until it has passed).
         """
-        deadline = time.monotonic() + job.retry_for
+        until = time.monotonic() + job.retry_for
+        with store_deadline.deadline(until):
+            self._apply_until(job, rows_group, until, check)
+
+    def _apply_until(
+        self,
+        job: LogJob,
+        rows_group: Future[ColumnGroup] | None,
+        until: float,
+        check: Callable[[], None] | None,
+    ) -> None:
         delay, attempt = 0.5, 0
         while True:
             before = self.state.version
             try:
+                if check is not None:
+                    check()
                 self._apply_once(job, rows_group if attempt == 0 else None)
                 if attempt:
                     log.warning("tablelog: %s reachable again; logs resumed", self.ref.store.url)
                 return
             except (StoreError, CommitStateUnknownError) as e:
-                if isinstance(e, UnsafeStoreError) or time.monotonic() + delay > deadline:
+                pause = delay * random.uniform(0.5, 1.0)
+                if isinstance(e, UnsafeStoreError) or time.monotonic() + pause >= until:
                     raise
                 if attempt == 0:
                     log.warning(
@@ -156,13 +181,14 @@ class KeyCommitter:
                         e,
                     )
             attempt += 1
-            time.sleep(delay * random.uniform(0.5, 1.0))
+            time.sleep(pause)
             delay = min(delay * 2, 30.0)
             try:
                 if self._landed(job, before):
                     return
             except (StoreError, CommitStateUnknownError):
-                continue
+                if time.monotonic() >= until:  # no request starts after the deadline
+                    raise
 
     def _landed(self, job: LogJob, before: int) -> bool:
         """Whether a version after ``before`` carries ``job``'s log id (then adopt it)."""

@@ -34,6 +34,7 @@ from tablelog.format.chain import TableRef, find_shards
 from tablelog.format.manifest import ColumnGroup
 from tablelog.format.plan import NUMERIC_TYPES
 from tablelog.media.kinds import MEDIA_TYPE, is_media
+from tablelog.objects import deadline as store_deadline
 from tablelog.objects.store import Store
 from tablelog.table.table import Table
 from tablelog.table.types import kind_of, to_json_text, type_to_json
@@ -135,6 +136,9 @@ class Run:
         self._history_types: dict[str, Any] | None = None
         #: Called when the run finishes (tablelog.init: forget the current run).
         self._on_finish: Any = None
+        #: Set when a store call failed (and cleared when one succeeds): run.log then
+        #: makes no store call of its own, so it never waits for a store that is down.
+        self._store_down = False
 
     # --------------------------------------------------------------- properties
 
@@ -264,12 +268,15 @@ class Run:
                 tables[key] = Table(dataframe=value)
             else:
                 scalars[key], values[key] = _history_cell(key, value, blobs)
-        self._check_store()
-        if scalars:
-            self._check_history_types(scalars)
-        # Steps grow along every chain: a chain already ahead (a shard's restarted rank,
-        # another handle of the run) moves this handle's steps on.
-        self._step_floor([*tables, *([HISTORY_KEY] if scalars else [])])
+        # run.log's own store calls (the probe, a new key's first read) are single
+        # requests, skipped while the store is known to be down.
+        with store_deadline.deadline(time.monotonic() + self._retry_for):
+            self._check_store()
+            if scalars:
+                self._check_history_types(scalars)
+            # Steps grow along every chain: a chain already ahead (a shard's restarted
+            # rank, another handle of the run) moves this handle's steps on.
+            self._step_floor([*tables, *([HISTORY_KEY] if scalars else [])])
         if (
             step is not None
             and self._partial_step is not None
@@ -383,12 +390,30 @@ class Run:
         return step
 
     def _check_store(self) -> None:
-        if self._checked_store or self._offline:
+        """The create-if-absent probe, once, in ``log()``; while the store does not
+        answer, the committing thread runs it before the first commit instead (a log is
+        spooled, never refused, because the store is down)."""
+        if self._checked_store or self._offline or self._store_down:
+            return
+        try:
+            self._probe()
+        except UnsafeStoreError:
+            raise
+        except StoreError as e:
+            self._went_down(e)
+
+    def _probe(self) -> None:
+        if self._checked_store:
             return
         probe = getattr(self._store, "check_conditional_create", None)
         if probe is not None and not self._single_writer:
             probe()
         self._checked_store = True
+
+    def _went_down(self, error: BaseException) -> None:
+        if not self._store_down:
+            log.warning("tablelog: %s does not answer (%s)", self._store.url, error)
+        self._store_down = True
 
     def _writer(self, key: str) -> tuple[KeyLog, KeyCommitter]:
         found = self._keys.get(key)
@@ -405,11 +430,16 @@ class Run:
             try:
                 if self._offline:  # a new run: nothing to read, and no store to ask
                     raise StoreError("mode='offline'")
+                if self._store_down:
+                    raise StoreError(f"{self._store.url} does not answer")
                 state = committer.open()
                 if state.version < 0:
                     self._check_sharding(key)
-            except (StoreError, CommitStateUnknownError):
+            except (StoreError, CommitStateUnknownError) as e:
+                if isinstance(e, UnsafeStoreError):
+                    raise
                 # Unreachable now: the commit (or the spool) finds the table later.
+                self._went_down(e)
                 state = committer.state
             keylog = KeyLog(
                 key=key,
@@ -457,11 +487,17 @@ class Run:
 
     def _submit(self, committer: KeyCommitter, job: LogJob) -> None:
         rows_group = None
-        offline = self._offline or (self._spool is not None and self._spool.pending > 0)
+        offline = (
+            self._offline
+            or self._store_down
+            or (self._spool is not None and self._spool.pending > 0)
+        )
         if job.writes_rows and self._store.parallel_uploads and not offline:
             assert job.rows is not None
             upload = functools.partial(upload_group, present=committer.media_present)
-            rows_group = self._worker.prefetch(upload, committer.ref, job.rows, job.blobs)
+            with store_deadline.deadline(time.monotonic() + self._retry_for):
+                bounded = store_deadline.carried(upload)  # it ends by then, or fails
+            rows_group = self._worker.prefetch(bounded, committer.ref, job.rows, job.blobs)
         size = sum(arrow_bytes(t) for t in (job.rows, job.new_columns) if t is not None)
         label = f"{job.key!r} at step {job.step}"
         self._worker.submit(lambda: self._commit(committer, job, rows_group), size, label)
@@ -482,13 +518,19 @@ class Run:
             self._drain(force=False)
             return
         try:
-            committer.apply(job, rows_group=rows_group)
+            # (the probe, if log() could not run it because the store was down)
+            committer.apply(job, rows_group=rows_group, check=self._probe)
+            self._store_down = False
         except (StoreError, CommitStateUnknownError) as e:
             if isinstance(e, UnsafeStoreError):  # unsafe, not unreachable: never spool
                 raise
             if rows_group is not None:
                 rows_group.cancel()
+            self._store_down = True
             self._spool_job(committer, job)
+            # The next try waits a little: the spool's first entry just failed.
+            self._drain_backoff = 2.0
+            self._next_drain = time.monotonic() + self._drain_backoff
             log.warning(
                 "tablelog: %s is unreachable (%s); logs of run %s are spooled to %s and "
                 "will be committed when it answers (or with `tablelog sync`)",
@@ -519,7 +561,18 @@ class Run:
         if not force and now < self._next_drain:
             return
         try:
-            done, _ = push(spool, lambda entry: self._keys[entry.job.key][1], wait=False)
+            # Each spooled log is bounded like one commit: retry_for plus one request
+            # (the drain stops at the first that fails).
+            with store_deadline.deadline(time.monotonic() + self._retry_for):
+                self._probe()
+            done, _ = push(
+                spool,
+                lambda entry: self._keys[entry.job.key][1],
+                wait=False,
+                each_s=self._retry_for,
+            )
+        except UnsafeStoreError:
+            raise
         except (StoreError, CommitStateUnknownError):
             # Still unreachable: try again later, less and less often (each try costs
             # the client's own retries).
@@ -527,6 +580,8 @@ class Run:
             self._next_drain = time.monotonic() + self._drain_backoff
             return
         self._drain_backoff = 1.0
+        if not spool.pending:
+            self._store_down = False
         if done and not spool.pending:
             log.warning("tablelog: %s answers again; the spooled logs are committed", self.root)
 
@@ -622,7 +677,8 @@ class Run:
         if error is None and self._compact_at is not None:
             self._compact_tables(self._compact_at)
         status = "failed" if exit_code or error is not None else "finished"
-        self._write_info(status)
+        with store_deadline.deadline(time.monotonic() + self._retry_for):
+            self._write_info(status)
         self._raise_worker_error(all_failures=True)
 
     def _finish_offline(self, exit_code: int | None) -> None:
@@ -717,7 +773,8 @@ class Run:
         if self._spool is not None and self._spool.pending:
             return  # unreachable: finish() (or sync) writes it
         try:
-            self._store.put(key, data)
+            with store_deadline.deadline(time.monotonic() + self._retry_for):
+                self._store.put(key, data)  # one request: it must not hold up the queue
         except (StoreError, CommitStateUnknownError) as e:
             self._info_dirty = True  # try again later
             log.debug("tablelog: run.json of %s not rewritten: %s", self.path, e)

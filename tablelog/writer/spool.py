@@ -28,6 +28,7 @@ from tablelog.format import paths
 from tablelog.format.chain import TableRef, latest_version
 from tablelog.format.manifest import Column
 from tablelog.media.kinds import media_blob_names
+from tablelog.objects import deadline as store_deadline
 from tablelog.objects.open import open_store
 from tablelog.progress import Progress
 from tablelog.writer.committer import KeyCommitter
@@ -263,6 +264,7 @@ def push(
     on_entry: Callable[[Entry], None] | None = None,
     *,
     wait: bool = True,
+    each_s: float | None = None,
 ) -> tuple[int, int]:
     """Commit spooled logs in order; stop at the first that still cannot reach the store.
 
@@ -270,6 +272,8 @@ def push(
     previous push that lost its reply, or a second ``sync``) is not committed again;
     pushers of one spool take turns (its lock; without ``wait``, a pusher that finds
     it taken pushes nothing). ``on_entry`` is called after each entry leaves the spool.
+    With ``each_s``, each entry's store calls are single requests and its retries end
+    within that many seconds (``objects.deadline``).
     """
     committed = skipped = 0
     with spool.claimed(wait=wait) as mine:
@@ -277,12 +281,17 @@ def push(
             return 0, 0
         for entry in spool.entries():
             committer = committer_for(entry)
-            if committer._landed(entry.job, entry.base):
-                skipped += 1
-            elif committer._apply_once(entry.job, None, once=True):
-                committed += 1
-            else:  # another pusher committed it while this one was rebasing
-                skipped += 1
+            with (
+                store_deadline.deadline(time.monotonic() + each_s)
+                if each_s is not None
+                else contextlib.nullcontext()
+            ):
+                if committer._landed(entry.job, entry.base):
+                    skipped += 1
+                elif committer._apply_once(entry.job, None, once=True):
+                    committed += 1
+                else:  # another pusher committed it while this one was rebasing
+                    skipped += 1
             spool.remove(entry)
             if on_entry is not None:
                 on_entry(entry)

@@ -250,9 +250,12 @@ def test_policy_documents_are_least_privilege(applied: Applied) -> None:
     def obj(key: str) -> str:
         return f"arn:aws:s3:::{bucket}/{key}"
 
-    # Structure: no wildcards in actions, no Not*, only the two resources.
+    # Structure: no wildcards in actions, no Not*, only the two resources (and the
+    # create-only rule for manifests, checked below).
     for kind, doc in docs.items():
         for st in _statements(doc):
+            if st.get("Sid") == "ManifestsAreCreateOnly" and kind != "reader":
+                continue
             assert st["Effect"] == "Allow", (kind, st)
             assert not {"NotAction", "NotResource", "NotPrincipal", "Principal"} & set(st)
             for action in _as_list(st["Action"]):
@@ -312,6 +315,62 @@ def test_policy_documents_are_least_privilege(applied: Applied) -> None:
     # maintainers (gc, compact): also delete, under the prefix only.
     assert _allowed(docs["maintainer"], "s3:PutObject", inside)
     assert _allowed(docs["maintainer"], "s3:DeleteObject", inside)
+
+
+def _denied(doc_json: str, action: str, resource: str, *, headers: set[str]) -> bool:
+    """Whether a Deny of these policies (a ``Null`` test on S3 condition keys) refuses
+    ``action`` on ``resource`` for a request carrying ``headers`` (lower case)."""
+    for st in _statements(doc_json):
+        if st["Effect"] != "Deny":
+            continue
+        if not any(_match(a.lower(), action.lower()) for a in _as_list(st["Action"])):
+            continue
+        if not any(_match(r, resource) for r in _as_list(st["Resource"])):
+            continue
+        cond = st.get("Condition", {})
+        assert set(cond) == {"Null"}, cond
+        if all(
+            (key.removeprefix("s3:") not in headers) == (_as_list(value)[0] == "true")
+            for key, value in cond["Null"].items()
+        ):
+            return True
+    return False
+
+
+def test_manifests_are_create_only(applied: Applied) -> None:
+    """Writers and maintainers may create a manifest (If-None-Match: *, as tablelog
+    always does) but never overwrite one: history cannot be rewritten. Data objects
+    (possibly multipart, whose parts carry no If-None-Match) and run.json are not
+    affected."""
+    from tablelog.format import paths
+
+    docs: dict[str, str] = applied.outputs["policy_json"]
+
+    def obj(key: str) -> str:
+        return f"arn:aws:s3:::{applied.bucket}/{applied.prefix}/{key}"
+
+    manifests = [
+        obj(paths.version_key("proj", "run1", "eval", 3)),
+        obj(paths.version_key("proj", "run1", paths.shard_key("rank-00001", "eval"), 0)),
+        obj(paths.version_key("proj", "run1", "_history", 12)),
+    ]
+    others = [
+        obj(paths.object_key("ab" * 32)),
+        obj(paths.run_json_key("proj", "run1")),
+        obj("_tablelog/probes/0123"),
+    ]
+    for kind in ("writer", "maintainer"):
+        doc = docs[kind]
+        for key in manifests:
+            assert _allowed(doc, "s3:PutObject", key), (kind, key)
+            assert not _denied(doc, "s3:PutObject", key, headers={"if-none-match"}), (kind, key)
+            assert _denied(doc, "s3:PutObject", key, headers=set()), (kind, key)
+            assert _denied(doc, "s3:PutObject", key, headers={"if-match"}), (kind, key)
+        for key in others:
+            assert not _denied(doc, "s3:PutObject", key, headers=set()), (kind, key)
+    (deny,) = [st for st in _statements(docs["writer"]) if st["Effect"] == "Deny"]
+    assert _as_list(deny["Action"]) == ["s3:PutObject"]
+    assert not [st for st in _statements(docs["reader"]) if st["Effect"] == "Deny"]
 
 
 def test_bucket_policy_denies_plain_http(applied: Applied) -> None:

@@ -241,12 +241,12 @@ def test_doctor(root: Any, capsys: Capsys) -> None:
     code, out, err = _cli(root, capsys, "doctor")
     lines = out.splitlines()
     assert code == 0 and not err and lines[-1] == "all checks passed", out
-    assert [line.split("]")[0] for line in lines[1:5]] == ["[  ok"] * 4
+    assert [line.split("]")[0] for line in lines[1:6]] == ["[  ok"] * 5
     assert main(["doctor", root.root, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] and report["probe"]["deleted"]
     assert [c["name"] for c in report["checks"]] == [
-        "reachable", "writable", "create-if-absent", "read latency",
+        "reachable", "writable", "create-if-absent", "read latency", "readers",
     ]  # fmt: skip
     assert all(c["ok"] for c in report["checks"]) and report["checks"][3]["ms"] >= 0
     store = open_store(root.root)
@@ -260,7 +260,7 @@ def test_doctor_on_a_file(capsys: Capsys, tmp_path: Path) -> None:
     a_file.write_text("x")
     code, out, _ = _cli(_Root(str(a_file)), capsys, "doctor")
     assert code == 1 and "is not a folder" in out and out.splitlines()[-1] == "1 check(s) failed"
-    assert out.count("[skip]") == 3
+    assert out.count("[skip]") == 4
 
 
 @pytest.mark.s3
@@ -275,7 +275,7 @@ def test_doctor_missing_bucket_on_moto(
     code, out, _ = _cli(_Root("s3://tl-no-such-bucket/x"), capsys, "doctor", "--json")
     report = json.loads(out)
     assert code == 1 and not report["ok"]
-    assert [c["status"] for c in report["checks"]] == ["fail", "skip", "skip", "skip"]
+    assert [c["status"] for c in report["checks"]] == ["fail", "skip", "skip", "skip", "skip"]
     assert secret not in out
     code, out, _ = _cli(_Root(where.root), capsys, "doctor")
     assert code == 0 and secret not in out and "s3://" in out.splitlines()[0]

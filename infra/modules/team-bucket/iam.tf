@@ -53,6 +53,26 @@ data "aws_iam_policy_document" "writer" {
     resources = [local.prefix_objects_arn]
   }
 
+  # History can only grow: a manifest may only be created (If-None-Match: *), never
+  # overwritten. Manifests are small (never multipart uploads, whose UploadPart
+  # requests carry no If-None-Match). See var.require_conditional_manifest_writes.
+  dynamic "statement" {
+    for_each = var.require_conditional_manifest_writes ? [local.manifest_objects_arn] : []
+
+    content {
+      sid       = "ManifestsAreCreateOnly"
+      effect    = "Deny"
+      actions   = ["s3:PutObject"]
+      resources = [statement.value]
+
+      condition {
+        test     = "Null"
+        variable = "s3:if-none-match"
+        values   = ["true"]
+      }
+    }
+  }
+
   dynamic "statement" {
     for_each = local.use_kms ? [var.kms_key_arn] : []
 
@@ -129,6 +149,26 @@ data "aws_iam_policy_document" "maintainer" {
     effect    = "Allow"
     actions   = local.object_actions.maintainer
     resources = [local.prefix_objects_arn]
+  }
+
+  # History can only grow: a manifest may only be created (If-None-Match: *), never
+  # overwritten. Manifests are small (never multipart uploads, whose UploadPart
+  # requests carry no If-None-Match). See var.require_conditional_manifest_writes.
+  dynamic "statement" {
+    for_each = var.require_conditional_manifest_writes ? [local.manifest_objects_arn] : []
+
+    content {
+      sid       = "ManifestsAreCreateOnly"
+      effect    = "Deny"
+      actions   = ["s3:PutObject"]
+      resources = [statement.value]
+
+      condition {
+        test     = "Null"
+        variable = "s3:if-none-match"
+        values   = ["true"]
+      }
+    }
   }
 
   dynamic "statement" {

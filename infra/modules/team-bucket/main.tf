@@ -12,6 +12,8 @@ locals {
   # at plan time and do not depend on the bucket having been created.
   bucket_arn         = "arn:${local.partition}:s3:::${var.bucket_name}"
   prefix_objects_arn = "arn:${local.partition}:s3:::${var.bucket_name}/${var.prefix}/*"
+  # Table manifests (.../tables/<key>/versions/<n>.json): created once, never rewritten.
+  manifest_objects_arn = "arn:${local.partition}:s3:::${var.bucket_name}/${var.prefix}/projects/*/versions/*"
 
   # s3:prefix values a ListBucket request may carry: the team prefix as a
   # folder and anything below it. The bare prefix (no trailing slash) is not

@@ -150,6 +150,12 @@ variable "iam_path" {
   }
 }
 
+variable "require_conditional_manifest_writes" {
+  description = "Whether the writer and maintainer policies deny a PutObject of a manifest key (<prefix>/projects/*/versions/*) made without If-None-Match (S3's s3:if-none-match condition key), so a version, once written, cannot be overwritten: history can only grow. tablelog always creates manifests that way. Turn off only in a partition or S3-compatible store whose IAM does not know the s3:if-none-match key (there the deny would refuse every manifest write)."
+  type        = bool
+  default     = true
+}
+
 variable "create_roles" {
   description = "Whether to also create IAM roles (writer, reader, maintainer) with the matching policy attached. Off by default: usually the policies are attached to existing roles or users."
   type        = bool
