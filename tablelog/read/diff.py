@@ -134,19 +134,21 @@ def diff(
         va = resolve_version(ref, version=a, step=step_a)
         vb = resolve_version(ref, version=-1 if latest_b else b, step=step_b)
     except NotFoundError:
-        if not find_shards(ref.store, ref.project, ref.run_id, ref.key):
+        shards = find_shards(ref.store, ref.project, ref.run_id, ref.key)
+        if not shards:
             raise
-        one = sharded_union(ref, version=a if a is not None else b)  # refuses a/b if >1 shard
-        assert one is not None
-        if a is not None or b is not None:  # one shard: its own versions
+        if a is not None or b is not None:  # one shard: its own versions (refused if more)
+            one = sharded_union(ref, version=a if a is not None else b)
+            assert one is not None
             return diff(one[0][1].path, a, b, step_a=step_a, step_b=step_b,
                         root=root, storage_options=storage_options)  # fmt: skip
-        return _diff_union(ref, step_a, step_b)
+        return _diff_union(ref, shards, step_a, step_b)
     return _diff_states(ref, load_version(ref, va), load_version(ref, vb))
 
 
-def _diff_union(ref: TableRef, step_a: int | None, step_b: int | None) -> TableDiff:
-    shards = find_shards(ref.store, ref.project, ref.run_id, ref.key)
+def _diff_union(
+    ref: TableRef, shards: list[str], step_a: int | None, step_b: int | None
+) -> TableDiff:
     side_a = {s: (r, st) for s, r, st in shard_states(ref, shards, step=step_a)}
     side_b = {s: (r, st) for s, r, st in shard_states(ref, shards, step=step_b)}
     parts: list[tuple[str, TableDiff]] = []
