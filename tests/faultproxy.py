@@ -14,6 +14,11 @@ is relayed. Requests are recorded (``proxy.requests``), and rules inject faults:
 * ``deny_writes(prefix)``: a read-only prefix (403 AccessDenied to writes below it);
 * ``black_hole(match)``: read the request, then never answer (the connection stays
   open until the rule is cleared or the proxy closes): the client's timeout decides.
+* ``emulate_latency(profile)``: delay every request by a time drawn per request kind
+  (PUT, GET, HEAD, LIST) from a log-normal distribution, half before forwarding and
+  half after (:data:`S3_LATENCY`: defaults from published S3 figures, docs/scaling.md).
+  The delay is spent sleeping in the request's own thread (no CPU, no lock held), so
+  concurrent requests wait concurrently, as they do against a remote store.
 
 SigV4 signs the ``Host`` header, and clients sign the host they connect to, which is
 the proxy. The proxy therefore forwards the client's ``Host`` header unchanged (it
@@ -31,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import math
 import random
 import socket
 import threading
@@ -41,7 +47,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-__all__ = ["FaultProxy", "Request"]
+__all__ = ["S3_LATENCY", "FaultProxy", "Latency", "Request", "request_kind"]
 
 #: Request headers kept in each record.
 RECORDED_HEADERS = (
@@ -82,6 +88,7 @@ class Request:
     fate: str = "forwarded"  # forwarded | dropped | injected
     upstream_status: int | None = None
     seconds: float = 0.0
+    emulated: float = 0.0  # seconds of emulated latency slept (emulate_latency)
 
     @property
     def key(self) -> str:
@@ -99,6 +106,43 @@ class Request:
 
 
 Match = Callable[[Request], bool]
+
+
+@dataclass(frozen=True)
+class Latency:
+    """A log-normal request latency given by its median and 99th percentile (seconds),
+    cut at ``cap`` (a client would have retried by then)."""
+
+    median: float
+    p99: float
+    cap: float = 2.0
+
+    def sample(self, rng: random.Random) -> float:
+        if self.median <= 0:
+            return 0.0
+        sigma = math.log(max(self.p99, self.median) / self.median) / 2.326  # z(0.99)
+        return min(self.cap, self.median * math.exp(rng.gauss(0.0, sigma)))
+
+
+#: Emulated S3 Standard latencies per request kind for small objects (docs/scaling.md,
+#: "Latency emulation", cites the source): medians in the tens of milliseconds, a tail
+#: of ~4x the median at p99, cut at the 2 s after which AWS advises retrying.
+S3_LATENCY: dict[str, Latency] = {
+    "PUT": Latency(median=0.050, p99=0.200),
+    "GET": Latency(median=0.030, p99=0.120),
+    "HEAD": Latency(median=0.020, p99=0.080),
+    "LIST": Latency(median=0.060, p99=0.250),
+}
+
+
+def request_kind(req: Request) -> str:
+    """PUT, GET, HEAD or LIST (a GET of a bucket or with ``list-type``); POST and
+    DELETE count as PUT."""
+    if req.method == "GET":
+        return "LIST" if "list-type" in req.query or not req.key else "GET"
+    if req.method == "HEAD":
+        return "HEAD"
+    return "PUT"
 
 
 @dataclass
@@ -148,12 +192,14 @@ class FaultProxy:
         self._holes: list[Match] = []
         #: Set to let every held (black-holed) connection go; a new Event per hole rule set.
         self._release = threading.Event()
+        self._latency: dict[str, Latency] | None = None
+        self._latency_rng = random.Random(0)
         proxy = self
 
         class Handler(_Handler):
             owner = proxy
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.port = int(self._server.server_address[1])
         self.endpoint_url = f"http://127.0.0.1:{self.port}"
@@ -238,10 +284,32 @@ class FaultProxy:
         with self._lock:
             return self._release if any(m(req) for m in self._holes) else None
 
+    def emulate_latency(
+        self, profile: dict[str, Latency] | None = None, *, scale: float = 1.0, seed: int = 0
+    ) -> None:
+        """Delay every request by a latency drawn for its kind (:func:`request_kind`)
+        from ``profile`` (default :data:`S3_LATENCY`), times ``scale``: half before
+        forwarding, half before replying. Kinds missing from ``profile`` are not delayed.
+        The draw is seeded; the sleep holds no lock and uses no CPU."""
+        chosen = S3_LATENCY if profile is None else profile
+        with self._lock:
+            self._latency = {
+                k: Latency(v.median * scale, v.p99 * scale, v.cap) for k, v in chosen.items()
+            }
+            self._latency_rng = random.Random(seed)
+
+    def _emulated_latency(self, req: Request) -> float:
+        with self._lock:
+            if self._latency is None:
+                return 0.0
+            dist = self._latency.get(request_kind(req))
+            return 0.0 if dist is None else dist.sample(self._latency_rng)
+
     def clear_rules(self) -> None:
         with self._lock:
             self._holes.clear()
             self._release.set()
+            self._latency = None
             self._strip.clear()
             self._drops.clear()
             self._injects.clear()
@@ -319,6 +387,18 @@ class FaultProxy:
             return False
 
 
+class _Server(ThreadingHTTPServer):
+    # many concurrent clients (64 writers' connection pools) connect at once
+    request_queue_size = 1024
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        # Headers and body leave in separate writes: without TCP_NODELAY the body waits
+        # for the client's delayed ACK (+40 ms per GET/LIST reply on loopback).
+        sock, addr = super().get_request()
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock, addr
+
+
 class _Handler(BaseHTTPRequestHandler):
     owner: FaultProxy
     protocol_version = "HTTP/1.1"  # keep-alive, as S3 clients expect
@@ -357,6 +437,9 @@ class _Handler(BaseHTTPRequestHandler):
         # recorded before any reply byte is sent: a client that got its reply sees it
         owner._record(req)
         try:
+            req.emulated = owner._emulated_latency(req)
+            if req.emulated:
+                time.sleep(req.emulated / 2)  # the request travelling to the store
             if owner._should_reset(req):
                 req.fate = "reset"
                 self.close_connection = True
@@ -385,7 +468,7 @@ class _Handler(BaseHTTPRequestHandler):
 
             status, reason, headers, payload = self._forward(body)
             req.upstream_status = status
-            delay = owner._delay_for(req)
+            delay = owner._delay_for(req) + req.emulated / 2  # (+ the reply travelling back)
             if delay:
                 time.sleep(delay)
             if 200 <= status < 300 and owner._should_drop(req):

@@ -179,7 +179,13 @@ def history(args: argparse.Namespace) -> int:
 
 def _diff_text(d: TableDiff) -> list[str]:
     by = "rows by increment" if d.identity == INCREMENT else "rows by position"
-    out = [f"{d.path}: version {d.version_a} -> {d.version_b} ({d.mode}, {by})"]
+    if d.shards:
+        side_a = "start" if d.step_a is None else f"step {d.step_a}"
+        side_b = "latest" if d.step_b is None else f"step {d.step_b}"
+        head = f"{d.path}: {side_a} -> {side_b}, {len(d.shards)} shard(s)"
+        out = [f"{head} ({d.mode}, {by})"]
+    else:
+        out = [f"{d.path}: version {d.version_a} -> {d.version_b} ({d.mode}, {by})"]
     if d.same:
         out.append("no difference")
         return out
@@ -203,7 +209,11 @@ def _diff_text(d: TableDiff) -> list[str]:
 
 
 def diff(args: argparse.Namespace) -> int:
-    d = table_diff(args.path, args.a, args.b, root=args.root)
+    if args.a is None and args.step_a is None:
+        raise UsageError("give version A or --step-a")
+    d = table_diff(
+        args.path, args.a, args.b, step_a=args.step_a, step_b=args.step_b, root=args.root
+    )
     if args.json:
         print_json(d.to_json())
     else:

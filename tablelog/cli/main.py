@@ -152,11 +152,16 @@ def build_parser() -> argparse.ArgumentParser:
         "IMMUTABLE and MUTABLE tables compare rows by position (row i of A with row i "
         "of B) and count changed cells per column; INCREMENTAL tables report the "
         "increments (rows) added between A and B.",
-        "examples:\n  tablelog diff p/RUN/eval 0 2\n  tablelog diff p/RUN/eval -2 -1 --json",
+        "examples:\n  tablelog diff p/RUN/eval 0 2\n  tablelog diff p/RUN/eval -2 -1 --json\n"
+        "  tablelog diff p/RUN/eval --step-a 100   (a sharded table: every shard)",
     )
     dif.add_argument("path", help="PROJECT/RUN/KEY")
-    dif.add_argument("a", type=int, metavar="A", help="older version (negative: from the latest)")
+    dif.add_argument(
+        "a", type=int, nargs="?", metavar="A", help="older version (negative: from the latest)"
+    )
     dif.add_argument("b", type=int, nargs="?", metavar="B", help="newer version (default latest)")
+    dif.add_argument("--step-a", type=int, help="older side: the version as of this step")
+    dif.add_argument("--step-b", type=int, help="newer side: the version as of this step")
     _json_flag(dif, "the difference")
 
     exp = _sub(

@@ -73,7 +73,19 @@ def compact(args: argparse.Namespace) -> int:
                 "fragments_after": done.fragments_after,
                 "rows": done.rows,
                 "bytes_written": done.bytes_written,
+                **(
+                    {"shards": {s: {"version": r.version} for s, r in done.shards}}
+                    if done.shards
+                    else {}
+                ),
             }
+        )
+    elif done.shards:
+        compacted = sum(r.compacted for _, r in done.shards)
+        print(
+            f"{done.path}: {compacted} of {len(done.shards)} shard(s) compacted, "
+            f"{done.fragments_before} -> {done.fragments_after} fragments, {done.rows} rows, "
+            f"{done.bytes_written} bytes written"
         )
     elif done.compacted:
         print(

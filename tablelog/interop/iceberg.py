@@ -19,6 +19,10 @@ What the Iceberg table holds (see the README section "Apache Iceberg"):
   "Merged fragments") is registered as the objects it was merged from (older versions
   list them, so they are still in the store), one increment each.
 * Row order is not part of Iceberg; compare exported rows as sets.
+* A sharded table (written by several processes with shard ids) exports as one
+  Iceberg table: every shard's latest version, with a ``_shard`` (string) column that,
+  like ``_increment``, is an identity partition carried by each data file's partition
+  value (``scan`` shows the same column). Re-exporting appends each shard's new objects.
 
 Re-exporting a newer version of the same table to the same identifier commits one new
 Iceberg snapshot: an ``append`` of only the new objects when the old version's
@@ -40,7 +44,9 @@ value yet (Arrow type null: Iceberg format 2 has no such type).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
+import json
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -50,14 +56,15 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tablelog.errors import TablelogError
+from tablelog.errors import NotFoundError, TablelogError
 from tablelog.format import paths
 from tablelog.format.chain import TableRef, load_version, unmerged_fragments
 from tablelog.format.manifest import INCREMENT_COLUMN, Fragment
 from tablelog.format.state import TableState
 from tablelog.objects.local import LocalStore
 from tablelog.objects.store import Store
-from tablelog.read.scan import Root, _ref, resolve_version
+from tablelog.read.scan import Root, _ref, resolve_version, sharded_union
+from tablelog.read.shards import SHARD_COLUMN
 from tablelog.table.types import stored_type
 
 if TYPE_CHECKING:
@@ -80,7 +87,7 @@ class IcebergExport:
 
     identifier: str
     path: str
-    version: int
+    version: int  # -1: every shard of a sharded table (at its latest version)
     location: str
     #: ``"create"``, ``"append"``, ``"overwrite"`` or ``"none"`` (already exported)
     operation: str
@@ -101,6 +108,7 @@ class _File:
     object: str
     increment: int | None  # the partition value; None: unpartitioned or stored in the file
     rows: int
+    shard: str | None = None  # a sharded table's shard (the _shard partition value)
 
 
 def _require_pyiceberg() -> None:
@@ -287,10 +295,11 @@ def _data_file(
         parquet_column_mapping=parquet_path_to_id_mapping(schema),
     )
     spec = metadata.spec()
+    values = {INCREMENT_COLUMN: file.increment, SHARD_COLUMN: file.shard}
     if spec.is_unpartitioned():
         partition = Record()
-    elif file.increment is not None:
-        partition = Record(file.increment)
+    elif all(values.get(f.name) is not None for f in spec.fields):
+        partition = Record(*(values[f.name] for f in spec.fields))
     else:
         try:
             partition = stats.partition(spec, schema)
@@ -393,7 +402,13 @@ def to_iceberg(
     """
     _require_pyiceberg()
     ref = _ref(path, root, storage_options)
-    v = resolve_version(ref, version=version, step=None)
+    try:
+        v = resolve_version(ref, version=version, step=None)
+    except NotFoundError:
+        shards = sharded_union(ref, version=version)
+        if shards is None:
+            raise
+        return _to_iceberg_union(ref, shards, catalog, identifier, location)
     state = load_version(ref, v)
     store = ref.store
     if not isinstance(store, LocalStore) and not store.full_url("").startswith(("s3://", "s3a://")):
@@ -436,6 +451,154 @@ def to_iceberg(
         )
     return _update(
         table, ident, ref.path, state, files, props, partitioned=partitioned, tagged=tagged
+    )
+
+
+def _union_schema(shards: list[tuple[str, TableRef, TableState]], path: str) -> TableState:
+    """A state whose schema is the shards' columns by name (first seen first); a column
+    typed differently in two shards is refused."""
+    columns: dict[str, Any] = {}
+    for shard, _, state in shards:
+        for c in state.schema:
+            seen = columns.setdefault(c.name, (shard, c))
+            if seen[1].arrow != c.arrow:
+                raise TablelogError(
+                    f"{path}: column {c.name!r} is {seen[1].arrow} in shard {seen[0]} and "
+                    f"{c.arrow} in shard {shard}; Iceberg needs one type. Export the shards "
+                    "one by one (their paths), or log one type"
+                )
+    return TableState(version=-1, schema=tuple(c for _, c in columns.values()))
+
+
+def _to_iceberg_union(
+    ref: TableRef,
+    shards: list[tuple[str, TableRef, TableState]],
+    catalog: str | Catalog,
+    identifier: str | Sequence[str],
+    location: str | None,
+) -> IcebergExport:
+    store = ref.store
+    if not isinstance(store, LocalStore) and not store.full_url("").startswith(("s3://", "s3a://")):
+        raise TablelogError(
+            f"Iceberg engines cannot read objects of {store.url}: export from a local folder "
+            "or an S3 root"
+        )
+    namespace, name = _split_identifier(identifier)
+    ident = ".".join((*namespace, name))
+    tagged = all(_tagged(state, sref.key) for _, sref, state in shards)
+    files = [
+        _File(f.url, f.object, f.increment, f.rows, shard)
+        for shard, sref, state in shards
+        for f in _plan_files(sref, state, tagged=tagged)
+    ]
+    stored = [f.increment is None for f in files]
+    if tagged and any(stored) and not all(stored):
+        compacted = sorted({f.shard for f in files if f.increment is None and f.shard})
+        raise TablelogError(
+            f"{ref.path}: shard(s) {compacted[:5]} are compacted (_increment stored in the "
+            "objects) and others are not; one Iceberg table partitions all or none by "
+            f"_increment. Run `tablelog compact {ref.path}` (compacts every shard), then export"
+        )
+    by_increment = tagged and not all(stored)
+    union = _union_schema(shards, ref.path)
+    digest = hashlib.sha256(
+        "".join(f"{s}:{st.digest};" for s, _, st in shards).encode()
+    ).hexdigest()
+    props = {
+        _PATH_PROP: ref.path,
+        _VERSION_PROP: json.dumps({s: st.version for s, _, st in shards}, sort_keys=True),
+        _DIGEST_PROP: digest,
+    }
+    cat = _open_catalog(catalog, store)
+    spec = (INCREMENT_COLUMN, SHARD_COLUMN) if by_increment else (SHARD_COLUMN,)
+    from pyiceberg.exceptions import NoSuchTableError
+
+    try:
+        table: IcebergTable | None = cat.load_table(ident)
+    except NoSuchTableError:
+        table = None
+    rows = sum(st.rows for _, _, st in shards)
+    if table is None:
+        cat.create_namespace_if_not_exists(namespace)
+        where = location or _location(store, namespace, name)
+        tx = cat.create_table_transaction(
+            ident,
+            schema=_union_arrow_schema(union, ref.path, tagged=tagged),
+            location=where,
+            properties={_PATH_PROP: ref.path},
+        )
+        with tx.update_spec() as update:
+            for column in spec:
+                update.add_identity(column)
+        _set_name_mapping(tx)
+        from pyiceberg.io import load_file_io
+
+        data_files = _data_files(load_file_io(cat.properties, where), tx, files, ref.path)
+        if data_files:
+            with tx.update_snapshot(snapshot_properties=props).fast_append() as append:
+                for df in data_files:
+                    append.append_data_file(df)
+        table = tx.commit_transaction()
+        return _union_result(table, ident, ref.path, "create", len(data_files), 0, files, rows)
+    source = table.properties.get(_PATH_PROP)
+    have = tuple(f.name for f in table.spec().fields)
+    if source != ref.path or have != spec:
+        raise TablelogError(
+            f"Iceberg table {ident} was not exported from all shards of {ref.path} as they "
+            f"are now (its {_PATH_PROP} is {source!r}, partitioned by {list(have)}, needs "
+            f"{list(spec)}); export it to a new identifier"
+        )
+    current = _current_files(table)
+    wanted = {f.url for f in files}
+    new = [f for f in files if f.url not in current]
+    gone = [df for url, df in current.items() if url not in wanted]
+    if not new and not gone:
+        return _union_result(table, ident, ref.path, "none", 0, 0, files, rows)
+    with table.transaction() as utx:
+        with utx.update_schema() as update:
+            update.union_by_name(_union_arrow_schema(union, ref.path, tagged=tagged))
+        _set_name_mapping(utx)
+        data_files = _data_files(table.io, utx, new, ref.path)
+        snap = utx.update_snapshot(snapshot_properties=props)
+        producer = snap.overwrite() if gone else snap.fast_append()
+        with producer as p:
+            for df in gone:
+                p.delete_data_file(df)
+            for df in data_files:
+                p.append_data_file(df)
+    table = table.refresh()
+    operation = "overwrite" if gone else "append"
+    return _union_result(table, ident, ref.path, operation, len(new), len(gone), files, rows)
+
+
+def _union_arrow_schema(union: TableState, path: str, *, tagged: bool) -> pa.Schema:
+    schema = _arrow_schema(union, path, tagged=tagged)
+    return schema.append(pa.field(SHARD_COLUMN, pa.string()))
+
+
+def _union_result(
+    table: IcebergTable,
+    ident: str,
+    path: str,
+    operation: str,
+    added: int,
+    removed: int,
+    files: list[_File],
+    rows: int,
+) -> IcebergExport:
+    snapshot = table.current_snapshot()
+    return IcebergExport(
+        identifier=ident,
+        path=path,
+        version=-1,
+        location=table.location(),
+        operation=operation,
+        snapshot_id=snapshot.snapshot_id if snapshot is not None else None,
+        added_files=added,
+        removed_files=removed,
+        data_files=len(files),
+        rows=rows,
+        metadata_location=table.metadata_location,
     )
 
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from tablelog.errors import CommitConflictError
+from tablelog.errors import CommitConflictError, NotFoundError
 from tablelog.format import paths
-from tablelog.format.chain import TableRef, load_version, unmerged_fragments
+from tablelog.format.chain import TableRef, find_shards, load_version, unmerged_fragments
 from tablelog.format.commit import commit
 from tablelog.format.manifest import INCREMENT_COLUMN
 from tablelog.format.plan import Intent, NewFragment
@@ -45,10 +45,13 @@ class CompactResult:
     fragments_after: int
     rows: int
     bytes_written: int
+    #: A sharded table: what compaction did to each shard (``version`` is then None;
+    #: the counts are the shards' sums).
+    shards: tuple[tuple[str, CompactResult], ...] = ()
 
     @property
     def compacted(self) -> bool:
-        return self.version is not None
+        return self.version is not None or any(r.compacted for _, r in self.shards)
 
 
 def compact(
@@ -72,6 +75,14 @@ def compact(
     if target_rows < 1:
         raise ValueError(f"target_rows must be >= 1, got {target_rows}")
     ref = _ref(path, root, storage_options)
+    try:
+        _latest(ref)
+    except NotFoundError:
+        shards = find_shards(ref.store, ref.project, ref.run_id, ref.key)
+        if not shards:
+            raise
+        return _compact_shards(ref.path, shards, root, storage_options, target_rows,
+                               min_fragments, progress)  # fmt: skip
     for attempt in range(REPLANS + 1):
         try:
             return _compact_once(ref, target_rows, min_fragments, progress)
@@ -171,4 +182,37 @@ def _compact_once(
         fragments_after=len(after.fragments),
         rows=after.rows,
         bytes_written=written,
+    )
+
+
+def _compact_shards(
+    path: str,
+    shards: list[str],
+    root: Root,
+    storage_options: Mapping[str, Any] | None,
+    target_rows: int,
+    min_fragments: int,
+    progress: Progress | None,
+) -> CompactResult:
+    """Every shard of a sharded table compacted on its own chain, in shard order (a
+    shard whose first commit never landed is left out)."""
+    project, run_id, key = path.split("/", 2)
+    done: list[tuple[str, CompactResult]] = []
+    for shard in shards:
+        one = f"{project}/{run_id}/{paths.shard_key(shard, key)}"
+        try:
+            result = compact(one, root=root, storage_options=storage_options,
+                             target_rows=target_rows, min_fragments=min_fragments,
+                             progress=progress)  # fmt: skip
+        except NotFoundError:
+            continue  # marked, but nothing committed yet
+        done.append((shard, result))
+    return CompactResult(
+        path=path,
+        version=None,
+        fragments_before=sum(r.fragments_before for _, r in done),
+        fragments_after=sum(r.fragments_after for _, r in done),
+        rows=sum(r.rows for _, r in done),
+        bytes_written=sum(r.bytes_written for _, r in done),
+        shards=tuple(done),
     )

@@ -21,10 +21,12 @@ from typing import Any
 
 import polars as pl
 
-from tablelog.format.chain import TableRef, load_version
+from tablelog.errors import NotFoundError
+from tablelog.format.chain import TableRef, find_shards, load_version
 from tablelog.format.manifest import INCREMENT_COLUMN
 from tablelog.format.state import TableState
-from tablelog.read.scan import Root, _frame, _ref, resolve_version
+from tablelog.read.scan import Root, _frame, _ref, resolve_version, sharded_union
+from tablelog.read.shards import shard_states
 
 POSITION = "position"
 INCREMENT = "increment"
@@ -57,6 +59,12 @@ class TableDiff:
     cells_changed: tuple[tuple[str, int], ...] = ()
     increments_added: tuple[tuple[int, int], ...] = ()
     increments_removed: tuple[tuple[int, int], ...] = ()
+    #: A sharded table: each shard's own diff (its versions, increments and cells; a
+    #: shard with no version at a side compares with an empty table). The counts above
+    #: are their sums; ``version_a``/``version_b`` are -1 and the steps are given.
+    shards: tuple[tuple[str, TableDiff], ...] = ()
+    step_a: int | None = None
+    step_b: int | None = None
 
     @property
     def same(self) -> bool:
@@ -87,25 +95,110 @@ class TableDiff:
             "cells_changed": dict(self.cells_changed),
             "increments_added": [{"increment": i, "rows": n} for i, n in self.increments_added],
             "increments_removed": [{"increment": i, "rows": n} for i, n in self.increments_removed],
+            **(
+                {
+                    "step_a": self.step_a,
+                    "step_b": self.step_b,
+                    "shards": {s: d.to_json() for s, d in self.shards},
+                }
+                if self.shards
+                else {}
+            ),
         }
 
 
 def diff(
     path: str,
-    a: int,
+    a: int | None = None,
     b: int | None = None,
     *,
+    step_a: int | None = None,
+    step_b: int | None = None,
     root: Root = None,
     storage_options: Mapping[str, Any] | None = None,
 ) -> TableDiff:
-    """Compare version ``a`` with version ``b`` (default the latest) of ``project/run/key``.
+    """Compare version ``a`` (or the version as of step ``step_a``) with version ``b``
+    (or as of ``step_b``; default the latest) of ``project/run/key``.
 
     Negative versions count from the latest, as in :func:`tablelog.scan`.
+
+    A sharded table compares as one table: each shard at step ``step_a`` against itself
+    at ``step_b`` (default its latest), summed, with each shard's diff in ``shards``.
+    Version numbers belong to one shard, so ``a``/``b`` are refused when it has several.
     """
+    if a is None and step_a is None:
+        raise ValueError("diff needs version a or step_a=")
     ref = _ref(path, root, storage_options)
-    va = resolve_version(ref, version=a, step=None)
-    vb = resolve_version(ref, version=-1 if b is None else b, step=None)
-    sa, sb = load_version(ref, va), load_version(ref, vb)
+    latest_b = b is None and step_b is None
+    try:
+        va = resolve_version(ref, version=a, step=step_a)
+        vb = resolve_version(ref, version=-1 if latest_b else b, step=step_b)
+    except NotFoundError:
+        shards = find_shards(ref.store, ref.project, ref.run_id, ref.key)
+        if not shards:
+            raise
+        if a is not None or b is not None:  # one shard: its own versions (refused if more)
+            one = sharded_union(ref, version=a if a is not None else b)
+            assert one is not None
+            return diff(one[0][1].path, a, b, step_a=step_a, step_b=step_b,
+                        root=root, storage_options=storage_options)  # fmt: skip
+        return _diff_union(ref, shards, step_a, step_b)
+    return _diff_states(ref, load_version(ref, va), load_version(ref, vb))
+
+
+def _diff_union(
+    ref: TableRef, shards: list[str], step_a: int | None, step_b: int | None
+) -> TableDiff:
+    side_a = {s: (r, st) for s, r, st in shard_states(ref, shards, step=step_a)}
+    side_b = {s: (r, st) for s, r, st in shard_states(ref, shards, step=step_b)}
+    parts: list[tuple[str, TableDiff]] = []
+    for shard in shards:
+        if shard not in side_a and shard not in side_b:
+            continue
+        sref = (side_b.get(shard) or side_a[shard])[0]
+        sa = side_a.get(shard, (sref, TableState()))[1]
+        sb = side_b.get(shard, (sref, TableState()))[1]
+        parts.append((shard, _diff_states(sref, sa, sb)))
+    if not parts:
+        raise NotFoundError(f"no shard of table {ref.path} has a version")
+    diffs = [d for _, d in parts]
+    columns_a = _union_names(d.columns_a for d in diffs)
+    columns_b = _union_names(d.columns_b for d in diffs)
+    cells: Counter[str] = Counter()
+    for d in diffs:
+        cells.update(dict(d.cells_changed))
+    return TableDiff(
+        path=ref.path,
+        mode=next((d.mode for d in diffs if d.mode), ""),
+        identity=diffs[0].identity,
+        version_a=-1,
+        version_b=-1,
+        rows_a=sum(d.rows_a for d in diffs),
+        rows_b=sum(d.rows_b for d in diffs),
+        columns_a=columns_a,
+        columns_b=columns_b,
+        columns_added=tuple(c for c in columns_b if c not in columns_a),
+        columns_removed=tuple(c for c in columns_a if c not in columns_b),
+        columns_retyped=_union_names(d.columns_retyped for d in diffs),
+        rows_added=sum(d.rows_added for d in diffs),
+        rows_removed=sum(d.rows_removed for d in diffs),
+        rows_changed=sum(d.rows_changed for d in diffs),
+        cells_changed=tuple(cells.items()),
+        shards=tuple(parts),
+        step_a=step_a,
+        step_b=step_b,
+    )
+
+
+def _union_names(groups: Any) -> tuple[str, ...]:
+    out: dict[str, None] = {}
+    for names in groups:
+        out.update(dict.fromkeys(names))
+    return tuple(out)
+
+
+def _diff_states(ref: TableRef, sa: TableState, sb: TableState) -> TableDiff:
+    va, vb = sa.version, sb.version
     types_a = {c.name: c.arrow for c in sa.schema}
     types_b = {c.name: c.arrow for c in sb.schema}
     common = [c for c in types_b if c in types_a]
@@ -132,7 +225,7 @@ def diff(
         "columns_removed": tuple(c for c in types_a if c not in types_b),
         "columns_retyped": retyped,
     }
-    if sb.mode == "INCREMENTAL":
+    if (sb.mode or sa.mode) == "INCREMENTAL":
         return _by_increment(ref, sa, sb, base)
     return _by_position(ref, sa, sb, common, base)
 

@@ -19,10 +19,11 @@ from typing import Any
 
 import polars as pl
 
+from tablelog.errors import NotFoundError
 from tablelog.format.chain import load_version
 from tablelog.progress import Progress
 from tablelog.read.html import DEFAULT_MAX_ROWS, DEFAULT_MAX_VERSIONS, write_html
-from tablelog.read.scan import Root, _frame, _ref, resolve_version
+from tablelog.read.scan import Root, _frame, _ref, resolve_version, sharded_union, union_frame
 
 #: File extension -> format.
 FORMATS: Mapping[str, str] = {
@@ -53,13 +54,15 @@ class ExportResult:
     path: str
     target: str
     format: str
-    version: int
+    version: int  # -1: the union of a sharded table's shards (``shards``)
     rows: int
     columns: tuple[str, ...]
     bytes: int
     streamed: bool
     #: HTML only: a version had more rows than ``max_rows`` (the page shows the first).
     truncated: bool = False
+    #: A sharded table: each exported shard and its version.
+    shards: tuple[tuple[str, int], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -72,6 +75,7 @@ class ExportResult:
             "bytes": self.bytes,
             "streamed": self.streamed,
             "truncated": self.truncated,
+            **({"shards": dict(self.shards)} if self.shards else {}),
         }
 
 
@@ -111,6 +115,43 @@ def _write(lf: pl.LazyFrame, fmt: str, out: str) -> bool:
     return False
 
 
+def _check_target(target: Path) -> Path:
+    if target.is_dir():
+        raise ValueError(f"cannot export to {os.fspath(target)!r}: it is a directory")
+    if not target.parent.is_dir():
+        raise ValueError(
+            f"cannot export to {os.fspath(target)!r}: folder {str(target.parent)!r} does not exist"
+        )
+    return target.parent / f".{target.name}.tmp-{uuid.uuid4().hex}"
+
+
+def _export_union(
+    path: str, shards: list[Any], target: Path, fmt: str, progress: Progress | None
+) -> ExportResult:
+    tmp = _check_target(target)
+    try:
+        lf = flatten_for_text(union_frame(shards), fmt)
+        if progress is not None:
+            progress(f"write {fmt}", 0, None)
+        streamed = _write(lf, fmt, str(tmp))
+        if progress is not None:
+            progress(f"write {fmt}", 1, 1)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return ExportResult(
+        path=path,
+        target=str(target),
+        format=fmt,
+        version=-1,
+        rows=sum(state.rows for _, _, state in shards),
+        columns=tuple(lf.collect_schema().names()),
+        bytes=target.stat().st_size,
+        streamed=streamed,
+        shards=tuple((shard, state.version) for shard, _, state in shards),
+    )
+
+
 def export(
     path: str,
     to: str | os.PathLike[str],
@@ -130,6 +171,11 @@ def export(
 
     ``max_rows`` and ``max_versions`` bound an HTML page (rows per version, versions
     of a MUTABLE table); ``progress`` is called as work proceeds (:mod:`tablelog.progress`).
+
+    A sharded table exports as one table, as :func:`tablelog.scan` reads it: every
+    shard (at ``step``), shards in id order, with a ``_shard`` column; ``version=``
+    names one shard's version (read one shard by its path). HTML pages show one chain:
+    export one shard's path to HTML.
     """
     if fmt is None:
         fmt = export_format(to)
@@ -138,7 +184,19 @@ def export(
             f"unknown export format {fmt!r} (use one of {sorted(set(FORMATS.values()))})"
         )
     ref = _ref(path, root, storage_options)
-    state = load_version(ref, resolve_version(ref, version=version, step=step))
+    try:
+        state = load_version(ref, resolve_version(ref, version=version, step=step))
+    except NotFoundError:
+        shards = sharded_union(ref, version=version, step=step)
+        if shards is None:
+            raise
+        if fmt == "html":
+            raise ValueError(
+                f"table {ref.path} is sharded ({len(shards)} shards); an HTML page shows one "
+                f"chain: export one shard's path, e.g. {shards[0][1].path}, or export the "
+                "union to Parquet, CSV or JSON"
+            ) from None
+        return _export_union(ref.path, shards, Path(to), fmt, progress)
     target = Path(to)
     if target.is_dir():
         raise ValueError(f"cannot export to {os.fspath(to)!r}: it is a directory")

@@ -222,6 +222,35 @@ def _union_frame(states: list[tuple[str, TableRef, TableState]], *, verify: bool
     return pl.concat(frames, how="diagonal_relaxed")
 
 
+def sharded_union(
+    ref: TableRef, *, version: int | None = None, step: int | None = None
+) -> list[tuple[str, TableRef, TableState]] | None:
+    """The shards of sharded table ``ref`` as ``(shard, shard's ref, state)``, each at its
+    newest version (at or before ``step``), in shard order; None when ``ref`` is not a
+    sharded table. ``version=`` names one shard's version, so it is refused for a table
+    with several shards (:func:`check_sharded_selector`); with one shard it is that
+    shard's version."""
+    shards = find_shards(ref.store, ref.project, ref.run_id, ref.key)
+    if not shards:
+        return None
+    if check_sharded_selector(ref, shards, version=version):
+        sref = shard_ref(ref, shards[0])
+        v = resolve_version(sref, version=version, step=step)
+        return [(shards[0], sref, load_version(sref, v))]
+    states = shard_states(ref, shards, step=step)
+    if not states:
+        at = "" if step is None else f" at or before step {step}"
+        raise NotFoundError(f"no shard of table {ref.path} has a version{at}")
+    return states
+
+
+def union_frame(
+    states: list[tuple[str, TableRef, TableState]], *, verify: bool = False
+) -> pl.LazyFrame:
+    """The rows of the shards ``states`` names as one frame with a ``_shard`` column."""
+    return _union_frame(states, verify=verify)
+
+
 def _verify_objects(ref: TableRef, state: TableState) -> None:
     digests = sorted({g.object for f in state.fragments for g in f.groups})
     keys = [paths.object_key(d) for d in digests]

@@ -21,6 +21,11 @@ chain (``_shard/w<NNN>/shared``, as ``init(shard=...)`` does), and the check rea
 union back with ``tablelog.scan("p/bench/shared")``.
 ``--refresh-first`` refreshes the state (one ordered LIST) before every commit, to
 measure how much of the conflict count is the stale first attempt.
+``--latency SCALE`` puts the loopback fault proxy (tests/faultproxy.py) between the
+writers and SeaweedFS, in its own process, delaying every request by the emulated S3
+latency of its kind (``S3_LATENCY`` times SCALE; 0: the proxy without delay, to measure
+its overhead). The model of docs/scaling.md is evaluated at the same latencies and
+printed beside each measurement (``model_commits_per_s``).
 
 Measured per W: commits/s (all commits / time from the first commit's start to the
 last one's end), p50 / p99 / max commit latency (upload + commit, per ``log``),
@@ -35,6 +40,7 @@ prints ``os.cpu_count()`` so numbers are read with that in mind.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -51,6 +57,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from servers import S3Server, start_seaweedfs
+
+#: Client CPU per commit (Parquet encode, plan, sign, parse) added to the model's
+#: latencies: the W=1 commit time without emulated latency on this machine (~8 ms).
+MODEL_CPU_S = 0.008
 
 BUCKET_PREFIX = "writers"
 PROJECT, RUN = "p", "bench"
@@ -104,9 +114,9 @@ def child(root: str, key: str, name: str, logs: int, interval: float, refresh_fi
             self.calls += 1
             return super().exists(key)
 
-        def list_page(self, prefix: str, *, start_after: str | None = None) -> Any:
+        def list_page(self, prefix: str, **kwargs: Any) -> Any:
             self.calls += 1
-            return super().list_page(prefix, start_after=start_after)
+            return super().list_page(prefix, **kwargs)
 
     store = CountingStore(root)
     ref = TableRef(store, PROJECT, RUN, key)
@@ -169,6 +179,81 @@ def child(root: str, key: str, name: str, logs: int, interval: float, refresh_fi
     )
 
 
+# -- the proxy, in its own process (its threads do not share the parent's GIL) --------
+
+
+def proxy_child(upstream: str, scale: float) -> None:
+    from faultproxy import FaultProxy, request_kind
+
+    proxy = FaultProxy(upstream)
+    if scale > 0:
+        proxy.emulate_latency(scale=scale)
+    print(proxy.endpoint_url, flush=True)
+    for line in sys.stdin:  # "stats": requests per kind and seconds slept since the last
+        reqs = proxy.snapshot()
+        proxy.reset()
+        kinds: dict[str, int] = {}
+        for r in reqs:
+            kinds[request_kind(r)] = kinds.get(request_kind(r), 0) + 1
+        stats = {"requests": kinds, "emulated_s": round(sum(r.emulated for r in reqs), 3)}
+        print(json.dumps(stats) if line.strip() == "stats" else "?", flush=True)
+    proxy.close()
+
+
+class Proxy:
+    """The fault proxy in a child process, in front of ``server``."""
+
+    def __init__(self, server: S3Server, scale: float) -> None:
+        self.scale = scale
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--proxy-child", server.endpoint_url, str(scale)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        self.url = self.proc.stdout.readline().strip()
+        if not self.url.startswith("http://"):
+            raise RuntimeError(f"the proxy did not start: {self.url!r}")
+
+    def stats(self) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write("stats\n")
+        self.proc.stdin.flush()
+        stats: dict[str, Any] = json.loads(self.proc.stdout.readline())
+        return stats
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+def mean_latency(kind: str, scale: float) -> float:
+    """The mean of the emulated log-normal latency of a request kind (seconds)."""
+    import math
+
+    from faultproxy import S3_LATENCY
+
+    d = S3_LATENCY[kind]
+    if scale <= 0:
+        return 0.0
+    sigma = math.log(d.p99 / d.median) / 2.326
+    return scale * d.median * math.exp(sigma * sigma / 2)
+
+
+def model_rate(writers: int, scale: float, *, chained: bool) -> float:
+    """docs/scaling.md's model at the emulated latencies: a writer's commit costs its two
+    PUTs (object, manifest) plus client CPU, ``c1``; W separate chains give ``W / c1``;
+    one shared chain gives at most ``μ = 1/c``, its critical section ``c`` being a LIST,
+    a GET of the new manifest and the PUT of the next (plus CPU)."""
+    put, get, lst = (mean_latency(k, scale) for k in ("PUT", "GET", "LIST"))
+    c1 = 2 * put + MODEL_CPU_S
+    if not chained or writers == 1:
+        return writers / c1
+    return min(writers / c1, 1 / (lst + get + put + MODEL_CPU_S))
+
+
 # -- parent ---------------------------------------------------------------------------
 
 
@@ -186,6 +271,7 @@ def measure(
     separate: bool,
     sharded: bool = False,
     refresh_first: bool = False,
+    proxy: Proxy | None = None,
 ) -> dict[str, Any]:
     import tablelog
     from tablelog.format.chain import TableRef, latest_version, read_history
@@ -200,8 +286,11 @@ def measure(
     bucket = f"{BUCKET_PREFIX}-{writers}-{os.getpid()}"
     server.create_bucket(bucket)
     root = f"s3://{bucket}/t"
-    env = {**os.environ, **server.env()}
-    so = server.storage_options()
+    via = server  # the writers (and the checks) talk to the store through the proxy
+    if proxy is not None:
+        via = dataclasses.replace(server, endpoint_url=proxy.url, _stop=None)
+    env = {**os.environ, **via.env()}
+    so = via.storage_options()
     tablelog.init(project=PROJECT, id=RUN, root=root, storage_options=so).finish()
     procs = [
         subprocess.Popen(
@@ -226,6 +315,8 @@ def measure(
     try:
         for p in procs:
             assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+        if proxy is not None:
+            proxy.stats()  # forget the set-up and warm-up requests
         for p in procs:
             assert p.stdin is not None
             p.stdin.write("go\n")
@@ -240,6 +331,7 @@ def measure(
         for p in procs:
             if p.poll() is None:
                 p.kill()
+    requests = proxy.stats() if proxy is not None else None
     lat = [x for o in outs for x in o["latencies"]]
     conflicts = [x for o in outs for x in o["conflicts"]]
     up = [x for o in outs for x in o["uploads"]]
@@ -265,6 +357,7 @@ def measure(
         df = tablelog.scan(f"{PROJECT}/{RUN}/shared", root=root, storage_options=so).collect()
         exact = exact and df.height == commits and df.select("writer", "i").n_unique() == commits
     server.delete_bucket(bucket)
+    scale = proxy.scale if proxy is not None else None
     return {
         "writers": writers,
         "tables": len(keys),
@@ -289,6 +382,12 @@ def measure(
         "store_errors_per_commit": round(sum(o["unknown"] for o in outs) / commits, 2),
         "rows_exactly_once": exact,
         "chain_linear": linear,
+        "latency_scale": scale,
+        # requests the writers made through the proxy, per kind, and the time they slept
+        "proxy_requests": requests,
+        "model_commits_per_s": None
+        if scale is None
+        else round(model_rate(writers, scale, chained=not (sharded or separate)), 1),
     }
 
 
@@ -333,16 +432,26 @@ def main() -> None:
         action="store_true",
         help="refresh the table state before each commit (not what Run does today)",
     )
+    ap.add_argument(
+        "--latency",
+        type=float,
+        help="through the fault proxy with S3 latency emulation times this (0: no delay)",
+    )
+    ap.add_argument("--proxy-child", nargs=2, metavar=("UPSTREAM", "SCALE"))
     ap.add_argument("--child", nargs=6, metavar=("ROOT", "KEY", "NAME", "LOGS", "INTERVAL", "R"))
     args = ap.parse_args()
     if args.child:
         root, key, name, logs, interval, refresh_first = args.child
         child(root, key, name, int(logs), float(interval), refresh_first == "1")
         return
+    if args.proxy_child:
+        proxy_child(args.proxy_child[0], float(args.proxy_child[1]))
+        return
     counts = [int(x) for x in args.writers.split(",")]
     print(f"{platform.platform()}, {os.cpu_count()} CPUs, python {platform.python_version()}")
     with tempfile.TemporaryDirectory() as tmp:
         server = start_seaweedfs(tmp)
+        proxy = None if args.latency is None else Proxy(server, args.latency)
         try:
             results = []
             for w in counts:
@@ -354,10 +463,13 @@ def main() -> None:
                     separate=args.separate,
                     sharded=args.sharded,
                     refresh_first=args.refresh_first,
+                    proxy=proxy,
                 )
                 print(json.dumps(r), flush=True)
                 results.append(r)
         finally:
+            if proxy is not None:
+                proxy.close()
             server.stop()
     print(markdown(results))
     if args.json:
