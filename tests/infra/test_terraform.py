@@ -412,8 +412,8 @@ _CHECKOV_VENV_ENV = os.environ.get("TABLELOG_CHECKOV_VENV")
 def _checkov_venv() -> Path:
     if _CHECKOV_VENV_ENV:
         return Path(_CHECKOV_VENV_ENV)
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "tablelog-checkov-venv"
+    # Inside the repository's ignored .tools/ (make clean removes it), not in ~/.cache.
+    return Path(__file__).resolve().parents[2] / ".tools" / "checkov-venv"
 
 
 def _checkov_or_skip() -> Path:
