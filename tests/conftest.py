@@ -16,6 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import scale
 from servers import S3Server, start_moto, start_seaweedfs
 
 import tablelog
@@ -26,6 +27,17 @@ LOCALSTACK_URL = os.environ.get("TABLELOG_LOCALSTACK_URL", "http://127.0.0.1:456
 # .ci/run starts LocalStack and sets this: there, a LocalStack that does not answer is a
 # failure, not a skip.
 LOCALSTACK_REQUIRED = os.environ.get("TABLELOG_REQUIRE_LOCALSTACK") == "1"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked full_scale_only run only in CI's full-scale pass (scale.py); elsewhere
+    they are deselected, and the summary line counts them."""
+    if scale.FULL:
+        return
+    drop = [item for item in items if item.get_closest_marker("full_scale_only")]
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = [item for item in items if not item.get_closest_marker("full_scale_only")]
 
 
 @pytest.fixture(autouse=True)
