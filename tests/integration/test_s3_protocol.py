@@ -181,6 +181,7 @@ def test_store_ignoring_if_none_match_fails_closed(bucket: Bucket, proxy: FaultP
     msg = str(exc.value)
     assert bucket.root in msg and "single_writer=True" in msg
     assert not [k for k in bucket.object_keys() if "/versions/" in k]
+    run.finish()  # now, while the proxy is up (at exit it would be gone)
 
     run2 = _init(bucket, proxy, single_writer=True)
     _log_incremental(run2, 3)
