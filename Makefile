@@ -8,7 +8,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 CORE   := $(VENV)/.installed-core
 DEV    := $(VENV)/.installed-dev
-# Parallel test workers (pytest-xdist); `make test N=0` runs in one process.
+# Parallel test workers (pytest-xdist): 2 for the 2-core machines CI and developers
+# have (auto would be the same there); `make test N=0` runs in one process.
 N      ?= 2
 
 .PHONY: demo test lint bench clean
@@ -16,13 +17,15 @@ N      ?= 2
 $(CORE): pyproject.toml
 	@echo "make: installing tablelog and its core dependencies into $(VENV) (about a minute, once)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	@$(PY) -m pip install --quiet --disable-pip-version-check -e .
+	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip >$(VENV)/pip.log 2>&1 \
+	  && $(PY) -m pip install --quiet --disable-pip-version-check -e . >>$(VENV)/pip.log 2>&1 \
+	  || { cat $(VENV)/pip.log; echo "make: pip failed (log above, in $(VENV)/pip.log)"; exit 1; }
 	@touch $(CORE)
 
 $(DEV): $(CORE)
 	@echo "make: installing the test servers, linters and extras ('.[dev]', a few minutes, once)"
-	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]' >>$(VENV)/pip.log 2>&1 \
+	  || { cat $(VENV)/pip.log; echo "make: pip failed (log above, in $(VENV)/pip.log)"; exit 1; }
 	@touch $(DEV)
 
 demo: $(CORE)
