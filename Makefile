@@ -32,7 +32,7 @@ demo: $(CORE)
 	@$(PY) -m tablelog.demo
 
 test: $(DEV)
-	$(PY) -m pytest -n $(N)
+	$(PY) -m pytest -n $(N) --dist loadgroup
 
 lint: $(DEV)
 	$(VENV)/bin/ruff check tablelog tests

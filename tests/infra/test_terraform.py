@@ -34,7 +34,9 @@ from tfsupport import (
     local_server_vars,
 )
 
-pytestmark = pytest.mark.slow
+# One xdist worker runs the whole module (make test: --dist loadgroup), so that the
+# module-scoped terraform apply happens once, not once per worker.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("terraform")]
 
 
 # ---------------------------------------------------------------------------
