@@ -1,32 +1,46 @@
 # Two commands do all set-up on a fresh machine:
-#   make demo   - the demo training loop on the embedded local store (./tablelog-data)
-#   make test   - the whole test suite (unit, integration on real S3 servers, property)
+#   make demo   - the demo training loop on the embedded local store (./tablelog-data);
+#                 installs only the core dependencies (about a minute, once)
+#   make test   - the whole test suite (unit, integration on real S3 servers, property);
+#                 installs everything the tests need (test servers, linters) first
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
+CORE   := $(VENV)/.installed-core
+DEV    := $(VENV)/.installed-dev
+# Parallel test workers (pytest-xdist): 2 for the 2-core machines CI and developers
+# have (auto would be the same there); `make test N=0` runs in one process.
+N      ?= 2
 
 .PHONY: demo test lint bench clean
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+$(CORE): pyproject.toml
+	@echo "make: installing tablelog and its core dependencies into $(VENV) (about a minute, once)"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip >$(VENV)/pip.log 2>&1 \
+	  && $(PY) -m pip install --quiet --disable-pip-version-check -e . >>$(VENV)/pip.log 2>&1 \
+	  || { cat $(VENV)/pip.log; echo "make: pip failed (log above, in $(VENV)/pip.log)"; exit 1; }
+	@touch $(CORE)
 
-demo: $(STAMP)
-	$(PY) -m tablelog.demo
+$(DEV): $(CORE)
+	@echo "make: installing the test servers, linters and extras ('.[dev]', a few minutes, once)"
+	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]' >>$(VENV)/pip.log 2>&1 \
+	  || { cat $(VENV)/pip.log; echo "make: pip failed (log above, in $(VENV)/pip.log)"; exit 1; }
+	@touch $(DEV)
 
-test: $(STAMP)
-	$(PY) -m pytest
+demo: $(CORE)
+	@$(PY) -m tablelog.demo
 
-lint: $(STAMP)
+test: $(DEV)
+	$(PY) -m pytest -n $(N) --dist loadgroup
+
+lint: $(DEV)
 	$(VENV)/bin/ruff check tablelog tests
 	$(VENV)/bin/ruff format --check tablelog tests
 	$(VENV)/bin/mypy
 
-bench: $(STAMP)
+bench: $(DEV)
 	$(PY) tests/benchmarks/bench_core.py
 
 clean:
-	rm -rf $(VENV) tablelog-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .tools tablelog-data .pytest_cache .mypy_cache .ruff_cache

@@ -8,7 +8,8 @@
 #   localstack/run-host.sh env       print the variables to export
 #
 # Settings (environment):
-#   TABLELOG_LOCALSTACK_HOME    venv, data, log, pid   (default ~/.cache/tablelog-localstack)
+#   TABLELOG_LOCALSTACK_HOME    venv, data, log, pid   (default .tools/localstack in the
+#                               repository, an ignored folder; make clean removes it)
 #   TABLELOG_LOCALSTACK_PYTHON  python (3.13+) to build the venv with (default: the
 #                               newest ~/.pyenv/versions/3.13*, else `pyenv which
 #                               python3.13`, else python3.13 on PATH).
@@ -21,7 +22,7 @@
 #   TABLELOG_LOCALSTACK_TIMEOUT seconds to wait for health (default 180)
 set -euo pipefail
 
-LS_HOME="${TABLELOG_LOCALSTACK_HOME:-$HOME/.cache/tablelog-localstack}"
+LS_HOME="${TABLELOG_LOCALSTACK_HOME:-$(cd "$(dirname "$0")/.." && pwd)/.tools/localstack}"
 PORT="${TABLELOG_LOCALSTACK_PORT:-4566}"
 BUCKET="${TABLELOG_BUCKET:-tablelog-team}"
 TIMEOUT="${TABLELOG_LOCALSTACK_TIMEOUT:-180}"

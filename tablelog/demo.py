@@ -9,7 +9,10 @@ everything back with Polars as a notebook would.
 from __future__ import annotations
 
 import math
+import os
 import random
+import sys
+from pathlib import Path
 
 import polars as pl
 
@@ -63,6 +66,22 @@ def main() -> None:
     )
     print("\nloss from the run's history table:")
     print(tablelog.scan(f"{path}/_history").select("_step", "loss").tail(3).collect())
+    _next_steps(path, str(run.root))
+
+
+def _next_steps(path: str, root: str) -> None:
+    """The commands to try next, with the CLI of this environment (.venv/bin/tablelog)."""
+    exe = Path(sys.prefix, "bin", "tablelog")
+    cli = os.path.relpath(exe) if exe.exists() else "tablelog"
+    if cli.startswith(".."):
+        cli = str(exe)
+    eval_table = f"{path}/eval/predictions"
+    print(f"\nthe tables are in {root}; next, try:")
+    print(f"  {cli} ls {path}")
+    print(f"  {cli} show {eval_table}")
+    print(f"  {cli} history {path}/training_table")
+    print(f"  {cli} export {eval_table} --to eval.html    # then open eval.html in a browser")
+    print("and in Python: tablelog.scan(" + repr(eval_table) + ").collect()")
 
 
 if __name__ == "__main__":

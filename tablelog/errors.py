@@ -16,6 +16,10 @@ class InvalidNameError(TablelogError, ValueError):
     """A project, run id or table key that cannot be stored safely."""
 
 
+class InvalidRootError(TablelogError, ValueError):
+    """A root that cannot be what was meant (``s3:/bucket`` with one slash)."""
+
+
 class TableError(TablelogError, ValueError):
     """A Table was used against its rules (wrong row length, mode rule, ...)."""
 

@@ -16,6 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import scale
 from servers import S3Server, start_moto, start_seaweedfs
 
 import tablelog
@@ -25,6 +26,20 @@ _counter = itertools.count()
 DEAD_PROXY = "http://127.0.0.1:9"
 # Read at import, before the autouse fixture clears TABLELOG_* for each test.
 LOCALSTACK_URL = os.environ.get("TABLELOG_LOCALSTACK_URL", "http://127.0.0.1:4566").rstrip("/")
+# .ci/run starts LocalStack and sets this: there, a LocalStack that does not answer is a
+# failure, not a skip.
+LOCALSTACK_REQUIRED = os.environ.get("TABLELOG_REQUIRE_LOCALSTACK") == "1"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked full_scale_only run only in CI's full-scale pass (scale.py); elsewhere
+    they are deselected, and the summary line counts them."""
+    if scale.FULL:
+        return
+    drop = [item for item in items if item.get_closest_marker("full_scale_only")]
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = [item for item in items if not item.get_closest_marker("full_scale_only")]
 
 
 @pytest.fixture(autouse=True)
@@ -73,12 +88,18 @@ def localstack_server() -> S3Server:
         with urllib.request.urlopen(f"{LOCALSTACK_URL}/_localstack/health", timeout=2) as r:
             body = r.read().decode()
     except (urllib.error.URLError, OSError) as e:
-        pytest.skip(
+        why = (
             f"LocalStack does not answer on {LOCALSTACK_URL} ({e}); start it with "
             "localstack/run-host.sh or docker compose -f localstack/docker-compose.yml up -d"
         )
+        if LOCALSTACK_REQUIRED:
+            pytest.fail(f"{why} (TABLELOG_REQUIRE_LOCALSTACK=1)")
+        pytest.skip(why)
     if '"s3": "running"' not in body and '"s3": "available"' not in body:
-        pytest.skip(f"LocalStack on {LOCALSTACK_URL} has no S3 service: {body[:200]}")
+        why = f"LocalStack on {LOCALSTACK_URL} has no S3 service: {body[:200]}"
+        if LOCALSTACK_REQUIRED:
+            pytest.fail(why)
+        pytest.skip(why)
     return S3Server(name="localstack", endpoint_url=LOCALSTACK_URL, key="test", secret="test")
 
 

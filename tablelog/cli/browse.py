@@ -5,15 +5,17 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import sys
 from collections import defaultdict
 from typing import Any
 
+import polars as pl
+
 from tablelog.cli import output
-from tablelog.cli.common import UsageError, print_json, print_records
+from tablelog.cli.common import UsageError, existing_store, print_json, print_records
 from tablelog.errors import NotFoundError
 from tablelog.format import paths
 from tablelog.format.chain import TableRef
-from tablelog.objects.open import open_store
 from tablelog.objects.store import Store
 from tablelog.read.diff import INCREMENT, TableDiff
 from tablelog.read.diff import diff as table_diff
@@ -115,7 +117,7 @@ def _tables(store: Store, project: str, run_id: str) -> list[dict[str, Any]]:
 
 
 def ls(args: argparse.Namespace) -> int:
-    store = open_store(args.root)
+    store = existing_store(args.root)
     parts = args.path.split("/") if args.path.strip("/") else []
     if len(parts) > 2 or not all(parts):
         raise UsageError(f"ls takes '', PROJECT or PROJECT/RUN, got {args.path!r}")
@@ -145,6 +147,8 @@ def ls(args: argparse.Namespace) -> int:
         output.print_table([list(r.values()) for r in rows], list(rows[0]), plain=plain)
     elif rows:
         print("\n".join(str(row[name]) for row in rows))
+    else:
+        print(f"no projects in {store.url} yet", file=sys.stderr)
     return 0
 
 
@@ -158,13 +162,20 @@ def show(args: argparse.Namespace) -> int:
         if missing:
             raise ValueError(f"{args.path} has no column {missing[0]!r}; its columns: {names}")
         lf = lf.select(args.columns)
+    total: int | None = None
     if not args.all:
-        lf = lf.head(args.head)
-    df = lf.collect()
+        df = lf.head(args.head + 1).collect()  # one more row tells whether it truncates
+        if df.height > args.head:
+            total = int(lf.select(pl.len()).collect().item())
+            df = df.head(args.head)
+    else:
+        df = lf.collect()
     if args.json:
         print_records(df)
     else:
-        output.print_frame(df)
+        output.print_frame(df, total_rows=total)
+        if total is not None and not output.is_terminal():
+            print(f"{df.height} of {total} rows (--head N or --all for more)")
     return 0
 
 
@@ -172,8 +183,21 @@ def history(args: argparse.Namespace) -> int:
     df = table_history(args.path, root=args.root)
     if args.json:
         print_records(df)
-    else:
+        return 0
+
+    def plain() -> None:  # piped: one line per version
+        for v in df.iter_rows(named=True):
+            shard = f"  shard {v['shard']}" if "shard" in v else ""
+            print(
+                f"{v['version']}  step {'-' if v['step'] is None else v['step']}  {v['mode']}  "
+                f"{v['rows']} row(s)  +{v['added_rows']}  {len(v['columns'])} column(s)  "
+                f"{v['fragments']} fragment(s)  {v['time'].isoformat()}{shard}"
+            )
+
+    if output.is_terminal():
         output.print_frame(df.drop("digest", "writer"))
+    else:
+        plain()
     return 0
 
 

@@ -8,6 +8,10 @@ from typing import Any
 
 import polars as pl
 
+from tablelog.errors import NotFoundError
+from tablelog.objects.open import open_store, resolve_root
+from tablelog.objects.store import Store
+
 
 class UsageError(Exception):
     """A bad argument found after parsing: exit 2, like an argparse error."""
@@ -17,6 +21,21 @@ def one_line(error: BaseException | str) -> str:
     """An error message on one line (Polars appends its query plan after a blank line)."""
     text = str(error).split("\n\n", 1)[0]
     return " ".join(text.split()) or type(error).__name__
+
+
+def existing_store(root: str | None) -> Store:
+    """The store of ``root``, or NotFoundError when its folder or bucket does not exist:
+    a typo in a root must not look like an empty, healthy store."""
+    store = open_store(root)
+    if not store.root_exists():
+        where = "bucket" if "://" in store.url else "folder"
+        given = resolve_root(root)
+        raise NotFoundError(
+            f"no such bucket/folder: the {where} of root {given!r} does not exist; check "
+            "--root (or $TABLELOG_ROOT; the default is ./tablelog-data)"
+            + (", and create the bucket first" if where == "bucket" else "")
+        )
+    return store
 
 
 def print_json(value: Any) -> None:

@@ -18,6 +18,7 @@ from typing import NoReturn
 
 import polars as pl
 
+from tablelog import __version__
 from tablelog.cli import browse, doctor, interop, maint
 from tablelog.cli.common import UsageError, one_line
 from tablelog.errors import TablelogError
@@ -104,7 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tablelog", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--root", help="store URL or folder (default $TABLELOG_ROOT, ./tablelog-data)")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p.add_argument("--version", action="version", version=f"tablelog {__version__}")
+    # Not required: a bare `tablelog` prints this help (main) instead of a usage error.
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     ls = _sub(
         sub,
@@ -257,6 +260,9 @@ def _add_ui(sub: argparse._SubParsersAction[_Parser]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command is None:  # bare `tablelog`: the help, on stdout
+        parser.print_help()
+        return 0
     args.parser = parser
     handler: Handler = args.handler
     try:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tablelog.cli import output
-from tablelog.cli.common import UsageError, print_json
+from tablelog.cli.common import UsageError, existing_store, print_json
 from tablelog.errors import NotFoundError, TablelogError
 from tablelog.maintenance import compact as table_compact
 from tablelog.maintenance import gc as store_gc
@@ -19,6 +19,7 @@ from tablelog.writer.spool import sync as spool_sync
 
 
 def verify(args: argparse.Namespace) -> int:
+    existing_store(args.root)
     with output.progress(not args.json) as progress:
         report = store_verify(args.target, root=args.root, deep=args.deep, progress=progress)
     if args.json:
@@ -39,6 +40,7 @@ def gc(args: argparse.Namespace) -> int:
     if not args.min_age_hours >= 0:
         raise UsageError(f"--min-age-hours must be >= 0, got {args.min_age_hours}")
     min_age = dt.timedelta(hours=args.min_age_hours)
+    existing_store(args.root)
     with output.progress(not args.json) as progress:
         report = store_gc(args.root, min_age=min_age, dry_run=not args.delete, progress=progress)
     if args.json:

@@ -43,6 +43,11 @@ def _is_terminal(stream: IO[str]) -> bool:
         return False
 
 
+def is_terminal() -> bool:
+    """Whether stdout is a terminal on which tables are drawn with rich."""
+    return _is_terminal(sys.stdout) and has_rich()
+
+
 def console(stream: IO[str] | None = None) -> Console | None:
     """A rich console on ``stream`` (default stdout) when it is a terminal, else None."""
     stream = sys.stdout if stream is None else stream
@@ -137,7 +142,7 @@ def print_frame(frame: pl.DataFrame, *, total_rows: int | None = None) -> None:
     its shape."""
     shape = f"shape: ({frame.height}, {frame.width})"
     if total_rows is not None and total_rows > frame.height:
-        shape += f" of {total_rows} row(s)"
+        shape += f" · {frame.height} of {total_rows} rows (--head N or --all for more)"
 
     def plain() -> None:
         with pl.Config(tbl_rows=-1, tbl_cols=-1):

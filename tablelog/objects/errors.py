@@ -61,8 +61,35 @@ def is_not_found(exc: BaseException) -> bool:
     return found is not None and (found[0] in {"NoSuchKey", "404", "NotFound"})
 
 
+def _in_chain(exc: BaseException, *names: str) -> BaseException | None:
+    """The first exception in ``exc``'s chain whose class (or a base) has one of ``names``."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if any(c.__name__ in names for c in type(cur).__mro__):
+            return cur
+        cur = cur.__cause__ or cur.__context__
+    return None
+
+
 def translate(exc: BaseException, *, url: str, action: str) -> Exception:
     """A tablelog error for a backend exception raised while doing ``action`` on ``url``."""
+    if _in_chain(exc, "NoCredentialsError", "PartialCredentialsError") is not None:
+        return StoreError(
+            f"no S3 credentials found to {action} {url}: set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), or pass storage_options={'key': ..., "
+            "'secret': ...}; for MinIO, SeaweedFS or LocalStack also set AWS_ENDPOINT_URL"
+        )
+    down = _in_chain(exc, "EndpointConnectionError", "ConnectTimeoutError")
+    if down is not None:
+        kwargs: Any = getattr(down, "kwargs", None)
+        tried = kwargs.get("endpoint_url") if isinstance(kwargs, dict) else None
+        return StoreError(
+            f"could not connect to {tried or 'the S3 endpoint'} to {action} {url}: is the "
+            "server running and the URL right? It comes from AWS_ENDPOINT_URL (or "
+            "storage_options={'client_kwargs': {'endpoint_url': ...}}), else AWS' own"
+        )
     if is_not_found(exc):
         found = _s3_error(exc)
         if found is not None and found[0] == "NoSuchBucket":

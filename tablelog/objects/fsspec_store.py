@@ -255,6 +255,20 @@ class FsspecStore(Store):
             raise NotFoundError(f"{self.full_url(key)} has no modification time")
         return float(modified.timestamp()) if hasattr(modified, "timestamp") else float(modified)
 
+    def root_exists(self) -> bool:
+        try:
+            if self.protocol in _ATOMIC_CREATE:
+                # The bucket only: below it, a "folder" exists once it holds an object.
+                bucket = self._root.split("/", 1)[0]
+                try:
+                    self._fs.call_s3("head_bucket", Bucket=bucket)
+                    return True
+                except FileNotFoundError:
+                    return False
+            return not self._root or bool(self._fs.exists(self._root))
+        except Exception as e:
+            raise translate(e, url=self.url, action="check") from e
+
     def reader_options(self) -> Mapping[str, Any] | None:
         if self.protocol not in _ATOMIC_CREATE:
             return None

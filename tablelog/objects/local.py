@@ -104,6 +104,9 @@ class LocalStore(Store):
     def full_url(self, key: str) -> str:
         return f"{self.url}/{key}"
 
+    def root_exists(self) -> bool:
+        return self.root.is_dir()
+
 
 def _unlink(path: str) -> None:
     with contextlib.suppress(FileNotFoundError):

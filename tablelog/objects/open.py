@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -12,12 +13,15 @@ from typing import Any
 
 import fsspec
 
-from tablelog.errors import StoreError
+from tablelog.errors import InvalidRootError, StoreError
 from tablelog.objects.local import LocalStore
 from tablelog.objects.memory import MemoryStore
 from tablelog.objects.store import Store
 
 DEFAULT_ROOT = "./tablelog-data"
+#: "s3:/bucket/x": a URL scheme with one slash, which would otherwise be a local folder
+#: "./s3:". A single letter before the colon is a Windows drive ("C:/data"), not refused.
+_ONE_SLASH = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/(?!/)")
 
 
 def resolve_root(root: str | os.PathLike[str] | None) -> str:
@@ -35,8 +39,17 @@ def open_store(
     """The store for ``root``: a folder, ``file://``, ``memory://``, ``s3://``, any fsspec URL."""
     url = resolve_root(root)
     if "://" not in url:
+        if _ONE_SLASH.match(url):
+            raise InvalidRootError(
+                f"root {url!r} looks like a URL with one slash after the colon: write "
+                f"{_ONE_SLASH.sub(lambda m: m[1] + '://', url, count=1)!r} (two slashes), or "
+                "'./' before it for a local folder of that name"
+            )
         return LocalStore(url)
-    protocol = url.split("://", 1)[0].lower()
+    protocol, rest = url.split("://", 1)
+    if protocol != protocol.lower():  # S3://bucket is s3://bucket, as for AWS' own tools
+        protocol = protocol.lower()
+        url = f"{protocol}://{rest}"
     if protocol == "file":
         return LocalStore(url.split("://", 1)[1])
     if protocol == "memory":

@@ -72,6 +72,11 @@ class Store(abc.ABC):
         """Last-modified time of ``key`` as a POSIX timestamp."""
         raise NotImplementedError
 
+    def root_exists(self) -> bool:
+        """Whether the root's folder or bucket exists (checked, never created), so that a
+        typo in a root can be told apart from an empty store."""
+        return True
+
     def get_many(self, keys: builtins.list[str]) -> builtins.list[bytes]:
         """Fetch several keys, in parallel where the backend can."""
         return [self.get(k) for k in keys]

@@ -34,7 +34,9 @@ from tfsupport import (
     local_server_vars,
 )
 
-pytestmark = pytest.mark.slow
+# One xdist worker runs the whole module (make test: --dist loadgroup), so that the
+# module-scoped terraform apply happens once, not once per worker.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("terraform")]
 
 
 # ---------------------------------------------------------------------------
@@ -471,8 +473,8 @@ _CHECKOV_VENV_ENV = os.environ.get("TABLELOG_CHECKOV_VENV")
 def _checkov_venv() -> Path:
     if _CHECKOV_VENV_ENV:
         return Path(_CHECKOV_VENV_ENV)
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "tablelog-checkov-venv"
+    # Inside the repository's ignored .tools/ (make clean removes it), not in ~/.cache.
+    return Path(__file__).resolve().parents[2] / ".tools" / "checkov-venv"
 
 
 def _checkov_or_skip() -> Path:

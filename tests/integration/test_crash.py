@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import scale
 
 import tablelog
 from tablelog.objects import open_store
@@ -208,10 +209,11 @@ def test_sigkill_local(local: Any, zygote_factory: Any) -> None:
 
 
 @pytest.mark.s3
+@pytest.mark.scaled
 def test_sigkill_seaweedfs(seaweedfs_where: Any, zygote_factory: Any) -> None:
     zygote = zygote_factory(seaweedfs_where.env)
     where = seaweedfs_where
     start = time.monotonic()
-    results = _trials(where, zygote, 50, seed=7, local=False, max_delay=1.0)
+    results = _trials(where, zygote, scale.pick(25, 50), seed=7, local=False, max_delay=1.0)
     zygote.close()
     _exercised(results, start)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
+import scale
 from faultproxy import FaultProxy
 from servers import S3Server
 
@@ -317,13 +318,14 @@ def proxied_moto(moto_server: S3Server) -> Iterator[tuple[FaultProxy, str, dict[
 
 
 @pytest.mark.s3
-@pytest.mark.slow  # 10,000 blob PUTs: loopback moto takes about 100 s
+@pytest.mark.slow  # 10,000 blob PUTs: loopback moto takes about 100 s (500 unless full scale)
 @pytest.mark.timeout(600)
+@pytest.mark.scaled
 def test_scanning_other_columns_reads_no_media_bytes(
     proxied_moto: tuple[FaultProxy, str, dict[str, Any]],
 ) -> None:
     proxy, root, opts = proxied_moto
-    n = 10_000
+    n = scale.pick(500, 10_000)  # 10,000 PUTs through the proxy take ~1 min
     base = np.zeros((64, 64), dtype=np.uint8)
     base[:, :] = np.arange(64, dtype=np.uint8)[None, :]
     with tablelog.init(project="p", root=root, storage_options=opts) as run:
@@ -350,7 +352,7 @@ def test_scanning_other_columns_reads_no_media_bytes(
     assert media_gets == []
     # A single cell's bytes are one GET.
     proxy.reset()
-    cell = lf.filter(pl.col("i") == 4321).collect()["img"][0]
+    cell = lf.filter(pl.col("i") == n - 79).collect()["img"][0]
     pixels = tablelog.media.load(cell, root=root, storage_options=opts, to="numpy")
     assert pixels.shape == (64, 64)
     got = proxy.where(lambda r: r.key.startswith("pfx/media/"))
@@ -358,7 +360,7 @@ def test_scanning_other_columns_reads_no_media_bytes(
 
 
 @pytest.mark.s3
-@pytest.mark.slow  # the client's own retries against 503s make the outage take minutes
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_media_logged_during_an_outage_is_spooled_with_its_blobs(
     proxied_moto: tuple[FaultProxy, str, dict[str, Any]],
@@ -366,6 +368,9 @@ def test_media_logged_during_an_outage_is_spooled_with_its_blobs(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     proxy, root, opts = proxied_moto
+    # One attempt per request: botocore's default retries (5, with backoff) would keep
+    # each request to the downed store going for seconds past retry_for.
+    opts = {**opts, "config_kwargs": {"retries": {"max_attempts": 1}}}
     spool = tmp_path / "spool"
     monkeypatch.setenv("TABLELOG_SPOOL", str(spool))
     run = tablelog.init(project="p", id="off", root=root, storage_options=opts, retry_for=0.2)

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
+import scale
 
 import tablelog
 from tablelog.format.chain import STATES, TableRef, load_version
@@ -61,9 +62,27 @@ def _ref(where: Any, path: str) -> TableRef:
     return TableRef(open_store(**where.kw()), project, run_id, key)
 
 
+@pytest.mark.slow
+@pytest.mark.scaled
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "local",
+        "memory",
+        pytest.param("seaweedfs", marks=pytest.mark.s3),
+        # Two more S3 servers add nothing the merge logic sees, and cost a minute each:
+        # only in CI's full-scale pass.
+        pytest.param("moto", marks=[pytest.mark.s3, pytest.mark.full_scale_only]),
+        pytest.param(
+            "localstack",
+            marks=[pytest.mark.s3, pytest.mark.localstack, pytest.mark.full_scale_only],
+        ),
+    ],
+)
 def test_every_version_reads_as_without_merging(
-    where: Any, monkeypatch: pytest.MonkeyPatch
+    kind: str, make_root: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    where = make_root(kind)
     table = _log(where, "merged")
     with monkeypatch.context() as m:
         m.setattr(merge, "MERGE_MAX_BYTES", 0)  # every window over the cap: no merge
@@ -84,7 +103,9 @@ def test_every_version_reads_as_without_merging(
     assert len(latest_m.fragments) == 1 + 3 * 2 + 4  # v0, (merged, own) x 3, v97..v100
     assert latest_m.rows == latest_p.rows == 2 * STEPS
 
-    for v in range(STEPS):
+    # Every version at full scale (CI); else the versions around each checkpoint.
+    edges = {0, 1, STEPS - 1} | {c * CHECKPOINT_EVERY + d for c in (1, 2, 3) for d in (-1, 0, 1)}
+    for v in range(STEPS) if scale.FULL else sorted(v for v in edges if 0 <= v < STEPS):
         STATES.clear()
         got = where.scan("p/merged/inc", version=v).collect()
         want = where.scan("p/plain/inc", version=v).collect()

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
+import scale
 from faultproxy import FaultProxy, Request
 from servers import S3Server
 
@@ -81,9 +82,19 @@ def _opts(proxy: FaultProxy, bucket: Bucket) -> dict[str, Any]:
     return proxy.storage_options(bucket.server.key, bucket.server.secret, bucket.server.region)
 
 
-def _init(bucket: Bucket, proxy: FaultProxy | None = None, **kw: Any) -> tablelog.Run:
+def _init(
+    bucket: Bucket, proxy: FaultProxy | None = None, *, fail_fast: bool = False, **kw: Any
+) -> tablelog.Run:
     opts = _opts(proxy, bucket) if proxy else bucket.server.storage_options()
+    if fail_fast:
+        opts = {**opts, **FAIL_FAST}
     return tablelog.init(project="p", root=bucket.root, storage_options=opts, **kw)
+
+
+#: For tests of a store that is down: one attempt per request. botocore (5 attempts with
+#: backoff by default) would otherwise retry each request for seconds past the run's
+#: retry_for, which made a 20-log outage test take minutes.
+FAIL_FAST: dict[str, Any] = {"config_kwargs": {"retries": {"max_attempts": 1}}}
 
 
 def _settle(run: tablelog.Run) -> None:
@@ -170,6 +181,7 @@ def test_store_ignoring_if_none_match_fails_closed(bucket: Bucket, proxy: FaultP
     msg = str(exc.value)
     assert bucket.root in msg and "single_writer=True" in msg
     assert not [k for k in bucket.object_keys() if "/versions/" in k]
+    run.finish()  # now, while the proxy is up (at exit it would be gone)
 
     run2 = _init(bucket, proxy, single_writer=True)
     _log_incremental(run2, 3)
@@ -183,9 +195,7 @@ def test_store_ignoring_if_none_match_fails_closed(bucket: Bucket, proxy: FaultP
 WARMUP, MEASURED = 5, 40
 
 
-def test_requests_per_incremental_log(
-    bucket: Bucket, proxy: FaultProxy, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_requests_per_incremental_log(bucket: Bucket, proxy: FaultProxy) -> None:
     run = _init(bucket, proxy)
     t = _log_incremental(run, WARMUP)
     _settle(run)
@@ -214,19 +224,19 @@ def test_requests_per_incremental_log(
     by_kind: dict[str, int] = {}
     for r in reqs:
         by_kind[f"{r.method} {r.status}"] = by_kind.get(f"{r.method} {r.status}", 0) + 1
-    with capsys.disabled():
-        print(
-            f"\n[{bucket.server.name}] {MEASURED} INCREMENTAL logs: {len(reqs)} requests "
-            f"({len(reqs) / MEASURED:.2f}/log) in {seconds:.2f} s: data PUT {len(data)}, "
-            f"manifest PUT {len(manifests)}, segment PUT {len(segments)}, by kind {by_kind}"
-        )
-        for r in reqs[:8]:
-            print("   ", r)
+    # The measured requests, shown with -s (or when the test fails).
+    print(
+        f"\n[{bucket.server.name}] {MEASURED} INCREMENTAL logs: {len(reqs)} requests "
+        f"({len(reqs) / MEASURED:.2f}/log) in {seconds:.2f} s: data PUT {len(data)}, "
+        f"manifest PUT {len(manifests)}, segment PUT {len(segments)}, by kind {by_kind}"
+    )
+    for r in reqs[:8]:
+        print("   ", r)
     assert [m.version for m in _chain(bucket, f"p/{run.id}/t")] == list(range(WARMUP + MEASURED))
 
 
 def test_fresh_reader_of_100_versions_reads_at_most_32_manifests(
-    bucket: Bucket, proxy: FaultProxy, capsys: pytest.CaptureFixture[str]
+    bucket: Bucket, proxy: FaultProxy
 ) -> None:
     run = _init(bucket)  # written directly; only the reader goes through the proxy
     _log_incremental(run, 100)
@@ -248,13 +258,13 @@ def test_fresh_reader_of_100_versions_reads_at_most_32_manifests(
     assert len(manifest_gets) <= 32
     assert len({r.key for r in manifest_gets}) == len(manifest_gets)
     assert df.height == 100 and sorted(df["step"].to_list()) == list(range(100))
-    with capsys.disabled():
-        print(
-            f"\n[{bucket.server.name}] open latest of 100 versions: {len(opened)} requests: "
-            f"manifest GET {len(manifest_gets)}, segment GET {len(segment_gets)}, "
-            f"HEAD {len(heads)}, LIST {len(lists)}; collect: parquet GET/HEAD "
-            f"{len(parquet_gets)}, {len(reqs)} requests in all, {seconds:.2f} s"
-        )
+    # The measured requests, shown with -s (or when the test fails).
+    print(
+        f"\n[{bucket.server.name}] open latest of 100 versions: {len(opened)} requests: "
+        f"manifest GET {len(manifest_gets)}, segment GET {len(segment_gets)}, "
+        f"HEAD {len(heads)}, LIST {len(lists)}; collect: parquet GET/HEAD "
+        f"{len(parquet_gets)}, {len(reqs)} requests in all, {seconds:.2f} s"
+    )
 
     # Opening it again in the same process: the state of a manifest already seen is
     # reused, so one LIST (is there a newer version?) and that manifest's GET.
@@ -269,7 +279,7 @@ def test_fresh_reader_of_100_versions_reads_at_most_32_manifests(
 
 
 def test_fresh_reader_finds_the_newest_of_1000_versions_without_listing_them(
-    bucket: Bucket, proxy: FaultProxy, capsys: pytest.CaptureFixture[str]
+    bucket: Bucket, proxy: FaultProxy
 ) -> None:
     direct = open_store(bucket.root, storage_options=bucket.server.storage_options())
     ref = TableRef(direct, "p", "r", "k")
@@ -288,19 +298,17 @@ def test_fresh_reader_finds_the_newest_of_1000_versions_without_listing_them(
     assert len(lists) == 2 and all(int(r.query["max-keys"]) <= 1000 for r in lists)
     assert lists[0].query["max-keys"] == str(FIRST_LIST)
     assert len(heads) <= 2 * PROBES
-    with capsys.disabled():
-        print(
-            f"\n[{bucket.server.name}] newest of 1,000 versions: {len(lists)} LIST, "
-            f"{len(heads)} HEAD, {seconds * 1000:.0f} ms"
-        )
+    # The measured requests, shown with -s (or when the test fails).
+    print(
+        f"\n[{bucket.server.name}] newest of 1,000 versions: {len(lists)} LIST, "
+        f"{len(heads)} HEAD, {seconds * 1000:.0f} ms"
+    )
 
 
 # 4 ---------------------------------------------------------------------------------
 
 
-def test_slowdown_on_puts_neither_loses_nor_duplicates(
-    bucket: Bucket, proxy: FaultProxy, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_slowdown_on_puts_neither_loses_nor_duplicates(bucket: Bucket, proxy: FaultProxy) -> None:
     run = _init(bucket, proxy)
     proxy.inject_error(lambda r: r.method == "PUT", rate=0.2, seed=42, max_consecutive=2)
     t0 = time.monotonic()
@@ -309,12 +317,12 @@ def test_slowdown_on_puts_neither_loses_nor_duplicates(
     seconds = time.monotonic() - t0
     injected = proxy.where(lambda r: r.fate == "injected")
     readbacks = proxy.where(lambda r: r.method == "GET" and "/versions/" in r.key)
-    with capsys.disabled():
-        print(
-            f"\n[{bucket.server.name}] 30 logs, {len(injected)} PUTs answered 503 of "
-            f"{len(proxy.where(lambda r: r.method == 'PUT'))}, {len(readbacks)} manifest "
-            f"read-backs by tablelog, {seconds:.1f} s"
-        )
+    # The measured requests, shown with -s (or when the test fails).
+    print(
+        f"\n[{bucket.server.name}] 30 logs, {len(injected)} PUTs answered 503 of "
+        f"{len(proxy.where(lambda r: r.method == 'PUT'))}, {len(readbacks)} manifest "
+        f"read-backs by tablelog, {seconds:.1f} s"
+    )
     assert len(injected) >= 5  # the fault really happened
     manifests = _chain(bucket, f"p/{run.id}/t")
     assert [m.step for m in manifests] == list(range(30))
@@ -493,12 +501,14 @@ def test_store_down_mid_run_every_row_arrives(bucket: Bucket, proxy: FaultProxy)
 
 
 @pytest.mark.slow
+@pytest.mark.scaled
 def test_500_increments_through_faults_commit_exactly_once(
     bucket: Bucket, proxy: FaultProxy
 ) -> None:
     """500/503s, connection resets, slow replies and replies lost after success, each on a
-    few percent of requests: every one of 500 increments is committed exactly once."""
-    n = 500
+    few percent of requests: every one of 500 increments (150 in make test) is committed
+    exactly once."""
+    n = scale.pick(150, 500)
     rng = random.Random(7)
     proxy.inject_error(
         lambda r: True, rate=0.03, status=500, code="InternalError", seed=1, max_consecutive=2
@@ -523,6 +533,7 @@ def test_500_increments_through_faults_commit_exactly_once(
     assert len({m.extra["log"] for m in manifests}) == n
     assert [m.step for m in manifests] == list(range(n))
     assert _scan(bucket, "p/faults/t")["i"].to_list() == list(range(n))
+    assert fates["injected"] and fates["reset"] and fates["dropped"]  # the faults happened
     print(
         f"\n[{bucket.server.name}] {n} increments in {elapsed:.1f} s through faults {dict(fates)}"
     )
@@ -531,11 +542,12 @@ def test_500_increments_through_faults_commit_exactly_once(
 # -- 9. the offline spool ------------------------------------------------------------------
 
 
+@pytest.mark.scaled
 def test_offline_spool_drains_when_the_store_is_back(
     bucket: Bucket, proxy: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TABLELOG_SPOOL", str(tmp_path / "spool"))
-    run = _init(bucket, proxy, id="spooled", retry_for=0.5, queue_size=200)
+    run = _init(bucket, proxy, id="spooled", retry_for=0.5, queue_size=200, fail_fast=True)
     t = tablelog.Table(columns=["i"], log_mode="INCREMENTAL")
     for i in range(10):
         t.add_data(i)
@@ -543,7 +555,10 @@ def test_offline_spool_drains_when_the_store_is_back(
     run.flush()
     proxy.inject_error(lambda r: True, rate=1.0, status=503, code="ServiceUnavailable")
     t0 = time.monotonic()
-    for i in range(10, 70):
+    # Draining n spooled logs reads O(n^2) manifests (each log looks for itself from the
+    # version it was spooled at): 60 take ~50 s on moto, so 20 unless full scale.
+    total = 10 + scale.pick(20, 60)
+    for i in range(10, total):
         t.add_data(i)
         run.log({"t": t}, step=i)
     logging_time = time.monotonic() - t0
@@ -552,13 +567,13 @@ def test_offline_spool_drains_when_the_store_is_back(
     proxy.clear_rules()
     run.finish()  # drains the spool in order
     manifests = _chain(bucket, "p/spooled/t")
-    assert len(manifests) == 70
-    assert len({m.extra["log"] for m in manifests}) == 70
-    assert _scan(bucket, "p/spooled/t")["i"].to_list() == list(range(70))
+    assert len(manifests) == total
+    assert len({m.extra["log"] for m in manifests}) == total
+    assert _scan(bucket, "p/spooled/t")["i"].to_list() == list(range(total))
     assert not list((tmp_path / "spool").rglob("*.job.json"))
     # Spooled logs, once committed, release their rows from the Table like the others.
-    assert t._spilled.rows == 70 and t.get_column("i") == list(range(70))
-    print(f"\n[{bucket.server.name}] 60 logs during the outage took {logging_time:.1f} s")
+    assert t._spilled.rows == total and t.get_column("i") == list(range(total))
+    print(f"\n[{bucket.server.name}] {total - 10} logs in the outage took {logging_time:.1f} s")
 
 
 def test_spool_left_by_a_run_is_pushed_by_sync_once(
@@ -566,7 +581,7 @@ def test_spool_left_by_a_run_is_pushed_by_sync_once(
 ) -> None:
     spool = tmp_path / "spool"
     monkeypatch.setenv("TABLELOG_SPOOL", str(spool))
-    run = _init(bucket, proxy, id="left", retry_for=0.2)
+    run = _init(bucket, proxy, id="left", retry_for=0.2, fail_fast=True)
     t = tablelog.Table(columns=["i", "s"], log_mode="INCREMENTAL")
     t.add_data(0, "zero")
     run.log({"t": t}, step=0)
