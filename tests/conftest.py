@@ -8,7 +8,6 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +17,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import scale
 from servers import S3Server, start_moto, start_seaweedfs
-
-import tablelog
+from where import Where
 
 _counter = itertools.count()
 #: Port 9 (discard) on loopback: nothing listens, so a proxied request fails at once.
@@ -101,31 +99,6 @@ def localstack_server() -> S3Server:
             pytest.fail(why)
         pytest.skip(why)
     return S3Server(name="localstack", endpoint_url=LOCALSTACK_URL, key="test", secret="test")
-
-
-@dataclass
-class Where:
-    """A root to log into, with the options a reader needs (and its AWS env)."""
-
-    kind: str
-    root: str
-    storage_options: dict[str, Any] | None = None
-    env: dict[str, str] = field(default_factory=dict)
-
-    def kw(self) -> dict[str, Any]:
-        return {"root": self.root, "storage_options": self.storage_options}
-
-    def init(self, project: str = "p", **kw: Any) -> tablelog.Run:
-        return tablelog.init(project=project, **self.kw(), **kw)
-
-    def scan(self, path: str, **kw: Any) -> Any:
-        return tablelog.scan(path, **self.kw(), **kw)
-
-    def history(self, path: str) -> Any:
-        return tablelog.history(path, **self.kw())
-
-    def scan_runs(self, pattern: str) -> Any:
-        return tablelog.scan_runs(pattern, **self.kw())
 
 
 def make_where(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Where:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from tablelog.errors import FormatError
+from tablelog.errors import FormatError, NotFoundError, StoreError
 from tablelog.objects.store import Store
 
 
@@ -17,9 +17,20 @@ def put_content(store: Store, key: str, data: bytes) -> None:
     """Store ``data`` at its content-addressed ``key``; a no-op if it is already there.
 
     Identical bytes have identical keys, so losing the race to another writer (or
-    retrying an upload whose reply was lost) is harmless.
+    retrying an upload whose reply was lost) is harmless. For the same reason a failed
+    create whose object is nevertheless there succeeded: a lost reply, or a retried
+    CompleteMultipartUpload that finds its upload already completed (moto answers 404,
+    SeaweedFS closes the connection).
     """
-    store.put_if_absent(key, data)
+    try:
+        store.put_if_absent(key, data)
+    except (StoreError, NotFoundError):
+        try:
+            there = store.exists(key)
+        except (StoreError, NotFoundError):
+            there = False
+        if not there:
+            raise
 
 
 def get_verified(store: Store, key: str, digest: str) -> bytes:

@@ -19,8 +19,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from conftest import Where
 from make_golden import reads
+from where import Where
 
 HERE = Path(__file__).parent
 FORMATS = sorted(p.name for p in HERE.glob("format*") if (p / "expected.json").exists())

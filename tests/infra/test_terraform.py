@@ -468,6 +468,10 @@ def test_destroy_removes_everything(applied: Applied) -> None:
 
 CHECKOV_SPEC = os.environ.get("TABLELOG_CHECKOV_SPEC", "checkov==3.3.30")
 _CHECKOV_VENV_ENV = os.environ.get("TABLELOG_CHECKOV_VENV")
+#: The environment as pytest started, read at collection: the autouse fixture that
+#: points every proxy variable at a dead proxy (tests/conftest.py) runs later, and pip
+#: must reach the package index through the machine's real proxy settings.
+_PIP_ENV = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TABLELOG_"))}
 
 
 def _checkov_venv() -> Path:
@@ -511,6 +515,7 @@ def _checkov_or_skip() -> Path:
         capture_output=True,
         text=True,
         stdin=subprocess.DEVNULL,
+        env=_PIP_ENV,
         timeout=900,
         check=False,
     )

@@ -409,8 +409,9 @@ def test_big_object_lost_complete_reply_is_still_created(bucket: Bucket, proxy: 
     proxy.drop_reply_after_success(lambda r: r.method == "POST" and "uploadId" in r.query)
     put_content(store, "objects/aa/big.parquet", data)
     completes = proxy.where(lambda r: r.method == "POST" and "uploadId" in r.query)
-    # retried: moto completes the same upload again (200), SeaweedFS refuses it (412)
-    assert completes[0].status is None and len(completes) == 2
+    # The first reply was lost (status None); whether anything retried it (moto answers
+    # a second completion with 404, SeaweedFS closes the connection), the object stands.
+    assert completes[0].status is None
     assert all(r.headers.get("If-None-Match") == "*" for r in completes)
     assert store.get("objects/aa/big.parquet") == data
     assert store.put_if_absent("objects/aa/big.parquet", data) is False

@@ -21,8 +21,8 @@ from typing import Any
 import boto3
 import polars as pl
 import pytest
-from conftest import Where
 from pyiceberg.catalog.sql import SqlCatalog
+from where import Where
 
 import tablelog
 from tablelog.cli import main
