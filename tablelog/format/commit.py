@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable
 
 from tablelog.errors import (
-    CommitConflictError,
     CommitStateUnknownError,
+    CommitTimeoutError,
     FormatError,
     StoreError,
     TableError,
@@ -73,7 +73,7 @@ def commit(
             return apply_manifest(state, plan.manifest, digest, where=where)
         attempt += 1
         if time.monotonic() > deadline:
-            raise CommitConflictError(
+            raise CommitTimeoutError(
                 f"gave up committing {ref.path} after {attempt} attempts in {budget_s:.0f} s: "
                 "other writers kept winning; retry later"
             )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tablelog.errors import CommitConflictError
+from tablelog.errors import ConcurrentChangeError, ModeChangeError, TableSchemaError
 from tablelog.format.manifest import (
     FORMAT_VERSION,
     Change,
@@ -106,17 +106,19 @@ def _merge_column(a: Column, b: Column) -> Column:
         return a
     if isinstance(a.arrow, str) and isinstance(b.arrow, str) and {a.arrow, b.arrow} <= _NUMERIC:
         return Column(name=a.name, kind=a.kind, arrow="double")
-    raise CommitConflictError(
+    raise TableSchemaError(
         f"column {a.name!r} is {a.kind} ({a.arrow}) in the table but {b.kind} ({b.arrow}) "
         "in this log; log a table with matching column types or use another key"
     )
 
 
 def next_manifest(parent: TableState, intent: Intent, *, key: str, time: float) -> Plan:
-    """Plan version ``parent.version + 1``; raise CommitConflictError if it cannot apply."""
+    """Plan version ``parent.version + 1``; raise a ``CommitConflictError`` if it cannot
+    apply (``TableSchemaError`` for the caller's log, ``ConcurrentChangeError`` for
+    another writer's change)."""
     version = parent.version + 1
     if parent.exists and parent.mode != intent.mode:
-        raise CommitConflictError(
+        raise ModeChangeError(
             f"table {key!r} was logged as {parent.mode}, not {intent.mode}: "
             "use the same log_mode for a key, or log under another key"
         )
@@ -131,14 +133,14 @@ def next_manifest(parent: TableState, intent: Intent, *, key: str, time: float) 
     for fid, group in intent.add_groups:
         frag = existing.get(fid)
         if frag is None:
-            raise CommitConflictError(
+            raise ConcurrentChangeError(
                 f"table {key!r} changed under this writer: fragment {fid} it adds columns "
                 f"to is gone in version {parent.version}; re-log the whole table"
             )
         have = {c for g in frag.groups for c in g.columns}
         clash = have & set(group.columns)
         if clash:
-            raise CommitConflictError(
+            raise ConcurrentChangeError(
                 f"table {key!r}: column(s) {sorted(clash)} were added by another writer "
                 f"(version {parent.version}); re-log under another name"
             )
@@ -200,7 +202,7 @@ def _removed_rows(parent: TableState, intent: Intent, key: str) -> int:
             rows, found = rows + f.rows, found + 1
             if found == len(gone):
                 return rows
-    raise CommitConflictError(
+    raise ConcurrentChangeError(
         f"table {key!r} changed under this writer: fragments it merges are gone in "
         f"version {parent.version}"
     )

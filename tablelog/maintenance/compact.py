@@ -17,7 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from tablelog.errors import CommitConflictError, NotFoundError
+from tablelog.errors import ConcurrentChangeError, NotFoundError
 from tablelog.format import paths
 from tablelog.format.chain import TableRef, find_shards, load_version, unmerged_fragments
 from tablelog.format.commit import commit
@@ -69,7 +69,7 @@ def compact(
     none of which keeps columns in several objects (``add_column``), or when it holds
     one increment per version (``summary="none"``). Writers appending at the
     same time are rebased onto the compacted version; another compaction or a replace
-    in between is a :class:`CommitConflictError`. ``progress`` is called as fragments
+    in between is a :class:`~tablelog.errors.ConcurrentChangeError`. ``progress`` is called as fragments
     are read and objects written (:mod:`tablelog.progress`).
     """
     if target_rows < 1:
@@ -88,7 +88,7 @@ def compact(
             return _compact_once(ref, target_rows, min_fragments, progress)
         except _Stale as e:
             if attempt == REPLANS:
-                raise CommitConflictError(
+                raise ConcurrentChangeError(
                     f"table {ref.path} kept changing while compacting ({e}); run compact again"
                 ) from e
     raise AssertionError("unreachable")
@@ -150,7 +150,7 @@ def _compact_once(
             # "Merged fragments"): the merge's own fragments still hold those rows.
             frags = unmerged_fragments(ref, current)
         if tuple(f.id for f in frags[: len(compacted)]) != compacted:
-            raise CommitConflictError(
+            raise ConcurrentChangeError(
                 f"table {ref.path} was replaced or compacted by another writer while "
                 "compacting; run compact again"
             )
