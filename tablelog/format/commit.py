@@ -16,6 +16,7 @@ from tablelog.errors import (
     CommitTimeoutError,
     FormatError,
     StoreError,
+    StoreRefusedError,
     TableError,
 )
 from tablelog.format import paths
@@ -115,6 +116,8 @@ def _create(ref: TableRef, version: int, data: bytes, digest: str, deadline: flo
             created = ref.store.put_if_absent(key, data)
             if created:
                 return None
+        except StoreRefusedError:
+            raise  # refused (403, bad credentials, 400): nothing was created
         except StoreError as e:
             # Timeout, 5xx, 409 in-flight conflict: the PUT may or may not have landed.
             err: StoreError | None = e

@@ -69,8 +69,8 @@ def compact(
     none of which keeps columns in several objects (``add_column``), or when it holds
     one increment per version (``summary="none"``). Writers appending at the
     same time are rebased onto the compacted version; another compaction or a replace
-    in between is a :class:`~tablelog.errors.ConcurrentChangeError`. ``progress`` is called as fragments
-    are read and objects written (:mod:`tablelog.progress`).
+    in between is a :class:`~tablelog.errors.ConcurrentChangeError`. ``progress`` is
+    called as fragments are read and objects written (:mod:`tablelog.progress`).
     """
     if target_rows < 1:
         raise ValueError(f"target_rows must be >= 1, got {target_rows}")

@@ -17,6 +17,7 @@ from tablelog.errors import (
     CommitStateUnknownError,
     FormatError,
     StoreError,
+    StoreRefusedError,
     TableError,
     UnsafeStoreError,
 )
@@ -142,8 +143,9 @@ class KeyCommitter:
 
         While the store fails the commit is retried with backoff for up to
         ``job.retry_for`` seconds, then the last error is raised (the run spools the
-        log). This loop is the only one that retries: store operations inside it are
-        single requests and no retry starts after the deadline (``objects.deadline``),
+        log); a refusal that retrying cannot fix (``StoreRefusedError``: 403, bad
+        credentials, 400) is raised at once. This loop is the only one that retries:
+        store operations inside it are single requests and no retry starts after the deadline (``objects.deadline``),
         so against a failing store ``apply`` returns within ``retry_for`` plus one
         request timeout. A retry first
         checks whether the previous attempt landed after all (its log id). ``check``
@@ -172,7 +174,9 @@ class KeyCommitter:
                 return
             except (StoreError, CommitStateUnknownError) as e:
                 pause = delay * random.uniform(0.5, 1.0)
-                if isinstance(e, UnsafeStoreError) or time.monotonic() + pause >= until:
+                # A refusal (403, bad credentials, 400) will not pass: raise it at once.
+                refused = isinstance(e, UnsafeStoreError | StoreRefusedError)
+                if refused or time.monotonic() + pause >= until:
                     raise
                 if attempt == 0:
                     log.warning(
