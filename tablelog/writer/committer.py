@@ -147,8 +147,9 @@ class KeyCommitter:
         credentials, 400) is raised at once. This loop is the only one that retries:
         store operations inside it are single requests and no retry starts after the
         deadline (``objects.deadline``), so against a failing store ``apply`` returns
-        within ``retry_for`` plus one request timeout. A retry first checks whether the previous attempt landed after all (its log id). ``check``
-        runs first in each attempt (the run's store probe, until it has passed).
+        within ``retry_for`` plus one request timeout. A retry first checks whether the
+        previous attempt landed after all (its log id). ``check`` runs first in each
+        attempt (the run's store probe, until it has passed).
         """
         until = time.monotonic() + job.retry_for
         with store_deadline.deadline(until):
