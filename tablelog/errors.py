@@ -20,6 +20,15 @@ class InvalidRootError(TablelogError, ValueError):
     """A root that cannot be what was meant (``s3:/bucket`` with one slash)."""
 
 
+class InvalidArgumentError(TablelogError, ValueError):
+    """An argument a function does not accept (``version=`` with ``step=``, a size below
+    one, an unknown export format, ...): the message says which values it takes."""
+
+
+class ArgumentTypeError(InvalidArgumentError, TypeError):
+    """An argument of the wrong type (also a ``ValueError``, as every bad argument)."""
+
+
 class TableError(TablelogError, ValueError):
     """A Table was used against its rules (wrong row length, mode rule, ...)."""
 

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tablelog.errors import ConcurrentChangeError, ModeChangeError, TableSchemaError
+from tablelog.errors import (
+    ConcurrentChangeError,
+    InvalidArgumentError,
+    ModeChangeError,
+    TableSchemaError,
+)
 from tablelog.format.manifest import (
     FORMAT_VERSION,
     Change,
@@ -195,7 +200,7 @@ def _removed_rows(parent: TableState, intent: Intent, key: str) -> int:
         return 0
     gone = set(intent.remove)
     if len(gone) != len(intent.remove):
-        raise ValueError(f"fragments to remove are listed twice: {intent.remove}")
+        raise InvalidArgumentError(f"fragments to remove are listed twice: {intent.remove}")
     rows, found = 0, 0
     for f in reversed(parent.fragments):
         if f.id in gone:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from tablelog.errors import ConcurrentChangeError, NotFoundError
+from tablelog.errors import ConcurrentChangeError, InvalidArgumentError, NotFoundError
 from tablelog.format import paths
 from tablelog.format.chain import TableRef, find_shards, load_version, unmerged_fragments
 from tablelog.format.commit import commit
@@ -73,7 +73,7 @@ def compact(
     called as fragments are read and objects written (:mod:`tablelog.progress`).
     """
     if target_rows < 1:
-        raise ValueError(f"target_rows must be >= 1, got {target_rows}")
+        raise InvalidArgumentError(f"target_rows must be >= 1, got {target_rows}")
     ref = _ref(path, root, storage_options)
     try:
         _latest(ref)

@@ -15,7 +15,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from tablelog.errors import FormatError, NotFoundError, TablelogError
+from tablelog.errors import (
+    ArgumentTypeError,
+    FormatError,
+    InvalidArgumentError,
+    NotFoundError,
+    TablelogError,
+)
 from tablelog.format import paths
 from tablelog.format.manifest import ColumnGroup, parse_manifest, parse_segment
 from tablelog.maintenance.check import WORKERS, Problem, Root, _fetch, list_keys
@@ -232,10 +238,12 @@ def gc(
     manifests are read and objects checked and deleted (:mod:`tablelog.progress`).
     """
     if not isinstance(min_age, dt.timedelta):
-        raise TypeError(f"min_age must be a datetime.timedelta, got {type(min_age).__name__}")
+        raise ArgumentTypeError(
+            f"min_age must be a datetime.timedelta, got {type(min_age).__name__}"
+        )
     min_age_s = min_age.total_seconds()
     if min_age_s < 0:
-        raise ValueError(f"min_age must not be negative, got {min_age}")
+        raise InvalidArgumentError(f"min_age must not be negative, got {min_age}")
     store = open_store(root, storage_options=storage_options)
     mark = _Mark(store, progress)
     mark.scan()

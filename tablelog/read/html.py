@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tablelog.errors import InvalidArgumentError
 from tablelog.format import paths
 from tablelog.format.chain import TableRef, load_version
 from tablelog.format.manifest import INCREMENT_COLUMN
@@ -105,7 +106,7 @@ def write_html(
     from tablelog.read.scan import _frame  # the read layer's one frame builder
 
     if max_rows < 0 or max_versions < 1:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"need max_rows >= 0 and max_versions >= 1, got {max_rows} and {max_versions}"
         )
     selector, versions = _views(ref, state, max_versions)

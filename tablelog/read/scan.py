@@ -10,7 +10,13 @@ from typing import Any
 
 import polars as pl
 
-from tablelog.errors import FormatError, InvalidNameError, NotFoundError, TableError
+from tablelog.errors import (
+    FormatError,
+    InvalidArgumentError,
+    InvalidNameError,
+    NotFoundError,
+    TableError,
+)
 from tablelog.format import paths
 from tablelog.format.chain import (
     TableRef,
@@ -95,10 +101,10 @@ def resolve_version(ref: TableRef, *, version: int | None, step: int | None) -> 
     """The version a reader asked for (``version=`` or ``step=``), checked to exist."""
     latest = _latest(ref)
     if version is not None and step is not None:
-        raise ValueError("give version= or step=, not both")
+        raise InvalidArgumentError("give version= or step=, not both")
     if version is not None:
         if isinstance(version, bool) or not isinstance(version, int):
-            raise ValueError(f"version must be an integer, got {version!r}")
+            raise InvalidArgumentError(f"version must be an integer, got {version!r}")
         v = version if version >= 0 else latest + 1 + version
         if not 0 <= v <= latest:
             raise NotFoundError(
@@ -404,7 +410,7 @@ def scan_runs(
     of that name of its own is refused (its values would be replaced): pass another
     ``run_column``."""
     if not isinstance(run_column, str) or not run_column:
-        raise ValueError(f"run_column must be a column name, got {run_column!r}")
+        raise InvalidArgumentError(f"run_column must be a column name, got {run_column!r}")
     project, run_pat, key = split_path(pattern)
     store = open_store(root, storage_options=storage_options)
     frames = []

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import polars as pl
 
-from tablelog.errors import TableError
+from tablelog.errors import InvalidArgumentError, TableError
 from tablelog.format import paths
 from tablelog.format.chain import (
     TableRef,
@@ -85,7 +85,7 @@ def check_sharded_selector(ref: TableRef, shards: list[str], **given: int | None
     named = [name for name, value in given.items() if value is not None]
     if named and len(shards) > 1:
         shown = ", ".join(shards[:5]) + (", ..." if len(shards) > 5 else "")
-        raise ValueError(
+        raise InvalidArgumentError(
             f"table {ref.path} is sharded ({len(shards)} shards: {shown}); {named[0]}= "
             f"numbers belong to one shard: pass shard=... with {named[0]}= (or read the "
             f"path {ref.project}/{ref.run_id}/{paths.shard_key(shards[0], ref.key)}), or "
