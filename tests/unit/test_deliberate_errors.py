@@ -114,7 +114,7 @@ def test_bad_arguments_are_tablelog_errors_and_still_value_or_type_errors() -> N
     assert isinstance(exc.value, ValueError) and isinstance(exc.value, tablelog.TablelogError)
     with pytest.raises(ValueError, match="target_rows must be >= 1"):
         tablelog.compact("p/r/t", root="memory://deliberate-errors", target_rows=0)
-    with pytest.raises(TypeError, match="min_age must be a datetime.timedelta") as type_exc:
+    with pytest.raises(TypeError, match=r"min_age must be a datetime\.timedelta") as type_exc:
         tablelog.gc("memory://deliberate-errors", min_age=3600)  # type: ignore[arg-type]
     assert isinstance(type_exc.value, ArgumentTypeError)
     with pytest.raises(tablelog.TablelogError, match="must not be negative"):
