@@ -33,6 +33,10 @@ from tablelog.objects.store import Store
 from tablelog.progress import Progress
 
 DEFAULT_MIN_AGE = dt.timedelta(hours=24)
+#: The shortest grace period gc deletes with unless told ``allow_short_grace=True``:
+#: well above the longest commit (its 300 s budget, a run's ``retry_for``, an upload
+#: of large groups), as delta-rs' vacuum refuses a retention below the table's.
+MIN_GRACE = dt.timedelta(hours=1)
 #: Key prefixes whose unreferenced keys are garbage. Everything else is left alone.
 GARBAGE_PREFIXES = ("objects/", "media/", "_tablelog/probes/")
 #: Folders searched for a local store's abandoned temporary files.
@@ -217,6 +221,7 @@ def gc(
     storage_options: Mapping[str, Any] | None = None,
     min_age: dt.timedelta = DEFAULT_MIN_AGE,
     dry_run: bool = True,
+    allow_short_grace: bool = False,
     progress: Progress | None = None,
 ) -> GcReport:
     """Find (and with ``dry_run=False`` delete) objects no table version references.
@@ -227,7 +232,9 @@ def gc(
     it is older than ``min_age`` by the store's modification time. Writers upload
     objects before the manifest naming them, so ``min_age`` must exceed the longest
     commit (the default 24 h is generous); ``min_age=0`` is only safe when nothing
-    writes to the root.
+    writes to the root. Deleting with a ``min_age`` below :data:`MIN_GRACE` (1 h) is
+    refused with an ``InvalidArgumentError`` unless ``allow_short_grace=True`` says
+    the caller knows nothing writes to the root meanwhile; a dry run is never refused.
 
     Before deleting, gc reads the manifests created since it started and spares what
     they reference; after deleting it reads them once more and reports any deleted
@@ -244,6 +251,14 @@ def gc(
     min_age_s = min_age.total_seconds()
     if min_age_s < 0:
         raise InvalidArgumentError(f"min_age must not be negative, got {min_age}")
+    if not dry_run and min_age < MIN_GRACE and not allow_short_grace:
+        raise InvalidArgumentError(
+            f"gc refuses to delete with a grace period of {min_age} (min_age), below its "
+            f"minimum of {MIN_GRACE}: a writer uploads objects before the manifest that "
+            "names them, so a commit in progress would lose its data. Pass "
+            "allow_short_grace=True (tablelog gc --allow-short-grace) only if nothing "
+            "writes to this root now, or run a dry run (dry_run=True) to see the list"
+        )
     store = open_store(root, storage_options=storage_options)
     mark = _Mark(store, progress)
     mark.scan()
