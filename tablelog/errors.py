@@ -81,6 +81,11 @@ class UnsafeStoreError(StoreError):
     """The store cannot create objects exclusively, so concurrent commits are unsafe."""
 
 
+class NotSupportedError(TablelogError, NotImplementedError):
+    """The store cannot do this: its ``capabilities`` say so (an ordered listing, a
+    modification time). Callers check ``store.capabilities`` first."""
+
+
 class CommitConflictError(TablelogError):
     """A commit did not land, and will not by retrying it as it is.
 

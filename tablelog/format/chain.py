@@ -80,7 +80,7 @@ def latest_version(ref: TableRef, *, hint: int = -1) -> int:
     seen = STATES.newest(remembered) if hint < 0 else -1
     if seen >= 0:
         page, hint = _remembered_page(ref, seen)
-    if page is None:
+    if page is None and store.capabilities.ordered_listing:
         page = store.list_page(
             ref.versions_prefix,
             start_after=_after(ref, hint),
@@ -93,9 +93,7 @@ def latest_version(ref: TableRef, *, hint: int = -1) -> int:
         newest = _newest_listed(keys, hint)
         while more:  # many more versions: find one near the newest, list from there
             start = _narrow(ref, newest)
-            page = store.list_page(ref.versions_prefix, start_after=_after(ref, start))
-            assert page is not None
-            keys, more = page
+            keys, more = store.list_page(ref.versions_prefix, start_after=_after(ref, start))
             newest = _newest_listed(keys, start)
             if more and newest <= start:  # a server that ignores StartAfter
                 newest, more = _probe_search(ref, start), False
@@ -106,9 +104,9 @@ def latest_version(ref: TableRef, *, hint: int = -1) -> int:
 def _remembered_page(ref: TableRef, version: int) -> tuple[tuple[list[str], bool] | None, int]:
     """Listing from a version this process saw: (the page, ``version``) if it still
     exists (the page starts with it), else (None, -1) for a cold search."""
-    page = ref.store.list_page(ref.versions_prefix, start_after=_after(ref, version - 1))
-    if page is None:  # no listing: one existence check
+    if not ref.store.capabilities.ordered_listing:  # no listing: one existence check
         return None, version if ref.has_version(version) else -1
+    page = ref.store.list_page(ref.versions_prefix, start_after=_after(ref, version - 1))
     keys, _ = page
     if keys and keys[0] == ref.version_key(version):
         return page, version

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import os
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -20,14 +19,13 @@ from tablelog.errors import (
     FormatError,
     InvalidArgumentError,
     NotFoundError,
+    NotSupportedError,
     TablelogError,
 )
 from tablelog.format import paths
 from tablelog.format.manifest import ColumnGroup, parse_manifest, parse_segment
 from tablelog.maintenance.check import WORKERS, Problem, Root, _fetch, list_keys
 from tablelog.objects.cas import digest_of
-from tablelog.objects.local import LocalStore
-from tablelog.objects.memory import MemoryStore
 from tablelog.objects.open import open_store
 from tablelog.objects.store import Store
 from tablelog.progress import Progress
@@ -39,8 +37,8 @@ DEFAULT_MIN_AGE = dt.timedelta(hours=24)
 MIN_GRACE = dt.timedelta(hours=1)
 #: Key prefixes whose unreferenced keys are garbage. Everything else is left alone.
 GARBAGE_PREFIXES = ("objects/", "media/", "_tablelog/probes/")
-#: Folders searched for a local store's abandoned temporary files.
-_LOCAL_TEMP_DIRS = ("objects", "media", "_tablelog", "projects")
+#: Folders searched for temporary files a crashed writer left (a local store's).
+_TEMP_DIRS = ("objects", "media", "_tablelog", "projects")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -178,41 +176,12 @@ class _Mark:
 
 
 def _stat(store: Store, key: str) -> tuple[float, int | None] | None:
-    """(mtime, size) of ``key``, None when it is gone.
-
-    The Store contract only has ``mtime``; size comes from the same request where the
-    backend gives it.
-    """
+    """(mtime, size) of ``key``, None when it is gone."""
     try:
-        if isinstance(store, LocalStore):
-            st = (store.root / key).stat()
-            return st.st_mtime, st.st_size
-        if isinstance(store, MemoryStore):
-            info = store._fs.info(store._path(key))
-            return float(info["created"].timestamp()), int(info["size"])
-        from tablelog.objects.fsspec_store import FsspecStore
-
-        if isinstance(store, FsspecStore):
-            info = store._fs.info(store._path(key))
-            modified = info.get("LastModified") or info.get("mtime") or info.get("created")
-            if modified is not None:
-                stamp = modified.timestamp() if hasattr(modified, "timestamp") else modified
-                return float(stamp), int(info["size"]) if "size" in info else None
-        return store.mtime(key), None
-    except (FileNotFoundError, NotFoundError):
+        st = store.stat(key)
+    except NotFoundError:
         return None
-    except Exception:  # one translation point for backend errors: the store's own
-        return store.mtime(key), None
-
-
-def _local_temp_files(store: LocalStore) -> list[str]:
-    """A local store's ``.tmp-*`` files (listings hide them); writers abandon them on a crash."""
-    out: list[str] = []
-    for top in _LOCAL_TEMP_DIRS:
-        for dirpath, _dirs, names in os.walk(store.root / top):
-            rel = os.path.relpath(dirpath, store.root).replace(os.sep, "/")
-            out.extend(f"{rel}/{n}" for n in names if n.startswith(".tmp-"))
-    return out
+    return st.mtime, st.size
 
 
 def gc(
@@ -260,12 +229,16 @@ def gc(
             "writes to this root now, or run a dry run (dry_run=True) to see the list"
         )
     store = open_store(root, storage_options=storage_options)
+    if not store.capabilities.mtime:
+        raise NotSupportedError(
+            f"{store.url} gives no modification times, so gc cannot tell an old object "
+            "from one a commit in progress just uploaded; it deletes nothing"
+        )
     mark = _Mark(store, progress)
     mark.scan()
     # Listed after the mark: an object a marked manifest names was created before it.
     keys = list_keys(store, GARBAGE_PREFIXES)
-    if isinstance(store, LocalStore):
-        keys.update(_local_temp_files(store))
+    keys.update(store.temp_keys(_TEMP_DIRS))
     unreferenced = sorted(keys - mark.referenced.keys())
     now = time.time()
     stats: list[tuple[float, int | None] | None] = []

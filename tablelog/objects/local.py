@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from tablelog.errors import NotFoundError
 from tablelog.ids import random_hex
-from tablelog.objects.store import Store
+from tablelog.objects.store import Capabilities, ObjectStat, Store
 
 
 class LocalStore(Store):
     """Objects as files below ``root``; readers open them by absolute path."""
 
-    supports_conditional_create = True
+    capabilities = Capabilities(conditional_create=True, mtime=True)
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).expanduser().resolve()
@@ -96,10 +97,23 @@ class LocalStore(Store):
         self._path(key).unlink(missing_ok=True)
 
     def mtime(self, key: str) -> float:
+        return self.stat(key).mtime
+
+    def stat(self, key: str) -> ObjectStat:
         try:
-            return self._path(key).stat().st_mtime
+            st = self._path(key).stat()
         except FileNotFoundError as e:
             raise NotFoundError(f"{self._path(key)} does not exist") from e
+        return ObjectStat(mtime=st.st_mtime, size=st.st_size)
+
+    def temp_keys(self, prefixes: Sequence[str]) -> builtins.list[str]:
+        """The ``.tmp-*`` files of writers that crashed between writing and renaming."""
+        out: builtins.list[str] = []
+        for top in prefixes:
+            for dirpath, _dirs, names in os.walk(self.root / top):
+                rel = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
+                out.extend(f"{rel}/{n}" for n in names if n.startswith(".tmp-"))
+        return out
 
     def full_url(self, key: str) -> str:
         return f"{self.url}/{key}"

@@ -1,4 +1,4 @@
-"""Store conformance: every backend honours the same small contract."""
+"""Stores beyond the contract (the contract itself: test_store_conformance.py)."""
 
 from __future__ import annotations
 
@@ -6,28 +6,7 @@ from typing import Any
 
 import pytest
 
-from tablelog import NotFoundError
 from tablelog.objects import open_store
-
-
-def test_store_contract(where: Any) -> None:
-    store = open_store(where.root, storage_options=where.storage_options)
-    assert store.supports_conditional_create
-    assert not store.exists("a/b.bin")
-    with pytest.raises(NotFoundError):
-        store.get("a/b.bin")
-    assert store.put_if_absent("a/b.bin", b"one") is True
-    assert store.put_if_absent("a/b.bin", b"two") is False
-    assert store.get("a/b.bin") == b"one"
-    store.put("a/c.bin", b"x")
-    store.put("a/c.bin", b"y")
-    assert store.get_many(["a/b.bin", "a/c.bin"]) == [b"one", b"y"]
-    assert sorted(store.list("a/")) == ["a/b.bin", "a/c.bin"]
-    assert store.mtime("a/b.bin") > 0
-    store.delete("a/b.bin")
-    store.delete("a/b.bin")
-    assert not store.exists("a/b.bin")
-    assert list(store.list("nothing/")) == []
 
 
 def test_unknown_protocol_is_a_clear_error() -> None:

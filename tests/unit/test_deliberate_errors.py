@@ -34,9 +34,6 @@ ALLOWED: dict[tuple[str, str, str], str] = {
         "a missing optional dependency stays an ImportError (as in polars, pandas), "
         "with the pip command added"
     ),
-    ("objects/store.py", "mtime", "NotImplementedError"): (
-        "the Store base class: a backend without modification times"
-    ),
     ("maintenance/compact.py", "compact", "AssertionError"): "unreachable, for mypy",
 }
 
