@@ -50,17 +50,16 @@ __version__ = "0.1.0"
 
 
 def clear_caches() -> None:
-    """Forget the table states and open S3 clients this process keeps for re-reads.
+    """Forget what this process keeps for re-reads: table states, open S3 clients,
+    Polars types, the viewer's frames (:mod:`tablelog.caches`, their one owner).
 
-    Both caches are bounded and keyed by content (a manifest's digest) or identity
+    Every cache is bounded and keyed by content (a manifest's digest) or identity
     (URL, options, AWS environment), so clearing is never needed for correctness;
     benchmarks use it to time a cold read.
     """
-    from tablelog.format.chain import STATES
-    from tablelog.objects.open import clear_store_cache
+    from tablelog import caches
 
-    STATES.clear()
-    clear_store_cache()
+    caches.clear()
 
 
 __all__ = [

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-
+from tablelog import caches
 from tablelog.errors import FormatError, NotFoundError
 from tablelog.format import paths
 from tablelog.format.manifest import (
@@ -201,64 +199,47 @@ class _StateCache:
     A manifest's digest names its whole chain (each manifest names its parent's
     digest), so a state found here is exactly what reloading that chain would give —
     a deleted and rewritten root or a changed manifest has a different digest and
-    misses. Bounded by the fragments it holds; safe across threads. It also remembers
-    the newest version seen of each table, where the next search for it starts.
+    misses. Bounded by the fragments it holds (``caches.STATE_FRAGMENTS``); safe across
+    threads. It also remembers the newest version seen of each table, where the next
+    search for it starts (``caches.NEWEST_TABLES`` tables).
     """
 
-    def __init__(self, max_fragments: int) -> None:
-        self._max = max_fragments
-        self._held = 0
-        self._states: OrderedDict[str, TableState] = OrderedDict()
-        self._newest: OrderedDict[str, int] = OrderedDict()
-        self._lock = threading.Lock()
+    def __init__(self) -> None:
+        self._states: caches.LRU[str, TableState] = caches.LRU(
+            "table states",
+            max_weight=caches.STATE_FRAGMENTS,
+            weight=lambda state: len(state.fragments) + 1,
+        )
+        self._newest: caches.LRU[str, int] = caches.LRU(
+            "newest versions", max_items=caches.NEWEST_TABLES
+        )
 
     def newest(self, table: str) -> int:
         """The newest version ``table`` had when this process last looked (-1: not
         looked). A start for the next look, checked before it is used: versions are
         never removed, so it holds unless the table was deleted and written again."""
-        with self._lock:
-            return self._newest.get(table, -1)
+        found = self._newest.get(table)
+        return -1 if found is None else found
 
     def saw(self, table: str, version: int) -> None:
-        with self._lock:
-            if version < 0:
-                self._newest.pop(table, None)
-                return
-            self._newest[table] = version
-            self._newest.move_to_end(table)
-            if len(self._newest) > _NEWEST_MAX:
-                self._newest.popitem(last=False)
+        if version < 0:
+            self._newest.pop(table)
+        else:
+            self._newest.put(table, version)
 
     def get(self, digest: str | None) -> TableState | None:
-        with self._lock:
-            state = self._states.get(digest) if digest is not None else None
-            if state is not None:
-                self._states.move_to_end(digest)  # type: ignore[arg-type]
-            return state
+        return None if digest is None else self._states.get(digest)
 
     def put(self, state: TableState) -> None:
-        if state.digest is None or len(state.fragments) >= self._max:
-            return
-        with self._lock:
-            old = self._states.pop(state.digest, None)
-            self._held -= len(old.fragments) + 1 if old is not None else 0
-            self._states[state.digest] = state
-            self._held += len(state.fragments) + 1
-            while self._held > self._max:
-                _, gone = self._states.popitem(last=False)
-                self._held -= len(gone.fragments) + 1
+        if state.digest is not None:
+            self._states.put(state.digest, state)
 
     def clear(self) -> None:
-        with self._lock:
-            self._states.clear()
-            self._newest.clear()
-            self._held = 0
+        self._states.clear()
+        self._newest.clear()
 
 
-#: Tables whose newest version is remembered.
-_NEWEST_MAX = 10_000
-#: ~100k fragments is tens of MB of Python objects at most.
-STATES = _StateCache(100_000)
+STATES = _StateCache()
 
 
 def _fetch_manifests(ref: TableRef, versions: list[int]) -> list[tuple[Manifest, str, str]]:
