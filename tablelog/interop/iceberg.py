@@ -58,6 +58,7 @@ import pyarrow.parquet as pq
 
 from tablelog.errors import NotFoundError, TablelogError
 from tablelog.format import paths
+from tablelog.format.arrow_types import stored_type
 from tablelog.format.chain import TableRef, load_version, unmerged_fragments
 from tablelog.format.manifest import INCREMENT_COLUMN, Fragment
 from tablelog.format.state import TableState
@@ -65,7 +66,6 @@ from tablelog.objects.local import LocalStore
 from tablelog.objects.store import Store
 from tablelog.read.scan import Root, _ref, resolve_version, sharded_union
 from tablelog.read.shards import SHARD_COLUMN
-from tablelog.table.types import stored_type
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog

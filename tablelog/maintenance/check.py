@@ -29,6 +29,7 @@ from tablelog.errors import (
     TablelogError,
 )
 from tablelog.format import paths
+from tablelog.format.arrow_types import type_from_json
 from tablelog.format.chain import TableRef, latest_version, load_version
 from tablelog.format.manifest import (
     INCREMENT_COLUMN,
@@ -38,6 +39,7 @@ from tablelog.format.manifest import (
     parse_manifest,
     parse_segment,
 )
+from tablelog.format.runinfo import parse_run_info
 from tablelog.format.state import (
     MAX_STEP,
     TableState,
@@ -51,8 +53,6 @@ from tablelog.objects.open import open_store
 from tablelog.objects.store import Store
 from tablelog.progress import Progress
 from tablelog.read.frames import fragments_frame
-from tablelog.table.types import type_from_json
-from tablelog.writer.runinfo import parse_run_info
 
 #: Manifests fetched per request batch, and parallel requests for object checks.
 BATCH = 256

@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from tablelog.errors import CommitConflictError, NotFoundError
 from tablelog.format import paths
+from tablelog.format.arrow_types import type_from_json
 from tablelog.format.chain import TableRef, find_shards, load_version, unmerged_fragments
 from tablelog.format.commit import commit
 from tablelog.format.manifest import INCREMENT_COLUMN
@@ -28,7 +29,6 @@ from tablelog.progress import Progress
 from tablelog.read.frames import fragments_frame
 from tablelog.read.scan import Root, _latest, _ref
 from tablelog.table.encode import read_group_rows
-from tablelog.table.types import type_from_json
 from tablelog.writer.committer import upload_group
 
 #: Rows per compacted object: large enough for fast scans, small enough to upload.

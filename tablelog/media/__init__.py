@@ -14,8 +14,8 @@ from typing import Any
 
 from tablelog.errors import ColumnTypeError, FormatError
 from tablelog.format import paths
+from tablelog.format.media_cells import MEDIA_TYPE, media_blob_names
 from tablelog.media.kinds import (
-    MEDIA_TYPE,
     Audio,
     File,
     Html,
@@ -24,7 +24,6 @@ from tablelog.media.kinds import (
     Video,
     decode_image,
     is_media,
-    media_blob_names,
 )
 from tablelog.objects.cas import digest_of
 from tablelog.objects.open import open_store

@@ -16,16 +16,18 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from tablelog.errors import ColumnTypeError, NotOptionalError, TableError
+from tablelog.format.arrow_types import type_from_json, type_to_json
 from tablelog.format.manifest import INCREMENT_COLUMN
-from tablelog.media.kinds import as_media_columns
+from tablelog.format.media_cells import as_media_columns
+from tablelog.format.values import to_json_text
 from tablelog.table.spill import Loader, Spilled
 from tablelog.table.types import (
-    _KIND_BY_TYPE,
     DATE,
     DEC,
     FLOAT,
     HUGE,
     INT,
+    KIND_BY_TYPE,
     NEG,
     SAFE_INT,
     array_shape,
@@ -36,9 +38,6 @@ from tablelog.table.types import (
     column_to_arrow,
     kind_of,
     kind_of_arrow,
-    to_json_text,
-    type_from_json,
-    type_to_json,
     value_bits,
 )
 
@@ -433,7 +432,7 @@ class Table:
                 continue
             have = kinds[i]
             t = type(value)
-            kind = _KIND_BY_TYPE.get(t)
+            kind = KIND_BY_TYPE.get(t)
             if kind is None or (have is not None and kind != have):
                 found = check_kind(self._columns[i], value, None)  # (raises, naming it)
                 if found is None:  # (NaN, NA, NaT are nulls)

@@ -24,9 +24,9 @@ from tablelog.format import paths
 from tablelog.format.chain import TableRef, latest_version, load_version, refresh
 from tablelog.format.commit import commit
 from tablelog.format.manifest import ColumnGroup, Fragment
+from tablelog.format.media_cells import media_blob_names
 from tablelog.format.plan import Intent, NewFragment
 from tablelog.format.state import TableState
-from tablelog.media.kinds import media_blob_names
 from tablelog.objects import deadline as store_deadline
 from tablelog.objects.cas import digest_of, put_content
 from tablelog.objects.store import Store

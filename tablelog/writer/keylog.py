@@ -16,11 +16,11 @@ from dataclasses import dataclass, field, replace
 import pyarrow as pa
 
 from tablelog.errors import ColumnTypeError, CommitConflictError
+from tablelog.format.arrow_types import type_to_json
 from tablelog.format.manifest import Column
 from tablelog.format.plan import merge_schema
 from tablelog.ids import random_hex
 from tablelog.table.table import Table
-from tablelog.table.types import type_to_json
 
 log = logging.getLogger("tablelog")
 

@@ -30,19 +30,22 @@ from tablelog.errors import (
     UnsafeStoreError,
 )
 from tablelog.format import paths
+from tablelog.format.arrow_types import type_to_json
 from tablelog.format.chain import TableRef, find_shards
 from tablelog.format.manifest import ColumnGroup
+from tablelog.format.media_cells import MEDIA_TYPE
 from tablelog.format.plan import NUMERIC_TYPES
-from tablelog.media.kinds import MEDIA_TYPE, is_media
+from tablelog.format.runinfo import RunInfo, encode_run_info, parse_run_info
+from tablelog.format.values import to_json_text
+from tablelog.media.kinds import is_media
 from tablelog.objects import deadline as store_deadline
 from tablelog.objects.store import Store
 from tablelog.table.table import Table
-from tablelog.table.types import kind_of, to_json_text, type_to_json
+from tablelog.table.types import kind_of
 from tablelog.writer.committer import KeyCommitter, read_group, upload_group
 from tablelog.writer.config import PERSIST_EVERY, Config, Summary, plain
 from tablelog.writer.keylog import KeyLog, LogJob, arrow_bytes
 from tablelog.writer.merge import Budget, Tail
-from tablelog.writer.runinfo import RunInfo, encode_run_info, parse_run_info
 from tablelog.writer.spool import Spool, push, spool_root
 from tablelog.writer.worker import Worker
 

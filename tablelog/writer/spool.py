@@ -27,13 +27,13 @@ from tablelog.errors import FormatError
 from tablelog.format import paths
 from tablelog.format.chain import TableRef, latest_version
 from tablelog.format.manifest import Column
-from tablelog.media.kinds import media_blob_names
+from tablelog.format.media_cells import media_blob_names
+from tablelog.format.runinfo import encode_run_info, parse_run_info
 from tablelog.objects import deadline as store_deadline
 from tablelog.objects.open import open_store
 from tablelog.progress import Progress
 from tablelog.writer.committer import KeyCommitter
 from tablelog.writer.keylog import LogJob
-from tablelog.writer.runinfo import encode_run_info, parse_run_info
 
 try:  # POSIX: one pusher per spool folder at a time
     import fcntl

@@ -14,12 +14,12 @@ from typing import Any
 from tablelog.errors import RunError
 from tablelog.format import paths
 from tablelog.format.chain import TableRef, latest_version
+from tablelog.format.runinfo import RunInfo, encode_run_info
 from tablelog.objects.open import open_store
 from tablelog.objects.store import Store
 from tablelog.writer.config import as_mapping
 from tablelog.writer.disabled import DisabledRun
 from tablelog.writer.run import Run, _read_info, log
-from tablelog.writer.runinfo import RunInfo, encode_run_info
 
 RESUME_MODES = ("allow", "must", "never")
 MODES = ("online", "offline", "disabled", "shared")
