@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from tablelog.errors import FormatError
+from tablelog.format import paths
 from tablelog.format.manifest import Change, Column, Fragment, Manifest, SegmentRef
 
 #: Every CHECKPOINT_EVERY-th version lists the full state (as segments), so reading
@@ -58,6 +59,14 @@ def max_step_of(m: Manifest) -> int | None:
         high = int(recorded)
         return high if m.step is None or high > m.step else m.step
     return m.step
+
+
+def tags_increments(state: TableState, key: str) -> bool:
+    """Whether the rows of ``state`` (a version of table ``key``) are read with their
+    increment in an ``_increment`` column (docs/format.md, "Log modes"): an INCREMENTAL
+    table that keeps its increments together; not one whose increments are separate
+    tables (``summary="none"``), and not a run's ``_history``."""
+    return state.mode == "INCREMENTAL" and not state.separate and not paths.is_history(key)
 
 
 def is_checkpoint(version: int) -> bool:

@@ -21,6 +21,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tablelog.data.frames import fragments_frame
 from tablelog.errors import (
     FormatError,
     InvalidNameError,
@@ -52,7 +53,6 @@ from tablelog.objects.cas import digest_of
 from tablelog.objects.open import open_store
 from tablelog.objects.store import Store
 from tablelog.progress import Progress
-from tablelog.read.frames import fragments_frame
 
 #: Manifests fetched per request batch, and parallel requests for object checks.
 BATCH = 256

@@ -21,6 +21,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from tablelog.data.compaction import compact_table
+from tablelog.data.groups import read_group, upload_group
 from tablelog.errors import (
     CommitStateUnknownError,
     NotFoundError,
@@ -32,6 +34,7 @@ from tablelog.errors import (
 from tablelog.format import paths
 from tablelog.format.arrow_types import type_to_json
 from tablelog.format.chain import TableRef, find_shards
+from tablelog.format.handle import open_table
 from tablelog.format.manifest import ColumnGroup
 from tablelog.format.media_cells import MEDIA_TYPE
 from tablelog.format.plan import NUMERIC_TYPES
@@ -42,7 +45,7 @@ from tablelog.objects import deadline as store_deadline
 from tablelog.objects.store import Store
 from tablelog.table.table import Table
 from tablelog.table.types import kind_of
-from tablelog.writer.committer import KeyCommitter, read_group, upload_group
+from tablelog.writer.committer import KeyCommitter
 from tablelog.writer.config import PERSIST_EVERY, Config, Summary, plain
 from tablelog.writer.keylog import KeyLog, LogJob, arrow_bytes
 from tablelog.writer.merge import Budget, Tail
@@ -705,18 +708,14 @@ class Run:
 
     def _compact_tables(self, at: int) -> None:
         """``compact_at``: compact each table this run logged that has >= ``at`` fragments."""
-        from tablelog.maintenance.compact import compact
-
         for keylog, committer in self._keys.values():
             if len(committer.state.fragments) < at:
                 continue
             try:
-                done = compact(
-                    committer.ref.path,
-                    root=self._store.url,
-                    storage_options=self._storage_options,
-                    min_fragments=at,
+                table = open_table(
+                    committer.ref.path, root=self._store.url, storage_options=self._storage_options
                 )
+                done = compact_table(table, min_fragments=at)
             except Exception as e:  # the logged versions stand; a later compact may do it
                 log.warning("tablelog: compacting %s at finish failed: %s", keylog.path, e)
                 continue
