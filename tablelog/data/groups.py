@@ -11,13 +11,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tablelog.data.parquet import ROW_GROUP_ROWS, encode_parquet
-from tablelog.errors import FormatError, TableError
+from tablelog.errors import TableError
 from tablelog.format import paths
 from tablelog.format.chain import TableRef
 from tablelog.format.manifest import ColumnGroup
 from tablelog.format.media_cells import media_blob_names
 from tablelog.objects import deadline as store_deadline
-from tablelog.objects.cas import digest_of, put_content
+from tablelog.objects.cas import digest_of, get_verified, put_content
 from tablelog.objects.store import Store
 
 #: Parallel blob uploads on network stores.
@@ -60,12 +60,7 @@ def upload_media(
 def read_group(store: Store, group: ColumnGroup) -> pa.Table:
     """The rows of a committed group object, as they were uploaded (checked against
     its name: a Table reading back its released rows never gets other bytes)."""
-    key = paths.object_key(group.object)
-    data = store.get(key)
-    if digest_of(data) != group.object:
-        raise FormatError(
-            f"object {store.full_url(key)} is corrupt: its bytes do not hash to its name"
-        )
+    data = get_verified(store, paths.object_key(group.object), group.object)
     return pq.read_table(pa.BufferReader(data))
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,7 +49,7 @@ from tablelog.format.state import (
     max_step_of,
     state_from_checkpoint,
 )
-from tablelog.objects.cas import digest_of
+from tablelog.objects.cas import digest_in_key, digest_of, get_present
 from tablelog.objects.open import open_store
 from tablelog.objects.store import Store
 from tablelog.progress import Progress
@@ -308,22 +308,6 @@ def _discover(
 # ---------------------------------------------------------------------------- checks
 
 
-def _fetch(store: Store, keys: list[str]) -> Iterator[tuple[str, bytes | None]]:
-    """(key, bytes or None when it disappeared), in order, in parallel batches."""
-    for i in range(0, len(keys), BATCH):
-        batch = keys[i : i + BATCH]
-        try:
-            datas: list[bytes | None] = list(store.get_many(batch))
-        except NotFoundError:
-            datas = []
-            for k in batch:
-                try:
-                    datas.append(store.get(k))
-                except NotFoundError:
-                    datas.append(None)
-        yield from zip(batch, datas, strict=True)
-
-
 def _schema_problems(m: Manifest) -> list[str]:
     out = []
     assert m.schema is not None
@@ -377,8 +361,8 @@ def _load_segments(
     ok = True
     todo = [s.object for s in m.checkpoint if s.object not in walk.segments]
     keys = [paths.object_key(d, "json.gz") for d in dict.fromkeys(todo)]
-    for key, data in _fetch(walk.store, keys):
-        digest = key.rsplit("/", 1)[1].split(".", 1)[0]
+    for key, data in get_present(walk.store, keys, batch=BATCH):
+        digest = digest_in_key(key)
         seg_url = walk.store.full_url(key)
         by = {"table": table, "version": version, "references": 1}
         walk.reference(key, _Ref("segment", table, version, None, len(data or b"")))
@@ -446,7 +430,9 @@ def _verify_table(walk: _Walk, t: _Table) -> None:
     mode: str | None = None
     high: int | None = None  # the largest step so far
     ordered = sorted(t.versions.items())
-    for (v, _key), (_, data) in zip(ordered, _fetch(store, [k for _, k in ordered]), strict=True):
+    for (v, _key), (_, data) in zip(
+        ordered, get_present(store, [k for _, k in ordered], batch=BATCH), strict=True
+    ):
         url = ref.version_url(v)
         walk.versions += 1
         if v > 0 and v - 1 not in t.versions:
@@ -614,7 +600,7 @@ def _read_media_columns(store: Store, group: str) -> pa.Table | None:
 
 def _media_cells(walk: _Walk, blob: str) -> tuple[Cell, ...]:
     """The cells that point to media blob ``blob``: read from the groups that list it."""
-    digest = blob.rsplit("/", 1)[1].split(".", 1)[0]
+    digest = digest_in_key(blob)
     cells: list[Cell] = []
     for use in walk.media.get(blob, {}).values():
         if use.group not in walk.media_columns:  # read each group once, however many blobs
@@ -678,7 +664,7 @@ def _check_objects(walk: _Walk, listed: set[str] | None, progress: Progress | No
 
 
 def _deep_problem(key: str, r: _Ref, data: bytes) -> str | None:
-    digest = key.rsplit("/", 1)[1].split(".", 1)[0]
+    digest = digest_in_key(key)
     actual = digest_of(data)
     what = "media blob" if r.kind == "media" else "object"
     if actual != digest:

@@ -10,13 +10,13 @@ from typing import Any
 import polars as pl
 
 from tablelog.data.frames import fragments_frame, polars_schema
-from tablelog.errors import FormatError, NotFoundError, TableError
+from tablelog.errors import NotFoundError, TableError
 from tablelog.format import paths
 from tablelog.format.chain import latest_version, load_version, read_history
 from tablelog.format.handle import Root, TableHandle, list_runs, open_table, split_path
 from tablelog.format.manifest import INCREMENT_COLUMN
 from tablelog.format.state import TableState
-from tablelog.objects.cas import digest_of
+from tablelog.objects.cas import check_digest
 from tablelog.objects.open import open_store
 from tablelog.read.shards import with_shard_column
 
@@ -126,11 +126,8 @@ def _verify_objects(ref: TableHandle, state: TableState) -> None:
         for key, data, digest in zip(
             batch, ref.store.get_many(batch), digests[start:], strict=False
         ):
-            if digest_of(data) != digest:
-                raise FormatError(
-                    f"object {ref.store.full_url(key)} of table {ref.path} version "
-                    f"{state.version} is corrupt: its bytes do not hash to its name"
-                )
+            what = f"object {ref.store.full_url(key)} of table {ref.path} version {state.version}"
+            check_digest(data, digest, what=what)
 
 
 def files(

@@ -1126,3 +1126,54 @@ def _cast_kind(column: str, dtype: Any) -> str:
         f"bool, dict, list, bytes, datetime), a media class, one of {_KIND_NAMES} or a "
         "pyarrow type"
     )
+
+
+# ------------------------------------------------- the run's side of a Table
+# What ``writer`` (run.log, the key logs) reads and tells a Table; not user API, so
+# functions here rather than public methods on the W&B-compatible class.
+
+
+def table_uid(table: Table) -> str:
+    """The identity of ``table`` across logs (a re-log of the same Table appends)."""
+    return table._uid
+
+
+def table_generation(table: Table) -> int:
+    """Changes to every row of ``table`` so far (a column turned to JSON text)."""
+    return table._generation
+
+
+def table_kinds(table: Table) -> list[str | None]:
+    """The logical kind of each column (None: no non-null value yet)."""
+    return list(table._kinds)
+
+
+def table_blobs(table: Table) -> dict[str, bytes]:
+    """The media blobs added to ``table`` (name -> bytes), updated in place by the run."""
+    return table._blobs
+
+
+def rows_since(table: Table, start: int) -> pa.Table:
+    """Rows ``start..`` of ``table`` as Arrow, without touching older batches when it can."""
+    return table._rows_since(start)
+
+
+def append_arrow(table: Table, batch: pa.Table) -> None:
+    """Append ``batch`` (columns and types as ``table``'s) to ``table``."""
+    table._append_arrow(batch)
+
+
+def freeze(table: Table) -> None:
+    """``table`` (IMMUTABLE) was logged: further changes are refused."""
+    table._freeze()
+
+
+def logged_as(table: Table, schema: Sequence[Any]) -> None:
+    """``table`` was logged; ``schema`` is its key's committed columns now."""
+    table._logged_types(schema)
+
+
+def release_rows(table: Table, first_row: int, rows: int, loader: Loader, generation: int) -> None:
+    """Rows ``first_row..`` of ``table`` are committed and ``loader`` reads them back (as
+    they were at ``generation``): ``table`` drops the batches they cover."""
+    table._release(first_row, rows, loader, generation)

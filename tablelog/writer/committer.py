@@ -83,7 +83,7 @@ class KeyCommitter:
             try:
                 if check is not None:
                     check()
-                self._apply_once(job, rows_group if attempt == 0 else None)
+                self.apply_once(job, rows_group if attempt == 0 else None)
                 if attempt:
                     log.warning("tablelog: %s reachable again; logs resumed", self.ref.store.url)
                 return
@@ -101,14 +101,15 @@ class KeyCommitter:
             time.sleep(pause)
             delay = min(delay * 2, 30.0)
             try:
-                if self._landed(job, before):
+                if self.landed(job, before):
                     return
             except (StoreError, CommitStateUnknownError):
                 if time.monotonic() >= until:  # no request starts after the deadline
                     raise
 
-    def _landed(self, job: LogJob, before: int) -> bool:
-        """Whether a version after ``before`` carries ``job``'s log id (then adopt it)."""
+    def landed(self, job: LogJob, before: int) -> bool:
+        """Whether a version after ``before`` carries ``job``'s log id (then adopt it);
+        also the spool's first check of each entry it pushes."""
         latest = latest_version(self.ref, hint=before)
         for version in range(before + 1, latest + 1):
             manifest, _ = self.ref.read_manifest(version)
@@ -123,12 +124,12 @@ class KeyCommitter:
                 return True
         return False
 
-    def _apply_once(
+    def apply_once(
         self, job: LogJob, rows_group: Future[ColumnGroup] | None, *, once: bool = False
     ) -> bool:
-        """Commit ``job``; True when done. With ``once`` (a spool push, which another
-        process may push too), a version that carries its log id already, met while
-        rebasing, is adopted instead (False)."""
+        """Commit ``job`` in one attempt (no retries); True when done. With ``once`` (a
+        spool push, which another process may push too), a version that carries its log
+        id already, met while rebasing, is adopted instead (False)."""
         add_groups = []
         if job.new_columns is not None:
             for fid, lo, hi in self.ranges:
@@ -166,7 +167,7 @@ class KeyCommitter:
         try:
             self.state = commit(self.ref, self.state, plan)
         except _Landed:
-            if self._landed(job, before):
+            if self.landed(job, before):
                 return False
             raise
         if recut:  # the columns went to the fragments a compaction left instead

@@ -25,7 +25,6 @@ from tablelog.data.compaction import compact_table
 from tablelog.data.groups import read_group, upload_group
 from tablelog.errors import (
     CommitStateUnknownError,
-    NotFoundError,
     RunError,
     StoreError,
     TablelogError,
@@ -38,12 +37,12 @@ from tablelog.format.handle import open_table
 from tablelog.format.manifest import ColumnGroup
 from tablelog.format.media_cells import MEDIA_TYPE
 from tablelog.format.plan import NUMERIC_TYPES
-from tablelog.format.runinfo import RunInfo, encode_run_info, parse_run_info
+from tablelog.format.runinfo import RunInfo, encode_run_info, read_run_info
 from tablelog.format.values import to_json_text
 from tablelog.media.kinds import is_media
 from tablelog.objects import deadline as store_deadline
 from tablelog.objects.store import Store
-from tablelog.table.table import Table
+from tablelog.table.table import Table, append_arrow, release_rows, table_blobs, table_uid
 from tablelog.table.types import kind_of
 from tablelog.writer.committer import KeyCommitter
 from tablelog.writer.config import PERSIST_EVERY, Config, Summary, plain
@@ -304,7 +303,7 @@ class Run:
             keylog.confirm()
             if job is not None:
                 if job.source is not None and not self._keep_logged_rows:
-                    self._tables[table._uid] = table  # its rows are released once committed
+                    self._tables[table_uid(table)] = table  # its rows are released once committed
                 self._submit(committer, job)
         for key, table in tables.items():
             values[key] = {"_type": "table", "rows": table.num_rows}
@@ -313,7 +312,7 @@ class Run:
             self._history_blobs.update(blobs)
             self._partial_step = step
         if values:
-            self.summary._logged(values)
+            self.summary.note_logged(values)
         if commit is False:
             self._partial_step = step
             if tables:
@@ -489,7 +488,7 @@ class Run:
             table = self._tables.get(uid)
             if table is not None:
                 loader = functools.partial(read_group, self._store, group)
-                table._release(first, n, loader, gen)
+                release_rows(table, first, n, loader, gen)
 
     def _submit(self, committer: KeyCommitter, job: LogJob) -> None:
         rows_group = None
@@ -629,8 +628,8 @@ class Run:
             **cells,
         }
         table = Table(columns=list(row), log_mode="INCREMENTAL")
-        table._append_arrow(pa.table(row))
-        table._blobs.update(blobs)
+        append_arrow(table, pa.table(row))
+        table_blobs(table).update(blobs)
         keylog, committer = self._writer(HISTORY_KEY)
         job = keylog.prepare(table, step=step, separate=False)
         keylog.confirm()
@@ -732,7 +731,7 @@ class Run:
         last_step = self._last_step
         if self.shard is not None:  # every rank writes run.json: keep the others' news
             try:
-                other = _read_info(self._store, paths.run_json_key(self.project, self.id))
+                other = read_run_info(self._store, paths.run_json_key(self.project, self.id))
             except TablelogError:
                 other = None
             if other is not None:
@@ -891,11 +890,3 @@ def _check_scalar(key: str, value: Any) -> None:
         kind_of(value)
     except TablelogError as e:
         raise RunError(f"cannot log {key!r}: {e}") from e
-
-
-def _read_info(store: Store, key: str) -> RunInfo | None:
-    try:
-        data = store.get(key)
-    except NotFoundError:
-        return None
-    return parse_run_info(data, where=store.full_url(key))

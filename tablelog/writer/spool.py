@@ -286,9 +286,9 @@ def push(
                 if each_s is not None
                 else contextlib.nullcontext()
             ):
-                if committer._landed(entry.job, entry.base):
+                if committer.landed(entry.job, entry.base):
                     skipped += 1
-                elif committer._apply_once(entry.job, None, once=True):
+                elif committer.apply_once(entry.job, None, once=True):
                     committed += 1
                 else:  # another pusher committed it while this one was rebasing
                     skipped += 1
