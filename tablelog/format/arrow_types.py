@@ -139,3 +139,34 @@ def _type_from_json(value: Any, *, depth: int = 0) -> pa.DataType:
     if "fixed_binary" in value:
         return pa.binary(_fixed_size(value["fixed_binary"], "fixed_binary size"))
     raise ColumnTypeError(f"malformed column type {_short(value)}")
+
+
+#: Arrow type names (docs/format.md, "Column types") that widen to double together.
+NUMERIC_TYPES = frozenset(
+    {
+        "int8",
+        "int16",
+        "int32",
+        "int64",
+        "uint8",
+        "uint16",
+        "uint32",
+        "uint64",
+        "float",
+        "double",
+        "halffloat",
+    }
+)
+
+
+def merged_type(a: Any, b: Any) -> Any:
+    """The type (as JSON) of a column that was ``a`` and is logged as ``b``: the same
+    type, the other one where one is ``null`` (no value yet), ``double`` for two
+    numeric types; None when they cannot be one column (docs/format.md, "Schema column")."""
+    if a == b or b == "null":
+        return a
+    if a == "null":
+        return b
+    if isinstance(a, str) and isinstance(b, str) and {a, b} <= NUMERIC_TYPES:
+        return "double"
+    return None

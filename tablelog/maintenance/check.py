@@ -46,8 +46,10 @@ from tablelog.format.state import (
     TableState,
     apply_manifest,
     is_checkpoint,
+    kept_fragments,
     max_step_of,
     state_from_checkpoint,
+    tags_increments,
 )
 from tablelog.objects.cas import digest_in_key, digest_of, get_present
 from tablelog.objects.open import open_store
@@ -487,8 +489,7 @@ def _verify_table(walk: _Walk, t: _Table) -> None:
                 walk.problem(url, msg)
                 ok = False
         # Row numbers in version v: removed fragments no longer count before new rows.
-        gone = set(m.change.remove)
-        kept = tuple(f for f in state.fragments if f.id not in gone) if state is not None else ()
+        kept = tuple(kept_fragments(state.fragments, m.change)) if state is not None else ()
         offset = 0 if m.change.replace else (sum(f.rows for f in kept) if state else -1)
         for f in m.change.add:
             for g in f.groups:
@@ -562,7 +563,7 @@ def _read_latest(walk: _Walk, t: _Table) -> None:
     url = ref.version_url(latest)
     try:
         state = load_version(ref, latest)
-        tag = state.mode == "INCREMENTAL" and not state.separate and not paths.is_history(t.key)
+        tag = tags_increments(state, t.key)
         frags = state.fragments
         for i in range(0, max(len(frags), 1), READ_BATCH):  # (memory: a batch at a time)
             part = frags[i : i + READ_BATCH]

@@ -31,12 +31,11 @@ from tablelog.errors import (
     UnsafeStoreError,
 )
 from tablelog.format import paths
-from tablelog.format.arrow_types import type_to_json
+from tablelog.format.arrow_types import merged_type, type_to_json
 from tablelog.format.chain import TableRef, find_shards
 from tablelog.format.handle import open_table
 from tablelog.format.manifest import ColumnGroup
 from tablelog.format.media_cells import MEDIA_TYPE
-from tablelog.format.plan import NUMERIC_TYPES
 from tablelog.format.runinfo import RunInfo, encode_run_info, read_run_info
 from tablelog.format.values import to_json_text
 from tablelog.media.kinds import is_media
@@ -335,10 +334,9 @@ class Run:
         new: dict[str, Any] = {}
         for key, arr in cells.items():
             t, have = type_to_json(arr.type), types.get(key)
-            if have is None or have == "null" or have == t or t == "null":  # (JSON types)
-                new[key] = t if have in (None, "null") else have
-            elif isinstance(have, str) and isinstance(t, str) and {have, t} <= NUMERIC_TYPES:
-                new[key] = "double"
+            merged = t if have is None else merged_type(have, t)
+            if merged is not None:
+                new[key] = merged
             else:
                 raise RunError(
                     f"cannot log {key!r}: earlier logs of this run stored it as "

@@ -238,6 +238,19 @@ def test_no_private_names_across_modules() -> None:
     assert _private_uses() == []
 
 
+def _fresh_python(code: str) -> str:
+    """What ``code`` prints in a new interpreter (nothing imported yet) in the checkout."""
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=PACKAGE.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return out.stdout.strip()
+
+
 def test_table_and_media_are_pure() -> None:
     """Importing ``tablelog.table`` (and so ``tablelog.media``) loads no store backend,
     fsspec or S3 client."""
@@ -249,15 +262,8 @@ def test_table_and_media_are_pure() -> None:
         "'tablelog.objects.fsspec_store', 'tablelog.format.commit', 'tablelog.format.chain'))\n"
         "print(bad)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=PACKAGE.parent,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    assert out.stdout.strip() == "[]", out.stdout
+    out = _fresh_python(code)
+    assert out == "[]", out
 
 
 def test_public_names_resolve() -> None:
@@ -268,12 +274,5 @@ def test_public_names_resolve() -> None:
         "and n != 'run']\n"
         "print(missing, tablelog.Table.__module__, type(tablelog.config).__name__)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=PACKAGE.parent,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    assert out.stdout.split() == ["[]", "tablelog.table.table", "PreInit"], out.stdout
+    out = _fresh_python(code)
+    assert out.split() == ["[]", "tablelog.table.table", "PreInit"], out
