@@ -1,4 +1,4 @@
-"""The stored form of media cells (docs/format.md, "Media cells"): the struct each
+"""The stored form of media cells (docs/format.md, "Media"): the struct each
 cell is, and the content-addressed blob names a table's cells refer to."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from tablelog.format import paths
 
-#: The struct every media cell is stored as (docs/format.md, "Media cells"). Fields a
+#: The struct every media cell is stored as (docs/format.md, "Media"). Fields a
 #: kind does not use are null.
 MEDIA_TYPE = pa.struct(
     [

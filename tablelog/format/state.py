@@ -131,7 +131,7 @@ def fragments_after(
     fragments: tuple[Fragment, ...], change: Change, *, where: str
 ) -> tuple[Fragment, ...]:
     """The fragments after ``change`` on top of the parent's ``fragments``
-    (docs/format.md, "change"): the kept ones, with their added column groups, then the
+    (docs/format.md, "`change`"): the kept ones, with their added column groups, then the
     added fragments. A group for a fragment that is not there is a :class:`FormatError`
     (at ``where``)."""
     frags = kept_fragments(fragments, change)
