@@ -9,9 +9,9 @@ its own::
     state = table.state(step=100)              # a TableState (format.state)
     frags, by_value = table.increment_fragments(state, 3)
 
-A sharded table (docs/format.md, "Shards") has no chain of its own: :meth:`TableHandle.latest`
-raises :class:`~tablelog.NotFoundError` naming a shard, and :meth:`TableHandle.sharded`
-gives every shard's handle and state.
+A sharded table (docs/format.md, "Shards") has no chain of its own:
+:meth:`TableHandle.latest` raises :class:`~tablelog.NotFoundError` naming a shard, and
+:meth:`TableHandle.sharded` gives every shard's handle and state.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from tablelog.format.chain import (
 )
 from tablelog.format.manifest import INCREMENT_COLUMN, Fragment
 from tablelog.format.state import TableState, tags_increments
-from tablelog.objects.open import open_store
 from tablelog.objects.store import Store
 
 #: Where a table's store is: a URL or folder (``None``: ``$TABLELOG_ROOT`` or the local default).
@@ -250,6 +249,9 @@ def open_table(
     the store ``root`` names (opened with ``storage_options``)."""
     project, run_id, key = split_path(path)
     if store is None:
+        # (here, not at the top: the format layer itself loads no store backend or fsspec)
+        from tablelog.objects.open import open_store
+
         store = open_store(root, storage_options=storage_options)
     return TableHandle(store, project, run_id, key)
 

@@ -276,3 +276,20 @@ def test_public_names_resolve() -> None:
     )
     out = _fresh_python(code)
     assert out.split() == ["[]", "tablelog.table.table", "PreInit"], out
+
+
+def test_format_loads_no_fsspec_and_objects_no_polars() -> None:
+    """STYLE.md: the format layer never imports fsspec (nor a store backend); the object
+    layer never imports polars."""
+    code = (
+        "import sys, importlib, pkgutil\n"
+        "import tablelog.format as f, tablelog.objects as o\n"
+        "for m in pkgutil.iter_modules(f.__path__):\n"
+        "    importlib.import_module('tablelog.format.' + m.name)\n"
+        "a = sorted(m for m in sys.modules if m.split('.')[0] in ('fsspec', 's3fs', 'polars'))\n"
+        "for m in pkgutil.iter_modules(o.__path__):\n"
+        "    importlib.import_module('tablelog.objects.' + m.name)\n"
+        "b = sorted(m for m in sys.modules if m.split('.')[0] == 'polars')\n"
+        "print(a, b)\n"
+    )
+    assert _fresh_python(code) == "[] []"
