@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tablelog import caches
+from tablelog.caches import LRU, NEWEST_TABLES, STATE_FRAGMENTS
 from tablelog.errors import FormatError, NotFoundError
 from tablelog.format import paths
 from tablelog.format.manifest import (
@@ -199,20 +199,18 @@ class _StateCache:
     A manifest's digest names its whole chain (each manifest names its parent's
     digest), so a state found here is exactly what reloading that chain would give —
     a deleted and rewritten root or a changed manifest has a different digest and
-    misses. Bounded by the fragments it holds (``caches.STATE_FRAGMENTS``); safe across
+    misses. Bounded by the fragments it holds (``STATE_FRAGMENTS``); safe across
     threads. It also remembers the newest version seen of each table, where the next
-    search for it starts (``caches.NEWEST_TABLES`` tables).
+    search for it starts (``NEWEST_TABLES`` tables).
     """
 
     def __init__(self) -> None:
-        self._states: caches.LRU[str, TableState] = caches.LRU(
+        self._states: LRU[str, TableState] = LRU(
             "table states",
-            max_weight=caches.STATE_FRAGMENTS,
+            max_weight=STATE_FRAGMENTS,
             weight=lambda state: len(state.fragments) + 1,
         )
-        self._newest: caches.LRU[str, int] = caches.LRU(
-            "newest versions", max_items=caches.NEWEST_TABLES
-        )
+        self._newest: LRU[str, int] = LRU("newest versions", max_items=NEWEST_TABLES)
 
     def newest(self, table: str) -> int:
         """The newest version ``table`` had when this process last looked (-1: not

@@ -22,7 +22,7 @@ from tablelog.objects.errors import (
     translate,
 )
 from tablelog.objects.s3options import object_store_options
-from tablelog.objects.store import Capabilities, ObjectStat, Store
+from tablelog.objects.store import Capabilities, Store
 
 #: Protocols whose ``pipe_file(mode="create")`` is a real conditional write.
 _ATOMIC_CREATE = frozenset({"s3", "s3a"})
@@ -252,9 +252,9 @@ class FsspecStore(Store):
             raise translate(e, url=self.full_url(key), action="delete") from e
 
     def mtime(self, key: str) -> float:
-        return self.stat(key).mtime
+        return self.stat(key)[0]
 
-    def stat(self, key: str) -> ObjectStat:
+    def stat(self, key: str) -> tuple[float, int | None]:
         try:
             info = self._call(lambda: self._fs.info(self._path(key)))
         except Exception as e:
@@ -264,7 +264,7 @@ class FsspecStore(Store):
             raise NotFoundError(f"{self.full_url(key)} has no modification time")
         stamp = modified.timestamp() if hasattr(modified, "timestamp") else modified
         size = info.get("size")
-        return ObjectStat(mtime=float(stamp), size=None if size is None else int(size))
+        return float(stamp), None if size is None else int(size)
 
     def root_exists(self) -> bool:
         try:

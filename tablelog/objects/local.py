@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tablelog.errors import NotFoundError
 from tablelog.ids import random_hex
-from tablelog.objects.store import Capabilities, ObjectStat, Store
+from tablelog.objects.store import Capabilities, Store
 
 
 class LocalStore(Store):
@@ -97,14 +97,14 @@ class LocalStore(Store):
         self._path(key).unlink(missing_ok=True)
 
     def mtime(self, key: str) -> float:
-        return self.stat(key).mtime
+        return self.stat(key)[0]
 
-    def stat(self, key: str) -> ObjectStat:
+    def stat(self, key: str) -> tuple[float, int | None]:
         try:
             st = self._path(key).stat()
         except FileNotFoundError as e:
             raise NotFoundError(f"{self._path(key)} does not exist") from e
-        return ObjectStat(mtime=st.st_mtime, size=st.st_size)
+        return st.st_mtime, st.st_size
 
     def temp_keys(self, prefixes: Sequence[str]) -> builtins.list[str]:
         """The ``.tmp-*`` files of writers that crashed between writing and renaming."""

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import fsspec
 
 from tablelog.errors import NotFoundError
-from tablelog.objects.store import Capabilities, ObjectStat, Store
+from tablelog.objects.store import Capabilities, Store
 
 
 class MemoryStore(Store):
@@ -64,14 +64,14 @@ class MemoryStore(Store):
                 self._fs.rm_file(self._path(key))
 
     def mtime(self, key: str) -> float:
-        return self.stat(key).mtime
+        return self.stat(key)[0]
 
-    def stat(self, key: str) -> ObjectStat:
+    def stat(self, key: str) -> tuple[float, int | None]:
         try:
             info = self._fs.info(self._path(key))
         except FileNotFoundError as e:
             raise NotFoundError(f"{self.url}/{key} does not exist") from e
-        return ObjectStat(mtime=float(info["created"].timestamp()), size=int(info["size"]))
+        return float(info["created"].timestamp()), int(info["size"])
 
     def reader_source(self, key: str) -> str | bytes:
         # Polars cannot open memory:// URLs, so readers get the bytes.

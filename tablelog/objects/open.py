@@ -11,7 +11,7 @@ from typing import Any
 
 import fsspec
 
-from tablelog import caches
+from tablelog.caches import LRU, STORES
 from tablelog.errors import InvalidRootError, StoreError
 from tablelog.objects.local import LocalStore
 from tablelog.objects.memory import MemoryStore
@@ -64,7 +64,7 @@ def open_store(
 #: Open network stores, reused: creating an S3 client costs ~100 ms and every
 #: ``scan``/``history`` call opens its root. Keyed by everything that decides which
 #: server and identity a store talks to (URL, options, AWS_* environment, process).
-_STORES: caches.LRU[str, Store] = caches.LRU("open stores", max_items=caches.STORES)
+_STORES: LRU[str, Store] = LRU("open stores", max_items=STORES)
 
 
 def _fsspec_store(url: str, storage_options: Mapping[str, Any] | None) -> Store:

@@ -38,14 +38,6 @@ class Capabilities:
     parallel_uploads: bool = False
 
 
-@dataclass(frozen=True)
-class ObjectStat:
-    """The modification time (POSIX seconds) and size of a key (None: not told)."""
-
-    mtime: float
-    size: int | None = None
-
-
 class Store(abc.ABC):
     """A flat key/bytes store with create-if-absent.
 
@@ -119,9 +111,11 @@ class Store(abc.ABC):
         absent). Only with ``capabilities.mtime``; otherwise ``NotSupportedError``."""
         raise self._unsupported("modification times (mtime)")
 
-    def stat(self, key: str) -> ObjectStat:
-        """:meth:`mtime` of ``key`` and its size, in one request where the backend can."""
-        return ObjectStat(mtime=self.mtime(key))
+    def stat(self, key: str) -> tuple[float, int | None]:
+        """(last-modified time, size in bytes) of ``key`` in one request where the
+        backend gives both; size None where it does not. ``NotFoundError`` when ``key``
+        is gone; only with ``capabilities.mtime``, otherwise ``NotSupportedError``."""
+        return self.mtime(key), None
 
     def temp_keys(self, prefixes: Sequence[str]) -> builtins.list[str]:
         """Keys below ``prefixes`` of temporary files a crashed writer may have left,

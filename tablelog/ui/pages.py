@@ -24,7 +24,7 @@ from urllib.parse import quote, urlencode
 
 import polars as pl
 
-from tablelog import caches
+from tablelog.caches import LRU, UI_FRAME_ROWS, UI_FRAMES
 from tablelog.errors import NotFoundError, TablelogError
 from tablelog.format import paths
 from tablelog.format.chain import TableRef, latest_version
@@ -322,10 +322,8 @@ class FrameCache:
     """A few small frames by key, least recently used out (thread-safe); frames of
     more than ``max_rows`` rows are not kept."""
 
-    def __init__(self, size: int = caches.UI_FRAMES, max_rows: int = caches.UI_FRAME_ROWS) -> None:
-        self._items: caches.LRU[tuple[Any, ...], pl.DataFrame] = caches.LRU(
-            "viewer frames", max_items=size
-        )
+    def __init__(self, size: int = UI_FRAMES, max_rows: int = UI_FRAME_ROWS) -> None:
+        self._items: LRU[tuple[Any, ...], pl.DataFrame] = LRU("viewer frames", max_items=size)
         self._max_rows = max_rows
 
     def get(self, key: tuple[Any, ...], make: Callable[[], pl.DataFrame]) -> pl.DataFrame:

@@ -8,12 +8,12 @@ import pytest
 
 import tablelog
 from tablelog import caches
+from tablelog.data import frames
 from tablelog.errors import ArgumentTypeError
 from tablelog.format.chain import STATES
 from tablelog.format.manifest import Column
 from tablelog.format.state import TableState
 from tablelog.objects import open as store_open
-from tablelog.read import frames
 
 
 def test_count_bound_evicts_the_least_recently_used() -> None:

@@ -9,12 +9,12 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
-from tablelog import caches
+from tablelog.caches import DTYPES, LRU
 from tablelog.errors import ColumnTypeError, FormatError
 from tablelog.format import paths
+from tablelog.format.arrow_types import type_from_json
 from tablelog.format.manifest import INCREMENT_COLUMN, Column, Fragment
 from tablelog.objects.store import Store
-from tablelog.table.types import type_from_json
 
 _PATH_COLUMN = "__tablelog_source"  # (also the row index where paths do not tell)
 
@@ -43,7 +43,7 @@ def polars_schema(columns: tuple[Column, ...]) -> pl.Schema:
 
 # A type's conversion is a pure function of its JSON, and the conversion through an
 # empty Arrow table costs tens of microseconds per schema: remember each type once.
-_DTYPES: caches.LRU[str, pl.DataType] = caches.LRU("polars dtypes", max_items=caches.DTYPES)
+_DTYPES: LRU[str, pl.DataType] = LRU("polars dtypes", max_items=DTYPES)
 
 
 def _polars_dtype(arrow: Any) -> pl.DataType:
