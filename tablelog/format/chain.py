@@ -29,6 +29,7 @@ from tablelog.objects.store import Store
 
 log = logging.getLogger("tablelog")
 
+
 class TableRef:
     """Where one table's versions live: ``project/run_id/key`` in a store."""
 
@@ -346,8 +347,10 @@ def _fetch_manifests(ref: TableRef, versions: list[int]) -> list[tuple[Manifest,
     """Manifests of ``versions`` (fetched in parallel), each checked to be where it is."""
     kept = STATES.take_manifest(ref.version_url(versions[0])) if len(versions) == 1 else None
     try:
-        datas = [kept] if kept is not None else ref.store.get_many(
-            [ref.version_key(v) for v in versions]
+        datas = (
+            [kept]
+            if kept is not None
+            else ref.store.get_many([ref.version_key(v) for v in versions])
         )
     except FileNotFoundError as e:
         which = versions[0] if len(versions) == 1 else f"{versions[0]}..{versions[-1]}"

@@ -129,7 +129,11 @@ class FsspecStore(Store):
         out: builtins.list[bytes] = []
         for key, value in zip(keys, self._cat_many(keys), strict=True):
             if isinstance(value, BaseException) or value is None:
-                exc = value if isinstance(value, BaseException) else FileNotFoundError(self._path(key))
+                exc = (
+                    value
+                    if isinstance(value, BaseException)
+                    else FileNotFoundError(self._path(key))
+                )
                 raise translate(exc, url=self.full_url(key), action="read") from exc
             out.append(value)
         return out

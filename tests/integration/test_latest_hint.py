@@ -280,9 +280,7 @@ def test_compacted_table_opens_in_3_requests(seaweedfs_where: Where, seaweedfs_s
 # ----------------------------------------------------- a writer and a reader at once
 
 
-@pytest.mark.parametrize(
-    "kind", ["local", pytest.param("seaweedfs", marks=pytest.mark.s3)]
-)
+@pytest.mark.parametrize("kind", ["local", pytest.param("seaweedfs", marks=pytest.mark.s3)])
 def test_a_reader_beside_a_writer_sees_a_committed_newest_version(
     make_root: Any, kind: str
 ) -> None:
