@@ -142,7 +142,10 @@ def _check_hint_object(ref: TableRef) -> tuple[int, int]:
     n = read_hint(ref.store, ref.hint_key)
     if n is None:
         return -1, -1
-    got, after = ref.store.get_many_or_none([ref.version_key(n), ref.version_key(n + 1)])
+    try:
+        got, after = ref.store.get_many_or_none([ref.version_key(n), ref.version_key(n + 1)])
+    except StoreError:  # the search asks again, and reports a store that is down
+        return -1, -1
     if got is None:  # beyond the end, or a version that is gone
         return -1, -1
     url = ref.version_url(n)
