@@ -127,7 +127,7 @@ def bench_open(b: Bench, reps: int) -> tuple[dict[str, Any], str, str]:
         case: dict[str, Any] = {}
         for label, present in (("hint", True), ("no hint", False)):
 
-            def setup(present: bool = present) -> None:
+            def setup(present: bool = present, hint: bytes = hint) -> None:
                 if present:
                     direct.store.put(direct.hint_key, hint)
                 else:
@@ -167,7 +167,8 @@ def bench_open(b: Bench, reps: int) -> tuple[dict[str, Any], str, str]:
             f"{case['no hint']['find ms']['median']:.1f} ms; open (scan) "
             f"{case['hint']['open requests']['total']} vs "
             f"{case['no hint']['open requests']['total']} requests, "
-            f"{case['hint']['open ms']['median']:.1f} vs {case['no hint']['open ms']['median']:.1f} ms",
+            f"{case['hint']['open ms']['median']:.1f} vs "
+            f"{case['no hint']['open ms']['median']:.1f} ms",
             flush=True,
         )
     run.finish()
