@@ -22,7 +22,8 @@ as it is within a process (``open_store`` caches it).
    interleaved, and the PUTs one loop sends, by kind.
 
 Medians (and min..max) of ``--repeats`` runs (default 15 for reads, 5 for loops; 5 and 3
-with ``--quick``, which also writes 100 rather than 1,000 steps in case 3).
+with ``--quick``, which also writes 100 rather than 1,000 steps in case 3). ``--json``
+appends this run to the file's ``runs``, so that it holds the spread across runs.
 """
 
 from __future__ import annotations
@@ -331,7 +332,10 @@ def main() -> None:
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         }
         result = {"meta": meta, "open newest": opened, "compacted read": read, "writer": writer}
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        # One file holds every run (the spread across runs); a new run is appended.
+        target = Path(args.json)
+        runs = json.loads(target.read_text())["runs"] if target.exists() else []
+        target.write_text(json.dumps({"runs": [*runs, result]}, indent=2) + "\n")
 
 
 if __name__ == "__main__":
