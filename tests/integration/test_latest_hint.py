@@ -330,3 +330,16 @@ def test_a_reader_beside_a_writer_sees_a_committed_newest_version(
     run.finish()
     assert reads >= 5
     assert _cold(ref) == _truth(ref) == _hint(ref)
+
+
+def test_an_offline_run_gets_its_hint_from_sync(
+    where: Where, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TABLELOG_SPOOL", str(tmp_path / "spool"))
+    run = where.init(mode="offline")
+    _log(run, 6)
+    run.finish()
+    ref = TableRef(_store(where), "p", run.id, "t")
+    assert _hint(ref) is None and _truth(ref) == -1  # nothing reached the store
+    assert tablelog.sync(tmp_path / "spool", storage_options=where.storage_options) == (6, 0)
+    assert _hint(ref) == 5 == _cold(ref)
