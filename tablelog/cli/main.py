@@ -18,11 +18,11 @@ from typing import NoReturn
 
 import polars as pl
 
-from tablelog import __version__
 from tablelog.cli import browse, doctor, interop, maint
 from tablelog.cli.common import UsageError, one_line
 from tablelog.errors import TablelogError
 from tablelog.read.export import export_format
+from tablelog.version import __version__
 
 Handler = Callable[[argparse.Namespace], int]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tablelog.errors import CommitConflictError
+from tablelog.format.arrow_types import merged_type
 from tablelog.format.manifest import (
     FORMAT_VERSION,
     Change,
@@ -15,7 +16,13 @@ from tablelog.format.manifest import (
     SegmentRef,
     encode_segment,
 )
-from tablelog.format.state import MAX_STEP, TableState, is_checkpoint, keeps_segments
+from tablelog.format.state import (
+    MAX_STEP,
+    TableState,
+    fragments_after,
+    is_checkpoint,
+    keeps_segments,
+)
 from tablelog.objects.cas import digest_of
 
 #: Size-tiered merging of checkpoint segments: merge the last MERGE_FANOUT segments
@@ -23,22 +30,6 @@ from tablelog.objects.cas import digest_of
 #: entry is rewritten O(log n) times, and a state has O(log n) segments.
 MERGE_FANOUT = 4
 MAX_SEGMENT_FRAGMENTS = 50_000
-#: Arrow type names (docs/format.md, "Column types") that widen to double together.
-_NUMERIC = frozenset(
-    {
-        "int8",
-        "int16",
-        "int32",
-        "int64",
-        "uint8",
-        "uint16",
-        "uint32",
-        "uint64",
-        "float",
-        "double",
-        "halffloat",
-    }
-)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,11 +68,6 @@ class Plan:
     segments: tuple[tuple[str, bytes], ...]  # (digest, bytes) to upload before the manifest
 
 
-#: Arrow types (as in a manifest's schema) that merge into ``double`` (public for run.log's
-#: early check of ``_history`` column types).
-NUMERIC_TYPES = _NUMERIC
-
-
 def merge_schema(
     parent: tuple[Column, ...], mine: tuple[Column, ...], *, replace: bool
 ) -> tuple[Column, ...]:
@@ -98,14 +84,13 @@ def merge_schema(
 
 
 def _merge_column(a: Column, b: Column) -> Column:
-    if a.arrow == b.arrow:
+    arrow = merged_type(a.arrow, b.arrow)
+    if arrow == a.arrow:
         return a
     if a.arrow == "null":
         return b
-    if b.arrow == "null":
-        return a
-    if isinstance(a.arrow, str) and isinstance(b.arrow, str) and {a.arrow, b.arrow} <= _NUMERIC:
-        return Column(name=a.name, kind=a.kind, arrow="double")
+    if arrow is not None:
+        return Column(name=a.name, kind=a.kind, arrow=arrow)
     raise CommitConflictError(
         f"column {a.name!r} is {a.kind} ({a.arrow}) in the table but {b.kind} ({b.arrow}) "
         "in this log; log a table with matching column types or use another key"
@@ -162,7 +147,9 @@ def next_manifest(parent: TableState, intent: Intent, *, key: str, time: float) 
     checkpoint = None
     uploads: tuple[tuple[str, bytes], ...] = ()
     if is_checkpoint(version):
-        fragments = _fragments_after(parent, change, added)
+        fragments = fragments_after(
+            parent.fragments, change, where=f"table {key!r} version {version}"
+        )
         checkpoint, uploads = _segments(parent, change, fragments)
     schema_changed = not parent.exists or schema != parent.schema
     manifest = Manifest(
@@ -204,23 +191,6 @@ def _removed_rows(parent: TableState, intent: Intent, key: str) -> int:
         f"table {key!r} changed under this writer: fragments it merges are gone in "
         f"version {parent.version}"
     )
-
-
-def _fragments_after(
-    parent: TableState, change: Change, added: tuple[Fragment, ...]
-) -> tuple[Fragment, ...]:
-    frags = [] if change.replace else list(parent.fragments)
-    if change.remove:
-        gone = set(change.remove)
-        frags = [f for f in frags if f.id not in gone]
-    if change.add_groups:
-        index = {f.id: i for i, f in enumerate(frags)}
-        for fid, group in change.add_groups:
-            f = frags[index[fid]]
-            frags[index[fid]] = Fragment(
-                id=f.id, rows=f.rows, increment=f.increment, groups=(*f.groups, group)
-            )
-    return (*frags, *added)
 
 
 def _segment(fragments: tuple[Fragment, ...]) -> tuple[SegmentRef, tuple[str, bytes]]:

@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from tablelog.errors import FormatError
+from tablelog.format import paths
 from tablelog.format.manifest import Change, Column, Fragment, Manifest, SegmentRef
 
 #: Every CHECKPOINT_EVERY-th version lists the full state (as segments), so reading
@@ -60,6 +61,14 @@ def max_step_of(m: Manifest) -> int | None:
     return m.step
 
 
+def tags_increments(state: TableState, key: str) -> bool:
+    """Whether the rows of ``state`` (a version of table ``key``) are read with their
+    increment in an ``_increment`` column (docs/format.md, "Log modes"): an INCREMENTAL
+    table that keeps its increments together; not one whose increments are separate
+    tables (``summary="none"``), and not a run's ``_history``."""
+    return state.mode == "INCREMENTAL" and not state.separate and not paths.is_history(key)
+
+
 def is_checkpoint(version: int) -> bool:
     return version % CHECKPOINT_EVERY == 0
 
@@ -88,7 +97,7 @@ def apply_manifest(state: TableState, m: Manifest, digest: str, *, where: str) -
         frags = state.fragments + m.change.add
         rows = state.rows + sum(f.rows for f in m.change.add)
     else:
-        frags = _changed_fragments(state, m, where)
+        frags = fragments_after(state.fragments, m.change, where=where)
         rows = sum(f.rows for f in frags)
     new = TableState(
         version=m.version,
@@ -107,19 +116,33 @@ def apply_manifest(state: TableState, m: Manifest, digest: str, *, where: str) -
     return _check_totals(new, m, where)
 
 
-def _changed_fragments(state: TableState, m: Manifest, where: str) -> tuple[Fragment, ...]:
-    frags: list[Fragment] = [] if m.change.replace else list(state.fragments)
-    if m.change.remove:
-        gone = set(m.change.remove)
-        frags = [f for f in frags if f.id not in gone]
-    if m.change.add_groups:
+def kept_fragments(fragments: tuple[Fragment, ...], change: Change) -> list[Fragment]:
+    """The parent's ``fragments`` that ``change`` keeps, in order, before its additions:
+    none for a replace, else all but the removed ones."""
+    if change.replace:
+        return []
+    if not change.remove:
+        return list(fragments)
+    gone = set(change.remove)
+    return [f for f in fragments if f.id not in gone]
+
+
+def fragments_after(
+    fragments: tuple[Fragment, ...], change: Change, *, where: str
+) -> tuple[Fragment, ...]:
+    """The fragments after ``change`` on top of the parent's ``fragments``
+    (docs/format.md, "`change`"): the kept ones, with their added column groups, then the
+    added fragments. A group for a fragment that is not there is a :class:`FormatError`
+    (at ``where``)."""
+    frags = kept_fragments(fragments, change)
+    if change.add_groups:
         index = {f.id: i for i, f in enumerate(frags)}
-        for fid, group in m.change.add_groups:
+        for fid, group in change.add_groups:
             if fid not in index:
                 raise FormatError(f"{where}: column group added to unknown fragment {fid!r}")
             f = frags[index[fid]]
             frags[index[fid]] = dataclasses.replace(f, groups=(*f.groups, group))
-    frags.extend(m.change.add)
+    frags.extend(change.add)
     return tuple(frags)
 
 

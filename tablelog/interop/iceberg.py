@@ -58,14 +58,14 @@ import pyarrow.parquet as pq
 
 from tablelog.errors import NotFoundError, TablelogError
 from tablelog.format import paths
+from tablelog.format.arrow_types import stored_type
 from tablelog.format.chain import TableRef, load_version, unmerged_fragments
+from tablelog.format.handle import Root, TableHandle, open_table
 from tablelog.format.manifest import INCREMENT_COLUMN, Fragment
-from tablelog.format.state import TableState
+from tablelog.format.state import TableState, tags_increments
 from tablelog.objects.local import LocalStore
 from tablelog.objects.store import Store
-from tablelog.read.scan import Root, _ref, resolve_version, sharded_union
 from tablelog.read.shards import SHARD_COLUMN
-from tablelog.table.types import stored_type
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -196,10 +196,6 @@ def _split_identifier(identifier: str | Sequence[str]) -> tuple[tuple[str, ...],
             f"identifier must be 'namespace.table' (or a tuple of names), got {identifier!r}"
         )
     return parts[:-1], parts[-1]
-
-
-def _tagged(state: TableState, key: str) -> bool:
-    return state.mode == "INCREMENTAL" and not state.separate and not paths.is_history(key)
 
 
 def _plan_files(ref: TableRef, state: TableState, *, tagged: bool) -> list[_File]:
@@ -401,11 +397,11 @@ def to_iceberg(
         the current snapshot's content).
     """
     _require_pyiceberg()
-    ref = _ref(path, root, storage_options)
+    ref = open_table(path, root=root, storage_options=storage_options)
     try:
-        v = resolve_version(ref, version=version, step=None)
+        v = ref.resolve(version=version)
     except NotFoundError:
-        shards = sharded_union(ref, version=version)
+        shards = ref.sharded(version=version)
         if shards is None:
             raise
         return _to_iceberg_union(ref, shards, catalog, identifier, location)
@@ -418,7 +414,7 @@ def to_iceberg(
         )
     namespace, name = _split_identifier(identifier)
     ident = ".".join((*namespace, name))
-    tagged = _tagged(state, ref.key)
+    tagged = tags_increments(state, ref.key)
     files = _plan_files(ref, state, tagged=tagged)
     # Partitioned by _increment unless every object stores it (all compacted).
     partitioned = tagged and (not files or any(f.increment is not None for f in files))
@@ -454,7 +450,7 @@ def to_iceberg(
     )
 
 
-def _union_schema(shards: list[tuple[str, TableRef, TableState]], path: str) -> TableState:
+def _union_schema(shards: list[tuple[str, TableHandle, TableState]], path: str) -> TableState:
     """A state whose schema is the shards' columns by name (first seen first); a column
     typed differently in two shards is refused."""
     columns: dict[str, Any] = {}
@@ -472,7 +468,7 @@ def _union_schema(shards: list[tuple[str, TableRef, TableState]], path: str) -> 
 
 def _to_iceberg_union(
     ref: TableRef,
-    shards: list[tuple[str, TableRef, TableState]],
+    shards: list[tuple[str, TableHandle, TableState]],
     catalog: str | Catalog,
     identifier: str | Sequence[str],
     location: str | None,
@@ -485,7 +481,7 @@ def _to_iceberg_union(
         )
     namespace, name = _split_identifier(identifier)
     ident = ".".join((*namespace, name))
-    tagged = all(_tagged(state, sref.key) for _, sref, state in shards)
+    tagged = all(tags_increments(state, sref.key) for _, sref, state in shards)
     files = [
         _File(f.url, f.object, f.increment, f.rows, shard)
         for shard, sref, state in shards

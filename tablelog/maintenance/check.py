@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +21,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tablelog.data.frames import fragments_frame
 from tablelog.errors import (
     FormatError,
     InvalidNameError,
@@ -29,6 +30,7 @@ from tablelog.errors import (
     TablelogError,
 )
 from tablelog.format import paths
+from tablelog.format.arrow_types import type_from_json
 from tablelog.format.chain import TableRef, latest_version, load_version
 from tablelog.format.manifest import (
     INCREMENT_COLUMN,
@@ -38,21 +40,21 @@ from tablelog.format.manifest import (
     parse_manifest,
     parse_segment,
 )
+from tablelog.format.runinfo import parse_run_info
 from tablelog.format.state import (
     MAX_STEP,
     TableState,
     apply_manifest,
     is_checkpoint,
+    kept_fragments,
     max_step_of,
     state_from_checkpoint,
+    tags_increments,
 )
-from tablelog.objects.cas import digest_of
+from tablelog.objects.cas import digest_in_key, digest_of, get_present
 from tablelog.objects.open import open_store
 from tablelog.objects.store import Store
 from tablelog.progress import Progress
-from tablelog.read.frames import fragments_frame
-from tablelog.table.types import type_from_json
-from tablelog.writer.runinfo import parse_run_info
 
 #: Manifests fetched per request batch, and parallel requests for object checks.
 BATCH = 256
@@ -308,22 +310,6 @@ def _discover(
 # ---------------------------------------------------------------------------- checks
 
 
-def _fetch(store: Store, keys: list[str]) -> Iterator[tuple[str, bytes | None]]:
-    """(key, bytes or None when it disappeared), in order, in parallel batches."""
-    for i in range(0, len(keys), BATCH):
-        batch = keys[i : i + BATCH]
-        try:
-            datas: list[bytes | None] = list(store.get_many(batch))
-        except NotFoundError:
-            datas = []
-            for k in batch:
-                try:
-                    datas.append(store.get(k))
-                except NotFoundError:
-                    datas.append(None)
-        yield from zip(batch, datas, strict=True)
-
-
 def _schema_problems(m: Manifest) -> list[str]:
     out = []
     assert m.schema is not None
@@ -377,8 +363,8 @@ def _load_segments(
     ok = True
     todo = [s.object for s in m.checkpoint if s.object not in walk.segments]
     keys = [paths.object_key(d, "json.gz") for d in dict.fromkeys(todo)]
-    for key, data in _fetch(walk.store, keys):
-        digest = key.rsplit("/", 1)[1].split(".", 1)[0]
+    for key, data in get_present(walk.store, keys, batch=BATCH):
+        digest = digest_in_key(key)
         seg_url = walk.store.full_url(key)
         by = {"table": table, "version": version, "references": 1}
         walk.reference(key, _Ref("segment", table, version, None, len(data or b"")))
@@ -446,7 +432,9 @@ def _verify_table(walk: _Walk, t: _Table) -> None:
     mode: str | None = None
     high: int | None = None  # the largest step so far
     ordered = sorted(t.versions.items())
-    for (v, _key), (_, data) in zip(ordered, _fetch(store, [k for _, k in ordered]), strict=True):
+    for (v, _key), (_, data) in zip(
+        ordered, get_present(store, [k for _, k in ordered], batch=BATCH), strict=True
+    ):
         url = ref.version_url(v)
         walk.versions += 1
         if v > 0 and v - 1 not in t.versions:
@@ -501,8 +489,7 @@ def _verify_table(walk: _Walk, t: _Table) -> None:
                 walk.problem(url, msg)
                 ok = False
         # Row numbers in version v: removed fragments no longer count before new rows.
-        gone = set(m.change.remove)
-        kept = tuple(f for f in state.fragments if f.id not in gone) if state is not None else ()
+        kept = tuple(kept_fragments(state.fragments, m.change)) if state is not None else ()
         offset = 0 if m.change.replace else (sum(f.rows for f in kept) if state else -1)
         for f in m.change.add:
             for g in f.groups:
@@ -576,7 +563,7 @@ def _read_latest(walk: _Walk, t: _Table) -> None:
     url = ref.version_url(latest)
     try:
         state = load_version(ref, latest)
-        tag = state.mode == "INCREMENTAL" and not state.separate and not paths.is_history(t.key)
+        tag = tags_increments(state, t.key)
         frags = state.fragments
         for i in range(0, max(len(frags), 1), READ_BATCH):  # (memory: a batch at a time)
             part = frags[i : i + READ_BATCH]
@@ -614,7 +601,7 @@ def _read_media_columns(store: Store, group: str) -> pa.Table | None:
 
 def _media_cells(walk: _Walk, blob: str) -> tuple[Cell, ...]:
     """The cells that point to media blob ``blob``: read from the groups that list it."""
-    digest = blob.rsplit("/", 1)[1].split(".", 1)[0]
+    digest = digest_in_key(blob)
     cells: list[Cell] = []
     for use in walk.media.get(blob, {}).values():
         if use.group not in walk.media_columns:  # read each group once, however many blobs
@@ -678,7 +665,7 @@ def _check_objects(walk: _Walk, listed: set[str] | None, progress: Progress | No
 
 
 def _deep_problem(key: str, r: _Ref, data: bytes) -> str | None:
-    digest = key.rsplit("/", 1)[1].split(".", 1)[0]
+    digest = digest_in_key(key)
     actual = digest_of(data)
     what = "media blob" if r.kind == "media" else "object"
     if actual != digest:

@@ -18,10 +18,9 @@ from typing import Any
 from tablelog.errors import FormatError, NotFoundError, TablelogError
 from tablelog.format import paths
 from tablelog.format.manifest import ColumnGroup, parse_manifest, parse_segment
-from tablelog.maintenance.check import WORKERS, Problem, Root, _fetch, list_keys
-from tablelog.objects.cas import digest_of
+from tablelog.maintenance.check import BATCH, WORKERS, Problem, Root, list_keys
+from tablelog.objects.cas import check_digest, digest_in_key, get_present
 from tablelog.objects.local import LocalStore
-from tablelog.objects.memory import MemoryStore
 from tablelog.objects.open import open_store
 from tablelog.objects.store import Store
 from tablelog.progress import Progress
@@ -123,7 +122,7 @@ class _Mark:
         keys = sorted(k for k in store.list(paths.projects_prefix()) if _manifest_key(k))
         keys = [k for k in keys if k not in self.seen]
         segments: dict[str, tuple[str, int]] = {}
-        for n, (key, data) in enumerate(_fetch(store, keys), 1):
+        for n, (key, data) in enumerate(get_present(store, keys, batch=BATCH), 1):
             if self.progress is not None:
                 self.progress("read manifests", n, len(keys))
             url = store.full_url(key)
@@ -151,15 +150,19 @@ class _Mark:
                     segments.setdefault(seg, where)
         # Segments list the same groups as the changes; marking them too means a
         # damaged chain can never make gc delete what a checkpoint still lists.
-        for key, data in _fetch(store, sorted(segments)):
+        for key, data in get_present(store, sorted(segments), batch=BATCH):
             url = store.full_url(key)
             if data is None:
                 raise FormatError(
                     f"checkpoint segment {url} is missing; gc deletes nothing until the "
                     "root verifies (`tablelog verify`)"
                 )
-            if digest_of(data) != key.rsplit("/", 1)[1].split(".", 1)[0]:
-                raise FormatError(f"checkpoint segment {url} is corrupt; run `tablelog verify`")
+            check_digest(
+                data,
+                digest_in_key(key),
+                what=f"checkpoint segment {url}",
+                advice="run `tablelog verify`",
+            )
             frags = parse_segment(data, where=url)
             self._segments.add(key)
             for f in frags:
@@ -174,21 +177,7 @@ def _stat(store: Store, key: str) -> tuple[float, int | None] | None:
     backend gives it.
     """
     try:
-        if isinstance(store, LocalStore):
-            st = (store.root / key).stat()
-            return st.st_mtime, st.st_size
-        if isinstance(store, MemoryStore):
-            info = store._fs.info(store._path(key))
-            return float(info["created"].timestamp()), int(info["size"])
-        from tablelog.objects.fsspec_store import FsspecStore
-
-        if isinstance(store, FsspecStore):
-            info = store._fs.info(store._path(key))
-            modified = info.get("LastModified") or info.get("mtime") or info.get("created")
-            if modified is not None:
-                stamp = modified.timestamp() if hasattr(modified, "timestamp") else modified
-                return float(stamp), int(info["size"]) if "size" in info else None
-        return store.mtime(key), None
+        return store.stat(key)
     except (FileNotFoundError, NotFoundError):
         return None
     except Exception:  # one translation point for backend errors: the store's own

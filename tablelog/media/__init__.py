@@ -12,10 +12,10 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from tablelog.errors import ColumnTypeError, FormatError
+from tablelog.errors import ColumnTypeError
 from tablelog.format import paths
+from tablelog.format.media_cells import MEDIA_TYPE, media_blob_names
 from tablelog.media.kinds import (
-    MEDIA_TYPE,
     Audio,
     File,
     Html,
@@ -24,10 +24,8 @@ from tablelog.media.kinds import (
     Video,
     decode_image,
     is_media,
-    media_blob_names,
 )
-from tablelog.objects.cas import digest_of
-from tablelog.objects.open import open_store
+from tablelog.objects.cas import check_digest, digest_in_key
 
 __all__ = [
     "MEDIA_TYPE",
@@ -101,16 +99,15 @@ def load_many(
     }
     fetched: dict[str, bytes] = {}
     if keys:
+        from tablelog.objects.open import open_store  # (media values load no store)
+
         store = open_store(root, storage_options=storage_options)
         ordered = sorted(keys)
         for key, data in zip(ordered, store.get_many(ordered), strict=True):
-            digest = key.rsplit("/", 1)[1].split(".", 1)[0]
-            if digest_of(data) != digest:
-                raise FormatError(
-                    f"media blob {store.full_url(key)} is corrupt: its bytes hash to "
-                    f"{digest_of(data)[:12]}…, not {digest[:12]}…; run `tablelog verify`"
-                )
-            fetched[key] = data
+            what = f"media blob {store.full_url(key)}"
+            fetched[key] = check_digest(
+                data, digest_in_key(key), what=what, advice="run `tablelog verify`"
+            )
     out: list[Any] = []
     for item, cell in zip(items, found, strict=True):
         if cell is None:

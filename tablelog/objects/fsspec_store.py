@@ -289,6 +289,14 @@ class FsspecStore(Store):
             raise NotFoundError(f"{self.full_url(key)} has no modification time")
         return float(modified.timestamp()) if hasattr(modified, "timestamp") else float(modified)
 
+    def stat(self, key: str) -> tuple[float, int | None]:
+        info = self._fs.info(self._path(key))
+        modified = info.get("LastModified") or info.get("mtime") or info.get("created")
+        if modified is None:
+            return self.mtime(key), None
+        stamp = modified.timestamp() if hasattr(modified, "timestamp") else modified
+        return float(stamp), int(info["size"]) if "size" in info else None
+
     def root_exists(self) -> bool:
         try:
             if self.protocol in _ATOMIC_CREATE:

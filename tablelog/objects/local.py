@@ -109,6 +109,10 @@ class LocalStore(Store):
         except FileNotFoundError as e:
             raise NotFoundError(f"{self._path(key)} does not exist") from e
 
+    def stat(self, key: str) -> tuple[float, int | None]:
+        st = (self.root / key).stat()
+        return st.st_mtime, st.st_size
+
     def full_url(self, key: str) -> str:
         return f"{self.url}/{key}"
 

@@ -75,6 +75,10 @@ class MemoryStore(Store):
         except FileNotFoundError as e:
             raise NotFoundError(f"{self.url}/{key} does not exist") from e
 
+    def stat(self, key: str) -> tuple[float, int | None]:
+        info = self._fs.info(self._path(key))
+        return float(info["created"].timestamp()), int(info["size"])
+
     def reader_source(self, key: str) -> str | bytes:
         # Polars cannot open memory:// URLs, so readers get the bytes.
         return self.get(key)

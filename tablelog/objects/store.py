@@ -99,6 +99,13 @@ class Store(abc.ABC):
         """Last-modified time of ``key`` as a POSIX timestamp."""
         raise NotImplementedError
 
+    def stat(self, key: str) -> tuple[float, int | None]:
+        """(last-modified time, size in bytes) of ``key`` in one request where the
+        backend gives both; size None where it does not. Raises ``FileNotFoundError``
+        or :class:`~tablelog.NotFoundError` when ``key`` is gone, and the backend's own
+        error otherwise (gc falls back to :meth:`mtime`)."""
+        return self.mtime(key), None
+
     def root_exists(self) -> bool:
         """Whether the root's folder or bucket exists (checked, never created), so that a
         typo in a root can be told apart from an empty store."""

@@ -22,11 +22,11 @@ from typing import Any
 import polars as pl
 
 from tablelog.errors import NotFoundError
-from tablelog.format.chain import TableRef, find_shards, load_version
+from tablelog.format.chain import load_version
+from tablelog.format.handle import Root, TableHandle, open_table
 from tablelog.format.manifest import INCREMENT_COLUMN
 from tablelog.format.state import TableState
-from tablelog.read.scan import Root, _frame, _ref, resolve_version, sharded_union
-from tablelog.read.shards import shard_states
+from tablelog.read.scan import table_frame
 
 POSITION = "position"
 INCREMENT = "increment"
@@ -128,17 +128,17 @@ def diff(
     """
     if a is None and step_a is None:
         raise ValueError("diff needs version a or step_a=")
-    ref = _ref(path, root, storage_options)
+    ref = open_table(path, root=root, storage_options=storage_options)
     latest_b = b is None and step_b is None
     try:
-        va = resolve_version(ref, version=a, step=step_a)
-        vb = resolve_version(ref, version=-1 if latest_b else b, step=step_b)
+        va = ref.resolve(version=a, step=step_a)
+        vb = ref.resolve(version=-1 if latest_b else b, step=step_b)
     except NotFoundError:
-        shards = find_shards(ref.store, ref.project, ref.run_id, ref.key)
+        shards = ref.shards()
         if not shards:
             raise
         if a is not None or b is not None:  # one shard: its own versions (refused if more)
-            one = sharded_union(ref, version=a if a is not None else b)
+            one = ref.sharded(version=a if a is not None else b)
             assert one is not None
             return diff(one[0][1].path, a, b, step_a=step_a, step_b=step_b,
                         root=root, storage_options=storage_options)  # fmt: skip
@@ -147,10 +147,10 @@ def diff(
 
 
 def _diff_union(
-    ref: TableRef, shards: list[str], step_a: int | None, step_b: int | None
+    ref: TableHandle, shards: list[str], step_a: int | None, step_b: int | None
 ) -> TableDiff:
-    side_a = {s: (r, st) for s, r, st in shard_states(ref, shards, step=step_a)}
-    side_b = {s: (r, st) for s, r, st in shard_states(ref, shards, step=step_b)}
+    side_a = {s: (r, st) for s, r, st in ref.shard_states(shards, step=step_a)}
+    side_b = {s: (r, st) for s, r, st in ref.shard_states(shards, step=step_b)}
     parts: list[tuple[str, TableDiff]] = []
     for shard in shards:
         if shard not in side_a and shard not in side_b:
@@ -197,7 +197,7 @@ def _union_names(groups: Any) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _diff_states(ref: TableRef, sa: TableState, sb: TableState) -> TableDiff:
+def _diff_states(ref: TableHandle, sa: TableState, sb: TableState) -> TableDiff:
     va, vb = sa.version, sb.version
     types_a = {c.name: c.arrow for c in sa.schema}
     types_b = {c.name: c.arrow for c in sb.schema}
@@ -234,7 +234,9 @@ def _plain(arrow: Any) -> str:
     return arrow if isinstance(arrow, str) else ""
 
 
-def _by_increment(ref: TableRef, sa: TableState, sb: TableState, base: dict[str, Any]) -> TableDiff:
+def _by_increment(
+    ref: TableHandle, sa: TableState, sb: TableState, base: dict[str, Any]
+) -> TableDiff:
     forward = sa.version <= sb.version
     old, new = (sa, sb) if forward else (sb, sa)
     if new.separate:
@@ -257,7 +259,7 @@ def _by_increment(ref: TableRef, sa: TableState, sb: TableState, base: dict[str,
     )
 
 
-def _increments_after(ref: TableRef, state: TableState, after: int) -> dict[int, int]:
+def _increments_after(ref: TableHandle, state: TableState, after: int) -> dict[int, int]:
     """Rows per increment newer than version ``after`` in ``state``."""
     compacted = any(INCREMENT_COLUMN in g.columns for f in state.fragments for g in f.groups)
     if not compacted:
@@ -266,7 +268,7 @@ def _increments_after(ref: TableRef, state: TableState, after: int) -> dict[int,
             if f.increment > after and f.rows:
                 counts[f.increment] += f.rows
         return dict(counts)
-    lf = _frame(ref, state, None)
+    lf = table_frame(ref, state, None)
     if INCREMENT_COLUMN not in lf.collect_schema().names():
         return {}
     got = (
@@ -280,14 +282,14 @@ def _increments_after(ref: TableRef, state: TableState, after: int) -> dict[int,
 
 
 def _by_position(
-    ref: TableRef, sa: TableState, sb: TableState, common: list[str], base: dict[str, Any]
+    ref: TableHandle, sa: TableState, sb: TableState, common: list[str], base: dict[str, Any]
 ) -> TableDiff:
     n = min(sa.rows, sb.rows)
     cells: dict[str, int] = dict.fromkeys(common, 0)
     rows_changed = 0
     if n and common:
-        fa = _frame(ref, sa, None).select(common).head(n)
-        fb = _frame(ref, sb, None).select(common).head(n)
+        fa = table_frame(ref, sa, None).select(common).head(n)
+        fb = table_frame(ref, sb, None).select(common).head(n)
         sch_a, sch_b = fa.collect_schema(), fb.collect_schema()
         names = {c: (f"a{i}", f"b{i}") for i, c in enumerate(common)}
         left = fa.select(pl.col(c).alias(names[c][0]) for c in common)

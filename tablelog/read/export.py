@@ -20,10 +20,10 @@ from typing import Any
 import polars as pl
 
 from tablelog.errors import NotFoundError
-from tablelog.format.chain import load_version
+from tablelog.format.handle import Root, open_table
 from tablelog.progress import Progress
 from tablelog.read.html import DEFAULT_MAX_ROWS, DEFAULT_MAX_VERSIONS, write_html
-from tablelog.read.scan import Root, _frame, _ref, resolve_version, sharded_union, union_frame
+from tablelog.read.scan import table_frame, union_frame
 
 #: File extension -> format.
 FORMATS: Mapping[str, str] = {
@@ -183,11 +183,11 @@ def export(
         raise ValueError(
             f"unknown export format {fmt!r} (use one of {sorted(set(FORMATS.values()))})"
         )
-    ref = _ref(path, root, storage_options)
+    ref = open_table(path, root=root, storage_options=storage_options)
     try:
-        state = load_version(ref, resolve_version(ref, version=version, step=step))
+        state = ref.state(version=version, step=step)
     except NotFoundError:
-        shards = sharded_union(ref, version=version, step=step)
+        shards = ref.sharded(version=version, step=step)
         if shards is None:
             raise
         if fmt == "html":
@@ -218,7 +218,7 @@ def export(
             )
             rows, columns, streamed = page.rows, page.columns, False
         else:
-            lf = flatten_for_text(_frame(ref, state, None), fmt)
+            lf = flatten_for_text(table_frame(ref, state, None), fmt)
             if progress is not None:
                 progress(f"write {fmt}", 0, None)
             streamed = _write(lf, fmt, str(tmp))

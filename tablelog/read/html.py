@@ -25,12 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tablelog.format import paths
-from tablelog.format.chain import TableRef, load_version
+from tablelog.format.chain import load_version
+from tablelog.format.handle import TableHandle
 from tablelog.format.manifest import INCREMENT_COLUMN
 from tablelog.format.state import TableState
 from tablelog.objects.store import Store
 from tablelog.progress import Progress
+from tablelog.read.scan import table_frame
 from tablelog.table.html import MediaPool, Resolve, encode_cell, type_label
 
 DEFAULT_MAX_ROWS = 10_000
@@ -75,12 +76,12 @@ def media_resolver(
     return resolve
 
 
-def _views(ref: TableRef, state: TableState, max_versions: int) -> tuple[str | None, list[int]]:
+def _views(ref: TableHandle, state: TableState, max_versions: int) -> tuple[str | None, list[int]]:
     """The selector ("version", "increment" or None) and the versions to embed."""
     if state.mode == "MUTABLE" or (state.mode == "INCREMENTAL" and state.separate):
         first = max(0, state.version - max_versions + 1)
         return "version", list(range(first, state.version + 1))
-    if state.mode == "INCREMENTAL" and not paths.is_history(ref.key):
+    if ref.tags_increments(state):  # (not separate: the case above)
         return "increment", [state.version]
     return None, [state.version]
 
@@ -92,7 +93,7 @@ def _json_script(value: Any) -> str:
 
 
 def write_html(
-    ref: TableRef,
+    ref: TableHandle,
     state: TableState,
     target: str | os.PathLike[str],
     *,
@@ -102,8 +103,6 @@ def write_html(
     progress: Progress | None = None,
 ) -> HtmlPage:
     """Write the page for ``state`` (a version of ``ref``) to ``target``."""
-    from tablelog.read.scan import _frame  # the read layer's one frame builder
-
     if max_rows < 0 or max_versions < 1:
         raise ValueError(
             f"need max_rows >= 0 and max_versions >= 1, got {max_rows} and {max_versions}"
@@ -119,7 +118,7 @@ def write_html(
     for n, v in enumerate(versions):
         st = state if v == state.version else load_version(ref, v)
         kinds = {c.name: c.kind for c in st.schema}
-        frame = _frame(ref, st, None).head(max_rows).collect()
+        frame = table_frame(ref, st, None).head(max_rows).collect()
         truncated = truncated or st.rows > frame.height
         ids = []
         for row in frame.iter_rows():

@@ -16,9 +16,9 @@ import polars as pl
 
 from tablelog.errors import NotFoundError
 from tablelog.format import paths
+from tablelog.format.handle import list_runs
+from tablelog.format.runinfo import RunInfo, parse_run_info
 from tablelog.objects.open import open_store
-from tablelog.read.scan import list_runs
-from tablelog.writer.runinfo import RunInfo, parse_run_info
 
 #: The fixed columns, in order, before the ``config.*`` and ``summary.*`` ones.
 RUN_COLUMNS: dict[str, Any] = {

@@ -4,140 +4,32 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
-import os
 from collections.abc import Mapping
 from typing import Any
 
 import polars as pl
 
-from tablelog.errors import FormatError, InvalidNameError, NotFoundError, TableError
+from tablelog.data.frames import fragments_frame, polars_schema
+from tablelog.errors import NotFoundError, TableError
 from tablelog.format import paths
-from tablelog.format.chain import (
-    TableRef,
-    latest_version,
-    load_version,
-    read_history,
-    version_at_step,
-)
+from tablelog.format.chain import latest_version, load_version, read_history
+from tablelog.format.handle import Root, TableHandle, list_runs, open_table, split_path
 from tablelog.format.manifest import INCREMENT_COLUMN
 from tablelog.format.state import TableState
-from tablelog.objects.cas import digest_of
+from tablelog.objects.cas import check_digest
 from tablelog.objects.open import open_store
-from tablelog.objects.store import Store
-from tablelog.read.frames import fragments_frame, polars_schema
-from tablelog.read.shards import (
-    check_sharded_selector,
-    find_shards,
-    shard_ref,
-    shard_states,
-    with_shard_column,
-)
-
-Root = str | os.PathLike[str] | None
+from tablelog.read.shards import with_shard_column
 
 
-def split_path(path: str) -> tuple[str, str, str]:
-    """``"project/run_id/key"`` -> parts; everything after the second ``/`` is the key."""
-    if not isinstance(path, str):
-        raise InvalidNameError(f"a table path must be a string, got {type(path).__name__}")
-    parts = path.split("/", 2)
-    if len(parts) != 3 or not all(parts):
-        raise InvalidNameError(f"a table path is 'project/run_id/key', got {path!r}")
-    project = paths.check_segment_name("project", parts[0])
-    run_id = parts[1] if parts[1] == "*" else paths.check_segment_name("run id", parts[1])
-    key = parts[2]
-    shard = paths.parse_shard_key(key)
-    if shard is not None:  # one shard's chain, addressed directly (_shard/<id>/<key>)
-        paths.shard_key(*shard)
-        if shard[1] != "_history":
-            paths.check_key(shard[1])
-    elif key != "_history":
-        paths.check_key(key)
-    return project, run_id, key
-
-
-def _ref(path: str, root: Root, storage_options: Mapping[str, Any] | None) -> TableRef:
-    project, run_id, key = split_path(path)
-    store = open_store(root, storage_options=storage_options)
-    return TableRef(store, project, run_id, key)
-
-
-def _latest(ref: TableRef) -> int:
-    latest = latest_version(ref)
-    if latest < 0:
-        run_key = paths.run_json_key(ref.project, ref.run_id)
-        if not ref.store.exists(run_key):
-            raise NotFoundError(f"no run {ref.project}/{ref.run_id} in {ref.store.url}")
-        shards = find_shards(ref.store, ref.project, ref.run_id, ref.key)
-        if shards:
-            raise NotFoundError(
-                f"table {ref.path} is sharded ({len(shards)} shards): scan, show, history and "
-                f"files read it whole; this takes one shard at a time, e.g. "
-                f"{ref.project}/{ref.run_id}/{paths.shard_key(shards[0], ref.key)}"
-            )
-        raise NotFoundError(
-            f"run {ref.project}/{ref.run_id} has no table {ref.key!r} in {ref.store.url}; "
-            f"its tables: {sorted(list_tables(ref.store, ref.project, ref.run_id))}"
-        )
-    return latest
-
-
-def list_tables(store: Store, project: str, run_id: str) -> set[str]:
-    prefix = paths.tables_prefix(project, run_id)
-    keys = set()
-    for k in store.list(prefix):
-        rest = k[len(prefix) :]
-        keys.add(paths.decode(rest.split("/", 1)[0]))
-    return keys
-
-
-def resolve_version(ref: TableRef, *, version: int | None, step: int | None) -> int:
-    """The version a reader asked for (``version=`` or ``step=``), checked to exist."""
-    latest = _latest(ref)
-    if version is not None and step is not None:
-        raise ValueError("give version= or step=, not both")
-    if version is not None:
-        if isinstance(version, bool) or not isinstance(version, int):
-            raise ValueError(f"version must be an integer, got {version!r}")
-        v = version if version >= 0 else latest + 1 + version
-        if not 0 <= v <= latest:
-            raise NotFoundError(
-                f"table {ref.path} has versions 0..{latest}; there is no version {version}"
-            )
-        return v
-    if step is not None:
-        found = version_at_step(ref, step, latest)
-        if found < 0:
-            raise NotFoundError(f"table {ref.path} has no version at or before step {step}")
-        return found
-    return latest
-
-
-def _frame(ref: TableRef, state: TableState, increment: int | None) -> pl.LazyFrame:
-    tag = state.mode == "INCREMENTAL" and not state.separate and not paths.is_history(ref.key)
-    frags = state.fragments
-    compacted = any(INCREMENT_COLUMN in g.columns for f in frags for g in f.groups)
-    if increment is not None and compacted:
-        # Objects that store _increment are filtered by value; the others hold one
-        # increment each, named in the manifest.
-        if not 0 <= increment <= state.version:
-            raise NotFoundError(
-                f"table {ref.path} version {state.version} has no increment {increment}"
-            )
-        frags = tuple(
-            f
-            for f in frags
-            if f.increment == increment or any(INCREMENT_COLUMN in g.columns for g in f.groups)
-        )
-        frame = fragments_frame(ref.store, state.schema, frags, tag_increments=tag)
+def table_frame(table: TableHandle, state: TableState, increment: int | None) -> pl.LazyFrame:
+    """The rows of ``state`` (a version of ``table``), or of one of its increments, as a
+    lazy frame: the read layer's one frame builder."""
+    tag = table.tags_increments(state)
+    frags, by_value = table.increment_fragments(state, increment)
+    frame = fragments_frame(table.store, state.schema, frags, tag_increments=tag)
+    if by_value:
         return frame.filter(pl.col(INCREMENT_COLUMN) == increment)
-    if increment is not None:
-        frags = tuple(f for f in frags if f.increment == increment)
-        if not frags:
-            raise NotFoundError(
-                f"table {ref.path} version {state.version} has no increment {increment}"
-            )
-    return fragments_frame(ref.store, state.schema, frags, tag_increments=tag)
+    return frame
 
 
 def scan(
@@ -174,84 +66,59 @@ def scan(
     ``_shard`` column; ``step=`` selects every shard at its newest version logged at or
     before that step. Version and increment numbers belong to one shard (``shard=``).
     """
-    ref = _ref(path, root, storage_options)
+    ref = open_table(path, root=root, storage_options=storage_options)
     if shard is not None:
-        sref = shard_ref(ref, shard)
-        state = load_version(sref, resolve_version(sref, version=version, step=step))
+        sref = ref.shard(shard)
+        state = sref.state(version=version, step=step)
         if verify:
             _verify_objects(sref, state)
-        frame = _frame(sref, state, increment)
+        frame = table_frame(sref, state, increment)
         return with_shard_column(ref, frame, state.column_names, shard)
     try:
         return _scan_one(ref, version, step, increment, verify)
     except NotFoundError:
-        shards = find_shards(ref.store, ref.project, ref.run_id, ref.key)
+        shards = ref.shards()
         if not shards:
             raise
-    if check_sharded_selector(ref, shards, version=version, increment=increment):
+    if ref.check_shard_selector(shards, version=version, increment=increment):
         return scan(path, root=root, storage_options=storage_options, version=version,
                     step=step, increment=increment, verify=verify, shard=shards[0])  # fmt: skip
     return _union(ref, shards, step=step, verify=verify)
 
 
 def _scan_one(
-    ref: TableRef, version: int | None, step: int | None, increment: int | None, verify: bool
+    ref: TableHandle, version: int | None, step: int | None, increment: int | None, verify: bool
 ) -> pl.LazyFrame:
-    state = load_version(ref, resolve_version(ref, version=version, step=step))
+    state = ref.state(version=version, step=step)
     if verify:
         _verify_objects(ref, state)
-    return _frame(ref, state, increment)
+    return table_frame(ref, state, increment)
 
 
-def _union(ref: TableRef, shards: list[str], *, step: int | None, verify: bool) -> pl.LazyFrame:
+def _union(ref: TableHandle, shards: list[str], *, step: int | None, verify: bool) -> pl.LazyFrame:
     """Every shard of a sharded table (at ``step``) as one frame, shards in id order."""
-    states = shard_states(ref, shards, step=step)
+    states = ref.shard_states(shards, step=step)
     if not states:
         at = "" if step is None else f" at or before step {step}"
         raise NotFoundError(f"no shard of table {ref.path} has a version{at}")
-    return _union_frame(states, verify=verify)
+    return union_frame(states, verify=verify)
 
 
-def _union_frame(states: list[tuple[str, TableRef, TableState]], *, verify: bool) -> pl.LazyFrame:
+def union_frame(
+    states: list[tuple[str, TableHandle, TableState]], *, verify: bool = False
+) -> pl.LazyFrame:
+    """The rows of the shards ``states`` names (as :meth:`TableHandle.sharded` gives
+    them) as one frame with a ``_shard`` column."""
     frames = []
     for shard, sref, state in states:
         if verify:
             _verify_objects(sref, state)
-        frame = _frame(sref, state, None)
+        frame = table_frame(sref, state, None)
         frames.append(with_shard_column(sref, frame, state.column_names, shard))
     return pl.concat(frames, how="diagonal_relaxed")
 
 
-def sharded_union(
-    ref: TableRef, *, version: int | None = None, step: int | None = None
-) -> list[tuple[str, TableRef, TableState]] | None:
-    """The shards of sharded table ``ref`` as ``(shard, shard's ref, state)``, each at its
-    newest version (at or before ``step``), in shard order; None when ``ref`` is not a
-    sharded table. ``version=`` names one shard's version, so it is refused for a table
-    with several shards (:func:`check_sharded_selector`); with one shard it is that
-    shard's version."""
-    shards = find_shards(ref.store, ref.project, ref.run_id, ref.key)
-    if not shards:
-        return None
-    if check_sharded_selector(ref, shards, version=version):
-        sref = shard_ref(ref, shards[0])
-        v = resolve_version(sref, version=version, step=step)
-        return [(shards[0], sref, load_version(sref, v))]
-    states = shard_states(ref, shards, step=step)
-    if not states:
-        at = "" if step is None else f" at or before step {step}"
-        raise NotFoundError(f"no shard of table {ref.path} has a version{at}")
-    return states
-
-
-def union_frame(
-    states: list[tuple[str, TableRef, TableState]], *, verify: bool = False
-) -> pl.LazyFrame:
-    """The rows of the shards ``states`` names as one frame with a ``_shard`` column."""
-    return _union_frame(states, verify=verify)
-
-
-def _verify_objects(ref: TableRef, state: TableState) -> None:
+def _verify_objects(ref: TableHandle, state: TableState) -> None:
     digests = sorted({g.object for f in state.fragments for g in f.groups})
     keys = [paths.object_key(d) for d in digests]
     for start in range(0, len(keys), 64):
@@ -259,11 +126,8 @@ def _verify_objects(ref: TableRef, state: TableState) -> None:
         for key, data, digest in zip(
             batch, ref.store.get_many(batch), digests[start:], strict=False
         ):
-            if digest_of(data) != digest:
-                raise FormatError(
-                    f"object {ref.store.full_url(key)} of table {ref.path} version "
-                    f"{state.version} is corrupt: its bytes do not hash to its name"
-                )
+            what = f"object {ref.store.full_url(key)} of table {ref.path} version {state.version}"
+            check_digest(data, digest, what=what)
 
 
 def files(
@@ -279,18 +143,18 @@ def files(
     version whose rows keep columns added by ``add_column`` in objects of their own
     (MUTABLE tables) is refused with a :class:`~tablelog.TableError` until it is
     compacted (``tablelog compact``): the files would list those rows once per object."""
-    ref = _ref(path, root, storage_options)
+    ref = open_table(path, root=root, storage_options=storage_options)
     try:
-        states = [(ref, load_version(ref, resolve_version(ref, version=version, step=None)))]
+        states = [(ref, ref.state(version=version))]
     except NotFoundError:
-        shards = find_shards(ref.store, ref.project, ref.run_id, ref.key)
+        shards = ref.shards()
         if not shards:
             raise
-        if check_sharded_selector(ref, shards, version=version):  # one shard: its version
-            sref = shard_ref(ref, shards[0])
-            states = [(sref, load_version(sref, resolve_version(sref, version=version, step=None)))]
+        if ref.check_shard_selector(shards, version=version):  # one shard: its version
+            sref = ref.shard(shards[0])
+            states = [(sref, sref.state(version=version))]
         else:
-            states = [(sref, st) for _, sref, st in shard_states(ref, shards, step=None)]
+            states = [(sref, st) for _, sref, st in ref.shard_states(shards, step=None)]
         if not states:
             raise NotFoundError(f"no shard of table {ref.path} has a version") from None
     for r, state in states:
@@ -322,16 +186,16 @@ def history(
 
     A sharded table has one row per version of each shard, with a ``shard`` column,
     ordered by time (versions count within their shard)."""
-    ref = _ref(path, root, storage_options)
+    ref = open_table(path, root=root, storage_options=storage_options)
     try:
-        return _history(ref, _latest(ref))
+        return _history(ref, ref.latest())
     except NotFoundError:
-        shards = find_shards(ref.store, ref.project, ref.run_id, ref.key)
+        shards = ref.shards()
         if not shards:
             raise
     parts = []
     for shard in shards:
-        sref = shard_ref(ref, shard)
+        sref = ref.shard(shard)
         latest = latest_version(sref)
         if latest >= 0:
             parts.append(_history(sref, latest).with_columns(shard=pl.lit(shard, pl.String)))
@@ -340,7 +204,7 @@ def history(
     return pl.concat(parts).sort("time", "shard", "version")
 
 
-def _history(ref: TableRef, latest: int) -> pl.DataFrame:
+def _history(ref: TableHandle, latest: int) -> pl.DataFrame:
     rows: list[dict[str, Any]] = []
     schema: tuple[str, ...] = ()
     before = 0  # rows of the previous version
@@ -382,16 +246,6 @@ def _history(ref: TableRef, latest: int) -> pl.DataFrame:
     )
 
 
-def list_runs(store: Store, project: str) -> list[str]:
-    prefix = paths.runs_prefix(project)
-    runs = set()
-    for k in store.list(prefix):
-        rest = k[len(prefix) :]
-        if rest.endswith("/run.json") and rest.count("/") == 1:
-            runs.add(paths.decode(rest.split("/", 1)[0]))
-    return sorted(runs)
-
-
 def scan_runs(
     pattern: str,
     *,
@@ -411,18 +265,18 @@ def scan_runs(
     for run_id in list_runs(store, project):
         if not fnmatch.fnmatchcase(run_id, run_pat):
             continue
-        ref = TableRef(store, project, run_id, key)
+        ref = TableHandle(store, project, run_id, key)
         latest = latest_version(ref)
         if latest >= 0:
-            lf = _frame(ref, load_version(ref, latest), None)
+            lf = table_frame(ref, load_version(ref, latest), None)
         else:
-            shards = find_shards(store, project, run_id, key)
+            shards = ref.shards()
             if not shards:
                 continue
-            states = shard_states(ref, shards, step=None)
+            states = ref.shard_states(shards, step=None)
             if not states:
                 continue  # only markers: no shard committed yet
-            lf = _union_frame(states, verify=False)
+            lf = union_frame(states, verify=False)
         if run_column in lf.collect_schema().names():
             raise TableError(
                 f"table {ref.path} has a column {run_column!r} of its own, and scan_runs "

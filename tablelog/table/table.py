@@ -10,22 +10,33 @@ from __future__ import annotations
 import functools
 import json
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from tablelog.errors import ColumnTypeError, NotOptionalError, TableError
-from tablelog.format.manifest import INCREMENT_COLUMN
-from tablelog.media.kinds import as_media_columns
+from tablelog.format.arrow_types import type_from_json
+from tablelog.format.values import to_json_text
+from tablelog.table.convert import (
+    cast_kind,
+    check_columns,
+    check_optional,
+    dataframe_to_arrow,
+    frame_names,
+    is_dataframe,
+    row_width,
+    unify_types,
+    values_to_arrow,
+)
 from tablelog.table.spill import Loader, Spilled
 from tablelog.table.types import (
-    _KIND_BY_TYPE,
     DATE,
     DEC,
     FLOAT,
     HUGE,
     INT,
+    KIND_BY_TYPE,
     NEG,
     SAFE_INT,
     array_shape,
@@ -36,9 +47,6 @@ from tablelog.table.types import (
     column_to_arrow,
     kind_of,
     kind_of_arrow,
-    to_json_text,
-    type_from_json,
-    type_to_json,
     value_bits,
 )
 
@@ -48,9 +56,6 @@ if TYPE_CHECKING:
 
 LOG_MODES = ("IMMUTABLE", "MUTABLE", "INCREMENTAL")
 
-#: Names readers add to the rows they return (the increment of each row, and a
-#: scan's per-file tag): a user column of that name could never be read back.
-RESERVED_COLUMNS = (INCREMENT_COLUMN, "__tablelog_source")
 
 #: W&B's columns for a Table created without columns or data.
 DEFAULT_COLUMNS = ("Input", "Output", "Expected")
@@ -75,153 +80,6 @@ def _check_mode(log_mode: object) -> str:
             f"log_mode must be one of 'IMMUTABLE', 'MUTABLE' or 'INCREMENTAL', got {log_mode!r}"
         )
     return mode.upper()
-
-
-def _frame_names(df: Any) -> list[Any]:
-    """A DataFrame's column names as the Table's: pandas labels that are not strings
-    (``pd.DataFrame(rows)`` numbers its columns) as ``str(label)``, as Arrow does."""
-    return [c if isinstance(c, str) else str(c) for c in df.columns]
-
-
-def _is_dataframe(data: Any) -> bool:
-    module = type(data).__module__.split(".")[0]
-    return isinstance(data, pa.Table) or (
-        module in ("pandas", "polars") and type(data).__name__ == "DataFrame"
-    )
-
-
-def _dataframe_to_arrow(df: Any) -> pa.Table | None:
-    """``df`` as Arrow, zero-copy where it can; None for a pandas frame with object
-    columns Arrow cannot type (media values), which is then added row by row."""
-    module = type(df).__module__.split(".")[0]
-    if module == "polars":
-        import polars as pl
-
-        if any(dtype == pl.Object for dtype in df.schema.values()):
-            return None  # Python objects: checked and converted value by value
-        table = df.to_arrow()
-    elif module == "pandas":
-        _check_columns(_frame_names(df))
-        try:
-            table = pa.Table.from_pandas(df, preserve_index=False)
-        except (pa.ArrowTypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError, TypeError):
-            return None  # (object columns, sparse columns...): checked value by value
-    elif isinstance(df, pa.Table):
-        table = df
-    else:
-        raise TableError(
-            f"dataframe must be a pandas or Polars DataFrame (or an Arrow table), "
-            f"got {type(df).__name__}"
-        )
-    _check_columns(table.column_names)
-    table = _decoded(table)
-    # zero-copy: chunked columns are fine for Arrow and Parquet
-    return as_media_columns(table)
-
-
-def _plain_type(t: pa.DataType) -> pa.DataType:
-    """``t`` as the store keeps it: dictionary (categorical) types as their values,
-    extension types as their storage, large and view types as plain ones, float16 as
-    float32, date64 as date32 (all lossless; docs/values.md)."""
-    if isinstance(t, pa.BaseExtensionType):
-        return _plain_type(t.storage_type)
-    if pa.types.is_dictionary(t):
-        return _plain_type(t.value_type)
-    if pa.types.is_large_string(t) or pa.types.is_string_view(t):
-        return pa.string()
-    if pa.types.is_large_binary(t) or pa.types.is_binary_view(t):
-        return pa.binary()
-    if t == pa.float16():
-        return pa.float32()
-    if t == pa.date64():
-        return pa.date32()
-    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_list_view(t):
-        return pa.list_(_plain_field(t.value_field))
-    if pa.types.is_large_list_view(t):
-        return pa.list_(_plain_field(t.value_field))
-    if pa.types.is_fixed_size_list(t):
-        return pa.list_(_plain_field(t.value_field), t.list_size)
-    if pa.types.is_struct(t):
-        return pa.struct([_plain_field(f) for f in t])
-    return t
-
-
-def _plain_field(f: pa.Field) -> pa.Field:
-    return f.with_type(_plain_type(f.type))
-
-
-def _decoded(table: pa.Table) -> pa.Table:
-    """``table`` with the column types the store keeps (``_plain_type``); a column of
-    a type it cannot keep is refused here, naming the column."""
-    fields = []
-    for f in table.schema:
-        plain = _plain_field(f)
-        _check_storable(f.name, plain.type)
-        fields.append(plain)
-    schema = pa.schema(fields)
-    if schema == table.schema:
-        return table
-    columns = []
-    for f, col in zip(schema, table.columns, strict=True):
-        try:
-            columns.append(_plain_column(col, f.type))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
-            raise ColumnTypeError(f"column {f.name!r} cannot be stored as {f.type}: {e}") from e
-    return pa.table(columns, schema=schema)
-
-
-def _plain_column(col: pa.ChunkedArray, t: pa.DataType) -> pa.ChunkedArray:
-    if col.type == t:
-        return col
-    if isinstance(col.type, pa.BaseExtensionType):
-        col = pa.chunked_array([c.storage for c in col.chunks], type=col.type.storage_type)
-    return col.cast(t)
-
-
-def _check_storable(name: str, t: pa.DataType) -> None:
-    try:
-        type_to_json(t)
-    except ColumnTypeError:
-        raise ColumnTypeError(
-            f"column {name!r} has Arrow type {t}, which a table column cannot store; "
-            "convert it (for example a map to a list of structs, a union to one type)"
-        ) from None
-
-
-def _values_to_arrow(name: str, values: Any, kind_hint: str | None) -> tuple[pa.Array, str | None]:
-    """A new column's values (list, numpy, pandas/Polars Series, Arrow) as Arrow."""
-    module = type(values).__module__.split(".")[0]
-    if isinstance(values, pa.ChunkedArray):
-        arr = values.combine_chunks()
-    elif isinstance(values, pa.Array):
-        arr = values
-    elif module == "polars" and str(values.dtype) != "Object":
-        arr = values.to_arrow()
-    elif module == "pandas" and values.dtype != object:
-        arr = pa.Array.from_pandas(values)
-    elif (
-        module == "numpy"
-        and getattr(values, "ndim", 1) == 1
-        and values.dtype.kind in "biuf"
-        and values.dtype.itemsize <= 8
-    ):
-        arr = pa.array(values, from_pandas=True)
-    else:
-        seq = list(values)
-        kind = kind_hint
-        bits = 0
-        for v in seq:
-            kind = check_kind(name, v, kind)
-            if (kind == "number" or kind == "datetime") and kind_of(v) is not None:
-                bits = check_bits(name, bits, value_bits(name, kind, v), v)
-        return column_to_arrow(name, seq, kind), kind
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    plain = _plain_type(arr.type)
-    _check_storable(name, plain)
-    if plain != arr.type:
-        arr = _plain_column(pa.chunked_array([arr]), plain).combine_chunks()
-    return arr, kind_of_arrow(arr.type)
 
 
 class Table:
@@ -282,11 +140,11 @@ class Table:
         self._logged: dict[str, Any] | None = None
         if data is None and rows is not None:
             data = rows
-        if dataframe is None and _is_dataframe(data):
+        if dataframe is None and is_dataframe(data):
             dataframe, data = data, None  # as W&B: Table(data=df) is Table(dataframe=df)
-        arrow = None if dataframe is None else _dataframe_to_arrow(dataframe)
+        arrow = None if dataframe is None else dataframe_to_arrow(dataframe)
         if dataframe is not None and arrow is None:
-            columns = _check_columns(_frame_names(dataframe))
+            columns = check_columns(frame_names(dataframe))
             if type(dataframe).__module__.split(".")[0] == "polars":
                 data = dataframe.rows()
             else:
@@ -299,14 +157,14 @@ class Table:
             self._arrow = arrow
         else:
             if columns is None:
-                width = _width(data)
+                width = row_width(data)
                 columns = [f"col{i}" for i in range(width)]
                 if not width or (width == len(DEFAULT_COLUMNS) and not hasattr(data, "shape")):
                     columns = list(DEFAULT_COLUMNS)  # as W&B
-            self._columns = _check_columns(columns)
+            self._columns = check_columns(columns)
             self._kinds = [None] * len(self._columns)
             self._subs = [0] * len(self._columns)
-        self._optional = _check_optional(optional, len(self._columns))
+        self._optional = check_optional(optional, len(self._columns))
         if dtype is not None:
             self._set_dtypes(dtype)
         if dataframe is None and data is not None:
@@ -433,7 +291,7 @@ class Table:
                 continue
             have = kinds[i]
             t = type(value)
-            kind = _KIND_BY_TYPE.get(t)
+            kind = KIND_BY_TYPE.get(t)
             if kind is None or (have is not None and kind != have):
                 found = check_kind(self._columns[i], value, None)  # (raises, naming it)
                 if found is None:  # (NaN, NA, NaT are nulls)
@@ -603,7 +461,7 @@ class Table:
             )
         if name in self._columns:
             raise TableError(f"column {name!r} already exists: {self._columns}")
-        _check_columns([*self._columns, name])
+        check_columns([*self._columns, name])
         if isinstance(data, str | bytes) or not hasattr(data, "__iter__"):
             raise TableError(
                 f"column {name!r}: data must be a list, array or Series of one value per "
@@ -618,7 +476,7 @@ class Table:
             raise TableError(
                 f"column {name!r} has {n} value(s), but the table has {self.num_rows} rows"
             )
-        values, kind = _values_to_arrow(name, data, None)
+        values, kind = values_to_arrow(name, data, None)
         arrow = self.to_arrow()
         if empty:
             # As W&B: a column added to a table without rows sets its row count (the
@@ -877,7 +735,7 @@ class Table:
         fields = []
         for i, (a, b) in enumerate(zip(old_schema.types, batch.schema.types, strict=True)):
             name = self._columns[i]
-            fields.append(pa.field(name, _unify(name, a, b)))
+            fields.append(pa.field(name, unify_types(name, a, b)))
         schema = pa.schema(fields)
         try:
             if batch.schema != schema:
@@ -999,7 +857,7 @@ class Table:
             kind = kind_of_arrow(dtype)
             self._arrow = arrow.set_column(i, column, cast)
         else:
-            kind = _cast_kind(column, dtype)
+            kind = cast_kind(column, dtype)
             have = self._kinds[i]
             if have is not None and have != kind:
                 raise ColumnTypeError(
@@ -1024,106 +882,52 @@ def _json_column(i: int, name: str, table: pa.Table) -> pa.Table:
     return table.set_column(i, name, pa.array(values, type=pa.string()))
 
 
-def _unify(name: str, a: pa.DataType, b: pa.DataType) -> pa.DataType:
-    if a == b or pa.types.is_null(b):
-        return a
-    if pa.types.is_null(a):
-        return b
-    if (pa.types.is_integer(a) or pa.types.is_floating(a)) and (
-        pa.types.is_integer(b) or pa.types.is_floating(b)
-    ):
-        if pa.types.is_floating(a) or pa.types.is_floating(b):
-            return pa.float64()
-        if a == pa.uint64() or b == pa.uint64():
-            return pa.uint64()  # (add_data refused negatives with ints above 2**63-1)
-        return pa.int64()
-    if pa.types.is_decimal(a) and (pa.types.is_integer(b) or pa.types.is_decimal(b)):
-        return a
-    if pa.types.is_integer(a) and pa.types.is_decimal(b):
-        return b
-    if pa.types.is_date(a) and pa.types.is_timestamp(b):
-        return b  # dates in a column of datetimes: midnight
-    if pa.types.is_timestamp(a) and pa.types.is_date(b):
-        return a
-    if pa.types.is_timestamp(a) and pa.types.is_timestamp(b) and (a.tz is None) == (b.tz is None):
-        return a  # (the column's unit and time zone; the same instants)
-    if pa.types.is_string(a) or pa.types.is_large_string(a):
-        return a
-    raise ColumnTypeError(f"column {name!r} changed type from {a} to {b}")
+# ------------------------------------------------- the run's side of a Table
+# What ``writer`` (run.log, the key logs) reads and tells a Table; not user API, so
+# functions here rather than public methods on the W&B-compatible class.
 
 
-def _width(data: Any) -> int:
-    if data is None:
-        return 0
-    if hasattr(data, "shape"):
-        return int(data.shape[1]) if len(data.shape) >= 2 else 0
-    for row in data:
-        return len(row)
-    return 0
+def table_uid(table: Table) -> str:
+    """The identity of ``table`` across logs (a re-log of the same Table appends)."""
+    return table._uid
 
 
-def _check_columns(columns: Iterable[Any]) -> list[str]:
-    if isinstance(columns, str | bytes) or not hasattr(columns, "__iter__"):
-        raise TableError(
-            f"columns must be a list of column names, got {type(columns).__name__} {columns!r:.60}"
-        )
-    cols = list(columns)
-    for c in cols:
-        if not isinstance(c, str) or not c:
-            raise TableError(f"column names must be non-empty strings, got {c!r}")
-    dupes = sorted({c for c in cols if cols.count(c) > 1})
-    if dupes:
-        raise TableError(f"column names must be unique; repeated: {dupes}")
-    reserved = [c for c in cols if c in RESERVED_COLUMNS]
-    if reserved:
-        raise TableError(
-            f"column name(s) {reserved} are reserved: readers add a column of that name to "
-            "the rows they return; rename the column"
-        )
-    return cols
+def table_generation(table: Table) -> int:
+    """Changes to every row of ``table`` so far (a column turned to JSON text)."""
+    return table._generation
 
 
-def _check_optional(optional: bool | Sequence[bool], n: int) -> list[bool]:
-    if isinstance(optional, bool):
-        return [optional] * n
-    if isinstance(optional, str | bytes) or not hasattr(optional, "__iter__"):
-        raise TableError(
-            f"optional must be a bool or one bool per column, got {type(optional).__name__}"
-        )
-    flags = [bool(o) for o in optional]
-    if len(flags) != n:
-        raise TableError(f"optional has {len(flags)} flags for {n} columns")
-    return flags
+def table_kinds(table: Table) -> list[str | None]:
+    """The logical kind of each column (None: no non-null value yet)."""
+    return list(table._kinds)
 
 
-_CAST_KINDS: dict[Any, str] = {
-    int: "number",
-    float: "number",
-    complex: "number",
-    bool: "bool",
-    str: "str",
-    dict: "dict",
-    list: "list",
-    tuple: "list",
-    bytes: "bytes",
-}
-_KIND_NAMES = ("number", "bool", "str", "list", "dict", "datetime", "bytes", "media")
+def table_blobs(table: Table) -> dict[str, bytes]:
+    """The media blobs added to ``table`` (name -> bytes), updated in place by the run."""
+    return table._blobs
 
 
-def _cast_kind(column: str, dtype: Any) -> str:
-    import datetime as _dt
+def rows_since(table: Table, start: int) -> pa.Table:
+    """Rows ``start..`` of ``table`` as Arrow, without touching older batches when it can."""
+    return table._rows_since(start)
 
-    if isinstance(dtype, str) and dtype in _KIND_NAMES:
-        return dtype
-    if dtype in _CAST_KINDS:
-        return _CAST_KINDS[dtype]
-    if isinstance(dtype, type):
-        if issubclass(dtype, _dt.date | _dt.time | _dt.timedelta):
-            return "datetime"
-        if getattr(dtype, "_tablelog_media", False):
-            return "media"
-    raise TableError(
-        f"cannot cast column {column!r} to {dtype!r}: give a Python type (int, float, str, "
-        f"bool, dict, list, bytes, datetime), a media class, one of {_KIND_NAMES} or a "
-        "pyarrow type"
-    )
+
+def append_arrow(table: Table, batch: pa.Table) -> None:
+    """Append ``batch`` (columns and types as ``table``'s) to ``table``."""
+    table._append_arrow(batch)
+
+
+def freeze(table: Table) -> None:
+    """``table`` (IMMUTABLE) was logged: further changes are refused."""
+    table._freeze()
+
+
+def logged_as(table: Table, schema: Sequence[Any]) -> None:
+    """``table`` was logged; ``schema`` is its key's committed columns now."""
+    table._logged_types(schema)
+
+
+def release_rows(table: Table, first_row: int, rows: int, loader: Loader, generation: int) -> None:
+    """Rows ``first_row..`` of ``table`` are committed and ``loader`` reads them back (as
+    they were at ``generation``): ``table`` drops the batches they cover."""
+    table._release(first_row, rows, loader, generation)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import decimal
-import json
-import math
 import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -18,9 +16,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute
 
-from tablelog.errors import ColumnTypeError, FormatError
+from tablelog.errors import ColumnTypeError
+from tablelog.format.media_cells import MEDIA_TYPE
+from tablelog.format.values import as_float, is_nan, is_pandas_null, plain, to_json_text
 
-_KIND_BY_TYPE: dict[type, str] = {
+#: The logical kind of a value of each plain Python type (the fast path of :func:`kind_of`).
+KIND_BY_TYPE: dict[type, str] = {
     int: "number",
     float: "number",
     bool: "bool",
@@ -37,18 +38,11 @@ _KIND_BY_TYPE: dict[type, str] = {
 }
 
 
-def _is_nan(value: Any) -> bool:
-    try:
-        return isinstance(value, float | numbers.Real) and math.isnan(value)
-    except (TypeError, ValueError):
-        return False
-
-
 def kind_of(value: Any) -> str | None:
     """The logical kind of ``value``; None for a null (``None`` or NaN)."""
     if value is None:
         return None
-    kind = _KIND_BY_TYPE.get(type(value))
+    kind = KIND_BY_TYPE.get(type(value))
     if kind is not None:
         if kind == "number" and type(value) is float and value != value:
             return None
@@ -56,27 +50,10 @@ def kind_of(value: Any) -> str | None:
     return _slow_kind(value)
 
 
-def _as_float(value: Any) -> float | None:
-    """A complex number with no imaginary part, or a numpy ``longdouble``, as the
-    float64 that equals it (W&B counts them as numbers); None when it is not such a
-    value or no float64 equals it (those are refused)."""
-    t = type(value)
-    if not (isinstance(value, complex) or t.__module__ == "numpy") or (
-        not isinstance(value, numbers.Complex) or isinstance(value, numbers.Integral)
-    ):
-        return None
-    if isinstance(value, numbers.Real) and getattr(value, "itemsize", 8) <= 8:
-        return None  # (float32/float64 and smaller: numbers as they are)
-    if value.imag != 0:
-        return None
-    real = float(value.real)
-    return real if real == value.real else None
-
-
 def _slow_kind(value: Any) -> str | None:
     if getattr(value, "_tablelog_media", False):
         return "media"
-    if _is_pandas_null(value):
+    if is_pandas_null(value):
         return None  # pandas' nulls (their module moved between pandas versions)
     type_name = type(value).__module__ + "." + type(value).__name__
     if type_name in ("numpy.bool_", "numpy.bool"):
@@ -86,11 +63,11 @@ def _slow_kind(value: Any) -> str | None:
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, numbers.Number):
-        if _is_nan(value):
+        if is_nan(value):
             return None
         if isinstance(value, numbers.Real) and getattr(value, "itemsize", 8) <= 8:
             return "number"
-        if _as_float(value) is not None:
+        if as_float(value) is not None:
             return "number"  # (a float64 holds it exactly: see _as_float)
         if isinstance(value, numbers.Real):
             raise ColumnTypeError(
@@ -150,7 +127,7 @@ def check_nesting(column: str, value: Any) -> None:
                 f"a value of column {column!r} is nested more than {MAX_NESTING} levels deep"
             )
         if depth > 1 and getattr(item, "_tablelog_media", False):
-            _plain(item)  # raises: media cannot be nested
+            plain(item)  # raises: media cannot be nested
         if isinstance(item, Mapping):
             stack.extend((v, depth + 1) for v in item.values())
         elif isinstance(item, list | tuple):
@@ -174,8 +151,6 @@ def kind_of_arrow(t: pa.DataType) -> str | None:
     if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
         return "list"
     if pa.types.is_struct(t) or pa.types.is_map(t):
-        from tablelog.media.kinds import MEDIA_TYPE
-
         return "media" if t == MEDIA_TYPE else "dict"
     if pa.types.is_dictionary(t):
         return kind_of_arrow(t.value_type)
@@ -199,51 +174,13 @@ def check_kind(column: str, value: Any, have: str | None) -> str | None:
 # ------------------------------------------------------------------- values to Arrow
 
 
-def to_json_text(value: Any) -> str | None:
-    """A value as JSON text (for columns whose shapes vary or mixed types)."""
-    if value is None or _is_nan(value) or _is_pandas_null(value):
-        return None
-    return json.dumps(_plain(value), sort_keys=True, ensure_ascii=False, allow_nan=False)
-
-
-def _is_pandas_null(value: Any) -> bool:
-    t = type(value)
-    return t.__name__ in ("NaTType", "NAType") and t.__module__.startswith("pandas")
-
-
-def _plain(value: Any) -> Any:
-    if _is_pandas_null(value):
-        return None
-    as_float = _as_float(value)
-    if as_float is not None:
-        return _plain(as_float)
-    if getattr(value, "_tablelog_media", False):
-        raise ColumnTypeError(
-            f"a media value ({type(value).__name__}) must be a cell of its own; it cannot be "
-            "stored inside a list or dict, or in a column of mixed types"
-        )
-    if hasattr(value, "tolist"):
-        return _plain(value.tolist())
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
-        return [_plain(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else str(value)
-    if isinstance(value, _dt.date | _dt.time | _dt.timedelta | decimal.Decimal):
-        return str(value)
-    if isinstance(value, bytes):
-        return value.hex()
-    return value
-
-
 def _roundtrips(arr: pa.Array, values: list[Any]) -> bool:
     back = arr.to_pylist()
     return all(_same(a, b) for a, b in zip(back, values, strict=True))
 
 
 def _same(stored: Any, given: Any) -> bool:
-    if given is None or _is_nan(given):
+    if given is None or is_nan(given):
         return stored is None
     if hasattr(given, "tolist"):
         given = given.tolist()
@@ -271,7 +208,7 @@ def _null_check(t: type) -> int:
         return _NEVER_NULL
     if t is float or (issubclass(t, numbers.Real) and not issubclass(t, numbers.Integral)):
         return _NAN_IS_NULL  # float, numpy floats: null iff NaN
-    if t in _KIND_BY_TYPE or issubclass(t, numbers.Integral | str | bytes):
+    if t in KIND_BY_TYPE or issubclass(t, numbers.Integral | str | bytes):
         return _NEVER_NULL
     return _ASK  # None, pandas NA/NaT, numpy datetime64 (NaT), ...
 
@@ -406,7 +343,7 @@ def _python_numbers(values: list[Any]) -> pa.Array:
 def _number_array(values: list[Any], target: pa.DataType | None) -> pa.Array:
     values = _nan_to_none(values)
     if any(t is complex or t.__name__ in _WIDE for t in {type(v) for v in values}):
-        values = [v if _as_float(v) is None else _as_float(v) for v in values]
+        values = [v if as_float(v) is None else as_float(v) for v in values]
     try:
         fast = _numpy_scalars(values)
         arr = fast if fast is not None else _python_numbers(values)
@@ -466,7 +403,7 @@ def _datetime_array(values: list[Any], target: pa.DataType | None) -> pa.Array:
 
 
 def _media_array(name: str, values: list[Any]) -> pa.Array:
-    from tablelog.media.kinds import MEDIA_TYPE, is_media
+    from tablelog.media.kinds import is_media
 
     cells: list[dict[str, Any] | None] = []
     for v in values:
@@ -543,140 +480,6 @@ def column_to_arrow(
         raise ColumnTypeError(f"column {name!r} cannot be stored as {kind}: {e}") from e
 
 
-# ------------------------------------------------------------ Arrow types <-> JSON
-
-_PRIMITIVES: dict[str, pa.DataType] = {
-    str(t): t
-    for t in (
-        pa.null(),
-        pa.bool_(),
-        pa.int8(),
-        pa.int16(),
-        pa.int32(),
-        pa.int64(),
-        pa.uint8(),
-        pa.uint16(),
-        pa.uint32(),
-        pa.uint64(),
-        pa.float16(),
-        pa.float32(),
-        pa.float64(),
-        pa.string(),
-        pa.large_string(),
-        pa.binary(),
-        pa.large_binary(),
-        pa.date32(),
-        pa.date64(),
-        pa.string_view(),
-        pa.binary_view(),
-    )
-}
-
-
-def type_to_json(t: pa.DataType) -> Any:
-    """A JSON description of an Arrow type (docs/format.md, "Column types")."""
-    if str(t) in _PRIMITIVES and _PRIMITIVES[str(t)] == t:
-        return str(t)
-    if pa.types.is_timestamp(t):
-        return {"timestamp": t.unit, "tz": t.tz}
-    if pa.types.is_duration(t):
-        return {"duration": t.unit}
-    if pa.types.is_time(t):
-        return {"time": t.unit, "bits": t.bit_width}
-    if pa.types.is_decimal(t):
-        return {"decimal": [t.precision, t.scale], "bits": t.bit_width}
-    if pa.types.is_fixed_size_list(t):
-        return {"fixed_list": type_to_json(t.value_type), "size": t.list_size}
-    if pa.types.is_list(t) or pa.types.is_large_list(t):
-        return {"list": type_to_json(t.value_type)}
-    if pa.types.is_struct(t):
-        return {"struct": [[f.name, type_to_json(f.type)] for f in t]}
-    if pa.types.is_fixed_size_binary(t):
-        return {"fixed_binary": t.byte_width}
-    if pa.types.is_dictionary(t):
-        return type_to_json(t.value_type)
-    raise ColumnTypeError(f"Arrow type {t} is not supported in a table column")
-
-
-#: Largest ``size`` of a fixed_list / fixed_binary type a manifest may declare (Arrow's
-#: own limit is that of a 32-bit int).
-_MAX_FIXED_SIZE = 2**31 - 1
-
-
-def type_from_json(value: Any, *, depth: int = 0) -> pa.DataType:
-    """Inverse of :func:`type_to_json`; rejects anything it does not know, always with
-    a :class:`ColumnTypeError` (never a raw builtin or Arrow exception)."""
-    try:
-        return _type_from_json(value, depth=depth)
-    except ColumnTypeError:
-        raise
-    except (
-        ValueError,
-        TypeError,
-        KeyError,
-        IndexError,
-        OverflowError,
-        RecursionError,
-        pa.ArrowException,
-    ) as e:
-        raise ColumnTypeError(f"malformed column type {_short(value)} ({e})") from e
-
-
-def stored_type(arrow: Any, *, column: str, where: str) -> pa.DataType:
-    """The Arrow type a manifest declares for ``column`` (read from ``where``): a
-    :class:`FormatError` when it cannot be one."""
-    try:
-        return type_from_json(arrow)
-    except ColumnTypeError as e:
-        raise FormatError(f"{where}: column {column!r} has an unreadable type: {e}") from e
-
-
-def _short(value: Any) -> str:
-    try:
-        return f"{value!r:.60}"
-    except (RecursionError, ValueError):
-        return f"<{type(value).__name__}>"
-
-
-def _fixed_size(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_FIXED_SIZE:
-        raise ColumnTypeError(
-            f"{what} must be a whole number 0..{_MAX_FIXED_SIZE}, got {value!r:.30}"
-        )
-    return value
-
-
-def _type_from_json(value: Any, *, depth: int = 0) -> pa.DataType:
-    if depth > 64:
-        raise ColumnTypeError("column type is nested more than 64 levels deep")
-    if isinstance(value, str):
-        if value not in _PRIMITIVES:
-            raise ColumnTypeError(f"unknown column type {value!r:.60}")
-        return _PRIMITIVES[value]
-    if not isinstance(value, dict) or not value:
-        raise ColumnTypeError(f"malformed column type {_short(value)}")
-    d = depth + 1
-    if "timestamp" in value:
-        return pa.timestamp(value["timestamp"], tz=value.get("tz"))
-    if "duration" in value:
-        return pa.duration(value["duration"])
-    if "time" in value:
-        return pa.time32(value["time"]) if value.get("bits") == 32 else pa.time64(value["time"])
-    if "decimal" in value:
-        p, s = value["decimal"]
-        return pa.decimal256(p, s) if value.get("bits") == 256 else pa.decimal128(p, s)
-    if "fixed_list" in value:
-        size = _fixed_size(value["size"], "fixed_list size")
-        return pa.list_(_type_from_json(value["fixed_list"], depth=d), size)
-    if "list" in value:
-        return pa.list_(_type_from_json(value["list"], depth=d))
-    if "struct" in value:
-        return pa.struct([(str(n), _type_from_json(t, depth=d)) for n, t in value["struct"]])
-    if "fixed_binary" in value:
-        return pa.binary(_fixed_size(value["fixed_binary"], "fixed_binary size"))
-    raise ColumnTypeError(f"malformed column type {_short(value)}")
-
-
 # ------------------------------------------------- what one column may mix (add_data)
 
 #: Bits of what a number or datetime column holds so far (``Table._subs``): values
@@ -719,7 +522,7 @@ def value_bits(column: str, kind: str, value: Any) -> int:
         if isinstance(value, numbers.Integral):
             return _int_bits(column, int(value))
         name = t.__module__ + "." + t.__name__
-        if _as_float(value) is not None:
+        if as_float(value) is not None:
             return FLOAT
         if name.startswith("numpy.") and getattr(value, "itemsize", 8) <= 8:
             return FLOAT

@@ -6,109 +6,26 @@ import dataclasses
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
+from tablelog.data.groups import upload_group
 from tablelog.errors import (
     CommitStateUnknownError,
-    FormatError,
     StoreError,
-    TableError,
     UnsafeStoreError,
 )
-from tablelog.format import paths
 from tablelog.format.chain import TableRef, latest_version, load_version, refresh
 from tablelog.format.commit import commit
 from tablelog.format.manifest import ColumnGroup, Fragment
 from tablelog.format.plan import Intent, NewFragment
 from tablelog.format.state import TableState
-from tablelog.media.kinds import media_blob_names
 from tablelog.objects import deadline as store_deadline
-from tablelog.objects.cas import digest_of, put_content
-from tablelog.objects.store import Store
-from tablelog.table.encode import ROW_GROUP_ROWS, encode_parquet
 from tablelog.writer.keylog import LogJob
 from tablelog.writer.merge import Tail
 
 log = logging.getLogger("tablelog")
-
-
-#: Parallel blob uploads on network stores.
-MEDIA_UPLOADS = 8
-
-
-def upload_media(
-    ref: TableRef, names: list[str], blobs: Mapping[str, bytes], *, present: set[str] | None = None
-) -> None:
-    """Upload the media blobs ``names`` (content-addressed, create-if-absent).
-
-    Blobs in ``present`` (this writer committed them earlier) are skipped. Cells read
-    back from the store (a scanned table logged again) carry no bytes: their blobs
-    must already be there.
-    """
-    store = ref.store
-    todo = [n for n in names if present is None or n not in present]
-
-    def put(name: str) -> str | None:
-        key = paths.media_blob_key(name)
-        if name in blobs:
-            put_content(store, key, blobs[name])
-            return None
-        return None if store.exists(key) else name
-
-    if store.parallel_uploads and len(todo) > 1:
-        with ThreadPoolExecutor(min(MEDIA_UPLOADS, len(todo))) as pool:
-            missing = [n for n in pool.map(store_deadline.carried(put), todo) if n is not None]
-    else:
-        missing = [n for n in map(put, todo) if n is not None]
-    if missing:
-        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        raise TableError(
-            f"table {ref.path}: media blob {missing[0]}{more} is neither in this table nor "
-            f"in {store.url}; a media cell copied from another root needs its value "
-            "(tablelog.media.load(cell, root=..., to='media'))"
-        )
-
-
-def read_group(store: Store, group: ColumnGroup) -> pa.Table:
-    """The rows of a committed group object, as they were uploaded (checked against
-    its name: a Table reading back its released rows never gets other bytes)."""
-    key = paths.object_key(group.object)
-    data = store.get(key)
-    if digest_of(data) != group.object:
-        raise FormatError(
-            f"object {store.full_url(key)} is corrupt: its bytes do not hash to its name"
-        )
-    return pq.read_table(pa.BufferReader(data))
-
-
-def upload_group(
-    ref: TableRef,
-    data: pa.Table,
-    blobs: Mapping[str, bytes] | None = None,
-    *,
-    present: set[str] | None = None,
-    row_group_rows: int = ROW_GROUP_ROWS,
-) -> ColumnGroup:
-    """Encode ``data`` as Parquet and upload it content-addressed.
-
-    The media blobs its cells refer to are uploaded first (from ``blobs``; without
-    ``blobs`` they must already be in the store, as when compacting), and listed in
-    the group so that gc and verify know them.
-    """
-    media = media_blob_names(data)
-    if media and blobs is not None:
-        upload_media(ref, media, blobs, present=present)
-    body = encode_parquet(data, row_group_rows=row_group_rows)
-    digest = digest_of(body)
-    put_content(ref.store, paths.object_key(digest), body)
-    return ColumnGroup(
-        object=digest, columns=tuple(data.column_names), size=len(body), media=tuple(media)
-    )
 
 
 @dataclass
@@ -166,7 +83,7 @@ class KeyCommitter:
             try:
                 if check is not None:
                     check()
-                self._apply_once(job, rows_group if attempt == 0 else None)
+                self.apply_once(job, rows_group if attempt == 0 else None)
                 if attempt:
                     log.warning("tablelog: %s reachable again; logs resumed", self.ref.store.url)
                 return
@@ -184,14 +101,15 @@ class KeyCommitter:
             time.sleep(pause)
             delay = min(delay * 2, 30.0)
             try:
-                if self._landed(job, before):
+                if self.landed(job, before):
                     return
             except (StoreError, CommitStateUnknownError):
                 if time.monotonic() >= until:  # no request starts after the deadline
                     raise
 
-    def _landed(self, job: LogJob, before: int) -> bool:
-        """Whether a version after ``before`` carries ``job``'s log id (then adopt it)."""
+    def landed(self, job: LogJob, before: int) -> bool:
+        """Whether a version after ``before`` carries ``job``'s log id (then adopt it);
+        also the spool's first check of each entry it pushes."""
         latest = latest_version(self.ref, hint=before)
         for version in range(before + 1, latest + 1):
             manifest, _ = self.ref.read_manifest(version)
@@ -206,12 +124,12 @@ class KeyCommitter:
                 return True
         return False
 
-    def _apply_once(
+    def apply_once(
         self, job: LogJob, rows_group: Future[ColumnGroup] | None, *, once: bool = False
     ) -> bool:
-        """Commit ``job``; True when done. With ``once`` (a spool push, which another
-        process may push too), a version that carries its log id already, met while
-        rebasing, is adopted instead (False)."""
+        """Commit ``job`` in one attempt (no retries); True when done. With ``once`` (a
+        spool push, which another process may push too), a version that carries its log
+        id already, met while rebasing, is adopted instead (False)."""
         add_groups = []
         if job.new_columns is not None:
             for fid, lo, hi in self.ranges:
@@ -249,7 +167,7 @@ class KeyCommitter:
         try:
             self.state = commit(self.ref, self.state, plan)
         except _Landed:
-            if self._landed(job, before):
+            if self.landed(job, before):
                 return False
             raise
         if recut:  # the columns went to the fragments a compaction left instead

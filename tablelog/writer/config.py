@@ -238,7 +238,7 @@ class Summary(MutableMapping[str, Any]):
             raise RunError(f"define_metric summary must be among {AGGREGATES}, got {summary!r}")
         self._aggregates[key] = aggs
 
-    def _logged(self, values: Mapping[str, Any]) -> None:
+    def note_logged(self, values: Mapping[str, Any]) -> None:
         """Values ``run.log`` just logged (plain JSON already)."""
         for key, value in values.items():
             aggs = self._aggregates.get(key)

@@ -16,11 +16,20 @@ from dataclasses import dataclass, field, replace
 import pyarrow as pa
 
 from tablelog.errors import ColumnTypeError, CommitConflictError
+from tablelog.format.arrow_types import type_to_json
 from tablelog.format.manifest import Column
 from tablelog.format.plan import merge_schema
 from tablelog.ids import random_hex
-from tablelog.table.table import Table
-from tablelog.table.types import type_to_json
+from tablelog.table.table import (
+    Table,
+    freeze,
+    logged_as,
+    rows_since,
+    table_blobs,
+    table_generation,
+    table_kinds,
+    table_uid,
+)
 
 log = logging.getLogger("tablelog")
 
@@ -113,7 +122,7 @@ class KeyLog:
                 f"table {self.path!r} was logged as {self.mode}; this Table is {mode}. "
                 "Use the same log_mode for a key, or log under another key"
             )
-        same = self.table_uid == table._uid
+        same = self.table_uid == table_uid(table)
         self._next = None
         if mode == "IMMUTABLE" and same:
             if not self.warned_immutable:
@@ -127,11 +136,11 @@ class KeyLog:
         if mode == "INCREMENTAL":
             # Only the new rows are touched: the cost of a log does not grow with history.
             start = self.rows_logged if same else 0
-            rows = table._rows_since(start)
+            rows = rows_since(table, start)
             self._next = (table, start + rows.num_rows, tuple(rows.column_names), None)
             if not rows.num_rows and (same or not rows.num_columns):
                 return None  # (a Table's first log makes an increment even if empty)
-            schema = schema_of(rows, list(table._kinds))
+            schema = schema_of(rows, table_kinds(table))
             self._next = (
                 table,
                 start + rows.num_rows,
@@ -148,8 +157,8 @@ class KeyLog:
                 replace=separate,
                 rows=rows,
                 first_row=start,
-                blobs=table._blobs,
-                source=(table._uid, table._generation),
+                blobs=table_blobs(table),
+                source=(table_uid(table), table_generation(table)),
             )
         arrow = table.to_arrow()
         base = LogJob(
@@ -157,9 +166,9 @@ class KeyLog:
             mode=mode,
             step=step,
             separate=separate,
-            schema=schema_of(arrow, list(table._kinds)),
+            schema=schema_of(arrow, table_kinds(table)),
             retry_for=self.retry_for,
-            blobs=table._blobs,
+            blobs=table_blobs(table),
         )
         job: LogJob | None
         if mode == "MUTABLE" and same:
@@ -186,9 +195,9 @@ class KeyLog:
             self.schema = schema
         self._adopt(table, rows, columns)
         if table.log_mode == "IMMUTABLE":
-            table._freeze()
+            freeze(table)
         elif table.log_mode == "INCREMENTAL" or table.log_mode == "MUTABLE":
-            table._logged_types(self.schema)
+            logged_as(table, self.schema)
 
     def _merged(self, schema: tuple[Column, ...], *, replace: bool) -> tuple[Column, ...]:
         """The key's schema after a log of ``schema``; a ColumnTypeError (in run.log)
@@ -204,6 +213,6 @@ class KeyLog:
 
     def _adopt(self, table: Table, rows: int, columns: tuple[str, ...]) -> None:
         self.mode = table.log_mode
-        self.table_uid = table._uid
+        self.table_uid = table_uid(table)
         self.rows_logged = rows
         self.columns_logged = columns

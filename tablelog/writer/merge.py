@@ -19,10 +19,10 @@ import pyarrow as pa
 
 from tablelog.errors import CommitConflictError
 from tablelog.format import paths
+from tablelog.format.arrow_types import type_from_json
 from tablelog.format.manifest import INCREMENT_COLUMN, Column, Fragment
 from tablelog.format.plan import merge_schema
 from tablelog.format.state import TableState, is_checkpoint
-from tablelog.table.types import type_from_json
 from tablelog.writer.keylog import LogJob, arrow_bytes
 
 log = logging.getLogger("tablelog")

@@ -21,28 +21,32 @@ from typing import Any
 
 import pyarrow as pa
 
+from tablelog.data.compaction import compact_table
+from tablelog.data.groups import read_group, upload_group
 from tablelog.errors import (
     CommitStateUnknownError,
-    NotFoundError,
     RunError,
     StoreError,
     TablelogError,
     UnsafeStoreError,
 )
 from tablelog.format import paths
+from tablelog.format.arrow_types import merged_type, type_to_json
 from tablelog.format.chain import TableRef, find_shards
+from tablelog.format.handle import open_table
 from tablelog.format.manifest import ColumnGroup
-from tablelog.format.plan import NUMERIC_TYPES
-from tablelog.media.kinds import MEDIA_TYPE, is_media
+from tablelog.format.media_cells import MEDIA_TYPE
+from tablelog.format.runinfo import RunInfo, encode_run_info, read_run_info
+from tablelog.format.values import to_json_text
+from tablelog.media.kinds import is_media
 from tablelog.objects import deadline as store_deadline
 from tablelog.objects.store import Store
-from tablelog.table.table import Table
-from tablelog.table.types import kind_of, to_json_text, type_to_json
-from tablelog.writer.committer import KeyCommitter, read_group, upload_group
+from tablelog.table.table import Table, append_arrow, release_rows, table_blobs, table_uid
+from tablelog.table.types import kind_of
+from tablelog.writer.committer import KeyCommitter
 from tablelog.writer.config import PERSIST_EVERY, Config, Summary, plain
 from tablelog.writer.keylog import KeyLog, LogJob, arrow_bytes
 from tablelog.writer.merge import Budget, Tail
-from tablelog.writer.runinfo import RunInfo, encode_run_info, parse_run_info
 from tablelog.writer.spool import Spool, push, spool_root
 from tablelog.writer.worker import Worker
 
@@ -311,7 +315,7 @@ class Run:
             keylog.confirm()
             if job is not None:
                 if job.source is not None and not self._keep_logged_rows:
-                    self._tables[table._uid] = table  # its rows are released once committed
+                    self._tables[table_uid(table)] = table  # its rows are released once committed
                 self._submit(committer, job)
         for key, table in tables.items():
             values[key] = {"_type": "table", "rows": table.num_rows}
@@ -320,7 +324,7 @@ class Run:
             self._history_blobs.update(blobs)
             self._partial_step = step
         if values:
-            self.summary._logged(values)
+            self.summary.note_logged(values)
         if commit is False:
             self._partial_step = step
             if tables:
@@ -343,10 +347,9 @@ class Run:
         new: dict[str, Any] = {}
         for key, arr in cells.items():
             t, have = type_to_json(arr.type), types.get(key)
-            if have is None or have == "null" or have == t or t == "null":  # (JSON types)
-                new[key] = t if have in (None, "null") else have
-            elif isinstance(have, str) and isinstance(t, str) and {have, t} <= NUMERIC_TYPES:
-                new[key] = "double"
+            merged = t if have is None else merged_type(have, t)
+            if merged is not None:
+                new[key] = merged
             else:
                 raise RunError(
                     f"cannot log {key!r}: earlier logs of this run stored it as "
@@ -496,7 +499,7 @@ class Run:
             table = self._tables.get(uid)
             if table is not None:
                 loader = functools.partial(read_group, self._store, group)
-                table._release(first, n, loader, gen)
+                release_rows(table, first, n, loader, gen)
 
     def _submit(self, committer: KeyCommitter, job: LogJob) -> None:
         rows_group = None
@@ -675,8 +678,8 @@ class Run:
             **cells,
         }
         table = Table(columns=list(row), log_mode="INCREMENTAL")
-        table._append_arrow(pa.table(row))
-        table._blobs.update(blobs)
+        append_arrow(table, pa.table(row))
+        table_blobs(table).update(blobs)
         keylog, committer = self._writer(HISTORY_KEY)
         job = keylog.prepare(table, step=step, separate=False)
         keylog.confirm()
@@ -755,18 +758,14 @@ class Run:
 
     def _compact_tables(self, at: int) -> None:
         """``compact_at``: compact each table this run logged that has >= ``at`` fragments."""
-        from tablelog.maintenance.compact import compact
-
         for keylog, committer in self._keys.values():
             if len(committer.state.fragments) < at:
                 continue
             try:
-                done = compact(
-                    committer.ref.path,
-                    root=self._store.url,
-                    storage_options=self._storage_options,
-                    min_fragments=at,
+                table = open_table(
+                    committer.ref.path, root=self._store.url, storage_options=self._storage_options
                 )
+                done = compact_table(table, min_fragments=at)
             except Exception as e:  # the logged versions stand; a later compact may do it
                 log.warning("tablelog: compacting %s at finish failed: %s", keylog.path, e)
                 continue
@@ -783,7 +782,7 @@ class Run:
         last_step = self._last_step
         if self.shard is not None:  # every rank writes run.json: keep the others' news
             try:
-                other = _read_info(self._store, paths.run_json_key(self.project, self.id))
+                other = read_run_info(self._store, paths.run_json_key(self.project, self.id))
             except TablelogError:
                 other = None
             if other is not None:
@@ -942,11 +941,3 @@ def _check_scalar(key: str, value: Any) -> None:
         kind_of(value)
     except TablelogError as e:
         raise RunError(f"cannot log {key!r}: {e}") from e
-
-
-def _read_info(store: Store, key: str) -> RunInfo | None:
-    try:
-        data = store.get(key)
-    except NotFoundError:
-        return None
-    return parse_run_info(data, where=store.full_url(key))

@@ -27,13 +27,13 @@ from tablelog.errors import FormatError
 from tablelog.format import paths
 from tablelog.format.chain import TableRef, latest_version
 from tablelog.format.manifest import Column
-from tablelog.media.kinds import media_blob_names
+from tablelog.format.media_cells import media_blob_names
+from tablelog.format.runinfo import encode_run_info, parse_run_info
 from tablelog.objects import deadline as store_deadline
 from tablelog.objects.open import open_store
 from tablelog.progress import Progress
 from tablelog.writer.committer import KeyCommitter
 from tablelog.writer.keylog import LogJob
-from tablelog.writer.runinfo import encode_run_info, parse_run_info
 
 try:  # POSIX: one pusher per spool folder at a time
     import fcntl
@@ -286,9 +286,9 @@ def push(
                 if each_s is not None
                 else contextlib.nullcontext()
             ):
-                if committer._landed(entry.job, entry.base):
+                if committer.landed(entry.job, entry.base):
                     skipped += 1
-                elif committer._apply_once(entry.job, None, once=True):
+                elif committer.apply_once(entry.job, None, once=True):
                     committed += 1
                 else:  # another pusher committed it while this one was rebasing
                     skipped += 1

@@ -14,12 +14,12 @@ from typing import Any
 from tablelog.errors import RunError
 from tablelog.format import paths
 from tablelog.format.chain import TableRef, latest_version
+from tablelog.format.runinfo import RunInfo, encode_run_info, read_run_info
 from tablelog.objects.open import open_store
 from tablelog.objects.store import Store
 from tablelog.writer.config import as_mapping
 from tablelog.writer.disabled import DisabledRun
-from tablelog.writer.run import Run, _read_info, log
-from tablelog.writer.runinfo import RunInfo, encode_run_info
+from tablelog.writer.run import Run, log
 
 RESUME_MODES = ("allow", "must", "never")
 MODES = ("online", "offline", "disabled", "shared")
@@ -204,7 +204,7 @@ def init(
     if offline:
         return Run(store=store, info=info, resumed=False, offline=True, **options)
     if resume == "must":
-        existing = _read_info(store, key)
+        existing = read_run_info(store, key)
         if existing is None:
             raise RunError(
                 f"resume='must' but run {project}/{run_id} does not exist in {store.url}"
@@ -214,7 +214,7 @@ def init(
     if created:
         return Run(store=store, info=info, resumed=False, **options)
     if resume == "allow":
-        existing = _read_info(store, key)
+        existing = read_run_info(store, key)
         assert existing is not None
         return _resume(store, existing, config, **options)
     hint = "use resume='allow' or 'must' to continue it" if resume is None else "pick another id"

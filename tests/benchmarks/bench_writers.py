@@ -72,6 +72,7 @@ PROJECT, RUN = "p", "bench"
 def child(root: str, key: str, name: str, logs: int, interval: float, refresh_first: bool) -> None:
     import pyarrow as pa
 
+    from tablelog.data.groups import upload_group
     from tablelog.errors import CommitConflictError, StoreError
     from tablelog.format.chain import TableRef, refresh
     from tablelog.format.commit import commit
@@ -79,7 +80,6 @@ def child(root: str, key: str, name: str, logs: int, interval: float, refresh_fi
     from tablelog.format.plan import Intent, NewFragment
     from tablelog.format.state import TableState
     from tablelog.objects.fsspec_store import FsspecStore
-    from tablelog.writer.committer import upload_group
 
     class CountingStore(FsspecStore):
         """The real S3 store, counting calls and refused manifest creates."""

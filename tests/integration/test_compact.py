@@ -109,9 +109,9 @@ def test_compact_at_must_be_a_count(local: Any, bad: Any) -> None:
 def test_compacted_objects_are_cut_into_row_groups_for_parallel_reads(local: Any) -> None:
     import pyarrow.parquet as pq
 
+    from tablelog.data.parquet import read_group_rows
     from tablelog.format.chain import TableRef, latest_version, load_version
     from tablelog.objects import open_store
-    from tablelog.table.encode import read_group_rows
 
     assert [read_group_rows(n) for n in (0, 1, 4095, 8192, 10_000, 100_000)] == [
         1, 1, 4095, 4096, 5000, 12_500,

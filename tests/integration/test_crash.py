@@ -26,8 +26,8 @@ import pytest
 import scale
 
 import tablelog
+from tablelog.format.handle import list_tables
 from tablelog.objects import open_store
-from tablelog.read.scan import list_tables
 
 pytestmark = pytest.mark.slow
 

@@ -16,11 +16,11 @@ import tablelog
 from tablelog.cli import main
 from tablelog.format import paths
 from tablelog.format.chain import TableRef
+from tablelog.format.handle import list_runs, list_tables
 from tablelog.format.manifest import encode_manifest, manifest_to_json, parse_manifest
 from tablelog.format.state import CHECKPOINT_EVERY
 from tablelog.objects import digest_of, open_store
 from tablelog.objects.store import Store
-from tablelog.read.scan import list_runs, list_tables
 
 # The package exports the function gc, which hides the module of the same name.
 gc_module = importlib.import_module("tablelog.maintenance.garbage")

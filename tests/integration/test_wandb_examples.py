@@ -16,8 +16,8 @@ import numpy as np
 import polars as pl
 
 import tablelog
+from tablelog.format.handle import list_runs
 from tablelog.objects import open_store
-from tablelog.read.scan import list_runs
 
 EXAMPLES = Path(__file__).parent.parent / "wandb_examples"
 N_EVAL, N_BATCHES, BATCH = 6, 4, 3

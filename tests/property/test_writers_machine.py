@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 import tablelog
+from tablelog.data.groups import upload_group
 from tablelog.format import paths
 from tablelog.format.chain import TableRef, latest_version, read_history
 from tablelog.objects import open_store
-from tablelog.writer.committer import upload_group
 
 _roots = itertools.count()
 WRITERS = ("a", "b")

@@ -17,11 +17,10 @@ import pytest
 
 import tablelog
 import tablelog as wandb
+from tablelog.data.parquet import encode_parquet
 from tablelog.errors import ColumnTypeError, FormatError
 from tablelog.format.manifest import parse_group
-from tablelog.media import codecs
-from tablelog.media.kinds import MEDIA_TYPE, media_blob_names
-from tablelog.table.encode import encode_parquet
+from tablelog.media import MEDIA_TYPE, codecs, media_blob_names
 
 RNG = np.random.default_rng(7)
 

@@ -11,9 +11,9 @@ import pyarrow as pa
 
 from tablelog.errors import ColumnTypeError, FormatError
 from tablelog.format import paths
+from tablelog.format.arrow_types import type_from_json
 from tablelog.format.manifest import INCREMENT_COLUMN, Column, Fragment
 from tablelog.objects.store import Store
-from tablelog.table.types import type_from_json
 
 _PATH_COLUMN = "__tablelog_source"  # (also the row index where paths do not tell)
 

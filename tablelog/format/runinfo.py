@@ -6,8 +6,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from tablelog.errors import FormatError
+from tablelog.errors import FormatError, NotFoundError
 from tablelog.format.manifest import canonical_json
+from tablelog.objects.store import Store
 
 MAX_RUN_JSON_BYTES = 4 * 1024 * 1024
 STATUSES = ("running", "finished", "failed")
@@ -91,3 +92,12 @@ def _optional_fields(v: dict[str, Any]) -> dict[str, Any]:
         if v.get(k) is not None:
             out[k] = str(v[k])
     return out
+
+
+def read_run_info(store: Store, key: str) -> RunInfo | None:
+    """The ``run.json`` at ``key`` of ``store``; None when there is none."""
+    try:
+        data = store.get(key)
+    except NotFoundError:
+        return None
+    return parse_run_info(data, where=store.full_url(key))
