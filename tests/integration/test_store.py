@@ -30,6 +30,23 @@ def test_store_contract(where: Any) -> None:
     assert list(store.list("nothing/")) == []
 
 
+def test_ranged_and_optional_reads(where: Any) -> None:
+    """``get_range`` and ``get_many_or_none`` (the latest-version hint's reads)."""
+    store = open_store(where.root, storage_options=where.storage_options)
+    store.put("r/a.bin", b"0123456789")
+    assert store.get_range("r/a.bin", 0, 4) == b"0123"
+    assert store.get_range("r/a.bin", 3, 6) == b"345"
+    assert store.get_range("r/a.bin", 0, 64) == b"0123456789"  # shorter than asked
+    assert store.get_range("r/a.bin", 5, 5) == b""
+    with pytest.raises(NotFoundError):
+        store.get_range("r/missing.bin", 0, 4)
+    assert store.get_many_or_none(["r/a.bin", "r/missing.bin"]) == [b"0123456789", None]
+    assert store.get_many_or_none(["r/missing.bin"]) == [None]
+    assert store.get_many_or_none(["r/a.bin"]) == [b"0123456789"]
+    assert store.get_many_or_none([]) == []
+    assert store.remote == (where.kind not in ("local", "memory"))
+
+
 def test_unknown_protocol_is_a_clear_error() -> None:
     from tablelog import StoreError
 
