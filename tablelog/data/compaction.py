@@ -155,6 +155,7 @@ def _compact_once(
         )
 
     after = commit(ref, state, intent)
+    ref.write_hint(after.version)  # readers open the compacted version in a few requests
     return CompactResult(
         path=ref.path,
         version=after.version,

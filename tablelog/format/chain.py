@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from tablelog.caches import LRU, NEWEST_TABLES, STATE_FRAGMENTS
-from tablelog.errors import FormatError, NotFoundError
+import logging
+import time
+
+from tablelog.caches import KEPT_MANIFESTS, LRU, NEWEST_TABLES, STATE_FRAGMENTS
+from tablelog.errors import FormatError, NotFoundError, StoreError
 from tablelog.format import paths
+from tablelog.format.hint import read_hint, write_hint
 from tablelog.format.manifest import (
     INCREMENT_COLUMN,
     Fragment,
@@ -22,6 +26,8 @@ from tablelog.format.state import (
 from tablelog.objects.cas import digest_of, get_verified
 from tablelog.objects.store import Store
 
+log = logging.getLogger("tablelog")
+
 
 class TableRef:
     """Where one table's versions live: ``project/run_id/key`` in a store."""
@@ -33,6 +39,7 @@ class TableRef:
         self.key = key
         # Encoded once: opening a version probes several manifest names.
         self._versions = paths.versions_prefix(project, run_id, key)
+        self.hint_key = paths.latest_hint_key(project, run_id, key)
 
     @property
     def path(self) -> str:
@@ -52,8 +59,21 @@ class TableRef:
         return self.store.exists(self.version_key(version))
 
     def read_manifest(self, version: int) -> tuple[Manifest, str]:
-        data = self.store.get(self.version_key(version))
+        data = STATES.take_manifest(self.version_url(version))
+        if data is None:
+            data = self.store.get(self.version_key(version))
         return parse_manifest(data, where=self.version_url(version)), digest_of(data)
+
+    def write_hint(self, version: int) -> bool:
+        """Overwrite this table's latest-version hint with ``version``; False (logged,
+        never raised) when the store refuses: the hint is an optimisation only
+        (docs/format.md, "Latest-version hint")."""
+        try:
+            write_hint(self.store, self.hint_key, version)
+            return True
+        except StoreError as e:
+            log.debug("tablelog: latest-version hint of %s not written: %s", self.path, e)
+            return False
 
 
 #: A reader's first LIST of a table's versions asks for this many keys. A table with
@@ -70,7 +90,9 @@ def latest_version(ref: TableRef, *, hint: int = -1) -> int:
     from a hint.
 
     Versions are contiguous from 0, so which versions exist is a prefix: ``hint`` (a
-    version known to exist) only moves the start.
+    version known to exist) only moves the start. Without one, the newest version
+    this process saw is checked first, else the table's latest-version hint object
+    (:func:`_check_hint_object`); only when neither holds does the search start cold.
     """
     store = ref.store
     remembered = f"{store.url}/{ref.versions_prefix}"
@@ -78,6 +100,11 @@ def latest_version(ref: TableRef, *, hint: int = -1) -> int:
     seen = STATES.newest(remembered) if hint < 0 else -1
     if seen >= 0:
         page, hint = _remembered_page(ref, seen)
+    if page is None and hint < 0:
+        newest, hint = _check_hint_object(ref)
+        if newest >= 0:
+            STATES.saw(remembered, newest)
+            return newest
     if page is None and store.capabilities.ordered_listing:
         page = store.list_page(
             ref.versions_prefix,
@@ -97,6 +124,38 @@ def latest_version(ref: TableRef, *, hint: int = -1) -> int:
                 newest, more = _probe_search(ref, start), False
     STATES.saw(remembered, newest)  # (-1: forgotten)
     return newest
+
+
+def _check_hint_object(ref: TableRef) -> tuple[int, int]:
+    """(the newest version, -1) if the table's hint names it, else (-1, a version
+    known to exist to search from, or -1).
+
+    The hint ``n`` holds when manifest ``n`` exists and is version ``n`` of this
+    table, and ``n + 1`` does not exist: one small GET, then manifest ``n`` and
+    ``n + 1`` fetched at once (a GET of an absent key costs what a HEAD costs). The
+    manifest is kept for ``load_version``, which is usually next. A stale hint (``n +
+    1`` exists) is still a start for the search; anything else is ignored.
+    """
+    n = read_hint(ref.store, ref.hint_key)
+    if n is None:
+        return -1, -1
+    try:
+        got, after = ref.store.get_many_or_none([ref.version_key(n), ref.version_key(n + 1)])
+    except StoreError:  # the search asks again, and reports a store that is down
+        return -1, -1
+    if got is None:  # beyond the end, or a version that is gone
+        return -1, -1
+    url = ref.version_url(n)
+    try:
+        m = parse_manifest(got, where=url)
+    except FormatError:  # not for the hint to report: the search finds what is there
+        return -1, -1
+    if m.version != n or m.key != ref.key:
+        return -1, -1
+    if after is not None:  # stale: the table has grown since
+        return -1, n
+    STATES.keep_manifest(url, got)
+    return n, -1
 
 
 def _remembered_page(ref: TableRef, version: int) -> tuple[tuple[list[str], bool] | None, int]:
@@ -211,6 +270,11 @@ class _StateCache:
             weight=lambda state: len(state.fragments) + 1,
         )
         self._newest: LRU[str, int] = LRU("newest versions", max_items=NEWEST_TABLES)
+        #: Manifest bytes fetched while checking a latest-version hint, by URL, with
+        #: the time they were fetched: the next read of that version takes them (once).
+        self._manifests: LRU[str, tuple[bytes, float]] = LRU(
+            "hint manifests", max_items=KEPT_MANIFESTS
+        )
 
     def newest(self, table: str) -> int:
         """The newest version ``table`` had when this process last looked (-1: not
@@ -225,6 +289,19 @@ class _StateCache:
         else:
             self._newest.put(table, version)
 
+    def keep_manifest(self, url: str, data: bytes) -> None:
+        """Keep manifest bytes just fetched from ``url`` for the next read of it."""
+        self._manifests.put(url, (data, time.monotonic()))
+
+    def take_manifest(self, url: str) -> bytes | None:
+        """The bytes :meth:`keep_manifest` kept for ``url`` (then forgotten), if they
+        were fetched in the last :data:`_KEPT_FOR_S` seconds: a reader that comes back
+        later fetches again, as it would have anyway."""
+        kept = self._manifests.pop(url)
+        if kept is None or time.monotonic() - kept[1] > _KEPT_FOR_S:
+            return None
+        return kept[0]
+
     def get(self, digest: str | None) -> TableState | None:
         return None if digest is None else self._states.get(digest)
 
@@ -235,15 +312,23 @@ class _StateCache:
     def clear(self) -> None:
         self._states.clear()
         self._newest.clear()
+        self._manifests.clear()
 
 
+#: Manifests kept from checking hints are taken for this long (seconds).
+_KEPT_FOR_S = 10.0
 STATES = _StateCache()
 
 
 def _fetch_manifests(ref: TableRef, versions: list[int]) -> list[tuple[Manifest, str, str]]:
     """Manifests of ``versions`` (fetched in parallel), each checked to be where it is."""
+    kept = STATES.take_manifest(ref.version_url(versions[0])) if len(versions) == 1 else None
     try:
-        datas = ref.store.get_many([ref.version_key(v) for v in versions])
+        datas = (
+            [kept]
+            if kept is not None
+            else ref.store.get_many([ref.version_key(v) for v in versions])
+        )
     except FileNotFoundError as e:
         which = versions[0] if len(versions) == 1 else f"{versions[0]}..{versions[-1]}"
         raise NotFoundError(

@@ -167,8 +167,24 @@ def shard_marker_key(project: str, run_id: str, key: str, shard: str) -> str:
     return f"{shards_prefix(project, run_id, key)}{encode(shard)}"
 
 
+def table_prefix(project: str, run_id: str, key: str) -> str:
+    """Everything of one table: ``…/tables/<K>/`` (its versions and its hint)."""
+    return f"{tables_prefix(project, run_id)}{encode(key)}/"
+
+
 def versions_prefix(project: str, run_id: str, key: str) -> str:
-    return f"{tables_prefix(project, run_id)}{encode(key)}/versions/"
+    return f"{table_prefix(project, run_id, key)}versions/"
+
+
+#: The file name of a table's latest-version hint, beside its ``versions/`` folder
+#: (docs/format.md, "Latest-version hint"). Not a version name: listings of
+#: ``versions/`` never see it.
+LATEST_HINT_NAME = "_latest.json"
+
+
+def latest_hint_key(project: str, run_id: str, key: str) -> str:
+    """A table's latest-version hint: ``…/tables/<K>/_latest.json`` (advisory)."""
+    return f"{table_prefix(project, run_id, key)}{LATEST_HINT_NAME}"
 
 
 def version_key(project: str, run_id: str, key: str, version: int) -> str:

@@ -293,7 +293,7 @@ def _discover(
             runs[run] = key
             continue
         if len(parts) < 8 or parts[4] != "tables" or parts[6] != "versions":
-            continue  # not ours to judge (tablelog writes nothing else below a run)
+            continue  # not a manifest: run.json, shard markers, latest-version hints
         table_key = _canonical(parts[5])
         if table_key is None:
             walk.problem(store.full_url(key), "table key is not canonically encoded")

@@ -80,6 +80,7 @@ class FsspecStore(Store):
             mtime=True,
             parallel_uploads=protocol not in ("local", "file"),
         )
+        self.remote = protocol not in ("local", "file")
         self._probed: bool | None = None
         self._reader_options: dict[str, str] | None = None
 
@@ -119,22 +120,55 @@ class FsspecStore(Store):
         except Exception as e:
             raise translate(e, url=self.full_url(key), action="read") from e
 
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        if end <= start:
+            return b""
+        try:
+            path = self._path(key)  # (S3: one GET with a Range header, no HEAD first)
+            return bytes(self._call(lambda: self._fs.cat_file(path, start=start, end=end)))
+        except Exception as e:
+            raise translate(e, url=self.full_url(key), action="read") from e
+
     def get_many(self, keys: builtins.list[str]) -> builtins.list[bytes]:
         if len(keys) <= 1:
             return [self.get(k) for k in keys]
+        out: builtins.list[bytes] = []
+        for key, value in zip(keys, self._cat_many(keys), strict=True):
+            if isinstance(value, BaseException) or value is None:
+                exc = (
+                    value
+                    if isinstance(value, BaseException)
+                    else FileNotFoundError(self._path(key))
+                )
+                raise translate(exc, url=self.full_url(key), action="read") from exc
+            out.append(value)
+        return out
+
+    def get_many_or_none(self, keys: builtins.list[str]) -> builtins.list[bytes | None]:
+        if len(keys) <= 1:
+            return super().get_many_or_none(keys)
+        out: builtins.list[bytes | None] = []
+        for key, value in zip(keys, self._cat_many(keys), strict=True):
+            if value is None or (isinstance(value, BaseException) and is_not_found(value)):
+                out.append(None)
+            elif isinstance(value, BaseException):
+                raise translate(value, url=self.full_url(key), action="read") from value
+            else:
+                out.append(value)
+        return out
+
+    def _cat_many(self, keys: builtins.list[str]) -> builtins.list[bytes | BaseException | None]:
+        """The bytes of each key (fetched in parallel), or the error its fetch raised."""
         paths = [self._path(k) for k in keys]
         try:
             kw = self._read_kwargs()
             found = self._call(lambda: self._fs.cat(paths, on_error="return", **kw))
         except Exception as e:
             raise translate(e, url=self.url, action="read manifests from") from e
-        out: builtins.list[bytes] = []
-        for key, path in zip(keys, paths, strict=True):
+        out: builtins.list[bytes | BaseException | None] = []
+        for path in paths:
             value = found.get(path, found.get(self._fs._strip_protocol(path)))
-            if isinstance(value, BaseException) or value is None:
-                exc = value if isinstance(value, BaseException) else FileNotFoundError(path)
-                raise translate(exc, url=self.full_url(key), action="read") from exc
-            out.append(bytes(value))
+            out.append(value if value is None or isinstance(value, BaseException) else bytes(value))
         return out
 
     def put(self, key: str, data: bytes) -> None:

@@ -31,6 +31,14 @@ class LocalStore(Store):
         except FileNotFoundError as e:
             raise NotFoundError(f"{self._path(key)} does not exist") from e
 
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        try:
+            with open(f"{self.url}/{key}", "rb") as f:
+                f.seek(start)
+                return f.read(max(end - start, 0))
+        except FileNotFoundError as e:
+            raise NotFoundError(f"{self._path(key)} does not exist") from e
+
     def _write_temp(self, path: str, data: bytes) -> str:
         """``data`` in a new synced temp file beside ``path`` (whose name it returns).
 

@@ -36,6 +36,12 @@ class MemoryStore(Store):
         except FileNotFoundError as e:
             raise NotFoundError(f"{self.url}/{key} does not exist") from e
 
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        try:
+            return bytes(self._fs.cat_file(self._path(key), start=start, end=end))
+        except FileNotFoundError as e:
+            raise NotFoundError(f"{self.url}/{key} does not exist") from e
+
     def put(self, key: str, data: bytes) -> None:
         with self._lock:
             self._fs.pipe_file(self._path(key), bytes(data))

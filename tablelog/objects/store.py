@@ -54,6 +54,11 @@ class Store(abc.ABC):
     #: Seconds one request can take at most before it fails (connect + read timeouts
     #: of a network store; 0 for local ones). See ``tablelog.objects.deadline``.
     request_timeout: float = 0.0
+    #: Whether each call is a round trip to a server (S3 and other network stores).
+    #: There, finding a table's newest version costs requests, so writers keep its
+    #: latest-version hint fresh while they commit (docs/format.md, "Latest-version
+    #: hint"); on local stores a search costs microseconds and they write it less.
+    remote: bool = False
 
     @property
     def supports_conditional_create(self) -> bool:
@@ -100,6 +105,28 @@ class Store(abc.ABC):
         ``start_after`` in key order, and whether more follow. Only with
         ``capabilities.ordered_listing``; otherwise ``NotSupportedError``."""
         raise self._unsupported("an ordered listing (list_page)")
+
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        """Bytes ``start`` to ``end - 1`` of ``key`` (fewer if the object is shorter);
+        raise ``NotFoundError`` when absent.
+
+        One ranged request on network stores, so that reading a small object that
+        anyone with write access could have replaced (a latest-version hint) never
+        downloads more than ``end - start`` bytes.
+        """
+        return self.get(key)[start:end]
+
+    def get_many_or_none(self, keys: builtins.list[str]) -> builtins.list[bytes | None]:
+        """:meth:`get_many`, with None for each key that does not exist (not an
+        error); in parallel where the backend can. A GET of an absent key costs what a
+        HEAD of it costs, so this also answers "does it exist" for keys that might."""
+        out: builtins.list[bytes | None] = []
+        for k in keys:
+            try:
+                out.append(self.get(k))
+            except FileNotFoundError:  # (NotFoundError subclasses it)
+                out.append(None)
+        return out
 
     def exists_many(self, keys: builtins.list[str]) -> builtins.list[bool]:
         """:meth:`exists` of several keys, concurrently with

@@ -53,6 +53,14 @@ from tablelog.writer.worker import Worker
 log = logging.getLogger("tablelog")
 
 HISTORY_KEY = "_history"
+#: Latest-version hints (docs/format.md): the commit thread rewrites a table's hint
+#: when its queue goes idle, at most this often (seconds), so that a writer logging a
+#: little slower than it commits adds at most one PUT per table per second ...
+HINT_EVERY_S = 1.0
+#: ... and while the queue stays busy, this often; finish() writes the last ones.
+HINT_BUSY_EVERY_S = 10.0
+#: At most this long (seconds) for one hint PUT: it must not hold up the commits.
+HINT_TIMEOUT_S = 5.0
 
 
 class Run:
@@ -101,7 +109,8 @@ class Run:
         #: Rows all keys' committers keep for merging (run/merge.py).
         self._merge_budget = Budget()
         self._worker = Worker(maxsize=queue_size, max_bytes=queue_bytes, sync=sync)
-        self._worker.on_idle = lambda: self._drain(force=False)
+        self._worker.on_idle = self._on_idle
+        self._worker.after_task = self._after_task
         self._worker.on_failure = self._report_failure
         #: Background failures already raised by flush().
         self._raised_failures = 0
@@ -114,6 +123,10 @@ class Run:
         )
         self._next_drain = 0.0
         self._drain_backoff = 1.0
+        #: Table key -> the version this handle last wrote into its latest-version
+        #: hint, and when the last round of hint writes ran (monotonic).
+        self._hinted: dict[str, int] = {}
+        self._hints_at = 0.0
         self._retry_for = retry_for
         # A script that never calls finish() still gets its queued logs committed.
         atexit.register(_finish_at_exit, weakref.ref(self))
@@ -587,6 +600,45 @@ class Run:
         if done and not spool.pending:
             log.warning("tablelog: %s answers again; the spooled logs are committed", self.root)
 
+    # ------------------------------------------------- latest-version hints
+
+    def _on_idle(self) -> None:
+        """(Worker thread, idle for ``idle_every`` seconds.)"""
+        self._drain(force=False)
+        if self._store.remote:
+            self._write_hints(force=True)
+
+    def _after_task(self, drained: bool) -> None:
+        """(Worker thread, after each commit.) On network stores, each table's hint
+        follows its commits: when the queue has gone idle, at most every
+        HINT_EVERY_S; while it stays busy, every HINT_BUSY_EVERY_S."""
+        if not self._store.remote:
+            return
+        since = time.monotonic() - self._hints_at
+        if since >= (HINT_EVERY_S if drained else HINT_BUSY_EVERY_S):
+            self._write_hints(force=True)
+
+    def _write_hints(self, *, force: bool) -> None:
+        """Overwrite the latest-version hint of each table this handle committed to
+        since it last wrote it (docs/format.md, "Latest-version hint"): one PUT per
+        such table, each bounded by one request timeout; the first that fails ends
+        the round. ``force=False`` writes only after HINT_EVERY_S. Runs on the worker
+        thread, or in finish() once the worker has stopped."""
+        if self._offline or self._store_down or (self._spool is not None and self._spool.pending):
+            return
+        now = time.monotonic()
+        if not force and now - self._hints_at < HINT_EVERY_S:
+            return
+        self._hints_at = now
+        for _keylog, committer in list(self._keys.values()):
+            ref, version = committer.ref, committer.state.version
+            if version < 0 or self._hinted.get(ref.key) == version:
+                continue
+            with store_deadline.deadline(time.monotonic() + min(self._retry_for, HINT_TIMEOUT_S)):
+                if not ref.write_hint(version):
+                    return
+            self._hinted[ref.key] = version
+
     def _report_failure(self, label: str, error: BaseException) -> None:
         """(Worker thread) one log could not be committed: say so at once; the other
         keys and later logs are committed as usual (flush() and finish() raise)."""
@@ -675,6 +727,7 @@ class Run:
             )
             return  # run.json cannot be written either; sync finishes the job
         self._release_landed()
+        self._write_hints(force=True)  # (a compaction below writes its own)
         error = self._worker.error
         if error is None and self._compact_at is not None:
             self._compact_tables(self._compact_at)

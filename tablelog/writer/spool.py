@@ -328,6 +328,9 @@ def sync(
         committers = _Committers(root, storage_options, spool.folder.name)
         done, there = push(spool, committers, pushed_one)
         committed, skipped = committed + done, skipped + there
+        for committer in committers.found.values():  # (docs/format.md, "Latest-version hint")
+            if done and committer.state.version >= 0:
+                committer.ref.write_hint(committer.state.version)
         _push_run_info(spool, root, storage_options)
         finish_run(spool, root=root, storage_options=storage_options)
     return committed, skipped

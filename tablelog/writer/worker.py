@@ -44,6 +44,9 @@ class Worker:
         #: Called on the worker thread when it has been idle for ``idle_every`` seconds.
         self.on_idle: Callable[[], None] | None = None
         self.idle_every = 2.0
+        #: Called on the worker thread after each task, with whether the queue is empty
+        #: now; its errors are logged, never reported as failed tasks.
+        self.after_task: Callable[[bool], None] | None = None
         #: Every task that failed, in order: (its label, the error).
         self.failures: list[tuple[str, BaseException]] = []
         #: Called on the worker thread with (label, error) as each task fails.
@@ -150,6 +153,11 @@ class Worker:
                         self._bytes -= task[1]
                         self._room.notify_all()
                 self._queue.task_done()
+            if self.after_task is not None:
+                try:
+                    self.after_task(self._queue.empty())
+                except Exception:  # (an optimisation must never stop the worker)
+                    log.exception("tablelog: the commit thread's after-task hook failed")
 
     @property
     def pending(self) -> int:

@@ -97,6 +97,21 @@ class TestStoreConformance:
         with pytest.raises(NotFoundError):
             store.get_many(["m/0.bin", "m/missing.bin"])
 
+    def test_ranged_and_optional_reads(self, store: Store) -> None:
+        """``get_range`` and ``get_many_or_none`` (the latest-version hint's reads)."""
+        store.put("r/a.bin", b"0123456789")
+        assert store.get_range("r/a.bin", 0, 4) == b"0123"
+        assert store.get_range("r/a.bin", 3, 6) == b"345"
+        assert store.get_range("r/a.bin", 0, 64) == b"0123456789"  # shorter than asked
+        assert store.get_range("r/a.bin", 5, 5) == b""
+        with pytest.raises(NotFoundError):
+            store.get_range("r/missing.bin", 0, 4)
+        assert store.get_many_or_none(["r/a.bin", "r/missing.bin"]) == [b"0123456789", None]
+        assert store.get_many_or_none(["r/missing.bin"]) == [None]
+        assert store.get_many_or_none(["r/a.bin"]) == [b"0123456789"]
+        assert store.get_many_or_none([]) == []
+        assert store.remote == (self.kind not in ("local", "memory"))
+
     # -- put_if_absent -------------------------------------------------------------
 
     def test_put_if_absent_creates_once(self, store: Store) -> None:

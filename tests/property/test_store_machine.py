@@ -42,7 +42,8 @@ from hypothesis.stateful import (
 import tablelog
 from tablelog.errors import CommitConflictError
 from tablelog.format import paths
-from tablelog.format.chain import TableRef, latest_version, read_history
+from tablelog.format.chain import STATES, TableRef, latest_version, read_history
+from tablelog.format.hint import encode_hint
 from tablelog.objects import open_store
 from tablelog.writer.keylog import KeyLog
 from tablelog.writer.spool import Spool
@@ -248,6 +249,7 @@ class StoreMachine(RuleBasedStateMachine):
         key = paths.run_json_key("p", "r")
         info = json.loads(store.get(key))
         store.put(key, json.dumps({**info, "status": "running", "last_step": None}).encode())
+        self._forge_hint()
         self.run = self._open()
         self.inc = tablelog.Table(columns=["v"], log_mode="INCREMENTAL")
         _count("crash and resume")
@@ -257,6 +259,7 @@ class StoreMachine(RuleBasedStateMachine):
         """finish() and resume the run with a new handle (new INCREMENTAL Table)."""
         assert self.run is not None
         self.run.finish()
+        self._forge_hint()
         self.run = self._open()
         self.inc = tablelog.Table(columns=["v"], log_mode="INCREMENTAL")
         _count("restart")
@@ -321,7 +324,44 @@ class StoreMachine(RuleBasedStateMachine):
             self._push(key, (("v",), tuple((i,) for i in range(v + 1))))
         _count("SIGKILL")
 
+    def _forge_hint(self) -> None:
+        """Overwrite (or delete) a table's latest-version hint with a wrong one, as a
+        crashed or foreign writer may leave it: readers must still find the newest
+        version. Chosen with ``self.rng``, not drawn, so that hypothesis explores the
+        same rules as without it."""
+        if not self.states:
+            return
+        key = self.rng.choice(sorted(self.states))
+        how = self.rng.choice(["stale", "beyond", "far", "garbage", "gone", "kept"])
+        store = open_store(self.root, storage_options=self.opts)
+        ref = TableRef(store, "p", "r", key)
+        newest = latest_version(ref)
+        if how == "gone":
+            store.delete(ref.hint_key)
+        elif how != "kept":
+            store.put(ref.hint_key, {
+                "stale": encode_hint(max(newest - 1 - self.rng.randrange(40), 0)),
+                "beyond": encode_hint(newest + 1 + self.rng.randrange(3)),
+                "far": encode_hint(newest + 10**6),
+                "garbage": b'{"version":' + bytes([self.rng.randrange(256)]),
+            }[how])  # fmt: skip
+        _count(f"hint {how}")
+
     # --------------------------------------------------------------- invariants
+
+    @invariant()
+    def no_hint_makes_a_reader_see_a_wrong_version(self) -> None:
+        """A cold reader (hint first) finds what listing every manifest name finds."""
+        store = open_store(self.root, storage_options=self.opts)
+        for key in self.states:
+            ref = TableRef(store, "p", "r", key)
+            names = {paths.parse_version_name(k.rsplit("/", 1)[-1])
+                     for k in store.list(ref.versions_prefix)}  # fmt: skip
+            truth = -1
+            while truth + 1 in names:
+                truth += 1
+            STATES.clear()
+            assert latest_version(ref) == truth, (key, truth)
 
     @invariant()
     def every_version_reads_what_was_logged(self) -> None:
