@@ -13,14 +13,21 @@ from tablelog.errors import (
     ColumnTypeError,
     CommitConflictError,
     CommitStateUnknownError,
+    CommitTimeoutError,
+    ConcurrentChangeError,
     Error,
     FormatError,
     InvalidNameError,
+    ModeChangeError,
     NotFoundError,
+    NotSupportedError,
     RunError,
     StoreError,
+    StoreRefusedError,
+    StoreUnavailableError,
     TableError,
     TablelogError,
+    TableSchemaError,
     UnsafeStoreError,
 )
 from tablelog.version import __version__ as __version__
@@ -96,17 +103,16 @@ def __dir__() -> list[str]:
 
 
 def clear_caches() -> None:
-    """Forget the table states and open S3 clients this process keeps for re-reads.
+    """Forget what this process keeps for re-reads: table states, open S3 clients,
+    Polars types, the viewer's frames (:mod:`tablelog.caches`, their one owner).
 
-    Both caches are bounded and keyed by content (a manifest's digest) or identity
+    Every cache is bounded and keyed by content (a manifest's digest) or identity
     (URL, options, AWS environment), so clearing is never needed for correctness;
     benchmarks use it to time a cold read.
     """
-    from tablelog.format.chain import STATES
-    from tablelog.objects.open import clear_store_cache
+    from tablelog import caches
 
-    STATES.clear()
-    clear_store_cache()
+    caches.clear()
 
 
 __all__ = [
@@ -114,19 +120,26 @@ __all__ = [
     "ColumnTypeError",
     "CommitConflictError",
     "CommitStateUnknownError",
+    "CommitTimeoutError",
+    "ConcurrentChangeError",
     "Error",
     "File",
     "FormatError",
     "Html",
     "Image",
     "InvalidNameError",
+    "ModeChangeError",
     "NotFoundError",
+    "NotSupportedError",
     "Run",
     "RunError",
     "Settings",
     "StoreError",
+    "StoreRefusedError",
+    "StoreUnavailableError",
     "Table",
     "TableError",
+    "TableSchemaError",
     "TablelogError",
     "UnsafeStoreError",
     "Video",

@@ -13,7 +13,7 @@ import polars as pl
 
 from tablelog.cli import output
 from tablelog.cli.common import UsageError, existing_store, print_json, print_records
-from tablelog.errors import NotFoundError
+from tablelog.errors import InvalidArgumentError, NotFoundError
 from tablelog.format import paths
 from tablelog.format.chain import TableRef
 from tablelog.objects.store import Store
@@ -160,7 +160,9 @@ def show(args: argparse.Namespace) -> int:
     if args.columns:
         missing = [c for c in args.columns if c not in names]
         if missing:
-            raise ValueError(f"{args.path} has no column {missing[0]!r}; its columns: {names}")
+            raise InvalidArgumentError(
+                f"{args.path} has no column {missing[0]!r}; its columns: {names}"
+            )
         lf = lf.select(args.columns)
     total: int | None = None
     if not args.all:

@@ -83,9 +83,8 @@ def _reachable(store: Store) -> Check:
                 "reachable", "ok", "folder does not exist yet (created on first write)", _ms(start)
             )
     try:
-        page = store.list_page(paths.projects_prefix())
-        if page is not None:
-            found = bool(page[0])
+        if store.capabilities.ordered_listing:
+            found = bool(store.list_page(paths.projects_prefix(), max_keys=1)[0])
         else:
             found = next(iter(store.list(paths.projects_prefix())), None) is not None
     except Exception as e:  # report every failure, never crash
@@ -124,7 +123,7 @@ def _exclusive(store: Store, key: str) -> Check:
             f"{detail}: concurrent writers could overwrite each other's versions",
             _ms(start),
         )
-    if not store.supports_conditional_create:
+    if not store.capabilities.conditional_create:
         return Check(
             "create-if-absent",
             "fail",

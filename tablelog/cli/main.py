@@ -219,6 +219,11 @@ def build_parser() -> argparse.ArgumentParser:
     col = _sub(sub, "gc", maint.gc, "list (or --delete) objects no table version references")
     col.add_argument("--min-age-hours", type=float, default=24.0, help="grace period (default 24)")
     col.add_argument("--delete", action="store_true", help="delete (default: dry run)")
+    col.add_argument(
+        "--allow-short-grace",
+        action="store_true",
+        help="delete with --min-age-hours below 1 (only when nothing writes to the root)",
+    )
     _json_flag(col, "the report")
 
     com = _sub(

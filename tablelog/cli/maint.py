@@ -14,6 +14,7 @@ from tablelog.errors import NotFoundError, TablelogError
 from tablelog.maintenance import compact as table_compact
 from tablelog.maintenance import gc as store_gc
 from tablelog.maintenance import verify as store_verify
+from tablelog.maintenance.garbage import MIN_GRACE
 from tablelog.writer.spool import FINISH_FILE, Spool, spool_root, spools
 from tablelog.writer.spool import sync as spool_sync
 
@@ -40,9 +41,22 @@ def gc(args: argparse.Namespace) -> int:
     if not args.min_age_hours >= 0:
         raise UsageError(f"--min-age-hours must be >= 0, got {args.min_age_hours}")
     min_age = dt.timedelta(hours=args.min_age_hours)
+    if args.delete and min_age < MIN_GRACE and not args.allow_short_grace:
+        raise UsageError(
+            f"--min-age-hours {args.min_age_hours:g} is below gc's minimum grace period "
+            f"({MIN_GRACE.total_seconds() / 3600:g} h): a commit in progress would lose the "
+            "objects it uploaded. Add --allow-short-grace only if nothing writes to this "
+            "root now (without --delete, gc only lists)"
+        )
     existing_store(args.root)
     with output.progress(not args.json) as progress:
-        report = store_gc(args.root, min_age=min_age, dry_run=not args.delete, progress=progress)
+        report = store_gc(
+            args.root,
+            min_age=min_age,
+            dry_run=not args.delete,
+            allow_short_grace=args.allow_short_grace,
+            progress=progress,
+        )
     if args.json:
         print_json(report.to_json())
     else:

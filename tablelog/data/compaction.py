@@ -19,7 +19,7 @@ import pyarrow as pa
 from tablelog.data.frames import fragments_frame
 from tablelog.data.groups import upload_group
 from tablelog.data.parquet import read_group_rows
-from tablelog.errors import CommitConflictError
+from tablelog.errors import ConcurrentChangeError
 from tablelog.format.arrow_types import type_from_json
 from tablelog.format.chain import load_version, unmerged_fragments
 from tablelog.format.commit import commit
@@ -62,13 +62,13 @@ def compact_table(
     """Rewrite the latest version of the (unsharded) table ``ref`` into few large
     objects; see :func:`tablelog.compact` for when nothing is written. A writer that
     changed the rewritten rows meanwhile makes it start over (up to ``REPLANS`` times),
-    then a :class:`CommitConflictError`."""
+    then a :class:`~tablelog.errors.ConcurrentChangeError`."""
     for attempt in range(REPLANS + 1):
         try:
             return _compact_once(ref, target_rows, min_fragments, progress)
         except _Stale as e:
             if attempt == REPLANS:
-                raise CommitConflictError(
+                raise ConcurrentChangeError(
                     f"table {ref.path} kept changing while compacting ({e}); run compact again"
                 ) from e
     raise AssertionError("unreachable")
@@ -130,7 +130,7 @@ def _compact_once(
             # "Merged fragments"): the merge's own fragments still hold those rows.
             frags = unmerged_fragments(ref, current)
         if tuple(f.id for f in frags[: len(compacted)]) != compacted:
-            raise CommitConflictError(
+            raise ConcurrentChangeError(
                 f"table {ref.path} was replaced or compacted by another writer while "
                 "compacting; run compact again"
             )

@@ -9,6 +9,7 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
+from tablelog.caches import DTYPES, LRU
 from tablelog.errors import ColumnTypeError, FormatError
 from tablelog.format import paths
 from tablelog.format.arrow_types import type_from_json
@@ -42,7 +43,7 @@ def polars_schema(columns: tuple[Column, ...]) -> pl.Schema:
 
 # A type's conversion is a pure function of its JSON, and the conversion through an
 # empty Arrow table costs tens of microseconds per schema: remember each type once.
-_DTYPES: dict[str, pl.DataType] = {}
+_DTYPES: LRU[str, pl.DataType] = LRU("polars dtypes", max_items=DTYPES)
 
 
 def _polars_dtype(arrow: Any) -> pl.DataType:
@@ -52,7 +53,8 @@ def _polars_dtype(arrow: Any) -> pl.DataType:
         field = pa.field("c", type_from_json(arrow))
         frame = pl.from_arrow(pa.schema([field]).empty_table())
         assert isinstance(frame, pl.DataFrame)
-        dtype = _DTYPES[key] = frame.schema["c"]
+        dtype = frame.schema["c"]
+        _DTYPES.put(key, dtype)
     return dtype
 
 

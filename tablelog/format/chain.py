@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections import OrderedDict
 
+from tablelog.caches import KEPT_MANIFESTS, LRU, NEWEST_TABLES, STATE_FRAGMENTS
 from tablelog.errors import FormatError, NotFoundError, StoreError
 from tablelog.format import paths
 from tablelog.format.hint import read_hint, write_hint
@@ -106,7 +105,7 @@ def latest_version(ref: TableRef, *, hint: int = -1) -> int:
         if newest >= 0:
             STATES.saw(remembered, newest)
             return newest
-    if page is None:
+    if page is None and store.capabilities.ordered_listing:
         page = store.list_page(
             ref.versions_prefix,
             start_after=_after(ref, hint),
@@ -119,9 +118,7 @@ def latest_version(ref: TableRef, *, hint: int = -1) -> int:
         newest = _newest_listed(keys, hint)
         while more:  # many more versions: find one near the newest, list from there
             start = _narrow(ref, newest)
-            page = store.list_page(ref.versions_prefix, start_after=_after(ref, start))
-            assert page is not None
-            keys, more = page
+            keys, more = store.list_page(ref.versions_prefix, start_after=_after(ref, start))
             newest = _newest_listed(keys, start)
             if more and newest <= start:  # a server that ignores StartAfter
                 newest, more = _probe_search(ref, start), False
@@ -164,9 +161,9 @@ def _check_hint_object(ref: TableRef) -> tuple[int, int]:
 def _remembered_page(ref: TableRef, version: int) -> tuple[tuple[list[str], bool] | None, int]:
     """Listing from a version this process saw: (the page, ``version``) if it still
     exists (the page starts with it), else (None, -1) for a cold search."""
-    page = ref.store.list_page(ref.versions_prefix, start_after=_after(ref, version - 1))
-    if page is None:  # no listing: one existence check
+    if not ref.store.capabilities.ordered_listing:  # no listing: one existence check
         return None, version if ref.has_version(version) else -1
+    page = ref.store.list_page(ref.versions_prefix, start_after=_after(ref, version - 1))
     keys, _ = page
     if keys and keys[0] == ref.version_key(version):
         return page, version
@@ -261,89 +258,66 @@ class _StateCache:
     A manifest's digest names its whole chain (each manifest names its parent's
     digest), so a state found here is exactly what reloading that chain would give —
     a deleted and rewritten root or a changed manifest has a different digest and
-    misses. Bounded by the fragments it holds; safe across threads. It also remembers
-    the newest version seen of each table, where the next search for it starts.
+    misses. Bounded by the fragments it holds (``STATE_FRAGMENTS``); safe across
+    threads. It also remembers the newest version seen of each table, where the next
+    search for it starts (``NEWEST_TABLES`` tables).
     """
 
-    def __init__(self, max_fragments: int) -> None:
-        self._max = max_fragments
-        self._held = 0
-        self._states: OrderedDict[str, TableState] = OrderedDict()
-        self._newest: OrderedDict[str, int] = OrderedDict()
+    def __init__(self) -> None:
+        self._states: LRU[str, TableState] = LRU(
+            "table states",
+            max_weight=STATE_FRAGMENTS,
+            weight=lambda state: len(state.fragments) + 1,
+        )
+        self._newest: LRU[str, int] = LRU("newest versions", max_items=NEWEST_TABLES)
         #: Manifest bytes fetched while checking a latest-version hint, by URL, with
         #: the time they were fetched: the next read of that version takes them (once).
-        self._manifests: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._manifests: LRU[str, tuple[bytes, float]] = LRU(
+            "hint manifests", max_items=KEPT_MANIFESTS
+        )
 
     def newest(self, table: str) -> int:
         """The newest version ``table`` had when this process last looked (-1: not
         looked). A start for the next look, checked before it is used: versions are
         never removed, so it holds unless the table was deleted and written again."""
-        with self._lock:
-            return self._newest.get(table, -1)
+        found = self._newest.get(table)
+        return -1 if found is None else found
 
     def saw(self, table: str, version: int) -> None:
-        with self._lock:
-            if version < 0:
-                self._newest.pop(table, None)
-                return
-            self._newest[table] = version
-            self._newest.move_to_end(table)
-            if len(self._newest) > _NEWEST_MAX:
-                self._newest.popitem(last=False)
+        if version < 0:
+            self._newest.pop(table)
+        else:
+            self._newest.put(table, version)
 
     def keep_manifest(self, url: str, data: bytes) -> None:
         """Keep manifest bytes just fetched from ``url`` for the next read of it."""
-        with self._lock:
-            self._manifests[url] = (data, time.monotonic())
-            self._manifests.move_to_end(url)
-            while len(self._manifests) > _KEPT_MANIFESTS:
-                self._manifests.popitem(last=False)
+        self._manifests.put(url, (data, time.monotonic()))
 
     def take_manifest(self, url: str) -> bytes | None:
         """The bytes :meth:`keep_manifest` kept for ``url`` (then forgotten), if they
         were fetched in the last :data:`_KEPT_FOR_S` seconds: a reader that comes back
         later fetches again, as it would have anyway."""
-        with self._lock:
-            kept = self._manifests.pop(url, None)
+        kept = self._manifests.pop(url)
         if kept is None or time.monotonic() - kept[1] > _KEPT_FOR_S:
             return None
         return kept[0]
 
     def get(self, digest: str | None) -> TableState | None:
-        with self._lock:
-            state = self._states.get(digest) if digest is not None else None
-            if state is not None:
-                self._states.move_to_end(digest)  # type: ignore[arg-type]
-            return state
+        return None if digest is None else self._states.get(digest)
 
     def put(self, state: TableState) -> None:
-        if state.digest is None or len(state.fragments) >= self._max:
-            return
-        with self._lock:
-            old = self._states.pop(state.digest, None)
-            self._held -= len(old.fragments) + 1 if old is not None else 0
-            self._states[state.digest] = state
-            self._held += len(state.fragments) + 1
-            while self._held > self._max:
-                _, gone = self._states.popitem(last=False)
-                self._held -= len(gone.fragments) + 1
+        if state.digest is not None:
+            self._states.put(state.digest, state)
 
     def clear(self) -> None:
-        with self._lock:
-            self._states.clear()
-            self._newest.clear()
-            self._manifests.clear()
-            self._held = 0
+        self._states.clear()
+        self._newest.clear()
+        self._manifests.clear()
 
 
-#: Tables whose newest version is remembered.
-_NEWEST_MAX = 10_000
-#: Manifests kept from checking hints, and for how long (seconds).
-_KEPT_MANIFESTS = 256
+#: Manifests kept from checking hints are taken for this long (seconds).
 _KEPT_FOR_S = 10.0
-#: ~100k fragments is tens of MB of Python objects at most.
-STATES = _StateCache(100_000)
+STATES = _StateCache()
 
 
 def _fetch_manifests(ref: TableRef, versions: list[int]) -> list[tuple[Manifest, str, str]]:

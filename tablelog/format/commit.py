@@ -12,10 +12,11 @@ import time
 from collections.abc import Callable
 
 from tablelog.errors import (
-    CommitConflictError,
     CommitStateUnknownError,
+    CommitTimeoutError,
     FormatError,
     StoreError,
+    StoreRefusedError,
     TableError,
 )
 from tablelog.format import paths
@@ -73,7 +74,7 @@ def commit(
             return apply_manifest(state, plan.manifest, digest, where=where)
         attempt += 1
         if time.monotonic() > deadline:
-            raise CommitConflictError(
+            raise CommitTimeoutError(
                 f"gave up committing {ref.path} after {attempt} attempts in {budget_s:.0f} s: "
                 "other writers kept winning; retry later"
             )
@@ -115,6 +116,8 @@ def _create(ref: TableRef, version: int, data: bytes, digest: str, deadline: flo
             created = ref.store.put_if_absent(key, data)
             if created:
                 return None
+        except StoreRefusedError:
+            raise  # refused (403, bad credentials, 400): nothing was created
         except StoreError as e:
             # Timeout, 5xx, 409 in-flight conflict: the PUT may or may not have landed.
             err: StoreError | None = e

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from tablelog.errors import InvalidNameError, NotFoundError
+from tablelog.errors import InvalidArgumentError, InvalidNameError, NotFoundError
 from tablelog.format import paths
 from tablelog.format.chain import (
     TableRef,
@@ -117,10 +117,10 @@ class TableHandle(TableRef):
         ``step=``; default the latest), checked to exist."""
         latest = self.latest()
         if version is not None and step is not None:
-            raise ValueError("give version= or step=, not both")
+            raise InvalidArgumentError("give version= or step=, not both")
         if version is not None:
             if isinstance(version, bool) or not isinstance(version, int):
-                raise ValueError(f"version must be an integer, got {version!r}")
+                raise InvalidArgumentError(f"version must be an integer, got {version!r}")
             v = version if version >= 0 else latest + 1 + version
             if not 0 <= v <= latest:
                 raise NotFoundError(
@@ -209,7 +209,7 @@ class TableHandle(TableRef):
         named = [name for name, value in given.items() if value is not None]
         if named and len(shards) > 1:
             shown = ", ".join(shards[:5]) + (", ..." if len(shards) > 5 else "")
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"table {self.path} is sharded ({len(shards)} shards: {shown}); {named[0]}= "
                 f"numbers belong to one shard: pass shard=... with {named[0]}= (or read the "
                 f"path {self.project}/{self.run_id}/{paths.shard_key(shards[0], self.key)}), "

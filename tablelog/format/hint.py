@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from tablelog.errors import StoreError
+from tablelog.errors import ArgumentTypeError, InvalidArgumentError, StoreError
 from tablelog.objects.store import Store
 
 #: Readers fetch at most this many bytes of a hint (one ranged GET); a longer object
@@ -25,9 +25,9 @@ MAX_HINT_VERSION = 10**20 - 2
 def encode_hint(version: int) -> bytes:
     """The bytes of a hint naming ``version`` (canonical JSON)."""
     if isinstance(version, bool) or not isinstance(version, int):
-        raise TypeError(f"a hint names a version number, got {version!r}")
+        raise ArgumentTypeError(f"a hint names a version number, got {version!r}")
     if not 0 <= version <= MAX_HINT_VERSION:
-        raise ValueError(f"a hint names a version 0..{MAX_HINT_VERSION}, got {version}")
+        raise InvalidArgumentError(f"a hint names a version 0..{MAX_HINT_VERSION}, got {version}")
     return json.dumps({"version": version}, sort_keys=True, separators=(",", ":")).encode()
 
 

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tablelog.errors import CommitConflictError
+from tablelog.errors import (
+    ConcurrentChangeError,
+    InvalidArgumentError,
+    ModeChangeError,
+    TableSchemaError,
+)
 from tablelog.format.arrow_types import merged_type
 from tablelog.format.manifest import (
     FORMAT_VERSION,
@@ -91,17 +96,19 @@ def _merge_column(a: Column, b: Column) -> Column:
         return b
     if arrow is not None:
         return Column(name=a.name, kind=a.kind, arrow=arrow)
-    raise CommitConflictError(
+    raise TableSchemaError(
         f"column {a.name!r} is {a.kind} ({a.arrow}) in the table but {b.kind} ({b.arrow}) "
         "in this log; log a table with matching column types or use another key"
     )
 
 
 def next_manifest(parent: TableState, intent: Intent, *, key: str, time: float) -> Plan:
-    """Plan version ``parent.version + 1``; raise CommitConflictError if it cannot apply."""
+    """Plan version ``parent.version + 1``; raise a ``CommitConflictError`` if it cannot
+    apply (``TableSchemaError`` for the caller's log, ``ConcurrentChangeError`` for
+    another writer's change)."""
     version = parent.version + 1
     if parent.exists and parent.mode != intent.mode:
-        raise CommitConflictError(
+        raise ModeChangeError(
             f"table {key!r} was logged as {parent.mode}, not {intent.mode}: "
             "use the same log_mode for a key, or log under another key"
         )
@@ -116,14 +123,14 @@ def next_manifest(parent: TableState, intent: Intent, *, key: str, time: float) 
     for fid, group in intent.add_groups:
         frag = existing.get(fid)
         if frag is None:
-            raise CommitConflictError(
+            raise ConcurrentChangeError(
                 f"table {key!r} changed under this writer: fragment {fid} it adds columns "
                 f"to is gone in version {parent.version}; re-log the whole table"
             )
         have = {c for g in frag.groups for c in g.columns}
         clash = have & set(group.columns)
         if clash:
-            raise CommitConflictError(
+            raise ConcurrentChangeError(
                 f"table {key!r}: column(s) {sorted(clash)} were added by another writer "
                 f"(version {parent.version}); re-log under another name"
             )
@@ -180,14 +187,14 @@ def _removed_rows(parent: TableState, intent: Intent, key: str) -> int:
         return 0
     gone = set(intent.remove)
     if len(gone) != len(intent.remove):
-        raise ValueError(f"fragments to remove are listed twice: {intent.remove}")
+        raise InvalidArgumentError(f"fragments to remove are listed twice: {intent.remove}")
     rows, found = 0, 0
     for f in reversed(parent.fragments):
         if f.id in gone:
             rows, found = rows + f.rows, found + 1
             if found == len(gone):
                 return rows
-    raise CommitConflictError(
+    raise ConcurrentChangeError(
         f"table {key!r} changed under this writer: fragments it merges are gone in "
         f"version {parent.version}"
     )

@@ -56,7 +56,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tablelog.errors import NotFoundError, TablelogError
+from tablelog.errors import InvalidArgumentError, NotFoundError, TablelogError
 from tablelog.format import paths
 from tablelog.format.arrow_types import stored_type
 from tablelog.format.chain import TableRef, load_version, unmerged_fragments
@@ -167,7 +167,7 @@ def _open_catalog(catalog: str | Catalog, store: Store) -> Catalog:
     from pyiceberg.catalog.sql import SqlCatalog
 
     if "://" not in catalog:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"catalog must be a SQLAlchemy URL such as 'sqlite:////path/catalog.db' or a "
             f"pyiceberg Catalog, got {_redacted(catalog)!r}"
         )
@@ -192,7 +192,7 @@ def _redacted(url: str) -> str:
 def _split_identifier(identifier: str | Sequence[str]) -> tuple[tuple[str, ...], str]:
     parts = tuple(identifier.split(".")) if isinstance(identifier, str) else tuple(identifier)
     if len(parts) < 2 or not all(isinstance(p, str) and p for p in parts):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"identifier must be 'namespace.table' (or a tuple of names), got {identifier!r}"
         )
     return parts[:-1], parts[-1]

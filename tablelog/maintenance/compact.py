@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tablelog.data.compaction import DEFAULT_TARGET_ROWS, REPLANS, CompactResult, compact_table
-from tablelog.errors import NotFoundError
+from tablelog.errors import InvalidArgumentError, NotFoundError
 from tablelog.format import paths
 from tablelog.format.handle import Root, open_table
 from tablelog.progress import Progress
@@ -36,11 +36,11 @@ def compact(
     none of which keeps columns in several objects (``add_column``), or when it holds
     one increment per version (``summary="none"``). Writers appending at the
     same time are rebased onto the compacted version; another compaction or a replace
-    in between is a :class:`CommitConflictError`. ``progress`` is called as fragments
+    in between is a :class:`ConcurrentChangeError`. ``progress`` is called as fragments
     are read and objects written (:mod:`tablelog.progress`).
     """
     if target_rows < 1:
-        raise ValueError(f"target_rows must be >= 1, got {target_rows}")
+        raise InvalidArgumentError(f"target_rows must be >= 1, got {target_rows}")
     ref = open_table(path, root=root, storage_options=storage_options)
     try:
         ref.latest()

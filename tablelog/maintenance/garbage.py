@@ -8,28 +8,37 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import os
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from tablelog.errors import FormatError, NotFoundError, TablelogError
+from tablelog.errors import (
+    ArgumentTypeError,
+    FormatError,
+    InvalidArgumentError,
+    NotFoundError,
+    NotSupportedError,
+    TablelogError,
+)
 from tablelog.format import paths
 from tablelog.format.manifest import ColumnGroup, parse_manifest, parse_segment
 from tablelog.maintenance.check import BATCH, WORKERS, Problem, Root, list_keys
 from tablelog.objects.cas import check_digest, digest_in_key, get_present
-from tablelog.objects.local import LocalStore
 from tablelog.objects.open import open_store
 from tablelog.objects.store import Store
 from tablelog.progress import Progress
 
 DEFAULT_MIN_AGE = dt.timedelta(hours=24)
+#: The shortest grace period gc deletes with unless told ``allow_short_grace=True``:
+#: well above the longest commit (its 300 s budget, a run's ``retry_for``, an upload
+#: of large groups), as delta-rs' vacuum refuses a retention below the table's.
+MIN_GRACE = dt.timedelta(hours=1)
 #: Key prefixes whose unreferenced keys are garbage. Everything else is left alone.
 GARBAGE_PREFIXES = ("objects/", "media/", "_tablelog/probes/")
-#: Folders searched for a local store's abandoned temporary files.
-_LOCAL_TEMP_DIRS = ("objects", "media", "_tablelog", "projects")
+#: Folders searched for temporary files a crashed writer left (a local store's).
+_TEMP_DIRS = ("objects", "media", "_tablelog", "projects")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -171,27 +180,11 @@ class _Mark:
 
 
 def _stat(store: Store, key: str) -> tuple[float, int | None] | None:
-    """(mtime, size) of ``key``, None when it is gone.
-
-    The Store contract only has ``mtime``; size comes from the same request where the
-    backend gives it.
-    """
+    """(mtime, size) of ``key``, None when it is gone."""
     try:
         return store.stat(key)
-    except (FileNotFoundError, NotFoundError):
+    except NotFoundError:
         return None
-    except Exception:  # one translation point for backend errors: the store's own
-        return store.mtime(key), None
-
-
-def _local_temp_files(store: LocalStore) -> list[str]:
-    """A local store's ``.tmp-*`` files (listings hide them); writers abandon them on a crash."""
-    out: list[str] = []
-    for top in _LOCAL_TEMP_DIRS:
-        for dirpath, _dirs, names in os.walk(store.root / top):
-            rel = os.path.relpath(dirpath, store.root).replace(os.sep, "/")
-            out.extend(f"{rel}/{n}" for n in names if n.startswith(".tmp-"))
-    return out
 
 
 def gc(
@@ -200,6 +193,7 @@ def gc(
     storage_options: Mapping[str, Any] | None = None,
     min_age: dt.timedelta = DEFAULT_MIN_AGE,
     dry_run: bool = True,
+    allow_short_grace: bool = False,
     progress: Progress | None = None,
 ) -> GcReport:
     """Find (and with ``dry_run=False`` delete) objects no table version references.
@@ -210,7 +204,9 @@ def gc(
     it is older than ``min_age`` by the store's modification time. Writers upload
     objects before the manifest naming them, so ``min_age`` must exceed the longest
     commit (the default 24 h is generous); ``min_age=0`` is only safe when nothing
-    writes to the root.
+    writes to the root. Deleting with a ``min_age`` below :data:`MIN_GRACE` (1 h) is
+    refused with an ``InvalidArgumentError`` unless ``allow_short_grace=True`` says
+    the caller knows nothing writes to the root meanwhile; a dry run is never refused.
 
     Before deleting, gc reads the manifests created since it started and spares what
     they reference; after deleting it reads them once more and reports any deleted
@@ -221,17 +217,31 @@ def gc(
     manifests are read and objects checked and deleted (:mod:`tablelog.progress`).
     """
     if not isinstance(min_age, dt.timedelta):
-        raise TypeError(f"min_age must be a datetime.timedelta, got {type(min_age).__name__}")
+        raise ArgumentTypeError(
+            f"min_age must be a datetime.timedelta, got {type(min_age).__name__}"
+        )
     min_age_s = min_age.total_seconds()
     if min_age_s < 0:
-        raise ValueError(f"min_age must not be negative, got {min_age}")
+        raise InvalidArgumentError(f"min_age must not be negative, got {min_age}")
+    if not dry_run and min_age < MIN_GRACE and not allow_short_grace:
+        raise InvalidArgumentError(
+            f"gc refuses to delete with a grace period of {min_age} (min_age), below its "
+            f"minimum of {MIN_GRACE}: a writer uploads objects before the manifest that "
+            "names them, so a commit in progress would lose its data. Pass "
+            "allow_short_grace=True (tablelog gc --allow-short-grace) only if nothing "
+            "writes to this root now, or run a dry run (dry_run=True) to see the list"
+        )
     store = open_store(root, storage_options=storage_options)
+    if not store.capabilities.mtime:
+        raise NotSupportedError(
+            f"{store.url} gives no modification times, so gc cannot tell an old object "
+            "from one a commit in progress just uploaded; it deletes nothing"
+        )
     mark = _Mark(store, progress)
     mark.scan()
     # Listed after the mark: an object a marked manifest names was created before it.
     keys = list_keys(store, GARBAGE_PREFIXES)
-    if isinstance(store, LocalStore):
-        keys.update(_local_temp_files(store))
+    keys.update(store.temp_keys(_TEMP_DIRS))
     unreferenced = sorted(keys - mark.referenced.keys())
     now = time.time()
     stats: list[tuple[float, int | None] | None] = []

@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from tablelog.errors import ColumnTypeError
+from tablelog.errors import ColumnTypeError, InvalidArgumentError
 from tablelog.format import paths
 from tablelog.format.media_cells import MEDIA_TYPE, media_blob_names
 from tablelog.media.kinds import (
@@ -89,7 +89,7 @@ def load_many(
     """:func:`load` for many cells (``None`` stays ``None``), fetched in parallel
     through one connection to the store."""
     if to not in _TO:
-        raise ValueError(f"to must be one of {_TO}, got {to!r}")
+        raise InvalidArgumentError(f"to must be one of {_TO}, got {to!r}")
     items = list(cells)
     found = [None if c is None else _cell_of(c) for c in items]
     keys = {

@@ -22,7 +22,7 @@ from tablelog.objects.errors import (
     translate,
 )
 from tablelog.objects.s3options import object_store_options
-from tablelog.objects.store import Store
+from tablelog.objects.store import Capabilities, Store
 
 #: Protocols whose ``pipe_file(mode="create")`` is a real conditional write.
 _ATOMIC_CREATE = frozenset({"s3", "s3a"})
@@ -72,8 +72,14 @@ class FsspecStore(Store):
             self.request_timeout = float(cfg["connect_timeout"]) + float(cfg["read_timeout"])
         else:
             self.request_timeout = 0.0
-        self.supports_conditional_create = protocol in _ATOMIC_CREATE
-        self.parallel_uploads = protocol not in ("local", "file")
+        s3 = protocol in _ATOMIC_CREATE
+        self.capabilities = Capabilities(
+            conditional_create=s3,
+            ordered_listing=s3,  # ListObjectsV2 with StartAfter
+            parallel_heads=s3,
+            mtime=True,
+            parallel_uploads=protocol not in ("local", "file"),
+        )
         self.remote = protocol not in ("local", "file")
         self._probed: bool | None = None
         self._reader_options: dict[str, str] | None = None
@@ -172,9 +178,9 @@ class FsspecStore(Store):
             raise translate(e, url=self.full_url(key), action="write") from e
 
     def put_if_absent(self, key: str, data: bytes) -> bool:
-        if not self.supports_conditional_create:
+        if not self.capabilities.conditional_create:
             # fsspec's generic mode="create" is check-then-write; callers that need
-            # atomicity check supports_conditional_create and refuse first.
+            # atomicity check capabilities.conditional_create and refuse first.
             if self.exists(key):
                 return False
             self.put(key, data)
@@ -214,7 +220,7 @@ class FsspecStore(Store):
             raise translate(e, url=self.full_url(key), action="check") from e
 
     def exists_many(self, keys: builtins.list[str]) -> builtins.list[bool]:
-        if self.protocol not in _ATOMIC_CREATE or len(keys) <= 1:
+        if not self.capabilities.parallel_heads or len(keys) <= 1:
             return [self.exists(k) for k in keys]
 
         async def head(key: str) -> bool:
@@ -256,9 +262,9 @@ class FsspecStore(Store):
 
     def list_page(
         self, prefix: str, *, start_after: str | None = None, max_keys: int = 1000
-    ) -> tuple[builtins.list[str], bool] | None:
-        if self.protocol not in _ATOMIC_CREATE:
-            return None
+    ) -> tuple[builtins.list[str], bool]:
+        if not self.capabilities.ordered_listing:
+            raise self._unsupported("an ordered listing (list_page)")
         bucket, key_prefix, _ = self._fs.split_path(self._path(prefix))
         kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": key_prefix, "MaxKeys": max_keys}
         if start_after is not None:
@@ -280,6 +286,9 @@ class FsspecStore(Store):
             raise translate(e, url=self.full_url(key), action="delete") from e
 
     def mtime(self, key: str) -> float:
+        return self.stat(key)[0]
+
+    def stat(self, key: str) -> tuple[float, int | None]:
         try:
             info = self._call(lambda: self._fs.info(self._path(key)))
         except Exception as e:
@@ -287,15 +296,9 @@ class FsspecStore(Store):
         modified = info.get("LastModified") or info.get("mtime") or info.get("created")
         if modified is None:
             raise NotFoundError(f"{self.full_url(key)} has no modification time")
-        return float(modified.timestamp()) if hasattr(modified, "timestamp") else float(modified)
-
-    def stat(self, key: str) -> tuple[float, int | None]:
-        info = self._fs.info(self._path(key))
-        modified = info.get("LastModified") or info.get("mtime") or info.get("created")
-        if modified is None:
-            return self.mtime(key), None
         stamp = modified.timestamp() if hasattr(modified, "timestamp") else modified
-        return float(stamp), int(info["size"]) if "size" in info else None
+        size = info.get("size")
+        return float(stamp), None if size is None else int(size)
 
     def root_exists(self) -> bool:
         try:
@@ -326,7 +329,7 @@ class FsspecStore(Store):
         Writes a tiny probe object twice under ``_tablelog/probes/``: the second
         create must be refused. The answer is cached on this store.
         """
-        if self._probed is None and not self.supports_conditional_create:
+        if self._probed is None and not self.capabilities.conditional_create:
             self._probed = False
         if self._probed is None:
             key = f"{PROBE_PREFIX}/{uuid.uuid4().hex}"

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from tablelog.errors import NotFoundError
 from tablelog.ids import random_hex
-from tablelog.objects.store import Store
+from tablelog.objects.store import Capabilities, Store
 
 
 class LocalStore(Store):
     """Objects as files below ``root``; readers open them by absolute path."""
 
-    supports_conditional_create = True
+    capabilities = Capabilities(conditional_create=True, mtime=True)
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).expanduser().resolve()
@@ -104,14 +105,23 @@ class LocalStore(Store):
         self._path(key).unlink(missing_ok=True)
 
     def mtime(self, key: str) -> float:
-        try:
-            return self._path(key).stat().st_mtime
-        except FileNotFoundError as e:
-            raise NotFoundError(f"{self._path(key)} does not exist") from e
+        return self.stat(key)[0]
 
     def stat(self, key: str) -> tuple[float, int | None]:
-        st = (self.root / key).stat()
+        try:
+            st = self._path(key).stat()
+        except FileNotFoundError as e:
+            raise NotFoundError(f"{self._path(key)} does not exist") from e
         return st.st_mtime, st.st_size
+
+    def temp_keys(self, prefixes: Sequence[str]) -> builtins.list[str]:
+        """The ``.tmp-*`` files of writers that crashed between writing and renaming."""
+        out: builtins.list[str] = []
+        for top in prefixes:
+            for dirpath, _dirs, names in os.walk(self.root / top):
+                rel = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
+                out.extend(f"{rel}/{n}" for n in names if n.startswith(".tmp-"))
+        return out
 
     def full_url(self, key: str) -> str:
         return f"{self.url}/{key}"

@@ -13,13 +13,13 @@ from typing import Any, ClassVar
 import fsspec
 
 from tablelog.errors import NotFoundError
-from tablelog.objects.store import Store
+from tablelog.objects.store import Capabilities, Store
 
 
 class MemoryStore(Store):
     """Objects in fsspec's memory filesystem; create-if-absent under a lock."""
 
-    supports_conditional_create = True
+    capabilities = Capabilities(conditional_create=True, mtime=True)
     _lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, url: str) -> None:
@@ -70,13 +70,13 @@ class MemoryStore(Store):
                 self._fs.rm_file(self._path(key))
 
     def mtime(self, key: str) -> float:
-        try:
-            return float(self._fs.info(self._path(key))["created"].timestamp())
-        except FileNotFoundError as e:
-            raise NotFoundError(f"{self.url}/{key} does not exist") from e
+        return self.stat(key)[0]
 
     def stat(self, key: str) -> tuple[float, int | None]:
-        info = self._fs.info(self._path(key))
+        try:
+            info = self._fs.info(self._path(key))
+        except FileNotFoundError as e:
+            raise NotFoundError(f"{self.url}/{key} does not exist") from e
         return float(info["created"].timestamp()), int(info["size"])
 
     def reader_source(self, key: str) -> str | bytes:

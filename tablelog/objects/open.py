@@ -6,13 +6,12 @@ import hashlib
 import json
 import os
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
 import fsspec
 
+from tablelog.caches import LRU, STORES
 from tablelog.errors import InvalidRootError, StoreError
 from tablelog.objects.local import LocalStore
 from tablelog.objects.memory import MemoryStore
@@ -65,9 +64,7 @@ def open_store(
 #: Open network stores, reused: creating an S3 client costs ~100 ms and every
 #: ``scan``/``history`` call opens its root. Keyed by everything that decides which
 #: server and identity a store talks to (URL, options, AWS_* environment, process).
-_STORES: OrderedDict[str, Store] = OrderedDict()
-_STORES_LOCK = threading.Lock()
-_MAX_STORES = 16
+_STORES: LRU[str, Store] = LRU("open stores", max_items=STORES)
 
 
 def _fsspec_store(url: str, storage_options: Mapping[str, Any] | None) -> Store:
@@ -77,17 +74,7 @@ def _fsspec_store(url: str, storage_options: Mapping[str, Any] | None) -> Store:
     except TypeError:  # options that are not plain data (a session object): no reuse
         return _new_fsspec_store(url, storage_options)
     key = hashlib.sha256(ident.encode()).hexdigest()
-    with _STORES_LOCK:
-        store = _STORES.get(key)
-        if store is not None:
-            _STORES.move_to_end(key)
-            return store
-    store = _new_fsspec_store(url, storage_options)
-    with _STORES_LOCK:
-        _STORES[key] = store
-        while len(_STORES) > _MAX_STORES:
-            _STORES.popitem(last=False)
-    return store
+    return _STORES.get_or_make(key, lambda: _new_fsspec_store(url, storage_options))
 
 
 def _new_fsspec_store(url: str, storage_options: Mapping[str, Any] | None) -> Store:
@@ -101,5 +88,4 @@ def _new_fsspec_store(url: str, storage_options: Mapping[str, Any] | None) -> St
 
 def clear_store_cache() -> None:
     """Forget the reused network stores (the next open creates a new client)."""
-    with _STORES_LOCK:
-        _STORES.clear()
+    _STORES.clear()

@@ -1,15 +1,41 @@
 """The store contract every backend implements.
 
 Keys are ``/``-separated relative paths below the store's root; they are built in
-:mod:`tablelog.format.paths` only.
+:mod:`tablelog.format.paths` only. What a backend can do beyond the abstract methods
+is declared in :class:`Capabilities`, never probed for (``None`` replies,
+``NotImplementedError``, ``getattr`` or a check of the concrete class).
 """
 
 from __future__ import annotations
 
 import abc
 import builtins
-from collections.abc import Iterator, Mapping
+import dataclasses
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
+
+from tablelog.errors import NotSupportedError, UnsafeStoreError
+
+
+@dataclass(frozen=True, kw_only=True)
+class Capabilities:
+    """What a store can do; each flag True means the behaviour holds (the conformance
+    tests check it), False means the method refuses with ``NotSupportedError`` or
+    falls back as its docstring says."""
+
+    #: :meth:`Store.put_if_absent` is atomic (If-None-Match: *, ``os.link``, a lock);
+    #: False: it checks, then writes, and concurrent committing is refused.
+    conditional_create: bool = True
+    #: :meth:`Store.list_page`: one request lists keys in order after ``start_after``.
+    ordered_listing: bool = False
+    #: :meth:`Store.exists_many` sends its HEADs concurrently (else one after another).
+    parallel_heads: bool = False
+    #: :meth:`Store.mtime` and :meth:`Store.stat` give the modification time.
+    mtime: bool = False
+    #: Uploads gain from running several at once (network stores). Local disks do not,
+    #: and the extra threads only compete with the caller for the GIL.
+    parallel_uploads: bool = False
 
 
 class Store(abc.ABC):
@@ -19,15 +45,12 @@ class Store(abc.ABC):
     ----------
     url:
         The root URL, without credentials (safe to print).
-    supports_conditional_create:
-        True when :meth:`put_if_absent` is atomic on this backend.
+    capabilities:
+        What this backend can do (:class:`Capabilities`).
     """
 
     url: str
-    supports_conditional_create: bool = True
-    #: Whether uploads gain from running several at once (network stores). Local
-    #: disks do not, and the extra threads only compete with the caller for the GIL.
-    parallel_uploads: bool = False
+    capabilities: Capabilities = Capabilities()
     #: Seconds one request can take at most before it fails (connect + read timeouts
     #: of a network store; 0 for local ones). See ``tablelog.objects.deadline``.
     request_timeout: float = 0.0
@@ -36,6 +59,20 @@ class Store(abc.ABC):
     #: latest-version hint fresh while they commit (docs/format.md, "Latest-version
     #: hint"); on local stores a search costs microseconds and they write it less.
     remote: bool = False
+
+    @property
+    def supports_conditional_create(self) -> bool:
+        """``capabilities.conditional_create`` (the name callers used before)."""
+        return self.capabilities.conditional_create
+
+    @supports_conditional_create.setter
+    def supports_conditional_create(self, value: bool) -> None:
+        self.capabilities = dataclasses.replace(self.capabilities, conditional_create=value)
+
+    @property
+    def parallel_uploads(self) -> bool:
+        """``capabilities.parallel_uploads``."""
+        return self.capabilities.parallel_uploads
 
     @abc.abstractmethod
     def get(self, key: str) -> bytes:
@@ -63,11 +100,11 @@ class Store(abc.ABC):
 
     def list_page(
         self, prefix: str, *, start_after: str | None = None, max_keys: int = 1000
-    ) -> tuple[builtins.list[str], bool] | None:
+    ) -> tuple[builtins.list[str], bool]:
         """One listing request: up to ``max_keys`` keys below ``prefix`` after
-        ``start_after`` in key order, and whether more follow. None when the backend has
-        no cheap ordered listing."""
-        return None
+        ``start_after`` in key order, and whether more follow. Only with
+        ``capabilities.ordered_listing``; otherwise ``NotSupportedError``."""
+        raise self._unsupported("an ordered listing (list_page)")
 
     def get_range(self, key: str, start: int, end: int) -> bytes:
         """Bytes ``start`` to ``end - 1`` of ``key`` (fewer if the object is shorter);
@@ -92,19 +129,42 @@ class Store(abc.ABC):
         return out
 
     def exists_many(self, keys: builtins.list[str]) -> builtins.list[bool]:
-        """:meth:`exists` of several keys, in parallel where the backend can."""
+        """:meth:`exists` of several keys, concurrently with
+        ``capabilities.parallel_heads``."""
         return [self.exists(k) for k in keys]
 
     def mtime(self, key: str) -> float:
-        """Last-modified time of ``key`` as a POSIX timestamp."""
-        raise NotImplementedError
+        """Last-modified time of ``key`` as a POSIX timestamp (``NotFoundError`` when
+        absent). Only with ``capabilities.mtime``; otherwise ``NotSupportedError``."""
+        raise self._unsupported("modification times (mtime)")
 
     def stat(self, key: str) -> tuple[float, int | None]:
         """(last-modified time, size in bytes) of ``key`` in one request where the
-        backend gives both; size None where it does not. Raises ``FileNotFoundError``
-        or :class:`~tablelog.NotFoundError` when ``key`` is gone, and the backend's own
-        error otherwise (gc falls back to :meth:`mtime`)."""
+        backend gives both; size None where it does not. ``NotFoundError`` when ``key``
+        is gone; only with ``capabilities.mtime``, otherwise ``NotSupportedError``."""
         return self.mtime(key), None
+
+    def temp_keys(self, prefixes: Sequence[str]) -> builtins.list[str]:
+        """Keys below ``prefixes`` of temporary files a crashed writer may have left,
+        which :meth:`list` hides ([] for stores that write in one request)."""
+        return []
+
+    def check_conditional_create(self) -> None:
+        """Raise ``UnsafeStoreError`` unless :meth:`put_if_absent` is atomic here.
+
+        Backends whose answer depends on the server (S3 look-alikes) prove it once."""
+        if not self.capabilities.conditional_create:
+            raise UnsafeStoreError(
+                f"{self.url} does not create objects exclusively, so two writers could "
+                "overwrite each other's versions; use a store that does, or pass "
+                "single_writer=True to tablelog.init if only one process ever writes here"
+            )
+
+    def _unsupported(self, what: str) -> NotSupportedError:
+        return NotSupportedError(
+            f"{self.url} ({type(self).__name__}) has no {what}: check store.capabilities "
+            "before calling it"
+        )
 
     def root_exists(self) -> bool:
         """Whether the root's folder or bucket exists (checked, never created), so that a

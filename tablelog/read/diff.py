@@ -21,7 +21,7 @@ from typing import Any
 
 import polars as pl
 
-from tablelog.errors import NotFoundError
+from tablelog.errors import InvalidArgumentError, NotFoundError
 from tablelog.format.chain import load_version
 from tablelog.format.handle import Root, TableHandle, open_table
 from tablelog.format.manifest import INCREMENT_COLUMN
@@ -127,7 +127,7 @@ def diff(
     Version numbers belong to one shard, so ``a``/``b`` are refused when it has several.
     """
     if a is None and step_a is None:
-        raise ValueError("diff needs version a or step_a=")
+        raise InvalidArgumentError("diff needs version a or step_a=")
     ref = open_table(path, root=root, storage_options=storage_options)
     latest_b = b is None and step_b is None
     try:

@@ -19,7 +19,7 @@ from typing import Any
 
 import polars as pl
 
-from tablelog.errors import NotFoundError
+from tablelog.errors import InvalidArgumentError, NotFoundError
 from tablelog.format.handle import Root, open_table
 from tablelog.progress import Progress
 from tablelog.read.html import DEFAULT_MAX_ROWS, DEFAULT_MAX_VERSIONS, write_html
@@ -42,7 +42,7 @@ def export_format(target: str | os.PathLike[str]) -> str:
     suffix = Path(target).suffix.lower()
     if suffix not in FORMATS:
         known = ", ".join(sorted(FORMATS))
-        raise ValueError(
+        raise InvalidArgumentError(
             f"cannot export to {os.fspath(target)!r}: unknown extension {suffix or '(none)'!r} "
             f"(use one of {known})"
         )
@@ -117,9 +117,9 @@ def _write(lf: pl.LazyFrame, fmt: str, out: str) -> bool:
 
 def _check_target(target: Path) -> Path:
     if target.is_dir():
-        raise ValueError(f"cannot export to {os.fspath(target)!r}: it is a directory")
+        raise InvalidArgumentError(f"cannot export to {os.fspath(target)!r}: it is a directory")
     if not target.parent.is_dir():
-        raise ValueError(
+        raise InvalidArgumentError(
             f"cannot export to {os.fspath(target)!r}: folder {str(target.parent)!r} does not exist"
         )
     return target.parent / f".{target.name}.tmp-{uuid.uuid4().hex}"
@@ -180,7 +180,7 @@ def export(
     if fmt is None:
         fmt = export_format(to)
     elif fmt not in FORMATS.values():
-        raise ValueError(
+        raise InvalidArgumentError(
             f"unknown export format {fmt!r} (use one of {sorted(set(FORMATS.values()))})"
         )
     ref = open_table(path, root=root, storage_options=storage_options)
@@ -191,7 +191,7 @@ def export(
         if shards is None:
             raise
         if fmt == "html":
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"table {ref.path} is sharded ({len(shards)} shards); an HTML page shows one "
                 f"chain: export one shard's path, e.g. {shards[0][1].path}, or export the "
                 "union to Parquet, CSV or JSON"
@@ -199,9 +199,9 @@ def export(
         return _export_union(ref.path, shards, Path(to), fmt, progress)
     target = Path(to)
     if target.is_dir():
-        raise ValueError(f"cannot export to {os.fspath(to)!r}: it is a directory")
+        raise InvalidArgumentError(f"cannot export to {os.fspath(to)!r}: it is a directory")
     if not target.parent.is_dir():
-        raise ValueError(
+        raise InvalidArgumentError(
             f"cannot export to {os.fspath(to)!r}: folder {str(target.parent)!r} does not exist"
         )
     tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex}"

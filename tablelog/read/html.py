@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tablelog.errors import InvalidArgumentError
 from tablelog.format.chain import load_version
 from tablelog.format.handle import TableHandle
 from tablelog.format.manifest import INCREMENT_COLUMN
@@ -104,7 +105,7 @@ def write_html(
 ) -> HtmlPage:
     """Write the page for ``state`` (a version of ``ref``) to ``target``."""
     if max_rows < 0 or max_versions < 1:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"need max_rows >= 0 and max_versions >= 1, got {max_rows} and {max_versions}"
         )
     selector, versions = _views(ref, state, max_versions)

@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 
 from tablelog.data.frames import fragments_frame, polars_schema
-from tablelog.errors import NotFoundError, TableError
+from tablelog.errors import InvalidArgumentError, NotFoundError, TableError
 from tablelog.format import paths
 from tablelog.format.chain import latest_version, load_version, read_history
 from tablelog.format.handle import Root, TableHandle, list_runs, open_table, split_path
@@ -258,7 +258,7 @@ def scan_runs(
     of that name of its own is refused (its values would be replaced): pass another
     ``run_column``."""
     if not isinstance(run_column, str) or not run_column:
-        raise ValueError(f"run_column must be a column name, got {run_column!r}")
+        raise InvalidArgumentError(f"run_column must be a column name, got {run_column!r}")
     project, run_pat, key = split_path(pattern)
     store = open_store(root, storage_options=storage_options)
     frames = []

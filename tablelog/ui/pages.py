@@ -24,6 +24,7 @@ from urllib.parse import quote, urlencode
 
 import polars as pl
 
+from tablelog.caches import LRU, UI_FRAME_ROWS, UI_FRAMES
 from tablelog.errors import NotFoundError, TablelogError
 from tablelog.format import paths
 from tablelog.format.chain import TableRef, latest_version
@@ -318,30 +319,24 @@ _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tablelog-ui")
 
 
 class FrameCache:
-    """A few small frames by key, least recently used out (thread-safe)."""
+    """A few small frames by key, least recently used out (thread-safe); frames of
+    more than ``max_rows`` rows are not kept."""
 
-    def __init__(self, size: int = 64, max_rows: int = 2_000_000) -> None:
-        self._items: OrderedDict[tuple[Any, ...], pl.DataFrame] = OrderedDict()
-        self._lock = threading.Lock()
-        self._size, self._max_rows = size, max_rows
+    def __init__(self, size: int = UI_FRAMES, max_rows: int = UI_FRAME_ROWS) -> None:
+        self._items: LRU[tuple[Any, ...], pl.DataFrame] = LRU("viewer frames", max_items=size)
+        self._max_rows = max_rows
 
     def get(self, key: tuple[Any, ...], make: Callable[[], pl.DataFrame]) -> pl.DataFrame:
-        with self._lock:
-            found = self._items.get(key)
-            if found is not None:
-                self._items.move_to_end(key)
-                return found
+        found = self._items.get(key)
+        if found is not None:
+            return found
         frame = make()
         if frame.height <= self._max_rows:
-            with self._lock:
-                self._items[key] = frame
-                while len(self._items) > self._size:
-                    self._items.popitem(last=False)
+            self._items.put(key, frame)
         return frame
 
     def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
+        self._items.clear()
 
 
 #: Page chunks and filter matches of the tables being looked at (see :func:`page_of`).

@@ -10,6 +10,8 @@ import threading
 import webbrowser
 from typing import Any
 
+from tablelog.errors import InvalidArgumentError
+
 DEFAULT_PORT = 6464
 _TRIES = 20  # with the default port: the next free one of these
 
@@ -77,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     root = args.target or args.root
     root_url = resolve_root(root)
     if args.port is not None and not 0 <= args.port <= 65535:
-        raise ValueError(f"--port must be 0..65535, got {args.port}")
+        raise InvalidArgumentError(f"--port must be 0..65535, got {args.port}")
     hosts = None
     if args.host not in ("0.0.0.0", "::", ""):
         hosts = sorted({"127.0.0.1", "localhost", "::1", "[::1]", args.host})

@@ -14,6 +14,7 @@ from tablelog.data.groups import upload_group
 from tablelog.errors import (
     CommitStateUnknownError,
     StoreError,
+    StoreRefusedError,
     UnsafeStoreError,
 )
 from tablelog.format.chain import TableRef, latest_version, load_version, refresh
@@ -59,12 +60,13 @@ class KeyCommitter:
 
         While the store fails the commit is retried with backoff for up to
         ``job.retry_for`` seconds, then the last error is raised (the run spools the
-        log). This loop is the only one that retries: store operations inside it are
-        single requests and no retry starts after the deadline (``objects.deadline``),
-        so against a failing store ``apply`` returns within ``retry_for`` plus one
-        request timeout. A retry first
-        checks whether the previous attempt landed after all (its log id). ``check``
-        runs first in each attempt (the run's store probe, until it has passed).
+        log); a refusal that retrying cannot fix (``StoreRefusedError``: 403, bad
+        credentials, 400) is raised at once. This loop is the only one that retries:
+        store operations inside it are single requests and no retry starts after the
+        deadline (``objects.deadline``), so against a failing store ``apply`` returns
+        within ``retry_for`` plus one request timeout. A retry first checks whether the
+        previous attempt landed after all (its log id). ``check`` runs first in each
+        attempt (the run's store probe, until it has passed).
         """
         until = time.monotonic() + job.retry_for
         with store_deadline.deadline(until):
@@ -89,7 +91,9 @@ class KeyCommitter:
                 return
             except (StoreError, CommitStateUnknownError) as e:
                 pause = delay * random.uniform(0.5, 1.0)
-                if isinstance(e, UnsafeStoreError) or time.monotonic() + pause >= until:
+                # A refusal (403, bad credentials, 400) will not pass: raise it at once.
+                refused = isinstance(e, UnsafeStoreError | StoreRefusedError)
+                if refused or time.monotonic() + pause >= until:
                     raise
                 if attempt == 0:
                     log.warning(

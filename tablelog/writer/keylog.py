@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 import pyarrow as pa
 
-from tablelog.errors import ColumnTypeError, CommitConflictError
+from tablelog.errors import ColumnTypeError, ModeChangeError, TableSchemaError
 from tablelog.format.arrow_types import type_to_json
 from tablelog.format.manifest import Column
 from tablelog.format.plan import merge_schema
@@ -118,7 +118,7 @@ class KeyLog:
         """
         mode = table.log_mode
         if self.mode is not None and self.mode != mode:
-            raise CommitConflictError(
+            raise ModeChangeError(
                 f"table {self.path!r} was logged as {self.mode}; this Table is {mode}. "
                 "Use the same log_mode for a key, or log under another key"
             )
@@ -208,7 +208,7 @@ class KeyLog:
             return schema
         try:
             return merge_schema(self.schema, schema, replace=False)
-        except CommitConflictError as e:
+        except TableSchemaError as e:
             raise ColumnTypeError(f"cannot log {self.path!r}: {e}") from e
 
     def _adopt(self, table: Table, rows: int, columns: tuple[str, ...]) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from tablelog.errors import CommitConflictError
+from tablelog.errors import TableSchemaError
 from tablelog.format import paths
 from tablelog.format.arrow_types import type_from_json
 from tablelog.format.manifest import INCREMENT_COLUMN, Column, Fragment
@@ -109,7 +109,7 @@ class Tail:
         ``_increment``; None if a column cannot be converted."""
         try:
             schema = merge_schema(state.schema, job.schema, replace=False)
-        except CommitConflictError:
+        except TableSchemaError:
             return None  # the commit itself reports it
         try:
             parts = [

@@ -421,9 +421,8 @@ class Run:
     def _probe(self) -> None:
         if self._checked_store:
             return
-        probe = getattr(self._store, "check_conditional_create", None)
-        if probe is not None and not self._single_writer:
-            probe()
+        if not self._single_writer:
+            self._store.check_conditional_create()
         self._checked_store = True
 
     def _went_down(self, error: BaseException) -> None:

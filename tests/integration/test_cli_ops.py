@@ -136,7 +136,16 @@ def test_verify_gc_compact(cli_root: Any, capsys: Capsys) -> None:
     *urls, summary = out.splitlines()
     assert code == 0 and all("/_tablelog/probes/" in u for u in urls)
     assert summary.startswith(f"would delete {len(urls)} object(s), ")
-    code, out, _ = _cli(cli_root.root, capsys, "gc", "--min-age-hours", "0", "--delete", "--json")
+    code, out, _ = _cli(
+        cli_root.root,
+        capsys,
+        "gc",
+        "--min-age-hours",
+        "0",
+        "--delete",
+        "--allow-short-grace",
+        "--json",
+    )
     gc = json.loads(out)
     assert code == 0 and not gc["dry_run"] and gc["deleted"] == len(urls) and gc["lost"] == []
     code, out, _ = _cli(cli_root.root, capsys, "gc", "--min-age-hours", "0")

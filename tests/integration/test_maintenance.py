@@ -164,7 +164,7 @@ def test_tampering_is_reported_at_its_location(where: Any) -> None:
     # gc cannot tell what an unreadable manifest references, so it deletes nothing.
     before = _objects(store)
     with pytest.raises(tablelog.FormatError, match="deletes nothing"):
-        tablelog.gc(**where.kw(), min_age=ZERO, dry_run=False)
+        tablelog.gc(**where.kw(), min_age=ZERO, dry_run=False, allow_short_grace=True)
     assert _objects(store) == before
 
 
@@ -202,7 +202,7 @@ def test_gc_deletes_exactly_the_unreferenced(where: Any) -> None:
     assert tablelog.verify(**where.kw()).unreferenced == len(orphans - probes)
     size = sum(len(store.get(k)) for k in orphans)
     assert dry.bytes == size
-    done = tablelog.gc(**where.kw(), min_age=ZERO, dry_run=False)
+    done = tablelog.gc(**where.kw(), min_age=ZERO, dry_run=False, allow_short_grace=True)
     assert done.deleted == len(orphans) and {g.key for g in done.garbage} == orphans
     assert done.bytes == size
     assert not any(store.exists(k) for k in orphans)
@@ -210,7 +210,9 @@ def test_gc_deletes_exactly_the_unreferenced(where: Any) -> None:
     report = tablelog.verify(**where.kw(), deep=True)
     assert report.ok and report.unreferenced == 0
     assert _every_version_reads(where) == dry.versions
-    assert tablelog.gc(**where.kw(), min_age=ZERO, dry_run=False).deleted == 0
+    assert (
+        tablelog.gc(**where.kw(), min_age=ZERO, dry_run=False, allow_short_grace=True).deleted == 0
+    )
 
 
 def test_gc_grace_period_and_old_referenced_objects(local: Any) -> None:
@@ -234,6 +236,35 @@ def test_gc_grace_period_and_old_referenced_objects(local: Any) -> None:
     assert tablelog.gc(local.root, min_age=dt.timedelta(hours=1)).young == 1
     with pytest.raises(ValueError, match="negative"):
         tablelog.gc(local.root, min_age=dt.timedelta(hours=-1))
+
+
+def test_gc_refuses_to_delete_with_a_short_grace_unless_told(
+    local: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As delta-rs' vacuum: a grace period below the minimum deletes only when asked."""
+    from tablelog.cli.main import main
+    from tablelog.errors import InvalidArgumentError
+    from tablelog.maintenance.garbage import MIN_GRACE
+
+    store = open_store(local.root)
+    store.put_if_absent("objects/aa/" + "a" * 64 + ".parquet", b"orphan")
+    short = MIN_GRACE - dt.timedelta(seconds=1)
+    for min_age in (dt.timedelta(0), short):
+        with pytest.raises(InvalidArgumentError, match="allow_short_grace=True"):
+            tablelog.gc(local.root, min_age=min_age, dry_run=False)
+    assert len(_objects(store)) == 1  # nothing deleted
+    assert len(tablelog.gc(local.root, min_age=dt.timedelta(0)).garbage) == 1  # a dry run lists
+    assert tablelog.gc(local.root, min_age=MIN_GRACE, dry_run=False).young == 1  # the minimum
+    with pytest.raises(SystemExit) as usage:
+        main(["--root", local.root, "gc", "--min-age-hours", "0", "--delete"])
+    assert usage.value.code == 2
+    assert "--allow-short-grace" in capsys.readouterr().err
+    assert len(_objects(store)) == 1
+    argv = ["--root", local.root, "gc", "--min-age-hours", "0", "--delete", "--allow-short-grace"]
+    assert main(argv) == 0
+    assert _objects(store) == set()
+    done = tablelog.gc(local.root, min_age=dt.timedelta(0), dry_run=False, allow_short_grace=True)
+    assert done.deleted == 0
 
 
 def _copy_old_object_of(local: Any, tmp_path: Any) -> str:

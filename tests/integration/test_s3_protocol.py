@@ -460,6 +460,42 @@ def test_wrong_credentials_fail_without_leaking_the_secret(
         seaweedfs_server.delete_bucket(name)
 
 
+def test_wrong_secret_is_a_permanent_refusal_raised_at_once(seaweedfs_server: S3Server) -> None:
+    """A 403 (SignatureDoesNotMatch) is permanent: one request, no retry, neither by the
+    store's own read retries nor by a commit under a long ``retry_for``."""
+    from tablelog.errors import StoreRefusedError
+    from tablelog.format.chain import TableRef
+    from tablelog.writer.committer import KeyCommitter
+    from tablelog.writer.keylog import LogJob
+
+    name = f"tp-{os.getpid()}-{next(_counter)}"
+    seaweedfs_server.create_bucket(name)
+    try:
+        with FaultProxy(seaweedfs_server.endpoint_url) as proxy:
+            opts = proxy.storage_options(
+                seaweedfs_server.key, WRONG_SECRET, seaweedfs_server.region
+            )
+            store = open_store(f"s3://{name}/pfx", storage_options=opts)
+            started = time.monotonic()
+            with pytest.raises(StoreRefusedError, match="rejected the credentials") as exc:
+                store.get("projects/p/runs/r/run.json")
+            assert not exc.value.transient
+            assert [r.status for r in proxy.snapshot()] == [403]  # not READ_ATTEMPTS of them
+
+            proxy.reset()
+            ref = TableRef(store, "p", "r", "t")
+            job = LogJob(
+                key="t", mode="INCREMENTAL", step=0, separate=False, schema=(), retry_for=60.0
+            )
+            with pytest.raises(StoreRefusedError):
+                KeyCommitter(ref=ref, writer="w").apply(job)
+            assert len(proxy.snapshot()) == 1, [str(r) for r in proxy.snapshot()]
+            assert all(r.status == 403 for r in proxy.snapshot())
+            assert time.monotonic() - started < 10  # far from retry_for
+    finally:
+        seaweedfs_server.delete_bucket(name)
+
+
 def test_missing_bucket_is_not_found_naming_it(
     bucket: Bucket, caplog: pytest.LogCaptureFixture
 ) -> None:

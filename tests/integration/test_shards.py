@@ -124,7 +124,7 @@ def test_ranks_log_one_table_without_contention(
         assert listed["eval"]["shards"] == ranks and listed["eval"]["rows"] == df.height
         assert listed["eval"]["versions"] == ranks * steps
         assert cli(["verify", *root]) == 0
-        assert cli(["gc", "--min-age-hours", "0", "--delete", *root]) == 0
+        assert cli(["gc", "--min-age-hours", "0", "--delete", "--allow-short-grace", *root]) == 0
         assert "deleted 0 object(s)" in capsys.readouterr().out
         assert where.scan("p/job/eval").collect().equals(df)
 

@@ -2,7 +2,8 @@
 
 Layers, lowest first (a module may import its own layer and the layers below it):
 
-0. base        ``errors``, ``ids``, ``progress``, ``version`` (no tablelog imports)
+0. base        ``errors``, ``ids``, ``progress``, ``version``, ``caches`` (no tablelog
+               imports but ``errors``)
 1. objects     content-addressed blobs over fsspec
 2. format      manifest model, JSON codecs (manifest, Arrow types, run.json, media
                cells), commit protocol, the public table handle
@@ -33,7 +34,16 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[2] / "tablelog"
 
 #: (layer name, module prefixes), lowest first.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("tablelog.errors", "tablelog.ids", "tablelog.progress", "tablelog.version")),
+    (
+        "base",
+        (
+            "tablelog.errors",
+            "tablelog.ids",
+            "tablelog.progress",
+            "tablelog.version",
+            "tablelog.caches",
+        ),
+    ),
     ("objects", ("tablelog.objects",)),
     ("format", ("tablelog.format",)),
     ("data", ("tablelog.data",)),
