@@ -174,13 +174,19 @@ def _check_after_crash(kw: dict[str, Any], run_id: str, local_root: Path | None)
 
 
 def _trials(
-    where: Any, zygote: Zygote, n: int, seed: int, local: bool, max_delay: float = 0.3
+    where: Any,
+    zygote: Zygote,
+    n: int,
+    seed: int,
+    local: bool,
+    max_delay: float = 0.3,
+    first: int = 0,
 ) -> list[dict[str, int]]:
     """Crash ``n`` writers one after the other; check each crashed root meanwhile."""
     rng = random.Random(seed)
     checks = []
     with ThreadPoolExecutor(max_workers=4) as pool:
-        for i in range(n):
+        for i in range(first, first + n):
             root = f"{where.root}/t{i}"
             zygote.crash(root, f"r{i}", rng.uniform(0, max_delay), sync=i % 2 == 0)
             kw = {"root": root, "storage_options": where.storage_options}
@@ -189,31 +195,47 @@ def _trials(
         return [c.result() for c in checks]
 
 
-def _exercised(results: list[dict[str, int]], start: float) -> None:
-    """The trials did exercise the interesting cases (printed with -s)."""
+def _exercised(results: list[dict[str, int]], start: float) -> bool:
+    """Whether the trials did exercise the interesting cases (printed with -s): a writer
+    killed past ten versions, and debris for gc."""
     print(
         f"{len(results)} trials in {time.monotonic() - start:.1f} s; versions of inc: "
         f"{sorted(r.get('inc', 0) for r in results)}; trials with debris: "
         f"{sum(r['removed'] > 0 for r in results)}"
     )
-    assert max(r.get("inc", 0) for r in results) > 10
-    assert any(r["removed"] for r in results)
+    return max(r.get("inc", 0) for r in results) > 10 and any(r["removed"] for r in results)
+
+
+def _trials_until_exercised(
+    where: Any, zygote: Zygote, n: int, seed: int, local: bool, max_delay: float
+) -> None:
+    """``_trials``, then, while a loaded machine kept every writer from getting far
+    before its kill, a few more trials with doubled delays (at most three rounds)."""
+    start = time.monotonic()
+    results = _trials(where, zygote, n, seed, local, max_delay)
+    for extra in range(3):
+        if _exercised(results, start):
+            return
+        max_delay *= 2
+        more = _trials(where, zygote, 5, seed + 100 + extra, local, max_delay, len(results))
+        results += more
+    assert _exercised(results, start), "no trial killed a writer past 10 versions with debris"
 
 
 def test_sigkill_local(local: Any, zygote_factory: Any) -> None:
-    start = time.monotonic()
     zygote = zygote_factory({})
-    results = _trials(local, zygote, 50, seed=5, local=True)
-    zygote.close()
-    _exercised(results, start)
+    try:
+        _trials_until_exercised(local, zygote, 50, seed=5, local=True, max_delay=0.3)
+    finally:
+        zygote.close()
 
 
 @pytest.mark.s3
 @pytest.mark.scaled
 def test_sigkill_seaweedfs(seaweedfs_where: Any, zygote_factory: Any) -> None:
     zygote = zygote_factory(seaweedfs_where.env)
-    where = seaweedfs_where
-    start = time.monotonic()
-    results = _trials(where, zygote, scale.pick(25, 50), seed=7, local=False, max_delay=1.0)
-    zygote.close()
-    _exercised(results, start)
+    n = scale.pick(25, 50)
+    try:
+        _trials_until_exercised(seaweedfs_where, zygote, n, seed=7, local=False, max_delay=1.0)
+    finally:
+        zygote.close()
