@@ -15,7 +15,6 @@ from tablelog.cli import output
 from tablelog.cli.common import UsageError, existing_store, print_json, print_records
 from tablelog.errors import InvalidArgumentError, NotFoundError
 from tablelog.format import paths
-from tablelog.format.chain import TableRef
 from tablelog.objects.store import Store
 from tablelog.read.diff import INCREMENT, TableDiff
 from tablelog.read.diff import diff as table_diff
@@ -24,6 +23,7 @@ from tablelog.read.export import export_format
 from tablelog.read.html import DEFAULT_MAX_ROWS, DEFAULT_MAX_VERSIONS
 from tablelog.read.scan import history as table_history
 from tablelog.read.scan import scan
+from tablelog.read.tables import run_tables
 
 
 def _iso(t: Any) -> str | None:
@@ -82,38 +82,18 @@ def _runs(store: Store, project: str) -> list[dict[str, Any]]:
 
 
 def _tables(store: Store, project: str, run_id: str) -> list[dict[str, Any]]:
-    prefix = paths.tables_prefix(project, run_id)
-    listed: dict[str, set[int]] = defaultdict(set)
-    for k in store.list(prefix):
-        parts = k[len(prefix) :].split("/")
-        v = paths.parse_version_name(parts[-1]) if len(parts) == 3 else None
-        if v is not None and parts[1] == "versions":
-            listed[paths.decode(parts[0])].add(v)
-    latest: dict[str, int] = {}
-    for key, versions in listed.items():  # versions are contiguous: stray names past
-        newest = -1  # a gap are not versions (as readers see them)
-        while newest + 1 in versions:
-            newest += 1
-        if newest >= 0:
-            latest[key] = newest
-    if not latest and not store.exists(paths.run_json_key(project, run_id)):
-        raise NotFoundError(f"no run {project}/{run_id} in {store.url}")
-    # The shards of a sharded table (internal keys _shard/<id>/<key>) list as one table.
-    by_key: dict[str, dict[str, Any]] = {}
-    for table_key in sorted(latest):
-        m, _ = TableRef(store, project, run_id, table_key).read_manifest(latest[table_key])
-        sharded = paths.parse_shard_key(table_key)
-        key = table_key if sharded is None else sharded[1]
-        row = by_key.setdefault(
-            key,
-            {"key": key, "mode": m.mode, "versions": 0, "rows": 0, "step": None, "shards": 0},
-        )
-        row["versions"] += latest[table_key] + 1
-        row["rows"] += m.rows
-        row["step"] = m.step if row["step"] is None else max(row["step"], m.step or 0)
-        row["updated"] = max(row.get("updated") or "", _iso(m.time) or "")
-        row["shards"] += sharded is not None
-    return [by_key[k] for k in sorted(by_key)]
+    return [
+        {
+            "key": t.key,
+            "mode": t.mode,
+            "versions": t.versions,
+            "rows": t.rows,
+            "step": t.step,
+            "shards": t.shards,
+            "updated": _iso(t.updated) or "",
+        }
+        for t in run_tables(store, project, run_id)
+    ]
 
 
 def ls(args: argparse.Namespace) -> int:

@@ -20,8 +20,8 @@ import polars as pl
 
 from tablelog.errors import NotFoundError
 from tablelog.format import paths
-from tablelog.format.chain import TableRef
 from tablelog.objects.store import Store
+from tablelog.read.tables import TableInfo, run_tables
 
 #: Nested config/summary values are flattened to this depth (``config.opt.name``).
 _MAX_DEPTH = 4
@@ -122,45 +122,9 @@ def list_runs(store: Store, project: str) -> list[RunInfo]:
     return sorted(out, key=lambda r: (-(r.created or 0), r.run_id))
 
 
-@dataclass(frozen=True)
-class TableInfo:
-    key: str
-    mode: str | None
-    versions: int
-    rows: int
-    step: int | None
-    updated: float | None
-    shards: int
-
-
 def list_tables(store: Store, project: str, run_id: str) -> list[TableInfo]:
     """The tables of a run (a sharded table once), ``_history`` included, by key."""
-    prefix = paths.tables_prefix(project, run_id)
-    latest: dict[str, int] = {}
-    for k in store.list(prefix):
-        parts = k[len(prefix) :].split("/")
-        v = paths.parse_version_name(parts[-1]) if len(parts) == 3 else None
-        if v is not None and parts[1] == "versions":
-            key = paths.decode(parts[0])
-            latest[key] = max(v, latest.get(key, -1))
-    if not latest and not store.exists(paths.run_json_key(project, run_id)):
-        raise NotFoundError(f"no run {project}/{run_id} in {store.url}")
-    rows: dict[str, dict[str, Any]] = {}
-    for table_key in sorted(latest):
-        m, _ = TableRef(store, project, run_id, table_key).read_manifest(latest[table_key])
-        sharded = paths.parse_shard_key(table_key)
-        key = table_key if sharded is None else sharded[1]
-        row = rows.setdefault(
-            key,
-            {"mode": m.mode, "versions": 0, "rows": 0, "step": None, "updated": None, "shards": 0},
-        )
-        row["versions"] += latest[table_key] + 1
-        row["rows"] += m.rows
-        if m.step is not None:
-            row["step"] = m.step if row["step"] is None else max(row["step"], m.step)
-        row["updated"] = max(row["updated"] or 0.0, m.time)
-        row["shards"] += sharded is not None
-    return [TableInfo(key=k, **rows[k]) for k in sorted(rows)]
+    return run_tables(store, project, run_id)
 
 
 def flatten(prefix: str, value: Any, out: dict[str, Any], depth: int = 0) -> None:

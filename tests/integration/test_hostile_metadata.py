@@ -9,6 +9,7 @@ from typing import Any
 import tablelog
 from tablelog.format import paths
 from tablelog.objects.open import open_store
+from tablelog.read.tables import run_tables
 
 
 def _store(where: Any) -> Any:
@@ -44,6 +45,9 @@ def test_a_stray_far_version_is_ignored_by_readers_and_reported_once(where: Any)
     ]
     assert "versions 4..999999 missing" in gaps[0].message
     assert len(report.problems) < 10  # one per gap, plus what each stray's contents say
+    # The run's table list (`tablelog ls p/far`, the viewer's run page) sees 4 versions.
+    [info] = [t for t in run_tables(store, "p", "far") if t.key == "t"]
+    assert (info.key, info.versions, info.rows, info.step) == ("t", 4, 4, 3)
 
 
 def _put_json(store: Any, key: str, text: str) -> None:
