@@ -29,8 +29,6 @@ V = TypeVar("V")
 STATE_FRAGMENTS = 100_000
 #: Tables whose newest version is remembered (where the next search starts).
 NEWEST_TABLES = 10_000
-#: Manifests fetched while checking a latest-version hint, kept for the next read.
-KEPT_MANIFESTS = 256
 #: Open network stores (``objects.open``): an S3 client costs ~100 ms to create.
 STORES = 16
 #: Polars types by the JSON of their Arrow type (``read.frames``): a schema's worth of

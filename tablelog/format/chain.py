@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
-from tablelog.caches import KEPT_MANIFESTS, LRU, NEWEST_TABLES, STATE_FRAGMENTS
+from tablelog.caches import LRU, NEWEST_TABLES, STATE_FRAGMENTS
 from tablelog.errors import FormatError, NotFoundError, StoreError
 from tablelog.format import paths
 from tablelog.format.hint import read_hint, write_hint
@@ -40,6 +40,11 @@ class TableRef:
         # Encoded once: opening a version probes several manifest names.
         self._versions = paths.versions_prefix(project, run_id, key)
         self.hint_key = paths.latest_hint_key(project, run_id, key)
+        #: Manifest bytes fetched while checking the hint (version, bytes, when), for
+        #: the read of that version that usually follows on this same ref. Kept on
+        #: the ref, never in a process-wide cache: a table deleted and written again
+        #: under the same name must never be read from an earlier fetch.
+        self._kept: dict[int, tuple[bytes, float]] = {}
 
     @property
     def path(self) -> str:
@@ -58,8 +63,20 @@ class TableRef:
     def has_version(self, version: int) -> bool:
         return self.store.exists(self.version_key(version))
 
+    def keep_manifest(self, version: int, data: bytes) -> None:
+        """Keep manifest ``version``'s bytes, just fetched, for the next read of it."""
+        self._kept[version] = (data, time.monotonic())
+
+    def take_manifest(self, version: int) -> bytes | None:
+        """The bytes :meth:`keep_manifest` kept for ``version`` (then forgotten), if
+        fetched in the last :data:`KEPT_FOR_S` seconds; otherwise None (fetch again)."""
+        kept = self._kept.pop(version, None)
+        if kept is None or time.monotonic() - kept[1] > KEPT_FOR_S:
+            return None
+        return kept[0]
+
     def read_manifest(self, version: int) -> tuple[Manifest, str]:
-        data = STATES.take_manifest(self.version_url(version))
+        data = self.take_manifest(version)
         if data is None:
             data = self.store.get(self.version_key(version))
         return parse_manifest(data, where=self.version_url(version)), digest_of(data)
@@ -71,7 +88,7 @@ class TableRef:
         try:
             write_hint(self.store, self.hint_key, version)
             return True
-        except StoreError as e:
+        except (StoreError, OSError) as e:  # local stores raise OSError (disk full, ...)
             log.debug("tablelog: latest-version hint of %s not written: %s", self.path, e)
             return False
 
@@ -131,19 +148,23 @@ def _check_hint_object(ref: TableRef) -> tuple[int, int]:
     known to exist to search from, or -1).
 
     The hint ``n`` holds when manifest ``n`` exists and is version ``n`` of this
-    table, and ``n + 1`` does not exist: one small GET, then manifest ``n`` and
-    ``n + 1`` fetched at once (a GET of an absent key costs what a HEAD costs). The
-    manifest is kept for ``load_version``, which is usually next. A stale hint (``n +
-    1`` exists) is still a start for the search; anything else is ignored.
+    table, its ``parent`` is the digest of manifest ``n - 1`` of this table (so a
+    manifest copied from another run, or a stray name past a gap, is not taken), and
+    ``n + 1`` does not exist: one small GET, then manifests ``n - 1``, ``n`` and ``n +
+    1`` fetched at once (a GET of an absent key costs what a HEAD costs). Manifest
+    ``n`` is kept on the ref for ``load_version``, which is usually next. A stale hint
+    (``n + 1`` exists) is still a start for the search; anything else is ignored.
     """
     n = read_hint(ref.store, ref.hint_key)
     if n is None:
         return -1, -1
+    keys = [ref.version_key(v) for v in (n - 1, n, n + 1) if v >= 0]
     try:
-        got, after = ref.store.get_many_or_none([ref.version_key(n), ref.version_key(n + 1)])
-    except StoreError:  # the search asks again, and reports a store that is down
+        found = ref.store.get_many_or_none(keys)
+    except (StoreError, OSError):  # the search asks again, and reports what is wrong
         return -1, -1
-    if got is None:  # beyond the end, or a version that is gone
+    before, got, after = ([None] if n == 0 else []) + found
+    if got is None or (n > 0 and before is None):  # beyond the end, or past a gap
         return -1, -1
     url = ref.version_url(n)
     try:
@@ -152,9 +173,13 @@ def _check_hint_object(ref: TableRef) -> tuple[int, int]:
         return -1, -1
     if m.version != n or m.key != ref.key:
         return -1, -1
+    if m.parent != (None if before is None else digest_of(before)):
+        return -1, -1  # not the successor of this table's n - 1
     if after is not None:  # stale: the table has grown since
         return -1, n
-    STATES.keep_manifest(url, got)
+    ref.keep_manifest(n, got)
+    if before is not None:
+        ref.keep_manifest(n - 1, before)
     return n, -1
 
 
@@ -270,11 +295,6 @@ class _StateCache:
             weight=lambda state: len(state.fragments) + 1,
         )
         self._newest: LRU[str, int] = LRU("newest versions", max_items=NEWEST_TABLES)
-        #: Manifest bytes fetched while checking a latest-version hint, by URL, with
-        #: the time they were fetched: the next read of that version takes them (once).
-        self._manifests: LRU[str, tuple[bytes, float]] = LRU(
-            "hint manifests", max_items=KEPT_MANIFESTS
-        )
 
     def newest(self, table: str) -> int:
         """The newest version ``table`` had when this process last looked (-1: not
@@ -289,19 +309,6 @@ class _StateCache:
         else:
             self._newest.put(table, version)
 
-    def keep_manifest(self, url: str, data: bytes) -> None:
-        """Keep manifest bytes just fetched from ``url`` for the next read of it."""
-        self._manifests.put(url, (data, time.monotonic()))
-
-    def take_manifest(self, url: str) -> bytes | None:
-        """The bytes :meth:`keep_manifest` kept for ``url`` (then forgotten), if they
-        were fetched in the last :data:`_KEPT_FOR_S` seconds: a reader that comes back
-        later fetches again, as it would have anyway."""
-        kept = self._manifests.pop(url)
-        if kept is None or time.monotonic() - kept[1] > _KEPT_FOR_S:
-            return None
-        return kept[0]
-
     def get(self, digest: str | None) -> TableState | None:
         return None if digest is None else self._states.get(digest)
 
@@ -312,23 +319,22 @@ class _StateCache:
     def clear(self) -> None:
         self._states.clear()
         self._newest.clear()
-        self._manifests.clear()
 
 
 #: Manifests kept from checking hints are taken for this long (seconds).
-_KEPT_FOR_S = 10.0
+KEPT_FOR_S = 10.0
 STATES = _StateCache()
 
 
 def _fetch_manifests(ref: TableRef, versions: list[int]) -> list[tuple[Manifest, str, str]]:
     """Manifests of ``versions`` (fetched in parallel), each checked to be where it is."""
-    kept = STATES.take_manifest(ref.version_url(versions[0])) if len(versions) == 1 else None
+    kept = {v: ref.take_manifest(v) for v in versions}
+    missing = [v for v in versions if kept[v] is None]
     try:
-        datas = (
-            [kept]
-            if kept is not None
-            else ref.store.get_many([ref.version_key(v) for v in versions])
+        fetched = dict(
+            zip(missing, ref.store.get_many([ref.version_key(v) for v in missing]), strict=True)
         )
+        datas = [kept[v] or fetched[v] for v in versions]
     except FileNotFoundError as e:
         which = versions[0] if len(versions) == 1 else f"{versions[0]}..{versions[-1]}"
         raise NotFoundError(

@@ -54,7 +54,7 @@ def read_hint(store: Store, key: str) -> int | None:
     is down with its own error)."""
     try:
         data = store.get_range(key, 0, MAX_HINT_BYTES)
-    except (FileNotFoundError, StoreError):  # (NotFoundError is both)
+    except (OSError, StoreError):  # missing (NotFoundError is both), or unreadable
         return None
     return parse_hint(data)
 

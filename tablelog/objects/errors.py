@@ -90,6 +90,10 @@ BY_CODE: Mapping[str, Meaning] = {
     "ServiceUnavailable": UNAVAILABLE,
     # A clock off by minutes is no fault of the request; tablelog has always retried it.
     "RequestTimeTooSkewed": UNAVAILABLE,
+    # 400s that mean the body was damaged or cut on the way: sending it again may pass.
+    "IncompleteBody": UNAVAILABLE,
+    "BadDigest": UNAVAILABLE,
+    "XAmzContentSHA256Mismatch": UNAVAILABLE,
 }
 
 #: HTTP status of a reply whose code is not in :data:`BY_CODE` (5xx: UNAVAILABLE).

@@ -173,6 +173,18 @@ CASES: dict[str, Case] = {
     "503 via s3fs": Case(
         via_s3fs("SlowDown", 503, "PutObject"), E.UNAVAILABLE, StoreUnavailableError, "SlowDown"
     ),
+    "400 IncompleteBody (cut on the way)": Case(
+        client_error("IncompleteBody", 400), E.UNAVAILABLE, StoreUnavailableError, "IncompleteBody"
+    ),
+    "400 BadDigest (damaged on the way)": Case(
+        client_error("BadDigest", 400), E.UNAVAILABLE, StoreUnavailableError, "BadDigest"
+    ),
+    "400 XAmzContentSHA256Mismatch": Case(
+        client_error("XAmzContentSHA256Mismatch", 400),
+        E.UNAVAILABLE,
+        StoreUnavailableError,
+        "XAmzContentSHA256Mismatch",
+    ),
     "throttling 400": Case(
         client_error("Throttling", 400), E.UNAVAILABLE, StoreUnavailableError, "Throttling"
     ),
