@@ -18,10 +18,17 @@ the functions it hands to other threads through ``carried``).
 from __future__ import annotations
 
 import contextvars
+import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
+
+from tablelog.errors import StoreUnavailableError
+
+#: Jitter of retrying()'s backoff; its own generator, so a user's random.seed() is not
+#: consumed or shifted by ours.
+_JITTER = random.Random()
 
 R = TypeVar("R")
 
@@ -65,3 +72,22 @@ def carried(fn: Callable[..., R]) -> Callable[..., R]:
             return fn(*args)
 
     return run
+
+
+def retrying(fn: Callable[[], R]) -> R:
+    """``fn()`` (idempotent, one request per store call under a deadline), tried again
+    with jittered backoff while it fails with a transient store error
+    (``StoreUnavailableError``: 5xx, throttling, resets, timeouts) and the deadline in
+    force has not passed; the last error is raised after it. A caller's loop for a
+    single write that is not a commit (run.json at ``finish()``)."""
+    delay = 0.2
+    while True:
+        try:
+            return fn()
+        except StoreUnavailableError:
+            at = _DEADLINE.get()
+            pause = delay * _JITTER.uniform(0.5, 1.0)
+            if at is None or time.monotonic() + pause >= at:
+                raise
+        time.sleep(pause)
+        delay = min(delay * 2, 5.0)

@@ -736,7 +736,7 @@ class Run:
             self._compact_tables(self._compact_at)
         status = "failed" if exit_code or error is not None else "finished"
         with store_deadline.deadline(time.monotonic() + self._retry_for):
-            self._write_info(status)
+            store_deadline.retrying(lambda: self._write_info(status))
         self._raise_worker_error(all_failures=True)
 
     def _finish_offline(self, exit_code: int | None) -> None:

@@ -587,6 +587,29 @@ def test_500_increments_through_faults_commit_exactly_once(
     )
 
 
+def test_finish_retries_a_failing_run_json_write_within_retry_for(
+    bucket: Bucket, proxy: FaultProxy
+) -> None:
+    """run.json's PUT at finish() answered 503 twice in a row: finish() tries again
+    (within retry_for) and returns; run.json says the run finished. (Seen in a
+    full-scale CI run: one injected SlowDown on that PUT failed finish().)"""
+    run = _init(bucket, proxy, id="info", retry_for=30)
+    t = tablelog.Table(columns=["i"], log_mode="INCREMENTAL")
+    t.add_data(1)
+    run.log({"t": t}, step=0)
+    run.flush()
+    proxy.inject_error(
+        lambda r: r.method == "PUT" and r.key.endswith("/runs/info/run.json"),
+        max_consecutive=2,
+    )
+    run.finish()
+    refused = proxy.where(lambda r: r.fate == "injected")
+    assert len(refused) == 2
+    key = "pfx/projects/p/runs/info/run.json"
+    info = json.loads(bucket.server.client().get_object(Bucket=bucket.name, Key=key)["Body"].read())
+    assert info["status"] == "finished"
+
+
 # -- 9. the offline spool ------------------------------------------------------------------
 
 
