@@ -352,6 +352,12 @@ def _number_array(values: list[Any], target: pa.DataType | None) -> pa.Array:
     if target is not None and pa.types.is_null(arr.type):
         return pa.nulls(len(arr), type=target)  # (nulls never widen a column)
     if target is not None and pa.types.is_integer(target):
+        if pa.types.is_decimal(arr.type):  # float64 would round it: refuse, never alter
+            raise ColumnTypeError(
+                f"decimal values in an integer column ({target}) cannot be stored without "
+                "rounding them to float; log Decimals in a column that held decimals from "
+                "its first log, or convert them to float"
+            )
         # A float in an int column widens the column; it is never truncated.
         return arr.cast(pa.float64()) if not pa.types.is_integer(arr.type) else arr
     if target is not None and pa.types.is_floating(target) and target != pa.float64():
