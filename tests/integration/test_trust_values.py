@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import logging
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -307,3 +308,18 @@ def test_an_empty_incremental_table_logs_an_empty_increment(local: Any) -> None:
 def test_bad_arguments_are_tablelog_errors_naming_what_is_wrong(call: Any, match: str) -> None:
     with pytest.raises(tablelog.TablelogError, match=match):
         call()
+
+
+def test_a_decimal_logged_into_an_integer_column_is_refused_not_rounded(tmp_path: Path) -> None:
+    """Hypothesis counterexample (CI, test_values_roundtrip): MUTABLE, an int8 logged,
+    then Decimal('0.01') in the same column was stored as the float 0.01."""
+    run = tablelog.init(project="p", id="r", root=str(tmp_path))
+    t = tablelog.Table(columns=["c0"], log_mode="MUTABLE")
+    t.add_data(np.int8(0))
+    run.log({"k": t})
+    run.flush()
+    t.add_data(decimal.Decimal("0.01"))
+    with pytest.raises(tablelog.TablelogError, match="decimal values in an integer column"):
+        run.log({"k": t})
+    run.finish()
+    assert tablelog.scan("p/r/k", root=str(tmp_path)).collect()["c0"].to_list() == [0]
