@@ -29,6 +29,11 @@ from tablelog.objects.store import Store
 log = logging.getLogger("tablelog")
 
 
+#: Manifests kept from checking a hint (``TableRef.keep_manifest``) are taken for this
+#: long (seconds).
+_KEPT_FOR_S = 10.0
+
+
 class TableRef:
     """Where one table's versions live: ``project/run_id/key`` in a store."""
 
@@ -69,9 +74,9 @@ class TableRef:
 
     def take_manifest(self, version: int) -> bytes | None:
         """The bytes :meth:`keep_manifest` kept for ``version`` (then forgotten), if
-        fetched in the last :data:`KEPT_FOR_S` seconds; otherwise None (fetch again)."""
+        fetched in the last :data:`_KEPT_FOR_S` seconds; otherwise None (fetch again)."""
         kept = self._kept.pop(version, None)
-        if kept is None or time.monotonic() - kept[1] > KEPT_FOR_S:
+        if kept is None or time.monotonic() - kept[1] > _KEPT_FOR_S:
             return None
         return kept[0]
 
@@ -321,8 +326,6 @@ class _StateCache:
         self._newest.clear()
 
 
-#: Manifests kept from checking hints are taken for this long (seconds).
-KEPT_FOR_S = 10.0
 STATES = _StateCache()
 
 
@@ -334,7 +337,7 @@ def _fetch_manifests(ref: TableRef, versions: list[int]) -> list[tuple[Manifest,
         fetched = dict(
             zip(missing, ref.store.get_many([ref.version_key(v) for v in missing]), strict=True)
         )
-        datas = [kept[v] or fetched[v] for v in versions]
+        datas = [fetched[v] if (k := kept[v]) is None else k for v in versions]
     except FileNotFoundError as e:
         which = versions[0] if len(versions) == 1 else f"{versions[0]}..{versions[-1]}"
         raise NotFoundError(

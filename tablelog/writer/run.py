@@ -727,10 +727,7 @@ class Run:
             )
             return  # run.json cannot be written either; sync finishes the job
         self._release_landed()
-        try:  # (a compaction below writes its own)
-            self._write_hints(force=True)
-        except Exception as e:  # an optimisation only: never in the way of run.json
-            log.debug("tablelog: latest-version hints of run %s not written: %s", self.path, e)
+        self._write_hints(force=True)  # (a compaction below writes its own)
         error = self._worker.error
         if error is None and self._compact_at is not None:
             self._compact_tables(self._compact_at)

@@ -6,6 +6,7 @@ SeaweedFS costs a few requests at any number of versions."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 import time
 from typing import Any
@@ -389,8 +390,6 @@ def test_a_manifest_copied_from_another_run_past_a_gap_is_not_the_newest(where: 
 def test_a_hint_that_cannot_be_written_never_fails_finish(local: Where) -> None:
     """A directory where the hint goes stands for any local write error (disk full, a
     file held open): finish() still writes run.json."""
-    import os
-
     run = local.init(id="r")
     _log(run, 3)
     ref = TableRef(_store(local), "p", "r", "t")
