@@ -10,6 +10,8 @@ CORE   := $(VENV)/.installed-core
 DEV    := $(VENV)/.installed-dev
 # Parallel test workers (pytest-xdist): 2 for the 2-core machines CI and developers
 # have (auto would be the same there); `make test N=0` runs in one process.
+# A worker that crashes (a native fault) fails the run at once: xdist's replacement
+# worker under --dist loadgroup can wait forever for the crashed worker's group.
 N      ?= 2
 
 .PHONY: demo test lint bench clean
@@ -32,7 +34,7 @@ demo: $(CORE)
 	@$(PY) -m tablelog.demo
 
 test: $(DEV)
-	$(PY) -m pytest -n $(N) --dist loadgroup
+	$(PY) -m pytest -n $(N) --dist loadgroup --max-worker-restart=0
 
 lint: $(DEV)
 	$(VENV)/bin/ruff check tablelog tests

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import itertools
 import os
 import sys
@@ -27,6 +28,30 @@ LOCALSTACK_URL = os.environ.get("TABLELOG_LOCALSTACK_URL", "http://127.0.0.1:456
 # .ci/run starts LocalStack and sets this: there, a LocalStack that does not answer is a
 # failure, not a skip.
 LOCALSTACK_REQUIRED = os.environ.get("TABLELOG_REQUIRE_LOCALSTACK") == "1"
+
+
+#: Where a native crash (a segfault in a C extension) of this test process leaves the
+#: stacks of all its threads: xdist prints a crashed worker's stderr mid-run, where a long
+#: log cuts it; .ci/run prints the crashing thread from here at the end.
+CRASH_LOG = Path(__file__).parent.parent / ".tools" / "crash"
+_crash_file: Any = None
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    global _crash_file
+    CRASH_LOG.mkdir(parents=True, exist_ok=True)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    _crash_file = open(CRASH_LOG / f"{worker}-{os.getpid()}.log", "w")  # noqa: SIM115
+    faulthandler.enable(file=_crash_file, all_threads=True)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    global _crash_file
+    if _crash_file is not None:
+        faulthandler.enable(file=sys.stderr, all_threads=True)
+        _crash_file.close()
+        Path(_crash_file.name).unlink(missing_ok=True)  # no crash: nothing to keep
+        _crash_file = None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
