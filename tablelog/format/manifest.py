@@ -339,21 +339,38 @@ def _loads(data: bytes, where: str, limit: int) -> JSON:
         raise _fail(where, f"not valid JSON ({e})") from e
 
 
+def check_format_version(value: JSON, *, what: str, where: str, newest: int) -> int:
+    """``value``, the ``format_version`` of the ``what`` at ``where``, if this tablelog
+    reads it (1 … ``newest``); otherwise a :class:`FormatError` that names the object and
+    its format: a newer one says to upgrade tablelog, anything else is damage
+    (docs/format.md, "Versioning policy"). Checked before any other field, since the
+    version decides what the other fields mean."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise FormatError(
+            f"{what} {where} has no integer format_version (got {str(value)[:40]!r}): "
+            "it is damaged or not a tablelog object"
+        )
+    if value > newest:
+        raise FormatError(
+            f"{what} {where} was written with format version {value}, but this tablelog "
+            f"reads format version {newest} at most: upgrade tablelog"
+        )
+    if value < 1:
+        raise FormatError(
+            f"{what} {where} has format version {value}, which no tablelog writes: "
+            "it is damaged or not a tablelog object"
+        )
+    return value
+
+
 def parse_manifest(data: bytes, *, where: str) -> Manifest:
     """Parse and validate manifest bytes read from ``where`` (a URL, for messages)."""
     v = _loads(data, where, MAX_MANIFEST_BYTES)
     if not isinstance(v, dict):
         raise _fail(where, "expected a JSON object")
-    fv = v.get("format_version")
-    if not isinstance(fv, int) or isinstance(fv, bool):
-        raise _fail(where, "no integer format_version")
-    if fv > FORMAT_VERSION:
-        raise FormatError(
-            f"{where} was written with format version {fv}, but this tablelog reads "
-            f"format version {FORMAT_VERSION} at most: upgrade tablelog"
-        )
-    if fv < 1:
-        raise _fail(where, f"format_version {fv} is not valid")
+    fv = check_format_version(
+        v.get("format_version"), what="manifest", where=where, newest=FORMAT_VERSION
+    )
     v = _obj(
         v,
         where,
@@ -448,9 +465,13 @@ def parse_segment(data: bytes, *, where: str) -> tuple[Fragment, ...]:
         body = inflater.decompress(data, MAX_SEGMENT_BYTES + 1)
     except zlib.error as e:
         raise _fail(where, f"segment is not gzip ({e})") from e
-    v = _obj(_loads(body, where, MAX_SEGMENT_BYTES), where, {"format_version", "fragments"})
-    if v["format_version"] != FORMAT_VERSION:
-        raise FormatError(f"{where}: unsupported segment format version {v['format_version']!r}")
+    v = _loads(body, where, MAX_SEGMENT_BYTES)
+    if not isinstance(v, dict):
+        raise _fail(where, "a segment is a JSON object")
+    check_format_version(
+        v.get("format_version"), what="checkpoint segment", where=where, newest=FORMAT_VERSION
+    )
+    v = _obj(v, where, {"format_version", "fragments"})
     return tuple(
         _quick_fragment(f) or parse_fragment(f, f"{where}.fragments[{i}]")
         for i, f in enumerate(_list(v["fragments"], f"{where}.fragments"))
