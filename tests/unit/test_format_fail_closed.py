@@ -69,6 +69,8 @@ def _rewrite_chain_as_format_2(store: Store, versions: int) -> None:
         doc = _as_format_2(json.loads(store.get(key)))
         doc["parent"] = parent
         data = canonical_json(doc)
+        # A well-formed format-2 manifest: the readers refuse it for its format alone.
+        assert parse_manifest(data, where=key, max_format=2).format_version == 2
         store.put(key, data)
         parent = digest_of(data)
 
@@ -173,6 +175,7 @@ def test_a_format_2_checkpoint_segment_is_refused() -> None:
     seg = json.loads(gzip.decompress(store.get(seg_key)))
     seg = {"format_version": 2, "fragments": [_fragment_2(f) for f in seg["fragments"]]}
     seg_data = gzip.compress(canonical_json(seg), mtime=0)
+    assert len(parse_segment(seg_data, where=seg_key, max_format=2)) == ref["fragments"]
     new_ref = digest_of(seg_data)
     store.put(paths.object_key(new_ref, "json.gz"), seg_data)
     doc["checkpoint"] = [{"object": new_ref, "fragments": ref["fragments"]}]
