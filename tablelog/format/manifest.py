@@ -3,6 +3,11 @@
 Manifests are canonical JSON (sorted keys, fixed separators, no NaN) so a manifest's
 SHA-256 is reproducible; the next version records it as ``parent``. Parsing is strict:
 size limits, known fields only, types checked, and ``format_version`` picks the parser.
+
+Format 2 (docs/format.md, "Format 2") is modelled, encoded and parsed here, but no
+writer writes it and the readers do not accept it: :func:`parse_manifest` and
+:func:`parse_segment` read format :data:`FORMAT_VERSION` at most unless a caller
+passes ``max_format`` (only tests do, until the readers learn format 2).
 """
 
 from __future__ import annotations
@@ -15,14 +20,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tablelog.errors import FormatError
+from tablelog.errors import FormatError, InvalidArgumentError
 from tablelog.format import paths
 
+#: The format writers write and readers accept.
 FORMAT_VERSION = 1
+#: The newest format this module can encode and parse (given ``max_format``).
+NEWEST_FORMAT = 2
+#: A format-2 commit adds at most this many increments (docs/format.md, "Commits").
+MAX_COMMIT_INCREMENTS = 256
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 MAX_SEGMENT_BYTES = 256 * 1024 * 1024
 MODES = ("IMMUTABLE", "MUTABLE", "INCREMENTAL")
 _DIGEST_CHARS = frozenset("0123456789abcdef")
+_LOG_ID = re.compile(r"[0-9a-f]{32}")
 
 JSON = Any
 
@@ -50,8 +61,13 @@ class Fragment:
 
     id: str
     rows: int
+    #: Format 1: the version that added the rows. Format 2: the first increment the
+    #: rows belong to (``first``).
     increment: int
     groups: tuple[ColumnGroup, ...]
+    #: Format 2 only (``last``): the last increment the rows belong to, ``>=
+    #: increment``; None in format 1, where a fragment names one increment.
+    last_increment: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,6 +102,18 @@ class SegmentRef:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Increment:
+    """Format 2: one ``run.log`` of the key, with its own identity (docs/format.md,
+    "Increments")."""
+
+    number: int
+    step: int | None
+    time: float
+    rows: int
+    log_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class Manifest:
     """Version ``version`` of one table. See docs/format.md for every field."""
 
@@ -104,6 +132,10 @@ class Manifest:
     checkpoint: tuple[SegmentRef, ...] | None = None
     separate: bool = False
     extra: Mapping[str, JSON] = field(default_factory=dict)
+    #: Format 2 only (None in format 1): the increments this commit adds, in order,
+    #: and the number of increments of versions 0..version.
+    increments: tuple[Increment, ...] | None = None
+    increment_count: int | None = None
 
 
 # ----------------------------------------------------------------------------- encode
@@ -116,13 +148,33 @@ def _group_json(g: ColumnGroup) -> JSON:
     return out
 
 
-def _fragment_json(f: Fragment) -> JSON:
-    return {
+def _fragment_json(f: Fragment, format_version: int) -> JSON:
+    out: dict[str, JSON] = {
         "id": f.id,
         "rows": f.rows,
-        "increment": f.increment,
         "groups": [_group_json(g) for g in f.groups],
     }
+    if format_version == 1:
+        if f.last_increment is not None:
+            raise InvalidArgumentError(f"fragment {f.id}: format 1 has no last increment")
+        out["increment"] = f.increment
+    else:
+        if f.last_increment is None:
+            raise InvalidArgumentError(f"fragment {f.id}: format 2 needs its last increment")
+        out["first"] = f.increment
+        out["last"] = f.last_increment
+    return out
+
+
+def _increment_json(i: Increment) -> JSON:
+    return {"number": i.number, "step": i.step, "time": i.time, "rows": i.rows, "log_id": i.log_id}
+
+
+def _check_encodable(format_version: int) -> None:
+    if isinstance(format_version, bool) or format_version not in range(1, NEWEST_FORMAT + 1):
+        raise InvalidArgumentError(
+            f"cannot encode format version {format_version!r}: 1..{NEWEST_FORMAT} only"
+        )
 
 
 def canonical_json(value: JSON) -> bytes:
@@ -133,6 +185,13 @@ def canonical_json(value: JSON) -> bytes:
 
 
 def manifest_to_json(m: Manifest) -> JSON:
+    fv = m.format_version
+    _check_encodable(fv)
+    if (fv == 1) != (m.increments is None) or (m.increments is None) != (m.increment_count is None):
+        raise InvalidArgumentError(
+            f"version {m.version}: increments and increment_count are written in format 2 "
+            f"and only there, not format {fv}"
+        )
     out: dict[str, JSON] = {
         "format_version": m.format_version,
         "key": m.key,
@@ -146,7 +205,7 @@ def manifest_to_json(m: Manifest) -> JSON:
         "fragments": m.fragments,
         "change": {
             "replace": m.change.replace,
-            "add": [_fragment_json(f) for f in m.change.add],
+            "add": [_fragment_json(f, fv) for f in m.change.add],
             "remove": list(m.change.remove),
             "add_groups": [
                 {"fragment": fid, "group": _group_json(g)} for fid, g in m.change.add_groups
@@ -161,6 +220,9 @@ def manifest_to_json(m: Manifest) -> JSON:
         out["separate"] = True
     if m.extra:
         out["extra"] = dict(m.extra)
+    if m.increments is not None:
+        out["increments"] = [_increment_json(i) for i in m.increments]
+        out["increment_count"] = m.increment_count
     return out
 
 
@@ -168,10 +230,17 @@ def encode_manifest(m: Manifest) -> bytes:
     return canonical_json(manifest_to_json(m))
 
 
-def encode_segment(fragments: tuple[Fragment, ...]) -> bytes:
-    """A segment object: gzip of canonical JSON, deterministic (mtime 0)."""
+def encode_segment(
+    fragments: tuple[Fragment, ...], *, format_version: int = FORMAT_VERSION
+) -> bytes:
+    """A segment object: gzip of canonical JSON, deterministic (mtime 0); a checkpoint's
+    segments are of its manifest's format."""
+    _check_encodable(format_version)
     body = canonical_json(
-        {"format_version": FORMAT_VERSION, "fragments": [_fragment_json(f) for f in fragments]}
+        {
+            "format_version": format_version,
+            "fragments": [_fragment_json(f, format_version) for f in fragments],
+        }
     )
     return gzip.compress(body, compresslevel=6, mtime=0)
 
@@ -231,6 +300,7 @@ def _blob_name(value: JSON, where: str) -> str:
 
 _GROUP_FIELDS = frozenset({"object", "columns", "size"})
 _FRAGMENT_FIELDS = frozenset({"id", "rows", "increment", "groups"})
+_FRAGMENT2_FIELDS = frozenset({"id", "rows", "first", "last", "groups"})
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -256,16 +326,26 @@ def _quick_group(v: JSON) -> ColumnGroup | None:
     return ColumnGroup(object=obj, columns=tuple(cols), size=size)
 
 
-def _quick_fragment(v: JSON) -> Fragment | None:
-    if type(v) is not dict or v.keys() != _FRAGMENT_FIELDS:
+def _quick_fragment(v: JSON, format_version: int = 1) -> Fragment | None:
+    if type(v) is not dict:
         return None
-    fid, rows, inc, groups = v["id"], v["rows"], v["increment"], v["groups"]
+    if format_version == 1:
+        if v.keys() != _FRAGMENT_FIELDS:
+            return None
+        first = last = v["increment"]
+    else:
+        if v.keys() != _FRAGMENT2_FIELDS:
+            return None
+        first, last = v["first"], v["last"]
+    fid, rows, groups = v["id"], v["rows"], v["groups"]
     if (
         type(fid) is not str
         or type(rows) is not int
         or rows < 0
-        or type(inc) is not int
-        or inc < 0
+        or type(first) is not int
+        or first < 0
+        or type(last) is not int
+        or last < first
         or type(groups) is not list
         or not groups
     ):
@@ -276,7 +356,13 @@ def _quick_fragment(v: JSON) -> Fragment | None:
         if group is None:
             return None
         parsed.append(group)
-    return Fragment(id=fid, rows=rows, increment=inc, groups=tuple(parsed))
+    return Fragment(
+        id=fid,
+        rows=rows,
+        increment=first,
+        groups=tuple(parsed),
+        last_increment=None if format_version == 1 else last,
+    )
 
 
 def parse_group(value: JSON, where: str) -> ColumnGroup:
@@ -298,23 +384,92 @@ def parse_group(value: JSON, where: str) -> ColumnGroup:
     )
 
 
-def parse_fragment(value: JSON, where: str) -> Fragment:
-    quick = _quick_fragment(value)
+def parse_fragment(value: JSON, where: str, *, format_version: int = 1) -> Fragment:
+    """A fragment of a ``format_version`` manifest or segment (format 2: ``first`` and
+    ``last`` instead of ``increment``)."""
+    quick = _quick_fragment(value, format_version)
     if quick is not None:
         return quick
-    v = _obj(value, where, {"id", "rows", "increment", "groups"})
+    fields = _FRAGMENT_FIELDS if format_version == 1 else _FRAGMENT2_FIELDS
+    v = _obj(value, where, set(fields))
     groups = tuple(
         parse_group(g, f"{where}.groups[{i}]")
         for i, g in enumerate(_list(v["groups"], f"{where}.groups"))
     )
     if not groups:
         raise _fail(where, "a fragment needs at least one column group")
+    last = None
+    if format_version == 1:
+        first = _int(v["increment"], f"{where}.increment")
+    else:
+        first = _int(v["first"], f"{where}.first")
+        last = _int(v["last"], f"{where}.last")
+        if last < first:
+            raise _fail(where, f"increments {first}..{last}: last is before first")
     return Fragment(
         id=_str(v["id"], f"{where}.id"),
         rows=_int(v["rows"], f"{where}.rows"),
-        increment=_int(v["increment"], f"{where}.increment"),
+        increment=first,
         groups=groups,
+        last_increment=last,
     )
+
+
+_INCREMENT_FIELDS = {"number", "step", "time", "rows", "log_id"}
+
+
+def _parse_increment(value: JSON, where: str) -> Increment:
+    v = _obj(value, where, _INCREMENT_FIELDS)
+    step = v["step"]
+    log_id = _str(v["log_id"], f"{where}.log_id")
+    if not _LOG_ID.fullmatch(log_id):
+        raise _fail(where, f"log_id must be 32 lowercase hex digits, got {log_id[:40]!r}")
+    return Increment(
+        number=_int(v["number"], f"{where}.number"),
+        step=None if step is None else _int(step, f"{where}.step"),
+        time=_time(v["time"], f"{where}.time"),
+        rows=_int(v["rows"], f"{where}.rows"),
+        log_id=log_id,
+    )
+
+
+def _time(value: JSON, where: str) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise _fail(where, f"time must be a number, got {value!r}")
+    return float(value)
+
+
+def _check_increments(m: Manifest, where: str) -> None:
+    """The rules of one format-2 manifest (docs/format.md, "Increments", "Commits");
+    those between a manifest and its parent are the chain's."""
+    increments, count = m.increments, m.increment_count
+    assert increments is not None and count is not None
+    if len(increments) > MAX_COMMIT_INCREMENTS:
+        raise _fail(where, f"{len(increments)} increments, more than {MAX_COMMIT_INCREMENTS}")
+    if len(increments) > 1 and (m.mode != "INCREMENTAL" or m.separate):
+        kind = "separate INCREMENTAL" if m.separate else m.mode
+        raise _fail(where, f"a {kind} version holds one increment, not {len(increments)}")
+    if increments:
+        first = increments[0].number
+        numbers = [i.number for i in increments]
+        if numbers != list(range(first, first + len(increments))):
+            raise _fail(where, f"increment numbers {numbers[:8]} are not consecutive")
+        if count != numbers[-1] + 1:
+            raise _fail(
+                where, f"increment_count {count} is not the last increment {numbers[-1]} + 1"
+            )
+        if m.step != increments[-1].step:
+            raise _fail(
+                where, f"step {m.step} is not its last increment's step {increments[-1].step}"
+            )
+    for f in m.change.add:
+        assert f.last_increment is not None
+        if f.last_increment >= count:
+            raise _fail(
+                where,
+                f"fragment {f.id} holds increment {f.last_increment}, but the table has "
+                f"{count} increments",
+            )
 
 
 def _parse_column(value: JSON, where: str) -> Column:
@@ -339,21 +494,47 @@ def _loads(data: bytes, where: str, limit: int) -> JSON:
         raise _fail(where, f"not valid JSON ({e})") from e
 
 
-def parse_manifest(data: bytes, *, where: str) -> Manifest:
-    """Parse and validate manifest bytes read from ``where`` (a URL, for messages)."""
+def check_format_version(value: JSON, *, what: str, where: str, newest: int) -> int:
+    """``value``, the ``format_version`` of the ``what`` at ``where``, if this tablelog
+    reads it (1 … ``newest``); otherwise a :class:`FormatError` that names the object and
+    its format: a newer one says to upgrade tablelog, anything else is damage
+    (docs/format.md, "Versioning policy"). Checked before any other field, since the
+    version decides what the other fields mean."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise FormatError(
+            f"{what} {where} has no integer format_version (got {str(value)[:40]!r}): "
+            "it is damaged or not a tablelog object"
+        )
+    if value > newest:
+        raise FormatError(
+            f"{what} {where} was written with format version {value}, but this tablelog "
+            f"reads format version {newest} at most: upgrade tablelog"
+        )
+    if value < 1:
+        raise FormatError(
+            f"{what} {where} has format version {value}, which no tablelog writes: "
+            "it is damaged or not a tablelog object"
+        )
+    return value
+
+
+def _max_format(max_format: int) -> int:
+    if isinstance(max_format, bool) or max_format not in range(1, NEWEST_FORMAT + 1):
+        raise InvalidArgumentError(f"max_format is 1..{NEWEST_FORMAT}, got {max_format!r}")
+    return max_format
+
+
+def parse_manifest(data: bytes, *, where: str, max_format: int = FORMAT_VERSION) -> Manifest:
+    """Parse and validate manifest bytes read from ``where`` (a URL, for messages).
+
+    ``max_format`` is the newest format accepted; readers leave it at
+    :data:`FORMAT_VERSION` until they read format 2 (docs/format.md, "Format 2")."""
     v = _loads(data, where, MAX_MANIFEST_BYTES)
     if not isinstance(v, dict):
         raise _fail(where, "expected a JSON object")
-    fv = v.get("format_version")
-    if not isinstance(fv, int) or isinstance(fv, bool):
-        raise _fail(where, "no integer format_version")
-    if fv > FORMAT_VERSION:
-        raise FormatError(
-            f"{where} was written with format version {fv}, but this tablelog reads "
-            f"format version {FORMAT_VERSION} at most: upgrade tablelog"
-        )
-    if fv < 1:
-        raise _fail(where, f"format_version {fv} is not valid")
+    fv = check_format_version(
+        v.get("format_version"), what="manifest", where=where, newest=_max_format(max_format)
+    )
     v = _obj(
         v,
         where,
@@ -369,6 +550,7 @@ def parse_manifest(data: bytes, *, where: str) -> Manifest:
             "rows",
             "fragments",
             "change",
+            *(("increments", "increment_count") if fv >= 2 else ()),
         },
         frozenset({"schema", "checkpoint", "separate", "extra"}),
     )
@@ -381,9 +563,7 @@ def parse_manifest(data: bytes, *, where: str) -> Manifest:
     step = v["step"]
     if step is not None:
         step = _int(step, f"{where}.step")
-    t = v["time"]
-    if not isinstance(t, int | float) or isinstance(t, bool):
-        raise _fail(where, f"time must be a number, got {t!r}")
+    t = _time(v["time"], f"{where}.time")
     ch = _obj(v["change"], f"{where}.change", {"replace", "add", "remove", "add_groups"})
     if not isinstance(ch["replace"], bool):
         raise _fail(where, "change.replace must be true or false")
@@ -395,7 +575,8 @@ def parse_manifest(data: bytes, *, where: str) -> Manifest:
     change = Change(
         replace=ch["replace"],
         add=tuple(
-            _quick_fragment(f) or parse_fragment(f, f"{where}.change.add[{i}]")
+            _quick_fragment(f, fv)
+            or parse_fragment(f, f"{where}.change.add[{i}]", format_version=fv)
             for i, f in enumerate(_list(ch["add"], f"{where}.change.add"))
         ),
         remove=tuple(_str(r, f"{where}.change.remove") for r in _list(ch["remove"], where)),
@@ -422,14 +603,21 @@ def parse_manifest(data: bytes, *, where: str) -> Manifest:
     extra = v.get("extra", {})
     if not isinstance(extra, dict):
         raise _fail(where, "extra must be an object")
-    return Manifest(
+    increments = increment_count = None
+    if fv >= 2:
+        increments = tuple(
+            _parse_increment(item, f"{where}.increments[{i}]")
+            for i, item in enumerate(_list(v["increments"], f"{where}.increments"))
+        )
+        increment_count = _int(v["increment_count"], f"{where}.increment_count")
+    m = Manifest(
         format_version=fv,
         key=_str(v["key"], f"{where}.key"),
         version=_int(v["version"], f"{where}.version"),
         parent=parent,
         mode=mode,
         step=step,
-        time=float(t),
+        time=t,
         writer=_str(v["writer"], f"{where}.writer"),
         schema=schema,
         rows=_int(v["rows"], f"{where}.rows"),
@@ -438,20 +626,35 @@ def parse_manifest(data: bytes, *, where: str) -> Manifest:
         checkpoint=checkpoint,
         separate=separate,
         extra=extra,
+        increments=increments,
+        increment_count=increment_count,
     )
+    if fv >= 2:
+        _check_increments(m, where)
+    return m
 
 
-def parse_segment(data: bytes, *, where: str) -> tuple[Fragment, ...]:
-    """Parse a segment object (gzip JSON list of fragments)."""
+def parse_segment(
+    data: bytes, *, where: str, max_format: int = FORMAT_VERSION
+) -> tuple[Fragment, ...]:
+    """Parse a segment object (gzip JSON list of fragments); ``max_format`` as for
+    :func:`parse_manifest`."""
     try:
         inflater = zlib.decompressobj(wbits=31)
         body = inflater.decompress(data, MAX_SEGMENT_BYTES + 1)
     except zlib.error as e:
         raise _fail(where, f"segment is not gzip ({e})") from e
-    v = _obj(_loads(body, where, MAX_SEGMENT_BYTES), where, {"format_version", "fragments"})
-    if v["format_version"] != FORMAT_VERSION:
-        raise FormatError(f"{where}: unsupported segment format version {v['format_version']!r}")
+    v = _loads(body, where, MAX_SEGMENT_BYTES)
+    if not isinstance(v, dict):
+        raise _fail(where, "a segment is a JSON object")
+    fv = check_format_version(
+        v.get("format_version"),
+        what="checkpoint segment",
+        where=where,
+        newest=_max_format(max_format),
+    )
+    v = _obj(v, where, {"format_version", "fragments"})
     return tuple(
-        _quick_fragment(f) or parse_fragment(f, f"{where}.fragments[{i}]")
+        _quick_fragment(f, fv) or parse_fragment(f, f"{where}.fragments[{i}]", format_version=fv)
         for i, f in enumerate(_list(v["fragments"], f"{where}.fragments"))
     )

@@ -7,11 +7,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tablelog.errors import FormatError, NotFoundError
-from tablelog.format.manifest import canonical_json
+from tablelog.format.manifest import canonical_json, check_format_version
 from tablelog.objects.store import Store
 
 MAX_RUN_JSON_BYTES = 4 * 1024 * 1024
 STATUSES = ("running", "finished", "failed")
+#: The run.json format this tablelog writes and reads (docs/format.md, "Runs"); group
+#: commit (format 2 manifests) leaves run.json unchanged.
+RUN_FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -24,7 +27,7 @@ class RunInfo:
     created: float
     updated: float
     last_step: int | None = None
-    format_version: int = 1
+    format_version: int = RUN_FORMAT_VERSION
     # W&B's run fields (#17): written only when set, so older files read the same.
     summary: dict[str, Any] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
@@ -64,9 +67,16 @@ def parse_run_info(data: bytes, *, where: str) -> RunInfo:
         v = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise FormatError(f"{where}: run.json is not valid JSON ({e})") from e
+    if not isinstance(v, dict):
+        raise FormatError(f"{where}: run.json is not a JSON object")
+    check_format_version(
+        v.get("format_version"), what="run.json", where=where, newest=RUN_FORMAT_VERSION
+    )
+    if v.get("status") not in STATUSES:
+        raise FormatError(
+            f"{where}: run.json has status {str(v.get('status'))[:40]!r}, not one of {STATUSES}"
+        )
     try:
-        if v["format_version"] != 1 or v["status"] not in STATUSES:
-            raise FormatError(f"{where}: unsupported run.json (format or status)")
         return RunInfo(
             project=str(v["project"]),
             run_id=str(v["run_id"]),
