@@ -54,6 +54,11 @@ class FormatError(TablelogError):
     """A manifest or object in the store is malformed, tampered with or too new."""
 
 
+class NewerFormatError(FormatError):
+    """An object in the store was written in a format newer than this tablelog reads:
+    upgrade tablelog (nothing is read from it, and nothing overwrites it)."""
+
+
 class StoreError(TablelogError):
     """The store failed or refused an operation (network, permissions, bucket).
 

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tablelog.errors import FormatError, InvalidArgumentError
+from tablelog.errors import FormatError, InvalidArgumentError, NewerFormatError
 from tablelog.format import paths
 
 #: The format writers write and readers accept.
@@ -506,7 +506,7 @@ def check_format_version(value: JSON, *, what: str, where: str, newest: int) -> 
             "it is damaged or not a tablelog object"
         )
     if value > newest:
-        raise FormatError(
+        raise NewerFormatError(
             f"{what} {where} was written with format version {value}, but this tablelog "
             f"reads format version {newest} at most: upgrade tablelog"
         )

@@ -25,6 +25,7 @@ from tablelog.data.compaction import compact_table
 from tablelog.data.groups import read_group, upload_group
 from tablelog.errors import (
     CommitStateUnknownError,
+    NewerFormatError,
     RunError,
     StoreError,
     TablelogError,
@@ -782,7 +783,9 @@ class Run:
         if self.shard is not None:  # every rank writes run.json: keep the others' news
             try:
                 other = read_run_info(self._store, paths.run_json_key(self.project, self.id))
-            except TablelogError:
+            except NewerFormatError:
+                raise  # a newer tablelog's run.json is never overwritten
+            except TablelogError:  # damaged: this rank's run.json replaces it
                 other = None
             if other is not None:
                 steps = [s for s in (last_step, other.last_step) if s is not None]

@@ -274,3 +274,21 @@ def test_an_older_or_unknown_format_is_damage_not_an_upgrade(parser: str, fv: ob
     message = str(info.value)
     assert message.startswith(f"{what} u ") and "damaged or not a tablelog object" in message
     assert "upgrade" not in message
+
+
+def test_a_shard_never_overwrites_a_newer_run_json() -> None:
+    """Every rank of a sharded run rewrites run.json, keeping the others' news: one that
+    finds a newer tablelog's run.json raises instead of replacing it with format 1."""
+    root = _root("shard-runjson")
+    run = tablelog.init(project="p", id="r", root=root, shard="s0")
+    table = tablelog.Table(columns=["a"], data=[[1]])
+    run.log({"t": table})
+    store = open_store(root)
+    key = paths.run_json_key("p", "r")
+    newer = canonical_json(dict(json.loads(store.get(key)), format_version=2))
+    store.put(key, newer)
+    with pytest.raises(tablelog.NewerFormatError, match=f"run.json .* {UPGRADE}"):
+        run.finish()
+    assert store.get(key) == newer
+    tablelog.clear_caches()
+    assert tablelog.scan("p/r/t", root=root, shard="s0").collect()["a"].to_list() == [1]
