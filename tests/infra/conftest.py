@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from servers import start_moto
 from tfsupport import (
     EXAMPLE,
     Applied,
@@ -50,14 +51,10 @@ def terraform(tmp_path_factory: pytest.TempPathFactory) -> Terraform:
 
 @pytest.fixture(scope="module")
 def infra_moto() -> Iterator[MotoEndpoint]:
-    """moto's server in a thread of this process, on a free loopback port."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
+    """moto's server (S3, IAM, STS) in its own process, on a free loopback port."""
+    server = start_moto()
     try:
-        host, port = server.get_host_and_port()
-        yield MotoEndpoint(endpoint=f"http://{host}:{port}")
+        yield MotoEndpoint(endpoint=server.endpoint_url)
     finally:
         server.stop()
 

@@ -53,7 +53,7 @@ def _launch(where: Any, ranks: int, steps: int) -> None:
     "kind",
     [
         "local",
-        # 6 rank processes against the in-process moto take ~1.5 min: CI's full pass only
+        # 6 rank processes against moto (pure Python) take ~1.5 min: CI's full pass only
         pytest.param("moto", marks=[pytest.mark.s3, pytest.mark.full_scale_only]),
         pytest.param("seaweedfs", marks=pytest.mark.s3),
     ],

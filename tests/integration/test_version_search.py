@@ -26,8 +26,8 @@ def _write(ref: TableRef, versions: range) -> None:
 
 KINDS = ["local", pytest.param("moto", marks=pytest.mark.s3),
          pytest.param("seaweedfs", marks=pytest.mark.s3)]  # fmt: skip
-# Writing 2,000 placeholder versions to the in-process moto takes about a minute (the
-# test process serves it): those tests run on moto only in CI's full-scale pass.
+# Writing 2,000 placeholder versions to moto (pure Python) takes about a minute: those
+# tests run on moto only in CI's full-scale pass.
 HEAVY_KINDS = ["local", pytest.param("moto", marks=[pytest.mark.s3, pytest.mark.full_scale_only]),
                pytest.param("seaweedfs", marks=pytest.mark.s3)]  # fmt: skip
 
