@@ -635,10 +635,11 @@ def parse_manifest(data: bytes, *, where: str, max_format: int = FORMAT_VERSION)
 
 
 def parse_segment(
-    data: bytes, *, where: str, max_format: int = FORMAT_VERSION
+    data: bytes, *, where: str, max_format: int = FORMAT_VERSION, format_version: int | None = None
 ) -> tuple[Fragment, ...]:
     """Parse a segment object (gzip JSON list of fragments); ``max_format`` as for
-    :func:`parse_manifest`."""
+    :func:`parse_manifest`. ``format_version``, when given, is the format of the
+    checkpoint manifest that lists the segment, which the segment must be of."""
     try:
         inflater = zlib.decompressobj(wbits=31)
         body = inflater.decompress(data, MAX_SEGMENT_BYTES + 1)
@@ -653,6 +654,11 @@ def parse_segment(
         where=where,
         newest=_max_format(max_format),
     )
+    if format_version is not None and fv != format_version:
+        raise FormatError(
+            f"checkpoint segment {where} is format {fv}, but the checkpoint that lists it is "
+            f"format {format_version}: a checkpoint's segments are of its format"
+        )
     v = _obj(v, where, {"format_version", "fragments"})
     return tuple(
         _quick_fragment(f, fv) or parse_fragment(f, f"{where}.fragments[{i}]", format_version=fv)
