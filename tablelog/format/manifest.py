@@ -422,7 +422,7 @@ def _parse_increment(value: JSON, where: str) -> Increment:
     v = _obj(value, where, _INCREMENT_FIELDS)
     step = v["step"]
     log_id = _str(v["log_id"], f"{where}.log_id")
-    if not _LOG_ID.fullmatch(log_id):
+    if not is_log_id(log_id):
         raise _fail(where, f"log_id must be 32 lowercase hex digits, got {log_id[:40]!r}")
     return Increment(
         number=_int(v["number"], f"{where}.number"),
@@ -431,6 +431,11 @@ def _parse_increment(value: JSON, where: str) -> Increment:
         rows=_int(v["rows"], f"{where}.rows"),
         log_id=log_id,
     )
+
+
+def is_log_id(text: str) -> bool:
+    """Whether ``text`` is a log id as format 2 records it: 32 lowercase hex digits."""
+    return _LOG_ID.fullmatch(text) is not None
 
 
 def _time(value: JSON, where: str) -> float:
