@@ -273,7 +273,7 @@ def _load_fragments(ref: TableRef, m: Manifest) -> tuple[Fragment, ...]:
         url = ref.store.full_url(key)
         if digest_of(data) != seg.object:
             data = get_verified(ref.store, key, seg.object)  # raises with the location
-        frags = parse_segment(data, where=url)
+        frags = parse_segment(data, where=url, format_version=m.format_version)
         if len(frags) != seg.fragments:
             raise FormatError(
                 f"{url}: segment lists {len(frags)} fragments, expected {seg.fragments}"

@@ -422,7 +422,7 @@ def _parse_increment(value: JSON, where: str) -> Increment:
     v = _obj(value, where, _INCREMENT_FIELDS)
     step = v["step"]
     log_id = _str(v["log_id"], f"{where}.log_id")
-    if not _LOG_ID.fullmatch(log_id):
+    if not is_log_id(log_id):
         raise _fail(where, f"log_id must be 32 lowercase hex digits, got {log_id[:40]!r}")
     return Increment(
         number=_int(v["number"], f"{where}.number"),
@@ -431,6 +431,11 @@ def _parse_increment(value: JSON, where: str) -> Increment:
         rows=_int(v["rows"], f"{where}.rows"),
         log_id=log_id,
     )
+
+
+def is_log_id(text: str) -> bool:
+    """Whether ``text`` is a log id as format 2 records it: 32 lowercase hex digits."""
+    return _LOG_ID.fullmatch(text) is not None
 
 
 def _time(value: JSON, where: str) -> float:
@@ -635,10 +640,11 @@ def parse_manifest(data: bytes, *, where: str, max_format: int = FORMAT_VERSION)
 
 
 def parse_segment(
-    data: bytes, *, where: str, max_format: int = FORMAT_VERSION
+    data: bytes, *, where: str, max_format: int = FORMAT_VERSION, format_version: int | None = None
 ) -> tuple[Fragment, ...]:
     """Parse a segment object (gzip JSON list of fragments); ``max_format`` as for
-    :func:`parse_manifest`."""
+    :func:`parse_manifest`. ``format_version``, when given, is the format of the
+    checkpoint manifest that lists the segment, which the segment must be of."""
     try:
         inflater = zlib.decompressobj(wbits=31)
         body = inflater.decompress(data, MAX_SEGMENT_BYTES + 1)
@@ -653,6 +659,11 @@ def parse_segment(
         where=where,
         newest=_max_format(max_format),
     )
+    if format_version is not None and fv != format_version:
+        raise FormatError(
+            f"checkpoint segment {where} is format {fv}, but the checkpoint that lists it is "
+            f"format {format_version}: a checkpoint's segments are of its format"
+        )
     v = _obj(v, where, {"format_version", "fragments"})
     return tuple(
         _quick_fragment(f, fv) or parse_fragment(f, f"{where}.fragments[{i}]", format_version=fv)

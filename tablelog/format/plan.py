@@ -13,13 +13,16 @@ from tablelog.errors import (
 from tablelog.format.arrow_types import merged_type
 from tablelog.format.manifest import (
     FORMAT_VERSION,
+    MAX_COMMIT_INCREMENTS,
     Change,
     Column,
     ColumnGroup,
     Fragment,
+    Increment,
     Manifest,
     SegmentRef,
     encode_segment,
+    is_log_id,
 )
 from tablelog.format.state import (
     MAX_STEP,
@@ -65,6 +68,24 @@ class Intent:
     separate: bool = False
     #: Free-form notes recorded in the manifest's ``extra`` (e.g. the operation).
     extra: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class LogIntent:
+    """Format 2: one log to commit as an increment (docs/format.md, "Increments"): rows
+    it appends, uploaded before planning, and what identifies it."""
+
+    log_id: str
+    step: int | None
+    time: float
+    #: The log's columns (merged into the table's schema in log order).
+    schema: tuple[Column, ...]
+    #: Its fragments; its ``rows`` are theirs (none for the first log of an empty Table).
+    add: tuple[NewFragment, ...] = ()
+
+    @property
+    def rows(self) -> int:
+        return sum(f.rows for f in self.add)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -180,6 +201,105 @@ def next_manifest(parent: TableState, intent: Intent, *, key: str, time: float) 
     return Plan(manifest=manifest, segments=uploads)
 
 
+def next_group_manifest(
+    parent: TableState,
+    logs: tuple[LogIntent, ...],
+    *,
+    key: str,
+    mode: str,
+    writer: str,
+    time: float,
+    separate: bool = False,
+    extra: tuple[tuple[str, str], ...] = (),
+) -> Plan:
+    """Plan format-2 version ``parent.version + 1``: one commit adding ``logs`` as
+    increments ``parent.increment_count …`` in order (docs/format.md, "Commits"). An
+    INCREMENTAL key that keeps its increments together takes 1 … MAX_COMMIT_INCREMENTS
+    logs; MUTABLE, IMMUTABLE and ``separate`` keys exactly one. The parent must be a
+    format-2 version or none: a format-1 chain stays one log per version."""
+    version = parent.version + 1
+    if parent.exists and parent.format_version != 2:
+        raise InvalidArgumentError(
+            f"table {key!r} is format {parent.format_version}: a group commit is format 2 "
+            "and a format-1 chain stays one log per version (plan it with next_manifest)"
+        )
+    if parent.exists and parent.mode != mode:
+        raise ModeChangeError(
+            f"table {key!r} was logged as {parent.mode}, not {mode}: "
+            "use the same log_mode for a key, or log under another key"
+        )
+    most = MAX_COMMIT_INCREMENTS if mode == "INCREMENTAL" and not separate else 1
+    if not 1 <= len(logs) <= most:
+        if most == 1:
+            kind = "separate INCREMENTAL" if separate else mode
+            raise InvalidArgumentError(
+                f"table {key!r}: a {kind} commit adds exactly one log, not {len(logs)}"
+            )
+        raise InvalidArgumentError(
+            f"table {key!r}: a commit adds 1 to {most} logs, not {len(logs)}"
+        )
+    seen: set[str] = set()
+    for log in logs:
+        if not is_log_id(log.log_id) or log.log_id in seen:
+            what = "twice" if log.log_id in seen else "not 32 lowercase hex digits"
+            raise InvalidArgumentError(f"table {key!r}: log id {log.log_id[:40]!r} is {what}")
+        seen.add(log.log_id)
+    first = parent.increment_count or 0
+    schema = parent.schema
+    high = parent.max_step
+    increments: list[Increment] = []
+    added: list[Fragment] = []
+    for n, log in enumerate(logs, start=first):
+        schema = merge_schema(schema, log.schema, replace=False)
+        # As one version per log would record it (next_manifest, chain.version_at_step).
+        high = log.step if log.step is None or high is None or log.step >= high else high
+        increments.append(
+            Increment(number=n, step=log.step, time=log.time, rows=log.rows, log_id=log.log_id)
+        )
+        added.extend(
+            Fragment(
+                id=f"{version}.{len(added) + i}",
+                rows=f.rows,
+                increment=n,
+                last_increment=n,
+                groups=f.groups,
+            )
+            for i, f in enumerate(log.add)
+        )
+    step = logs[-1].step
+    notes = dict(extra)
+    if step is not None and high is not None and high > step:
+        notes[MAX_STEP] = str(high)
+    change = Change(add=tuple(added))
+    checkpoint = None
+    uploads: tuple[tuple[str, bytes], ...] = ()
+    if is_checkpoint(version):
+        checkpoint, uploads = _segments(
+            parent, change, parent.fragments + change.add, format_version=2
+        )
+    schema_changed = not parent.exists or schema != parent.schema
+    manifest = Manifest(
+        format_version=2,
+        key=key,
+        version=version,
+        parent=parent.digest,
+        mode=mode,
+        step=step,
+        time=time,
+        writer=writer,
+        schema=schema if (schema_changed or checkpoint is not None) else None,
+        rows=parent.rows + sum(f.rows for f in added),
+        fragments=len(parent.fragments) + len(added),
+        change=change,
+        checkpoint=checkpoint,
+        separate=separate,
+        extra=notes,
+        increments=tuple(increments),
+        increment_count=first + len(increments),
+    )
+    return Plan(manifest=manifest, segments=uploads)
+
+
 def _removed_rows(parent: TableState, intent: Intent, key: str) -> int:
     """Rows of the fragments ``intent`` removes; they must be in ``parent`` (O(removed)
     for removals from the end, as a writer merging its own fragments makes)."""
@@ -200,14 +320,20 @@ def _removed_rows(parent: TableState, intent: Intent, key: str) -> int:
     )
 
 
-def _segment(fragments: tuple[Fragment, ...]) -> tuple[SegmentRef, tuple[str, bytes]]:
-    data = encode_segment(fragments)
+def _segment(
+    fragments: tuple[Fragment, ...], format_version: int
+) -> tuple[SegmentRef, tuple[str, bytes]]:
+    data = encode_segment(fragments, format_version=format_version)
     digest = digest_of(data)
     return SegmentRef(object=digest, fragments=len(fragments)), (digest, data)
 
 
 def _segments(
-    parent: TableState, change: Change, fragments: tuple[Fragment, ...]
+    parent: TableState,
+    change: Change,
+    fragments: tuple[Fragment, ...],
+    *,
+    format_version: int = FORMAT_VERSION,
 ) -> tuple[tuple[SegmentRef, ...], tuple[tuple[str, bytes], ...]]:
     uploads: list[tuple[str, bytes]] = []
     if keeps_segments(parent, change):
@@ -217,7 +343,7 @@ def _segments(
         segs, start = [], 0
     tail = fragments[start:]
     for i in range(0, len(tail), MAX_SEGMENT_FRAGMENTS):
-        ref, up = _segment(tail[i : i + MAX_SEGMENT_FRAGMENTS])
+        ref, up = _segment(tail[i : i + MAX_SEGMENT_FRAGMENTS], format_version)
         segs.append(ref)
         uploads.append(up)
     while len(segs) >= MERGE_FANOUT and segs[-MERGE_FANOUT].fragments <= sum(
@@ -228,7 +354,7 @@ def _segments(
         merged = fragments[first:total]
         if len(merged) > MAX_SEGMENT_FRAGMENTS:
             break
-        ref, up = _segment(merged)
+        ref, up = _segment(merged, format_version)
         del segs[-MERGE_FANOUT:]
         segs.append(ref)
         uploads.append(up)

@@ -37,6 +37,16 @@ class TableState:
     separate: bool = False
     #: The largest step of versions 0..version (what readers bisect on).
     max_step: int | None = None
+    #: Format 2: the number of increments of versions 0..version (the next increment's
+    #: number); None in format 1 and before version 0. It also says the chain's format.
+    increment_count: int | None = None
+
+    @property
+    def format_version(self) -> int | None:
+        """The chain's format (docs/format.md, "Format per table"); None before version 0."""
+        if not self.exists:
+            return None
+        return 1 if self.increment_count is None else 2
 
     @property
     def exists(self) -> bool:
@@ -93,6 +103,7 @@ def apply_manifest(state: TableState, m: Manifest, digest: str, *, where: str) -
             f"{where}: parent digest {str(m.parent)[:12]}… does not match version "
             f"{state.version} ({state.digest[:12]}…): the chain is broken or was tampered with"
         )
+    increment_count = _check_increments(state, m, where)
     if m.change.is_append:  # the common case, O(new fragments)
         frags = state.fragments + m.change.add
         rows = state.rows + sum(f.rows for f in m.change.add)
@@ -112,6 +123,7 @@ def apply_manifest(state: TableState, m: Manifest, digest: str, *, where: str) -
         segments_valid=m.checkpoint is not None or keeps_segments(state, m.change),
         separate=m.separate,
         max_step=max_step_of(m),
+        increment_count=increment_count,
     )
     return _check_totals(new, m, where)
 
@@ -152,6 +164,13 @@ def state_from_checkpoint(
     """The state a checkpoint manifest lists (``fragments`` read from its segments)."""
     if m.checkpoint is None or m.schema is None:
         raise FormatError(f"{where}: version {m.version} should be a checkpoint but is not")
+    if (m.format_version == 1) != (m.increment_count is None):
+        raise FormatError(
+            f"{where}: format-{m.format_version} version {m.version} has no increment_count"
+            if m.format_version != 1
+            else f"{where}: a format-1 version {m.version} lists increments"
+        )
+    _check_fragments(m, fragments, m.increment_count, where=where, listed="its segments list")
     state = TableState(
         version=m.version,
         digest=digest,
@@ -165,8 +184,63 @@ def state_from_checkpoint(
         segments_valid=True,
         separate=m.separate,
         max_step=max_step_of(m),
+        increment_count=m.increment_count,
     )
     return _check_totals(state, m, where)
+
+
+def _check_increments(state: TableState, m: Manifest, where: str) -> int | None:
+    """The rules between manifest ``m`` and its parent ``state`` (docs/format.md,
+    "Parsing format 2"): the chain keeps its format, and a format-2 manifest numbers its
+    increments on from the parent's count; returns the chain's ``increment_count`` after
+    ``m`` (None in format 1). O(increments + new fragments)."""
+    if state.exists and state.format_version != m.format_version:
+        raise FormatError(
+            f"{where}: version {m.version} is format {m.format_version} but its parent, "
+            f"version {state.version}, is format {state.format_version}: a chain never "
+            "changes format (the chain is broken or was tampered with)"
+        )
+    if m.format_version == 1:
+        if m.increments is not None or m.increment_count is not None:
+            raise FormatError(f"{where}: a format-1 version {m.version} lists increments")
+        _check_fragments(m, m.change.add, None, where=where, listed="it adds")
+        return None
+    if m.increments is None or m.increment_count is None:
+        raise FormatError(f"{where}: format-2 version {m.version} lists no increments")
+    before = state.increment_count or 0
+    numbers = [i.number for i in m.increments]
+    if numbers != list(range(before, before + len(numbers))):
+        raise FormatError(
+            f"{where}: version {m.version} adds increments {numbers[:3]}…, but the table has "
+            f"{before} increments before it (numbers {before}, {before + 1}, … were due): "
+            "the chain is broken or was tampered with"
+        )
+    if m.increment_count != before + len(numbers):
+        raise FormatError(
+            f"{where}: version {m.version} says increment_count {m.increment_count}, the "
+            f"chain gives {before} + {len(numbers)} = {before + len(numbers)}"
+        )
+    _check_fragments(m, m.change.add, m.increment_count, where=where, listed="it adds")
+    return m.increment_count
+
+
+def _check_fragments(
+    m: Manifest, fragments: tuple[Fragment, ...], count: int | None, *, where: str, listed: str
+) -> None:
+    """``fragments`` (those ``m`` adds, or its checkpoint lists) are of ``m``'s format,
+    and in format 2 hold only increments below ``count``, the table's."""
+    for f in fragments:
+        if (f.last_increment is None) != (m.format_version == 1):
+            raise FormatError(
+                f"{where}: fragment {f.id} that version {m.version} {listed} is not of the "
+                f"version's format {m.format_version}"
+            )
+        if count is not None and f.last_increment is not None and f.last_increment >= count:
+            raise FormatError(
+                f"{where}: fragment {f.id} that version {m.version} {listed} holds "
+                f"increments {f.increment}..{f.last_increment}, but the table has {count} "
+                "increments"
+            )
 
 
 def _check_totals(state: TableState, m: Manifest, where: str) -> TableState:
