@@ -5,6 +5,7 @@ from __future__ import annotations
 import faulthandler
 import itertools
 import os
+import subprocess
 import sys
 import urllib.error
 import urllib.request
@@ -19,6 +20,28 @@ sys.path.insert(0, str(Path(__file__).parent))
 import scale
 from servers import S3Server, start_moto, start_seaweedfs
 from where import Where
+
+# Polars' cloud reader starts a tokio task that calls getenv() on every tick
+# (polars_io::cloud::concurrency::ConcurrencyController's control loop), and keeps it for
+# the life of the process. Python's os.environ[...] = v calls putenv(), which grows C's
+# environ array with realloc and frees the old one: a getenv() on that tick reads freed
+# memory. A CI run died so (gdb on its core: SIGSEGV in getenv("POLARS_LOG_CONCURRENCY")
+# in that control loop, in a test whose fixtures set variables); two earlier crashes
+# looked the same from Python. Test workers change their environment all the time, so
+# here os.environ changes only Python's mapping (which tablelog, boto3, botocore, s3fs
+# and polars' Python side read), never C's environ; a child process gets the mapping.
+os.putenv = lambda key, value: None  # type: ignore[assignment]
+os.unsetenv = lambda key: None  # type: ignore[assignment]
+_popen_init = subprocess.Popen.__init__
+
+
+def _popen_with_environ(self: Any, *args: Any, **kwargs: Any) -> None:
+    if kwargs.get("env") is None and len(args) <= 10:  # else env came positionally
+        kwargs["env"] = dict(os.environ)
+    _popen_init(self, *args, **kwargs)
+
+
+subprocess.Popen.__init__ = _popen_with_environ  # type: ignore[method-assign]
 
 _counter = itertools.count()
 #: Port 9 (discard) on loopback: nothing listens, so a proxied request fails at once.
