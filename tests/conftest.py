@@ -7,6 +7,7 @@ import itertools
 import os
 import subprocess
 import sys
+import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -23,15 +24,69 @@ from where import Where
 
 # Polars' cloud reader starts a tokio task that calls getenv() on every tick
 # (polars_io::cloud::concurrency::ConcurrencyController's control loop), and keeps it for
-# the life of the process. Python's os.environ[...] = v calls putenv(), which grows C's
-# environ array with realloc and frees the old one: a getenv() on that tick reads freed
-# memory. A CI run died so (gdb on its core: SIGSEGV in getenv("POLARS_LOG_CONCURRENCY")
-# in that control loop, in a test whose fixtures set variables); two earlier crashes
-# looked the same from Python. Test workers change their environment all the time, so
-# here os.environ changes only Python's mapping (which tablelog, boto3, botocore, s3fs
-# and polars' Python side read), never C's environ; a child process gets the mapping.
-os.putenv = lambda key, value: None  # type: ignore[assignment]
-os.unsetenv = lambda key: None  # type: ignore[assignment]
+# the life of the process. Python's os.environ[...] = v calls setenv(), which, for a
+# name not yet in C's environ, grows the array with realloc and frees the old one: a
+# getenv() on that tick reads freed memory. A CI run died so (gdb on its core: SIGSEGV
+# in getenv("POLARS_LOG_CONCURRENCY") in that control loop, in a test whose fixtures set
+# variables); two earlier crashes looked the same from Python.
+#
+# So after this import, which runs before any test starts a thread, C's environ never
+# grows or shrinks: setenv() of a name it already has replaces that one pointer in
+# place (glibc frees nothing), and unsetenv() only moves pointers down. The rule here:
+# * the names native code must see are given a slot now: the refusing proxies and
+#   AWS_EC2_METADATA_DISABLED (in os.environ too, so every test starts with them), and
+#   the names through which aws-sdk-cpp (pyarrow's S3, under pyiceberg) finds
+#   credentials and profiles, at their isolated value (no file, no key);
+# * for a name with a slot, os.environ changes reach C's environ, and removing it puts
+#   back its isolated value (for aws-sdk-cpp an empty value is an absent one);
+# * every other change stays in Python's mapping, which tablelog, boto3, botocore, s3fs
+#   and polars' Python side read; a child process gets the mapping (below).
+#: Nothing may reach a public endpoint: a client that would (an endpoint resolved
+#: wrongly) goes through this proxy, which refuses at once (port 9, discard, on
+#: loopback); loopback servers go direct (NO_PROXY).
+DEAD_PROXY = "http://127.0.0.1:9"
+_PROXIES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy")
+_NO_PROXY = {"NO_PROXY": "127.0.0.1,localhost,::1", "no_proxy": "127.0.0.1,localhost,::1"}
+_NO_AWS_FILES = Path(tempfile.gettempdir()) / f"tablelog-tests-no-aws-{os.getpid()}"
+_ISOLATED: dict[str, str] = {
+    **dict.fromkeys(_PROXIES, DEAD_PROXY),
+    **_NO_PROXY,
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_CONFIG_FILE": str(_NO_AWS_FILES / "config"),
+    "AWS_SHARED_CREDENTIALS_FILE": str(_NO_AWS_FILES / "credentials"),
+}
+#: In C's environ only, empty: Python's mapping has them only while a test sets them.
+_NATIVE_ONLY = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
+# Read at import, before the environment is cleared for the tests.
+LOCALSTACK_URL = os.environ.get("TABLELOG_LOCALSTACK_URL", "http://127.0.0.1:4566").rstrip("/")
+# .ci/run starts LocalStack and sets this: there, a LocalStack that does not answer is a
+# failure, not a skip.
+LOCALSTACK_REQUIRED = os.environ.get("TABLELOG_REQUIRE_LOCALSTACK") == "1"
+for _var in [n for n in os.environ if n.startswith("AWS_")]:
+    del os.environ[_var]  # the developer's own credentials and configuration
+os.environ.update(_ISOLATED)
+for _var in _NATIVE_ONLY:
+    os.putenv(_var, "")
+_SLOTS = {**_ISOLATED, **dict.fromkeys(_NATIVE_ONLY, "")}
+_real_putenv = os.putenv
+
+
+def _name(key: str | bytes) -> str:
+    return key.decode() if isinstance(key, bytes) else key
+
+
+def _putenv(key: str | bytes, value: str | bytes) -> None:
+    if _name(key) in _SLOTS:
+        _real_putenv(key, value)
+
+
+def _unsetenv(key: str | bytes) -> None:
+    if _name(key) in _SLOTS:
+        _real_putenv(key, _SLOTS[_name(key)])
+
+
+os.putenv = _putenv  # type: ignore[assignment]
+os.unsetenv = _unsetenv  # type: ignore[assignment]
 _popen_init = subprocess.Popen.__init__
 
 
@@ -44,13 +99,6 @@ def _popen_with_environ(self: Any, *args: Any, **kwargs: Any) -> None:
 subprocess.Popen.__init__ = _popen_with_environ  # type: ignore[method-assign]
 
 _counter = itertools.count()
-#: Port 9 (discard) on loopback: nothing listens, so a proxied request fails at once.
-DEAD_PROXY = "http://127.0.0.1:9"
-# Read at import, before the autouse fixture clears TABLELOG_* for each test.
-LOCALSTACK_URL = os.environ.get("TABLELOG_LOCALSTACK_URL", "http://127.0.0.1:4566").rstrip("/")
-# .ci/run starts LocalStack and sets this: there, a LocalStack that does not answer is a
-# failure, not a skip.
-LOCALSTACK_REQUIRED = os.environ.get("TABLELOG_REQUIRE_LOCALSTACK") == "1"
 
 
 #: Where a native crash (a segfault in a C extension) of this test process leaves the
@@ -93,18 +141,15 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test sees the developer's credentials, AWS config or TABLELOG_ROOT, nor a
     launcher's ranks (which would make every run a shard), nor reaches the internet."""
     launcher = ("RANK", "WORLD_SIZE", "SLURM_PROCID", "SLURM_NTASKS")
+    drop = ("AWS_", "TABLELOG_", "OMPI_COMM_WORLD_")
     for name in list(os.environ):
-        if name.startswith(("AWS_", "TABLELOG_", "OMPI_COMM_WORLD_")) or name in launcher:
+        if (name.startswith(drop) or name in launcher) and name not in _ISOLATED:
             monkeypatch.delenv(name)
+    # What a test changed of the isolation (set at import) is put back for the next.
+    for name, value in _ISOLATED.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    # Nothing may reach a public endpoint: a client that would (an endpoint resolved
-    # wrongly) goes through a proxy that refuses at once; loopback servers go direct.
-    for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy"):
-        monkeypatch.setenv(name, DEAD_PROXY)
-    for name in ("NO_PROXY", "no_proxy"):
-        monkeypatch.setenv(name, "127.0.0.1,localhost,::1")
     monkeypatch.chdir(tmp_path)
 
 
