@@ -45,6 +45,7 @@ from tablelog.table.types import (
     check_kind,
     check_nesting,
     column_to_arrow,
+    decimal_in_integer_column,
     kind_of,
     kind_of_arrow,
     value_bits,
@@ -342,6 +343,13 @@ class Table:
             return
         both = check_bits(self._columns[i], have, bits, value)
         stored = None if self._logged is None else self._logged.get(self._columns[i])
+        if bits & DEC and not have & DEC:
+            # Ints still pending become decimals with it; converted ones are integers.
+            held = None if self._arrow is None else self._arrow.schema.field(i).type
+            if held is not None and pa.types.is_integer(held):
+                raise ColumnTypeError(decimal_in_integer_column(self._columns[i], held))
+            if stored is not None and pa.types.is_integer(type_from_json(stored)):
+                raise ColumnTypeError(decimal_in_integer_column(self._columns[i], stored))
         if (stored == "int64" and bits & HUGE) or (stored == "uint64" and bits & NEG):
             raise ColumnTypeError(
                 f"column {self._columns[i]!r} was logged as {stored}; {value!r} does not "

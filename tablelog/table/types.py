@@ -340,7 +340,16 @@ def _python_numbers(values: list[Any]) -> pa.Array:
     return pa.array(plain)
 
 
-def _number_array(values: list[Any], target: pa.DataType | None) -> pa.Array:
+def decimal_in_integer_column(name: str, column_type: object) -> str:
+    """Why a Decimal cannot go into integer column ``name``: float64 would round it."""
+    return (
+        f"column {name!r} holds integers ({column_type}); decimal values cannot be stored "
+        "in it without rounding them to float: log Decimals in a column that held "
+        "decimals from its first log, or convert them to float"
+    )
+
+
+def _number_array(name: str, values: list[Any], target: pa.DataType | None) -> pa.Array:
     values = _nan_to_none(values)
     if any(t is complex or t.__name__ in _WIDE for t in {type(v) for v in values}):
         values = [v if as_float(v) is None else as_float(v) for v in values]
@@ -353,11 +362,7 @@ def _number_array(values: list[Any], target: pa.DataType | None) -> pa.Array:
         return pa.nulls(len(arr), type=target)  # (nulls never widen a column)
     if target is not None and pa.types.is_integer(target):
         if pa.types.is_decimal(arr.type):  # float64 would round it: refuse, never alter
-            raise ColumnTypeError(
-                f"decimal values in an integer column ({target}) cannot be stored without "
-                "rounding them to float; log Decimals in a column that held decimals from "
-                "its first log, or convert them to float"
-            )
+            raise ColumnTypeError(decimal_in_integer_column(name, target))
         # A float in an int column widens the column; it is never truncated.
         return arr.cast(pa.float64()) if not pa.types.is_integer(arr.type) else arr
     if target is not None and pa.types.is_floating(target) and target != pa.float64():
@@ -464,7 +469,7 @@ def column_to_arrow(
         return pa.array([to_json_text(v) for v in values], type=pa.string())
     try:
         if kind == "number":
-            return _number_array(values, target)
+            return _number_array(name, values, target)
         if kind == "datetime":
             return _datetime_array(values, target)
         if kind == "list":

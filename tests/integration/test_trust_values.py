@@ -310,16 +310,27 @@ def test_bad_arguments_are_tablelog_errors_naming_what_is_wrong(call: Any, match
         call()
 
 
-def test_a_decimal_logged_into_an_integer_column_is_refused_not_rounded(tmp_path: Path) -> None:
-    """Hypothesis counterexample (CI, test_values_roundtrip): MUTABLE, an int8 logged,
-    then Decimal('0.01') in the same column was stored as the float 0.01."""
+def test_a_decimal_added_to_an_integer_column_is_refused_when_added(tmp_path: Path) -> None:
+    """Hypothesis counterexamples (CI, test_values_roundtrip): MUTABLE, an int logged,
+    then a Decimal added to the same column was first stored as a float (0.01), then
+    refused only at the next log, with an error that did not name the column."""
     run = tablelog.init(project="p", id="r", root=str(tmp_path))
     t = tablelog.Table(columns=["c0"], log_mode="MUTABLE")
     t.add_data(np.int8(0))
     run.log({"k": t})
     run.flush()
-    t.add_data(decimal.Decimal("0.01"))
-    with pytest.raises(tablelog.TablelogError, match="decimal values in an integer column"):
-        run.log({"k": t})
+    for value in (decimal.Decimal("0.01"), decimal.Decimal("0.00")):
+        with pytest.raises(tablelog.TablelogError, match="column 'c0' holds integers"):
+            t.add_data(value)
+    assert len(t) == 1  # the table is unchanged and still logs
+    t.add_data(2)
+    run.log({"k": t})
     run.finish()
-    assert tablelog.scan("p/r/k", root=str(tmp_path)).collect()["c0"].to_list() == [0]
+    assert tablelog.scan("p/r/k", root=str(tmp_path)).collect()["c0"].to_list() == [0, 2]
+
+
+def test_ints_and_decimals_added_before_any_log_become_a_decimal_column() -> None:
+    t = tablelog.Table(columns=["c0"])
+    t.add_data(1)
+    t.add_data(decimal.Decimal("0.25"))
+    assert t.get_column("c0") == [decimal.Decimal("1.00"), decimal.Decimal("0.25")]
