@@ -18,6 +18,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import launch_env  # noqa: F401  (first: it copies the environment before the changes below)
 import scale
 from servers import S3Server, start_moto, start_seaweedfs
 from where import Where

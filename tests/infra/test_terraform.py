@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from launch_env import LAUNCH_ENV
 from tfsupport import (
     EXAMPLE,
     INFRA,
@@ -468,10 +469,10 @@ def test_destroy_removes_everything(applied: Applied) -> None:
 
 CHECKOV_SPEC = os.environ.get("TABLELOG_CHECKOV_SPEC", "checkov==3.3.30")
 _CHECKOV_VENV_ENV = os.environ.get("TABLELOG_CHECKOV_VENV")
-#: The environment as pytest started, read at collection: the autouse fixture that
-#: points every proxy variable at a dead proxy (tests/conftest.py) runs later, and pip
-#: must reach the package index through the machine's real proxy settings.
-_PIP_ENV = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TABLELOG_"))}
+#: The environment as pytest started (tests/launch_env.py): tests/conftest.py points
+#: every proxy variable at a dead proxy, and pip must reach the package index through
+#: the machine's real proxy settings.
+_PIP_ENV = {k: v for k, v in LAUNCH_ENV.items() if not k.startswith(("AWS_", "TABLELOG_"))}
 
 
 def _checkov_venv() -> Path:
