@@ -472,7 +472,7 @@ _CHECKOV_VENV_ENV = os.environ.get("TABLELOG_CHECKOV_VENV")
 #: The environment as pytest started (tests/launch_env.py): tests/conftest.py points
 #: every proxy variable at a dead proxy, and pip must reach the package index through
 #: the machine's real proxy settings.
-_PIP_ENV = {k: v for k, v in LAUNCH_ENV.items() if not k.startswith(("AWS_", "TABLELOG_"))}
+_PIP_ENV = dict(LAUNCH_ENV)
 
 
 def _checkov_venv() -> Path:
