@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
+from tablelog.data.tagged import tagged_rows
 from tablelog.errors import TableSchemaError
 from tablelog.format import paths
-from tablelog.format.arrow_types import type_from_json
-from tablelog.format.manifest import INCREMENT_COLUMN, Column, Fragment
+from tablelog.format.manifest import Fragment
 from tablelog.format.plan import merge_schema
 from tablelog.format.state import TableState, is_checkpoint
 from tablelog.writer.keylog import LogJob, arrow_bytes
@@ -112,11 +112,8 @@ class Tail:
         except TableSchemaError:
             return None  # the commit itself reports it
         try:
-            parts = [
-                _conform(rows, schema, f.increment)
-                for f, rows in zip(self.fragments, self.rows, strict=True)
-            ]
-            return pa.concat_tables(parts)
+            parts = [(rows, f.increment) for f, rows in zip(self.fragments, self.rows, strict=True)]
+            return tagged_rows(parts, schema)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as e:
             log.debug("tablelog: not merging the fragments of %s: %s", job.key, e)
             return None
@@ -124,20 +121,3 @@ class Tail:
     @property
     def ids(self) -> tuple[str, ...]:
         return tuple(f.id for f in self.fragments)
-
-
-def _conform(rows: pa.Table, schema: tuple[Column, ...], increment: int) -> pa.Table:
-    """``rows`` with exactly ``schema``'s columns and types (absent ones null)."""
-    n = rows.num_rows
-    arrays, fields = [], []
-    for c in schema:
-        typ = type_from_json(c.arrow)
-        if c.name in rows.column_names:
-            col = rows.column(c.name)
-            arrays.append(col if col.type == typ else col.cast(typ))
-        else:
-            arrays.append(pa.nulls(n, typ))
-        fields.append(pa.field(c.name, typ))
-    arrays.append(pa.array([increment] * n, pa.int64()))
-    fields.append(pa.field(INCREMENT_COLUMN, pa.int64()))
-    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
