@@ -10,6 +10,7 @@ from tablelog.errors import FormatError, NotFoundError, StoreError
 from tablelog.format import paths
 from tablelog.format.hint import read_hint, write_hint
 from tablelog.format.manifest import (
+    FORMAT_VERSION,
     INCREMENT_COLUMN,
     Fragment,
     Manifest,
@@ -20,6 +21,7 @@ from tablelog.format.state import (
     CHECKPOINT_EVERY,
     TableState,
     apply_manifest,
+    count_before,
     max_step_of,
     state_from_checkpoint,
 )
@@ -36,6 +38,11 @@ _KEPT_FOR_S = 10.0
 
 class TableRef:
     """Where one table's versions live: ``project/run_id/key`` in a store."""
+
+    #: The newest format this ref's chains are read in (docs/format.md, "Remaining
+    #: steps"): format 2 stays refused, as an older reader would, until its writer ships;
+    #: only tests raise it (on the class) to read the format-2 chains they write.
+    read_format: int = FORMAT_VERSION
 
     def __init__(self, store: Store, project: str, run_id: str, key: str) -> None:
         self.store = store
@@ -84,7 +91,8 @@ class TableRef:
         data = self.take_manifest(version)
         if data is None:
             data = self.store.get(self.version_key(version))
-        return parse_manifest(data, where=self.version_url(version)), digest_of(data)
+        m = parse_manifest(data, where=self.version_url(version), max_format=self.read_format)
+        return m, digest_of(data)
 
     def write_hint(self, version: int) -> bool:
         """Overwrite this table's latest-version hint with ``version``; False (logged,
@@ -173,7 +181,7 @@ def _check_hint_object(ref: TableRef) -> tuple[int, int]:
         return -1, -1
     url = ref.version_url(n)
     try:
-        m = parse_manifest(got, where=url)
+        m = parse_manifest(got, where=url, max_format=ref.read_format)
     except FormatError:  # not for the hint to report: the search finds what is there
         return -1, -1
     if m.version != n or m.key != ref.key:
@@ -273,7 +281,9 @@ def _load_fragments(ref: TableRef, m: Manifest) -> tuple[Fragment, ...]:
         url = ref.store.full_url(key)
         if digest_of(data) != seg.object:
             data = get_verified(ref.store, key, seg.object)  # raises with the location
-        frags = parse_segment(data, where=url, format_version=m.format_version)
+        frags = parse_segment(
+            data, where=url, max_format=ref.read_format, format_version=m.format_version
+        )
         if len(frags) != seg.fragments:
             raise FormatError(
                 f"{url}: segment lists {len(frags)} fragments, expected {seg.fragments}"
@@ -346,7 +356,7 @@ def _fetch_manifests(ref: TableRef, versions: list[int]) -> list[tuple[Manifest,
     out = []
     for v, data in zip(versions, datas, strict=True):
         url = ref.version_url(v)
-        m = parse_manifest(data, where=url)
+        m = parse_manifest(data, where=url, max_format=ref.read_format)
         if m.version != v or m.key != ref.key:
             raise FormatError(
                 f"{url} holds version {m.version} of {m.key!r}, not version {v} of "
@@ -376,7 +386,11 @@ def load_version(ref: TableRef, version: int, *, base: TableState | None = None)
         if parent is None and m.change.replace and m.schema is not None:
             # A replacing version (compaction, IMMUTABLE re-log) lists the whole table.
             parent = TableState(
-                version=version - 1, digest=m.parent, schema=m.schema, segments_valid=False
+                version=version - 1,
+                digest=m.parent,
+                schema=m.schema,
+                segments_valid=False,
+                increment_count=count_before(m),
             )
         if parent is not None and parent.version == version - 1:
             state = apply_manifest(parent, m, digest, where=url)
@@ -408,6 +422,7 @@ def load_version(ref: TableRef, version: int, *, base: TableState | None = None)
                 mode=prev.mode,
                 schema=schema,
                 segments_valid=False,
+                increment_count=prev.increment_count,
             )
         else:
             m, digest, url = manifests[0]
@@ -431,7 +446,8 @@ def read_history(ref: TableRef, latest: int) -> list[tuple[Manifest, str]]:
     """Every manifest 0..latest (fetched in parallel), with its digest."""
     datas = ref.store.get_many([ref.version_key(v) for v in range(latest + 1)])
     return [
-        (parse_manifest(d, where=ref.version_url(v)), digest_of(d)) for v, d in enumerate(datas)
+        (parse_manifest(d, where=ref.version_url(v), max_format=ref.read_format), digest_of(d))
+        for v, d in enumerate(datas)
     ]
 
 

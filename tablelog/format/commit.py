@@ -22,7 +22,7 @@ from tablelog.errors import (
 from tablelog.format import paths
 from tablelog.format.chain import TableRef, refresh
 from tablelog.format.manifest import MAX_MANIFEST_BYTES, encode_manifest, parse_manifest
-from tablelog.format.plan import Intent, next_manifest
+from tablelog.format.plan import GroupIntent, Intent, plan_commit
 from tablelog.format.state import TableState, apply_manifest
 from tablelog.objects import deadline as store_deadline
 from tablelog.objects.cas import digest_of, put_content
@@ -35,14 +35,16 @@ MAX_BACKOFF_S = 5.0
 def commit(
     ref: TableRef,
     state: TableState,
-    intent: Intent | Callable[[TableState], Intent],
+    intent: Intent | GroupIntent | Callable[[TableState], Intent | GroupIntent],
     *,
     budget_s: float = DEFAULT_BUDGET_S,
     clock: Callable[[], float] = time.time,
 ) -> TableState:
     """Commit ``intent`` on top of ``state`` (refreshed as needed); return the new state.
 
-    ``intent`` may be a function of the current state, re-evaluated after a rebase.
+    ``intent`` may be a function of the current state, re-evaluated after a rebase. A
+    :class:`~tablelog.format.plan.GroupIntent` commits format 2 (docs/format.md,
+    "Commits").
     Data objects the intent references must already be uploaded.
     """
     deadline = time.monotonic() + budget_s
@@ -53,7 +55,7 @@ def commit(
     attempt = 0
     while True:
         it = intent(state) if callable(intent) else intent
-        plan = next_manifest(state, it, key=ref.key, time=clock())
+        plan = plan_commit(state, it, key=ref.key, time=clock())
         for digest, data in plan.segments:
             put_content(ref.store, paths.object_key(digest, "json.gz"), data)
         data = encode_manifest(plan.manifest)
@@ -98,7 +100,7 @@ def _after_loss(ref: TableRef, state: TableState, winner: bytes) -> TableState:
     version = state.version + 1
     where = ref.version_url(version)
     try:
-        m = parse_manifest(winner, where=where)
+        m = parse_manifest(winner, where=where, max_format=ref.read_format)
         if m.version != version or m.key != ref.key:
             raise FormatError(f"{where} holds version {m.version} of {m.key!r}")
         state = apply_manifest(state, m, digest_of(winner), where=where)

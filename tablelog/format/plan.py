@@ -46,9 +46,12 @@ class NewFragment:
 
     rows: int
     groups: tuple[ColumnGroup, ...]
-    #: The increment the rows belong to; None means this commit's version. Compaction
-    #: re-lists fragments it keeps with their original increments.
+    #: The increment the rows belong to; None means this commit's log (format 1: its
+    #: version). Compaction re-lists fragments it keeps with their original increments.
     increment: int | None = None
+    #: Format 2: the last increment the rows belong to (None: ``increment``); a merged
+    #: or compacted fragment holds a range and stores ``_increment``.
+    last_increment: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,8 +69,13 @@ class Intent:
     #: removes them and adds one fragment holding their rows.
     remove: tuple[str, ...] = ()
     separate: bool = False
-    #: Free-form notes recorded in the manifest's ``extra`` (e.g. the operation).
+    #: Free-form notes recorded in the manifest's ``extra`` (e.g. the operation). A
+    #: log's id is ``("log", id)``; format 2 records it as the commit's increment.
     extra: tuple[tuple[str, str], ...] = ()
+    #: The format of a new table (version 0); a commit on a table is in its format.
+    format_version: int = FORMAT_VERSION
+    #: Format 2: the wall time of the log (None: the commit's).
+    log_time: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,10 +90,27 @@ class LogIntent:
     schema: tuple[Column, ...]
     #: Its fragments; its ``rows`` are theirs (none for the first log of an empty Table).
     add: tuple[NewFragment, ...] = ()
+    #: Rows of this log that the commit's ``combined`` fragments hold instead.
+    combined_rows: int = 0
 
     @property
     def rows(self) -> int:
-        return sum(f.rows for f in self.add)
+        return sum(f.rows for f in self.add) + self.combined_rows
+
+
+@dataclass(frozen=True, kw_only=True)
+class GroupIntent:
+    """Format 2: logs of one key to commit together as increments
+    (:func:`next_group_manifest`)."""
+
+    mode: str
+    writer: str
+    logs: tuple[LogIntent, ...]
+    separate: bool = False
+    extra: tuple[tuple[str, str], ...] = ()
+    #: Fragments holding the rows of several of ``logs`` (one object per commit, with
+    #: ``_increment``), numbered for the parent they are planned on.
+    combined: tuple[NewFragment, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -157,15 +182,39 @@ def next_manifest(parent: TableState, intent: Intent, *, key: str, time: float) 
             )
     removed_rows = _removed_rows(parent, intent, key)
     schema = merge_schema(parent.schema, intent.schema, replace=intent.replace)
+    fv = (parent.format_version or 1) if parent.exists else intent.format_version
+    if fv == 2 and "log" not in extra and any(f.increment is None for f in intent.add):
+        raise InvalidArgumentError(
+            f"table {key!r} is format 2: rows a commit adds belong to a log, and this "
+            "commit names none (extra 'log')"
+        )
+    log_id = extra.pop("log", None) if fv == 2 else None
+    count = parent.increment_count or 0
+    own = version if fv == 1 else count  # the increment of this commit's log
     added = tuple(
         Fragment(
             id=f"{version}.{i}",
             rows=f.rows,
-            increment=version if f.increment is None else f.increment,
+            increment=own if f.increment is None else f.increment,
+            last_increment=None if fv == 1 else _last(f, own),
             groups=f.groups,
         )
         for i, f in enumerate(intent.add)
     )
+    increments: tuple[Increment, ...] | None = None
+    if fv == 2:
+        increments = ()
+        if log_id is not None:
+            new_rows = sum(f.rows for f in intent.add if f.increment is None)
+            increments = (
+                Increment(
+                    number=count,
+                    step=intent.step,
+                    time=time if intent.log_time is None else intent.log_time,
+                    rows=new_rows,
+                    log_id=log_id,
+                ),
+            )
     change = Change(
         replace=intent.replace, add=added, remove=intent.remove, add_groups=intent.add_groups
     )
@@ -178,10 +227,10 @@ def next_manifest(parent: TableState, intent: Intent, *, key: str, time: float) 
         fragments = fragments_after(
             parent.fragments, change, where=f"table {key!r} version {version}"
         )
-        checkpoint, uploads = _segments(parent, change, fragments)
+        checkpoint, uploads = _segments(parent, change, fragments, format_version=fv)
     schema_changed = not parent.exists or schema != parent.schema
     manifest = Manifest(
-        format_version=FORMAT_VERSION,
+        format_version=fv,
         key=key,
         version=version,
         parent=parent.digest,
@@ -197,8 +246,35 @@ def next_manifest(parent: TableState, intent: Intent, *, key: str, time: float) 
         checkpoint=checkpoint,
         separate=intent.separate,
         extra=extra,
+        increments=increments,
+        increment_count=None if increments is None else count + len(increments),
     )
     return Plan(manifest=manifest, segments=uploads)
+
+
+def _last(f: NewFragment, own: int) -> int:
+    if f.last_increment is not None:
+        return f.last_increment
+    return own if f.increment is None else f.increment
+
+
+def plan_commit(parent: TableState, intent: Intent | GroupIntent, *, key: str, time: float) -> Plan:
+    """The next manifest for ``intent``: a format-1 :class:`Intent`
+    (:func:`next_manifest`) or a format-2 :class:`GroupIntent`
+    (:func:`next_group_manifest`)."""
+    if isinstance(intent, GroupIntent):
+        return next_group_manifest(
+            parent,
+            intent.logs,
+            key=key,
+            mode=intent.mode,
+            writer=intent.writer,
+            time=time,
+            separate=intent.separate,
+            extra=intent.extra,
+            combined=intent.combined,
+        )
+    return next_manifest(parent, intent, key=key, time=time)
 
 
 def next_group_manifest(
@@ -211,12 +287,17 @@ def next_group_manifest(
     time: float,
     separate: bool = False,
     extra: tuple[tuple[str, str], ...] = (),
+    combined: tuple[NewFragment, ...] = (),
 ) -> Plan:
     """Plan format-2 version ``parent.version + 1``: one commit adding ``logs`` as
     increments ``parent.increment_count …`` in order (docs/format.md, "Commits"). An
     INCREMENTAL key that keeps its increments together takes 1 … MAX_COMMIT_INCREMENTS
     logs; MUTABLE, IMMUTABLE and ``separate`` keys exactly one. The parent must be a
-    format-2 version or none: a format-1 chain stays one log per version."""
+    format-2 version or none: a format-1 chain stays one log per version.
+
+    The logs' rows are either in their own fragments (``LogIntent.add``) or all in
+    ``combined`` fragments, whose increment ranges (absolute, for this parent) lie in
+    the commit's and hold as many rows as the logs' ``combined_rows``."""
     version = parent.version + 1
     if parent.exists and parent.format_version != 2:
         raise InvalidArgumentError(
@@ -266,6 +347,18 @@ def next_group_manifest(
             )
             for i, f in enumerate(log.add)
         )
+    if combined:
+        _check_combined(key, logs, combined, first)
+        added.extend(
+            Fragment(
+                id=f"{version}.{i}",
+                rows=f.rows,
+                increment=f.increment if f.increment is not None else first,
+                last_increment=_last(f, first),
+                groups=f.groups,
+            )
+            for i, f in enumerate(combined)
+        )
     step = logs[-1].step
     notes = dict(extra)
     if step is not None and high is not None and high > step:
@@ -298,6 +391,31 @@ def next_group_manifest(
         increment_count=first + len(increments),
     )
     return Plan(manifest=manifest, segments=uploads)
+
+
+def _check_combined(
+    key: str, logs: tuple[LogIntent, ...], combined: tuple[NewFragment, ...], first: int
+) -> None:
+    """``combined`` holds exactly the rows of ``logs`` (numbered from ``first``), in
+    order, and the logs none of their own."""
+    end = first + len(logs) - 1
+    at = first
+    for f in combined:
+        lo = f.increment
+        hi = f.last_increment if f.last_increment is not None else lo
+        if lo is None or hi is None or not at <= lo <= hi <= end:
+            raise InvalidArgumentError(
+                f"table {key!r}: a combined fragment holds increments {lo}..{hi}, not in "
+                f"order within this commit's {first}..{end} (planned for another parent?)"
+            )
+        at = hi
+    if any(log.add for log in logs) or sum(f.rows for f in combined) != sum(
+        log.combined_rows for log in logs
+    ):
+        raise InvalidArgumentError(
+            f"table {key!r}: combined fragments hold {sum(f.rows for f in combined)} rows, "
+            f"the logs {sum(log.combined_rows for log in logs)} (and none of their own)"
+        )
 
 
 def _removed_rows(parent: TableState, intent: Intent, key: str) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from tablelog.errors import FormatError
+from tablelog.errors import FormatError, InvalidArgumentError
 from tablelog.format import paths
 from tablelog.format.manifest import Change, Column, Fragment, Manifest, SegmentRef
 
@@ -40,6 +40,10 @@ class TableState:
     #: Format 2: the number of increments of versions 0..version (the next increment's
     #: number); None in format 1 and before version 0. It also says the chain's format.
     increment_count: int | None = None
+    #: Format 2, a reader's view only: rows of increments after this one are not part
+    #: of this state (``step=`` chose an increment inside a coalesced commit, which
+    #: ``version`` holds with later ones; ``rows`` counts up to it). Never a parent.
+    through_increment: int | None = None
 
     @property
     def format_version(self) -> int | None:
@@ -71,6 +75,14 @@ def max_step_of(m: Manifest) -> int | None:
     return m.step
 
 
+def count_before(m: Manifest) -> int | None:
+    """The table's ``increment_count`` before manifest ``m`` (None in format 1): what a
+    reader that starts from ``m`` alone (a replacing version) gives its parent."""
+    if m.increment_count is None:
+        return None
+    return m.increment_count - len(m.increments or ())
+
+
 def tags_increments(state: TableState, key: str) -> bool:
     """Whether the rows of ``state`` (a version of table ``key``) are read with their
     increment in an ``_increment`` column (docs/format.md, "Log modes"): an INCREMENTAL
@@ -96,6 +108,10 @@ def keeps_segments(state: TableState, change: Change) -> bool:
 
 def apply_manifest(state: TableState, m: Manifest, digest: str, *, where: str) -> TableState:
     """The state after manifest ``m`` (whose bytes hash to ``digest``) on top of ``state``."""
+    if state.through_increment is not None:
+        raise InvalidArgumentError(
+            "a state cut at an increment (a reader's view) is no commit's parent"
+        )
     if m.version != state.version + 1:
         raise FormatError(f"{where}: version {m.version} does not follow {state.version}")
     if state.digest is not None and m.parent != state.digest:

@@ -17,7 +17,13 @@ from tablelog.format.manifest import (
     parse_segment,
 )
 from tablelog.format.plan import Intent as Intent1
-from tablelog.format.plan import LogIntent, NewFragment, next_group_manifest, next_manifest
+from tablelog.format.plan import (
+    LogIntent,
+    NewFragment,
+    Plan,
+    next_group_manifest,
+    next_manifest,
+)
 from tablelog.format.state import CHECKPOINT_EVERY, MAX_STEP, TableState, apply_manifest
 from tablelog.objects.cas import digest_of
 
@@ -159,3 +165,75 @@ def test_refusals() -> None:
         "or log under another key"
     )
     assert re.search("log id", _refusal(state, [_log(0), _log(0)]))
+
+
+def _apply(state: TableState, plan: Plan) -> TableState:
+    data = encode_manifest(plan.manifest)
+    parsed = parse_manifest(data, where="u", max_format=2)
+    assert parsed == plan.manifest
+    return apply_manifest(state, parsed, digest_of(data), where="u")
+
+
+def test_combined_fragments_hold_the_rows_of_several_logs() -> None:
+    state = _commit(TableState(), [_log(0)])
+    logs = tuple(
+        LogIntent(log_id=f"{n:032x}", step=n, time=1.0, schema=A, combined_rows=r)
+        for n, r in ((1, 2), (2, 0), (3, 4))
+    )
+    both = NewFragment(rows=6, groups=(GROUP,), increment=1, last_increment=3)
+    plan = next_group_manifest(
+        state, logs, key="k", mode="INCREMENTAL", writer="w", time=1.0, combined=(both,)
+    )
+    frag = plan.manifest.change.add[0]
+    assert (frag.id, frag.increment, frag.last_increment, frag.rows) == ("1.0", 1, 3, 6)
+    assert [i.rows for i in plan.manifest.increments or ()] == [2, 0, 4]
+    after = _apply(state, plan)
+    assert (after.rows, after.increment_count) == (8, 4)
+    # Planned for another parent (the numbers moved), or rows that do not add up.
+    for bad in (
+        NewFragment(rows=6, groups=(GROUP,), increment=0, last_increment=2),
+        NewFragment(rows=5, groups=(GROUP,), increment=1, last_increment=3),
+    ):
+        with pytest.raises(InvalidArgumentError, match="combined"):
+            next_group_manifest(
+                state, logs, key="k", mode="INCREMENTAL", writer="w", time=1.0, combined=(bad,)
+            )
+
+
+def test_format_2_commits_that_are_not_appends() -> None:
+    """IMMUTABLE re-logs, MUTABLE logs and compactions on a format-2 table: one
+    increment for a log (its id moved from ``extra`` into it), none for a compaction."""
+    imm = Intent1(
+        mode="IMMUTABLE", writer="w", step=4, schema=A, replace=True,
+        add=(NewFragment(rows=3, groups=(GROUP,)),), extra=(("log", "c" * 32),),
+        format_version=2, log_time=7.0,
+    )  # fmt: skip
+    s0 = _apply(TableState(), next_manifest(TableState(), imm, key="k", time=9.0))
+    plan = next_manifest(s0, imm, key="k", time=9.0)
+    m = plan.manifest
+    assert m.format_version == 2 and "log" not in m.extra
+    assert m.increments is not None and [(i.number, i.rows, i.time) for i in m.increments] == [
+        (1, 3, 7.0)
+    ]
+    s1 = _apply(s0, plan)
+    assert (s1.increment_count, s1.fragments[0].increment, s1.fragments[0].last_increment) == (
+        2, 1, 1,
+    )  # fmt: skip
+    compaction = Intent1(
+        mode="IMMUTABLE", writer="w", step=4, schema=A, replace=True,
+        add=(NewFragment(rows=3, groups=(GROUP,), increment=1),),
+        extra=(("operation", "compact"),),
+    )  # fmt: skip
+    s2 = _apply(s1, next_manifest(s1, compaction, key="k", time=9.0))
+    assert s2.increment_count == 2 and s2.fragments[0].last_increment == 1
+    # Rows that belong to no log cannot be recorded in format 2.
+    no_log = Intent1(mode="IMMUTABLE", writer="w", step=5, schema=A, replace=True,
+                     add=(NewFragment(rows=1, groups=(GROUP,)),))  # fmt: skip
+    with pytest.raises(InvalidArgumentError, match="names none"):
+        next_manifest(s2, no_log, key="k", time=9.0)
+    # A format-1 table stays format 1, whatever the intent asks for a new table.
+    first = Intent1(mode="IMMUTABLE", writer="w", step=0, schema=A, extra=(("log", "d" * 32),))
+    f1 = next_manifest(TableState(), first, key="k", time=1.0).manifest
+    s = apply_manifest(TableState(), f1, digest_of(encode_manifest(f1)), where="u")
+    again = next_manifest(s, imm, key="k", time=1.0).manifest
+    assert again.format_version == 1 and again.extra["log"] == "c" * 32
