@@ -16,6 +16,7 @@ A sharded table (docs/format.md, "Shards") has no chain of its own:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -30,8 +31,8 @@ from tablelog.format.chain import (
     load_version,
     version_at_step,
 )
-from tablelog.format.manifest import INCREMENT_COLUMN, Fragment
-from tablelog.format.state import TableState, tags_increments
+from tablelog.format.manifest import INCREMENT_COLUMN, Fragment, Increment
+from tablelog.format.state import TableState, max_step_of, tags_increments
 from tablelog.objects.store import Store
 
 #: Where a table's store is: a URL or folder (``None``: ``$TABLELOG_ROOT`` or the local default).
@@ -135,7 +136,14 @@ class TableHandle(TableRef):
         return latest
 
     def state(self, *, version: int | None = None, step: int | None = None) -> TableState:
-        """The state at the version :meth:`resolve` names."""
+        """The state at the version :meth:`resolve` names; for ``step=`` on a format-2
+        table, cut at the newest increment logged at or before the step (see
+        :func:`state_at_step`)."""
+        if step is not None and version is None:
+            found = state_at_step(self, step, self.latest())
+            if found is None:
+                raise NotFoundError(f"table {self.path} has no version at or before step {step}")
+            return found
         return load_version(self, self.resolve(version=version, step=step))
 
     def tags_increments(self, state: TableState) -> bool:
@@ -152,6 +160,8 @@ class TableHandle(TableRef):
         frags = state.fragments
         if increment is None:
             return frags, False
+        if state.format_version == 2:
+            return self._increment_fragments_2(state, increment)
         compacted = any(INCREMENT_COLUMN in g.columns for f in frags for g in f.groups)
         if compacted:
             # Objects that store _increment are filtered by value; the others hold one
@@ -171,6 +181,22 @@ class TableHandle(TableRef):
                 f"table {self.path} version {state.version} has no increment {increment}"
             )
         return frags, False
+
+    def _increment_fragments_2(
+        self, state: TableState, increment: int
+    ) -> tuple[tuple[Fragment, ...], bool]:
+        """Format 2: every increment below the count exists (one with no rows has no
+        fragment); the fragments whose range holds it, by value where a range is wider."""
+        count = state.increment_count or 0
+        if state.through_increment is not None:
+            count = min(count, state.through_increment + 1)
+        if not 0 <= increment < count:
+            raise NotFoundError(
+                f"table {self.path} version {state.version} has increments 0..{count - 1}, "
+                f"not {increment}"
+            )
+        frags = tuple(f for f in state.fragments if f.increment <= increment <= _last(f))
+        return frags, any(_last(f) != f.increment for f in frags)
 
     # ------------------------------------------------------------------ shards
 
@@ -193,10 +219,12 @@ class TableHandle(TableRef):
             latest = latest_version(sref)
             if latest < 0:
                 return None  # marked, but its first commit never landed
-            version = latest if step is None else version_at_step(sref, step, latest)
-            if version < 0:
+            if step is None:
+                return shard, sref, load_version(sref, latest)
+            state = state_at_step(sref, step, latest)
+            if state is None:
                 return None  # nothing logged at or before the step
-            return shard, sref, load_version(sref, version)
+            return shard, sref, state
 
         with ThreadPoolExecutor(max(1, min(SHARD_THREADS, len(shards)))) as pool:
             found = list(pool.map(one, shards))
@@ -236,6 +264,54 @@ class TableHandle(TableRef):
             at = "" if step is None else f" at or before step {step}"
             raise NotFoundError(f"no shard of table {self.path} has a version{at}")
         return states
+
+
+def _last(f: Fragment) -> int:
+    return f.increment if f.last_increment is None else f.last_increment
+
+
+def state_at_step(ref: TableRef, step: int, latest: int) -> TableState | None:
+    """The table as of ``step`` (None when nothing was logged at or before it): the
+    newest version whose steps are all at most ``step``; in format 2, where one commit
+    may hold several increments, the next version cut at its newest increment whose
+    (high) step is at most ``step`` when it has one (docs/format.md, "Reading format
+    2"). Steps of a chain never go back (``max_step``), so only that one version can
+    hold such an increment."""
+    found = version_at_step(ref, step, latest)
+    if found < latest:
+        m, _ = ref.read_manifest(found + 1)
+        if m.increments and len(m.increments) > 1:
+            high = max_step_of(ref.read_manifest(found)[0]) if found >= 0 else None
+            through: tuple[Increment, int] | None = None
+            for inc in m.increments:
+                if inc.step is not None and (high is None or inc.step > high):
+                    high = inc.step
+                if high is None or high > step:
+                    break
+                through = (inc, high)
+            if through is not None:
+                state = load_version(ref, found + 1)
+                return cut_at_increment(state, m.increments, *through)
+    return load_version(ref, found) if found >= 0 else None
+
+
+def cut_at_increment(
+    state: TableState, increments: tuple[Increment, ...], through: Increment, high: int
+) -> TableState:
+    """``state`` without the rows of the ``increments`` its version added after
+    ``through``, whose high step is ``high`` (a reader's view,
+    :attr:`TableState.through_increment`); ``state`` itself when none follows it."""
+    later = [i for i in increments if i.number > through.number]
+    if not later:
+        return state
+    return dataclasses.replace(
+        state,
+        step=through.step,
+        max_step=high,
+        rows=state.rows - sum(i.rows for i in later),
+        fragments=tuple(f for f in state.fragments if f.increment <= through.number),
+        through_increment=through.number,
+    )
 
 
 def open_table(

@@ -131,8 +131,8 @@ def diff(
     ref = open_table(path, root=root, storage_options=storage_options)
     latest_b = b is None and step_b is None
     try:
-        va = ref.resolve(version=a, step=step_a)
-        vb = ref.resolve(version=-1 if latest_b else b, step=step_b)
+        sa = ref.state(version=a, step=step_a)
+        sb = ref.state(version=-1 if latest_b else b, step=step_b)
     except NotFoundError:
         shards = ref.shards()
         if not shards:
@@ -143,7 +143,7 @@ def diff(
             return diff(one[0][1].path, a, b, step_a=step_a, step_b=step_b,
                         root=root, storage_options=storage_options)  # fmt: skip
         return _diff_union(ref, shards, step_a, step_b)
-    return _diff_states(ref, load_version(ref, va), load_version(ref, vb))
+    return _diff_states(ref, sa, sb)
 
 
 def _diff_union(
@@ -243,7 +243,7 @@ def _by_increment(
         # Each version holds only its own increment: the versions in between are it.
         counts = {v: load_version(ref, v).rows for v in range(old.version + 1, new.version + 1)}
     else:
-        counts = _increments_after(ref, new, old.version)
+        counts = _increments_after(ref, new, _last_increment(old))
     pairs = tuple(sorted(counts.items()))
     moved = sum(n for _, n in pairs)
     if not pairs and new.rows != old.rows:
@@ -259,8 +259,18 @@ def _by_increment(
     )
 
 
+def _last_increment(state: TableState) -> int:
+    """The number of ``state``'s newest increment (-1: none): its version in format 1,
+    where a version is one log."""
+    if state.format_version != 2:
+        return state.version
+    if state.through_increment is not None:
+        return state.through_increment
+    return (state.increment_count or 0) - 1
+
+
 def _increments_after(ref: TableHandle, state: TableState, after: int) -> dict[int, int]:
-    """Rows per increment newer than version ``after`` in ``state``."""
+    """Rows per increment numbered after ``after`` in ``state``."""
     compacted = any(INCREMENT_COLUMN in g.columns for f in state.fragments for g in f.groups)
     if not compacted:
         counts: Counter[int] = Counter()

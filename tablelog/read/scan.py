@@ -26,10 +26,19 @@ def table_frame(table: TableHandle, state: TableState, increment: int | None) ->
     lazy frame: the read layer's one frame builder."""
     tag = table.tags_increments(state)
     frags, by_value = table.increment_fragments(state, increment)
-    frame = fragments_frame(table.store, state.schema, frags, tag_increments=tag)
+    through = state.through_increment
+    cut = through is not None and any(
+        f.last_increment is not None and f.last_increment > through for f in frags
+    )
+    # Rows of objects holding several increments are selected by their _increment
+    # value, which a table whose rows do not show it (_history) reads and drops.
+    needs = (by_value or cut) and not tag
+    frame = fragments_frame(table.store, state.schema, frags, tag_increments=tag or needs)
     if by_value:
-        return frame.filter(pl.col(INCREMENT_COLUMN) == increment)
-    return frame
+        frame = frame.filter(pl.col(INCREMENT_COLUMN) == increment)
+    if cut:
+        frame = frame.filter(pl.col(INCREMENT_COLUMN) <= through)
+    return frame.drop(INCREMENT_COLUMN) if needs else frame
 
 
 def scan(
@@ -180,15 +189,27 @@ def files(
 
 
 def history(
-    path: str, *, root: Root = None, storage_options: Mapping[str, Any] | None = None
+    path: str,
+    *,
+    root: Root = None,
+    storage_options: Mapping[str, Any] | None = None,
+    per: str = "version",
 ) -> pl.DataFrame:
-    """One row per version: version, step, mode, rows, columns, time and what changed.
+    """The table's versions or its increments.
 
-    A sharded table has one row per version of each shard, with a ``shard`` column,
-    ordered by time (versions count within their shard)."""
+    ``per="version"`` (default): one row per version (commit): version, step, mode,
+    rows, columns, time and what changed. ``per="increment"``: one row per log of the
+    table (an increment, docs/format.md): its number, step, time, rows added, log id
+    and the version that holds it; a version that is not a log (a compaction) has none.
+
+    A sharded table has one row per version (increment) of each shard, with a ``shard``
+    column, ordered by time (numbers count within their shard)."""
+    if per not in _HISTORIES:
+        raise InvalidArgumentError(f"per= is 'version' or 'increment', got {per!r}")
+    build, order = _HISTORIES[per]
     ref = open_table(path, root=root, storage_options=storage_options)
     try:
-        return _history(ref, ref.latest())
+        return build(ref, ref.latest())
     except NotFoundError:
         shards = ref.shards()
         if not shards:
@@ -198,10 +219,10 @@ def history(
         sref = ref.shard(shard)
         latest = latest_version(sref)
         if latest >= 0:
-            parts.append(_history(sref, latest).with_columns(shard=pl.lit(shard, pl.String)))
+            parts.append(build(sref, latest).with_columns(shard=pl.lit(shard, pl.String)))
     if not parts:
         raise NotFoundError(f"no shard of table {ref.path} has a version")
-    return pl.concat(parts).sort("time", "shard", "version")
+    return pl.concat(parts).sort("time", "shard", order)
 
 
 def _history(ref: TableHandle, latest: int) -> pl.DataFrame:
@@ -244,6 +265,46 @@ def _history(ref: TableHandle, latest: int) -> pl.DataFrame:
             "digest": pl.String,
         },
     )
+
+
+def _increment_history(ref: TableHandle, latest: int) -> pl.DataFrame:
+    rows: list[dict[str, Any]] = []
+    logs: list[tuple[int, int | None, float, int, str | None]]
+    for m, _ in read_history(ref, latest):
+        if m.increments is not None:  # format 2
+            logs = [(i.number, i.step, i.time, i.rows, i.log_id) for i in m.increments]
+        elif m.extra.get("operation") == "compact":
+            logs = []
+        else:  # format 1: each version but a compaction is one log, numbered as it
+            added = m.change.add
+            new = sum(f.rows for f in added if f.increment == m.version)
+            log_id = m.extra.get("log")
+            logs = [(m.version, m.step, m.time, new, log_id if isinstance(log_id, str) else None)]
+        rows.extend(
+            {
+                "increment": number,
+                "step": step,
+                "time": dt.datetime.fromtimestamp(time, tz=dt.UTC),
+                "rows": n,
+                "log_id": log_id,
+                "version": m.version,
+            }
+            for number, step, time, n, log_id in logs
+        )
+    return pl.DataFrame(
+        rows,
+        schema={
+            "increment": pl.Int64,
+            "step": pl.Int64,
+            "time": pl.Datetime("us", "UTC"),
+            "rows": pl.Int64,
+            "log_id": pl.String,
+            "version": pl.Int64,
+        },
+    )
+
+
+_HISTORIES = {"version": (_history, "version"), "increment": (_increment_history, "increment")}
 
 
 def scan_runs(
