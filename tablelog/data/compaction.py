@@ -15,16 +15,18 @@ import socket
 from dataclasses import dataclass
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from tablelog.data.frames import fragments_frame
 from tablelog.data.groups import upload_group
 from tablelog.data.parquet import read_group_rows
 from tablelog.errors import ConcurrentChangeError
+from tablelog.format import paths
 from tablelog.format.arrow_types import type_from_json
 from tablelog.format.chain import load_version, unmerged_fragments
 from tablelog.format.commit import commit
 from tablelog.format.handle import TableHandle
-from tablelog.format.manifest import INCREMENT_COLUMN
+from tablelog.format.manifest import INCREMENT_COLUMN, Fragment
 from tablelog.format.plan import Intent, NewFragment
 from tablelog.format.state import TableState
 from tablelog.progress import Progress
@@ -99,7 +101,10 @@ def _compact_once(
             rows=state.rows,
             bytes_written=0,
         )
-    tag = ref.tags_increments(state)
+    # Format 2 keeps each row's increment wherever rows of several are in one object
+    # (docs/format.md, "Fragments"), so _history's compacted objects store it too.
+    fv2 = state.format_version == 2
+    tag = ref.tags_increments(state) or (fv2 and paths.is_history(ref.key))
     if progress is not None:
         progress("read fragments", 0, len(frags))
     frame = fragments_frame(ref.store, state.schema, frags, tag_increments=tag).collect()
@@ -116,7 +121,10 @@ def _compact_once(
         part = arrow.slice(start, target_rows)
         group = upload_group(ref, part, row_group_rows=read_group_rows(part.num_rows))
         written += group.size
-        new.append(NewFragment(rows=min(target_rows, arrow.num_rows - start), groups=(group,)))
+        first, last = _increments_of(part, frags, start) if fv2 else (None, None)
+        new.append(
+            NewFragment(rows=part.num_rows, groups=(group,), increment=first, last_increment=last)
+        )
         if progress is not None:
             progress("write objects", len(new), len(starts))
     compacted = tuple(f.id for f in frags)
@@ -140,7 +148,9 @@ def _compact_once(
             changed = next(f.id for f, o in zip(frags, original, strict=False) if f != o)
             raise _Stale(f"fragment {changed} gained columns in version {current.version}")
         kept = tuple(
-            NewFragment(rows=f.rows, groups=f.groups, increment=f.increment)
+            NewFragment(
+                rows=f.rows, groups=f.groups, increment=f.increment, last_increment=f.last_increment
+            )
             for f in frags[len(compacted) :]
         )
         return Intent(
@@ -164,3 +174,23 @@ def _compact_once(
         rows=after.rows,
         bytes_written=written,
     )
+
+
+def _increments_of(part: pa.Table, frags: tuple[Fragment, ...], start: int) -> tuple[int, int]:
+    """Format 2: the increments the rows of ``part`` (rows ``start…`` of ``frags``)
+    belong to, as a range: from their ``_increment`` where it is stored, else from
+    the fragments they come from (MUTABLE, IMMUTABLE: provenance only)."""
+    if INCREMENT_COLUMN in part.column_names and part.num_rows:
+        low_high = pc.min_max(part.column(INCREMENT_COLUMN))
+        return int(low_high["min"].as_py()), int(low_high["max"].as_py())
+    end, at = start + part.num_rows, 0
+    first: int | None = None
+    last = 0
+    for f in frags:
+        if (at < end and start < at + f.rows) or (f.rows == 0 and start <= at < end):
+            first = f.increment if first is None else min(first, f.increment)
+            last = max(last, f.increment if f.last_increment is None else f.last_increment)
+        at += f.rows
+    if first is None:  # (no rows: never uploaded as a fragment of its own)
+        return 0, 0
+    return first, last

@@ -8,13 +8,14 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tablelog.data.parquet import ROW_GROUP_ROWS, encode_parquet
 from tablelog.errors import TableError
 from tablelog.format import paths
 from tablelog.format.chain import TableRef
-from tablelog.format.manifest import ColumnGroup
+from tablelog.format.manifest import INCREMENT_COLUMN, ColumnGroup
 from tablelog.format.media_cells import media_blob_names
 from tablelog.objects import deadline as store_deadline
 from tablelog.objects.cas import digest_of, get_verified, put_content
@@ -57,11 +58,17 @@ def upload_media(
         )
 
 
-def read_group(store: Store, group: ColumnGroup) -> pa.Table:
+def read_group(store: Store, group: ColumnGroup, *, increment: int | None = None) -> pa.Table:
     """The rows of a committed group object, as they were uploaded (checked against
-    its name: a Table reading back its released rows never gets other bytes)."""
+    its name: a Table reading back its released rows never gets other bytes); with
+    ``increment``, only that increment's rows of an object holding several, without
+    their ``_increment`` column."""
     data = get_verified(store, paths.object_key(group.object), group.object)
-    return pq.read_table(pa.BufferReader(data))
+    table = pq.read_table(pa.BufferReader(data))
+    if increment is None:
+        return table
+    tags = table.column(INCREMENT_COLUMN)
+    return table.filter(pc.equal(tags, increment)).drop_columns([INCREMENT_COLUMN])
 
 
 def upload_group(

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from tablelog.errors import InvalidArgumentError, InvalidNameError, NotFoundError
+from tablelog.errors import InvalidArgumentError, InvalidNameError, NotFoundError, TableError
 from tablelog.format import paths
 from tablelog.format.chain import (
     TableRef,
@@ -196,7 +196,20 @@ class TableHandle(TableRef):
                 f"not {increment}"
             )
         frags = tuple(f for f in state.fragments if f.increment <= increment <= _last(f))
-        return frags, any(_last(f) != f.increment for f in frags)
+        wide = [f for f in frags if _last(f) != f.increment]
+        untagged = next(
+            (f for f in wide if not any(INCREMENT_COLUMN in g.columns for g in f.groups)), None
+        )
+        if untagged is not None:
+            # (MUTABLE, IMMUTABLE: compacted rows record where they came from, not which
+            # log added each row)
+            raise TableError(
+                f"table {self.path} version {state.version}: the rows of increment "
+                f"{increment} were compacted with those of increments {untagged.increment}.."
+                f"{_last(untagged)} into fragment {untagged.id}, which does not record "
+                "each row's increment; read a version from before the compaction"
+            )
+        return frags, bool(wide)
 
     # ------------------------------------------------------------------ shards
 

@@ -433,6 +433,15 @@ def _parse_increment(value: JSON, where: str) -> Increment:
     )
 
 
+def log_ids(m: Manifest) -> tuple[str, ...]:
+    """The ids of the logs manifest ``m`` commits: its increments' in format 2, its
+    ``extra.log`` in format 1 (none for a compaction)."""
+    if m.increments is not None:
+        return tuple(i.log_id for i in m.increments)
+    found = m.extra.get("log")
+    return (found,) if isinstance(found, str) else ()
+
+
 def is_log_id(text: str) -> bool:
     """Whether ``text`` is a log id as format 2 records it: 32 lowercase hex digits."""
     return _LOG_ID.fullmatch(text) is not None

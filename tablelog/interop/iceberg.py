@@ -301,10 +301,11 @@ def _data_file(
             partition = stats.partition(spec, schema)
         except ValueError as e:
             raise TablelogError(
-                f"{path}: compacted object {file.url} holds rows of several increments, but "
-                "the Iceberg table is partitioned by _increment because other fragments do "
-                "not store it. Run `tablelog compact` on the table again (every fragment "
-                "compacted exports unpartitioned) and export to a new identifier"
+                f"{path}: object {file.url} holds rows of several increments (a compaction, "
+                "or a commit of several logs), but the Iceberg table is partitioned by "
+                "_increment because other fragments do not store it. Run `tablelog compact` "
+                "on the table (every fragment compacted exports unpartitioned) and export "
+                "to a new identifier"
             ) from e
     if stats.record_count != file.rows:
         raise TablelogError(

@@ -31,7 +31,7 @@ from tablelog.errors import (
 )
 from tablelog.format import paths
 from tablelog.format.arrow_types import type_from_json
-from tablelog.format.chain import TableRef, latest_version, load_version
+from tablelog.format.chain import TableRef, latest_version, load_version, preview_format
 from tablelog.format.manifest import (
     INCREMENT_COLUMN,
     ColumnGroup,
@@ -339,19 +339,42 @@ def _fragment_problem(f: Fragment, columns: set[str]) -> str | None:
     return None
 
 
-def _state_problems(state: TableState) -> list[str]:
-    """Whole-state checks: every group's columns in the schema, fragment ids unique."""
+def _range_problem(f: Fragment, tagged: bool) -> str | None:
+    """Format 2: rows of several increments of a table read per increment
+    (INCREMENTAL, ``_history``) are told apart by ``_increment``, which their object
+    must store (docs/format.md, "Fragments")."""
+    last = f.last_increment
+    if not tagged or last is None or last == f.increment:
+        return None
+    if any(INCREMENT_COLUMN in g.columns for g in f.groups):
+        return None
+    return (
+        f"fragment {f.id!r} holds increments {f.increment}..{last} but its object stores "
+        f"no {INCREMENT_COLUMN} column: readers cannot tell its rows' increments apart"
+    )
+
+
+def _state_problems(state: TableState, key: str) -> list[str]:
+    """Whole-state checks: every group's columns in the schema, fragment ids unique,
+    format-2 ranges stored."""
     columns = set(state.column_names)
+    tagged = _reads_by_increment(state, key)
     out = []
     ids: set[str] = set()
     for f in state.fragments:
         if f.id in ids:
             out.append(f"fragment id {f.id!r} is used twice")
         ids.add(f.id)
-        found = _fragment_problem(f, columns)
+        found = _fragment_problem(f, columns) or _range_problem(f, tagged)
         if found is not None:
             out.append(found)
     return out[:10]
+
+
+def _reads_by_increment(state: TableState, key: str) -> bool:
+    return tags_increments(state, key) or (
+        state.format_version == 2 and not state.separate and paths.is_history(key)
+    )
 
 
 def _load_segments(
@@ -377,7 +400,7 @@ def _load_segments(
             walk.problem(seg_url, f"bytes hash to {digest_of(data)}, not to the name", **by)
             continue
         try:
-            frags = parse_segment(data, where=seg_url)
+            frags = parse_segment(data, where=seg_url, max_format=preview_format())
         except FormatError as e:
             walk.problem(seg_url, str(e), **by)
             continue
@@ -445,7 +468,7 @@ def _verify_table(walk: _Walk, t: _Table) -> None:
             continue
         digest = digest_of(data)
         try:
-            m = parse_manifest(data, where=url)
+            m = parse_manifest(data, where=url, max_format=preview_format())
         except FormatError as e:
             walk.problem(url, str(e))
             state, prev_digest, prev_ok = None, digest, False
@@ -528,7 +551,7 @@ def _verify_table(walk: _Walk, t: _Table) -> None:
                     walk.problem(url, str(e))
                     ok = False
                 else:
-                    for msg in _state_problems(state):
+                    for msg in _state_problems(state, t.key):
                         walk.problem(url, msg)
                         ok = False
         by_id = {f.id: f for f in state.fragments} if state and m.change.add_groups else {}
@@ -537,9 +560,14 @@ def _verify_table(walk: _Walk, t: _Table) -> None:
         if state is not None:
             columns = set(state.column_names)
             if m.schema is not None or v == latest:
-                msgs = _state_problems(state)
+                msgs = _state_problems(state, t.key)
             else:
-                msgs = [p for f in m.change.add if (p := _fragment_problem(f, columns))]
+                tagged = _reads_by_increment(state, t.key)
+                msgs = [
+                    p
+                    for f in m.change.add
+                    if (p := _fragment_problem(f, columns) or _range_problem(f, tagged))
+                ]
                 if m.change.add_groups:
                     targets = {fid for fid, _ in m.change.add_groups}
                     msgs += [

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 import random
 import time
+from collections import ChainMap
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from tablelog.data.groups import upload_group
+from tablelog.data.tagged import tagged_rows
 from tablelog.errors import (
     CommitStateUnknownError,
     StoreError,
@@ -19,8 +22,14 @@ from tablelog.errors import (
 )
 from tablelog.format.chain import TableRef, latest_version, load_version, refresh
 from tablelog.format.commit import commit
-from tablelog.format.manifest import ColumnGroup, Fragment
-from tablelog.format.plan import Intent, NewFragment
+from tablelog.format.manifest import (
+    FORMAT_VERSION,
+    MAX_COMMIT_INCREMENTS,
+    ColumnGroup,
+    Fragment,
+    log_ids,
+)
+from tablelog.format.plan import GroupIntent, Intent, LogIntent, NewFragment
 from tablelog.format.state import TableState
 from tablelog.objects import deadline as store_deadline
 from tablelog.writer.keylog import LogJob
@@ -40,10 +49,18 @@ class KeyCommitter:
     ranges: list[tuple[str, int, int]] = field(default_factory=list)
     #: Media blobs a committed version of this writer references (no re-upload).
     media_present: set[str] = field(default_factory=set)
-    #: Told (on the committing thread) of each committed job whose rows one group holds.
-    on_landed: Callable[[LogJob, ColumnGroup], None] | None = None
+    #: Told (on the committing thread) of each committed job whose rows one group holds
+    #: (with the job's increment when the group holds other logs' rows too).
+    on_landed: Callable[[LogJob, ColumnGroup, int | None], None] | None = None
     #: This writer's INCREMENTAL fragments since the last checkpoint, to merge at the next.
     tail: Tail = field(default_factory=Tail)
+    #: The format of the table if this writer creates it (``chain.preview_format``); a
+    #: table's commits are in its own format.
+    format_version: int = FORMAT_VERSION
+    #: Logs waiting for the commit thread (:meth:`queue`), oldest first.
+    queued: collections.deque[tuple[LogJob, Future[ColumnGroup] | None]] = field(
+        default_factory=collections.deque
+    )
 
     def open(self) -> TableState:
         self.state = refresh(self.ref, self.state)
@@ -68,24 +85,40 @@ class KeyCommitter:
         previous attempt landed after all (its log id). ``check`` runs first in each
         attempt (the run's store probe, until it has passed).
         """
-        until = time.monotonic() + job.retry_for
-        with store_deadline.deadline(until):
-            self._apply_until(job, rows_group, until, check)
+        self._retrying(
+            job.retry_for,
+            lambda first: self.apply_once(job, rows_group if first else None),
+            lambda before: self.landed(job, before),
+            check,
+        )
 
-    def _apply_until(
+    def _retrying(
         self,
-        job: LogJob,
-        rows_group: Future[ColumnGroup] | None,
-        until: float,
+        retry_for: float,
+        once: Callable[[bool], object],
+        landed: Callable[[int], bool],
         check: Callable[[], None] | None,
     ) -> None:
+        """``once(first attempt)`` until it passes, as :meth:`apply` describes;
+        ``landed(version before)`` tells whether a failed attempt landed after all."""
+        until = time.monotonic() + retry_for
+        with store_deadline.deadline(until):
+            self._until(until, (once, landed), check)
+
+    def _until(
+        self,
+        until: float,
+        attempts: tuple[Callable[[bool], object], Callable[[int], bool]],
+        check: Callable[[], None] | None,
+    ) -> None:
+        once, landed = attempts
         delay, attempt = 0.5, 0
         while True:
             before = self.state.version
             try:
                 if check is not None:
                     check()
-                self.apply_once(job, rows_group if attempt == 0 else None)
+                once(attempt == 0)
                 if attempt:
                     log.warning("tablelog: %s reachable again; logs resumed", self.ref.store.url)
                 return
@@ -105,7 +138,7 @@ class KeyCommitter:
             time.sleep(pause)
             delay = min(delay * 2, 30.0)
             try:
-                if self.landed(job, before):
+                if landed(before):
                     return
             except (StoreError, CommitStateUnknownError):
                 if time.monotonic() >= until:  # no request starts after the deadline
@@ -117,7 +150,7 @@ class KeyCommitter:
         latest = latest_version(self.ref, hint=before)
         for version in range(before + 1, latest + 1):
             manifest, _ = self.ref.read_manifest(version)
-            if manifest.extra.get("log") == job.log_id:
+            if job.log_id in log_ids(manifest):
                 self.state = load_version(self.ref, version, base=self.state)
                 self.tail.track(self.state, job)
                 moved = [fid for fid, _ in manifest.change.add_groups]
@@ -160,6 +193,8 @@ class KeyCommitter:
             add_groups=tuple(add_groups),
             separate=job.separate,
             extra=(("log", job.log_id),),
+            format_version=self.format_version,
+            log_time=job.time,
         )
         plan: Intent | Callable[[TableState], Intent] = self._merging(job, intent)
         recut: list[Intent] = []
@@ -184,6 +219,165 @@ class KeyCommitter:
             self.media_present = self.media_present | added
         self._after_commit(job, add[0].rows if add else 0, add[0].groups if add else ())
         return True
+
+    # ------------------------------------------------------------ group commit
+
+    def queue(self, job: LogJob, rows_group: Future[ColumnGroup] | None) -> None:
+        """(Caller's thread) ``job`` (its rows' upload started as ``rows_group``) waits
+        for :meth:`take_queued` on the commit thread."""
+        self.queued.append((job, rows_group))
+
+    def take_queued(self) -> list[tuple[LogJob, Future[ColumnGroup] | None]]:
+        """(Commit thread) What to commit next: the oldest queued log, with the logs
+        queued after it that can share its commit (docs/format.md, "Commits": on a
+        format-2 table, INCREMENTAL appends, at most MAX_COMMIT_INCREMENTS); empty when
+        an earlier call took them all."""
+        if not self.queued:
+            return []
+        batch = [self.queued.popleft()]
+        fv = self.state.format_version if self.state.exists else self.format_version
+        if fv != 2 or not _groupable(batch[0][0]):
+            return batch
+        while self.queued and len(batch) < MAX_COMMIT_INCREMENTS and _groupable(self.queued[0][0]):
+            batch.append(self.queued.popleft())
+        return batch
+
+    def apply_group(
+        self,
+        batch: list[tuple[LogJob, Future[ColumnGroup] | None]],
+        *,
+        check: Callable[[], None] | None = None,
+    ) -> None:
+        """Commit the logs :meth:`take_queued` gave, as :meth:`apply` commits one: all
+        of them in one format-2 version (bounded by the first's ``retry_for``), or each
+        on its own if the table turns out to be format 1 (another writer created it)."""
+        if len(batch) == 1:
+            job, rows_group = batch[0]
+            self.apply(job, rows_group=rows_group, check=check)
+            return
+        jobs = [job for job, _ in batch]
+        try:
+            self._retrying(
+                jobs[0].retry_for,
+                lambda first: self._group_once(batch, first),
+                lambda before: self._group_landed(jobs, before),
+                check,
+            )
+        except _FormatOne:
+            for job in jobs:
+                self.apply(job, check=check)
+
+    def _group_once(
+        self, batch: list[tuple[LogJob, Future[ColumnGroup] | None]], first: bool
+    ) -> None:
+        """One attempt at committing ``batch`` as one version. Rows whose upload
+        started early (S3, on the first attempt) keep their own objects; otherwise the
+        logs' rows go into one object with ``_increment`` (built for the parent's
+        numbers, again if a lost race moves them), unless their columns differ."""
+        jobs = [job for job, _ in batch]
+        rowful = [(i, job) for i, job in enumerate(jobs) if job.writes_rows]
+        early = first and all(batch[i][1] is not None for i, _ in rowful)
+        same = all(job.schema == rowful[0][1].schema for _, job in rowful) if rowful else False
+        if rowful and same and not early:
+            choose = self._combining(jobs, rowful)
+        else:
+            choose = self._own_objects(batch if first else [(j, None) for j in jobs])
+        self.state = commit(self.ref, self.state, choose)
+        self.tail.clear()
+        self.tail.spoiled = True  # (until the next checkpoint: fragments of a group)
+        self._after_group(jobs)
+
+    def _own_objects(
+        self, batch: list[tuple[LogJob, Future[ColumnGroup] | None]]
+    ) -> Callable[[TableState], GroupIntent]:
+        logs = []
+        for job, rows_group in batch:
+            add: tuple[NewFragment, ...] = ()
+            if job.writes_rows:
+                assert job.rows is not None
+                group = (
+                    rows_group.result()
+                    if rows_group is not None
+                    else upload_group(self.ref, job.rows, job.blobs, present=self.media_present)
+                )
+                add = (NewFragment(rows=job.rows.num_rows, groups=(group,)),)
+            logs.append(_log_intent(job, add=add))
+        intent = GroupIntent(mode="INCREMENTAL", writer=self.writer, logs=tuple(logs))
+
+        def choose(current: TableState) -> GroupIntent:
+            _check_format_2(current)
+            return intent
+
+        return choose
+
+    def _combining(
+        self, jobs: list[LogJob], rowful: list[tuple[int, LogJob]]
+    ) -> Callable[[TableState], GroupIntent]:
+        built: dict[int, NewFragment] = {}
+        blobs = ChainMap(*(dict(job.blobs) for job in jobs))
+        schema = rowful[0][1].schema
+
+        def choose(current: TableState) -> GroupIntent:
+            _check_format_2(current)
+            count = current.increment_count or 0
+            if count not in built:
+                parts = [(job.rows, count + i) for i, job in rowful if job.rows is not None]
+                rows = tagged_rows(parts, schema)
+                group = upload_group(self.ref, rows, blobs, present=self.media_present)
+                built[count] = NewFragment(
+                    rows=rows.num_rows,
+                    groups=(group,),
+                    increment=parts[0][1],
+                    last_increment=parts[-1][1],
+                )
+            logs = tuple(
+                _log_intent(job, combined=job.rows.num_rows if job.writes_rows and job.rows else 0)
+                for job in jobs
+            )
+            return GroupIntent(
+                mode="INCREMENTAL", writer=self.writer, logs=logs, combined=(built[count],)
+            )
+
+        return choose
+
+    def _after_group(self, jobs: list[LogJob]) -> None:
+        """After a group commit of ``jobs``: their media are in the store, and each
+        job's rows are handed back (``on_landed``) with the group that holds them."""
+        state = self.state
+        count = state.increment_count or 0
+        first = count - len(jobs)
+        mine = [f for f in state.fragments if f.increment >= first]
+        media = {m for f in mine for g in f.groups for m in g.media}
+        if media - self.media_present:  # a new set: the caller's thread reads the old one
+            self.media_present = self.media_present | media
+        if self.on_landed is None:
+            return
+        by_increment = {f.increment: f for f in mine if f.last_increment == f.increment}
+        combined = [f for f in mine if f.last_increment != f.increment]
+        for n, job in enumerate(jobs, start=first):
+            if not job.writes_rows or job.rows is None:
+                continue
+            own = by_increment.get(n)
+            if own is not None and len(own.groups) == 1 and own.rows == job.rows.num_rows:
+                self.on_landed(job, own.groups[0], None)
+                continue
+            holder = next((f for f in combined if f.increment <= n <= _last(f)), None)
+            if holder is not None and len(holder.groups) == 1:
+                self.on_landed(job, holder.groups[0], n)
+
+    def _group_landed(self, jobs: list[LogJob], before: int) -> bool:
+        """Whether a version after ``before`` carries ``jobs`` (a group commits all of
+        them or none: its first log's id tells); then adopt it."""
+        latest = latest_version(self.ref, hint=before)
+        for version in range(before + 1, latest + 1):
+            manifest, _ = self.ref.read_manifest(version)
+            if jobs[0].log_id in log_ids(manifest):
+                self.state = load_version(self.ref, version, base=self.state)
+                self.tail.clear()
+                self.tail.spoiled = True
+                self._after_group(jobs)
+                return True
+        return False
 
     def _rebasing(
         self, job: LogJob, intent: Intent, recut: list[Intent]
@@ -246,7 +440,10 @@ class KeyCommitter:
             if not uploaded:
                 uploaded.append(upload_group(self.ref, rows))
             first = self.tail.fragments[0].increment
-            merged = NewFragment(rows=rows.num_rows, groups=(uploaded[0],), increment=first)
+            last = self.tail.fragments[-1].last_increment  # (format 2; None in format 1)
+            merged = NewFragment(
+                rows=rows.num_rows, groups=(uploaded[0],), increment=first, last_increment=last
+            )
             return dataclasses.replace(intent, remove=self.tail.ids, add=(merged, *intent.add))
 
         return choose
@@ -260,12 +457,46 @@ class KeyCommitter:
             and groups[0].columns == tuple(rows.column_names)
         )
         if self.on_landed is not None and whole:  # one object holds exactly the rows
-            self.on_landed(job, groups[0])
+            self.on_landed(job, groups[0], None)
         if job.replace:
             self.ranges = []
         if job.mode == "MUTABLE" and job.writes_rows:
             fid = self.state.fragments[-1].id
             self.ranges.append((fid, job.first_row, job.first_row + added_rows))
+
+
+def _groupable(job: LogJob) -> bool:
+    """Whether ``job`` may share a commit with other logs: an INCREMENTAL append."""
+    return (
+        job.mode == "INCREMENTAL"
+        and not job.separate
+        and not job.replace
+        and job.new_columns is None
+    )
+
+
+def _log_intent(job: LogJob, *, add: tuple[NewFragment, ...] = (), combined: int = 0) -> LogIntent:
+    return LogIntent(
+        log_id=job.log_id,
+        step=job.step,
+        time=job.time,
+        schema=job.schema,
+        add=add,
+        combined_rows=combined,
+    )
+
+
+def _last(f: Fragment) -> int:
+    return f.increment if f.last_increment is None else f.last_increment
+
+
+class _FormatOne(Exception):
+    """The table is format 1 (another writer created it): one version per log."""
+
+
+def _check_format_2(current: TableState) -> None:
+    if current.exists and current.format_version != 2:
+        raise _FormatOne(current.format_version)
 
 
 def _ranges_of(fragments: tuple[Fragment, ...], n: int) -> list[tuple[str, int, int]]:
@@ -290,7 +521,7 @@ def _unless_landed(
     def choose(current: TableState) -> Intent:
         for version in range(seen[0] + 1, current.version + 1):
             manifest, _ = ref.read_manifest(version)
-            if manifest.extra.get("log") == log_id:
+            if log_id in log_ids(manifest):
                 raise _Landed(log_id)
         seen[0] = max(seen[0], current.version)
         return plan(current) if callable(plan) else plan

@@ -10,6 +10,7 @@ rows. The result is a :class:`LogJob` of immutable Arrow slices that the committ
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
@@ -54,8 +55,11 @@ class LogJob:
     #: map, only ever added to; looked up, never iterated, off the caller's thread).
     blobs: Mapping[str, bytes] = field(default_factory=dict)
 
-    #: Recorded in the manifest (``extra.log``) so a retry can tell whether it landed.
+    #: Recorded in the manifest (``extra.log``; format 2: its increment) so a retry can
+    #: tell whether it landed.
     log_id: str = field(default_factory=random_hex)
+    #: When it was logged (format 2 records it as the increment's time).
+    time: float = field(default_factory=time.time)
     #: How long a commit keeps retrying while the store is unreachable.
     retry_for: float = 10.0
     #: (Table uid, Table generation) of INCREMENTAL ``rows``: whose rows these are, so

@@ -16,7 +16,6 @@ import time
 import types
 import weakref
 from collections.abc import Mapping
-from concurrent.futures import Future
 from typing import Any
 
 import pyarrow as pa
@@ -33,7 +32,7 @@ from tablelog.errors import (
 )
 from tablelog.format import paths
 from tablelog.format.arrow_types import merged_type, type_to_json
-from tablelog.format.chain import TableRef, find_shards
+from tablelog.format.chain import TableRef, find_shards, preview_format
 from tablelog.format.handle import open_table
 from tablelog.format.manifest import ColumnGroup
 from tablelog.format.media_cells import MEDIA_TYPE
@@ -97,7 +96,7 @@ class Run:
         #: INCREMENTAL Tables this handle logged, and their rows committed since (from
         #: the worker) that the Table can release from memory on its own thread.
         self._tables: weakref.WeakValueDictionary[str, Table] = weakref.WeakValueDictionary()
-        self._landed: collections.deque[tuple[str, int, int, int, ColumnGroup]] = (
+        self._landed: collections.deque[tuple[str, int, int, int, ColumnGroup, int | None]] = (
             collections.deque()
         )
         self._compact_at = compact_at
@@ -437,7 +436,10 @@ class Run:
             table_key = key if self.shard is None else paths.shard_key(self.shard, key)
             ref = TableRef(self._store, self.project, self.id, table_key)
             committer = KeyCommitter(
-                ref=ref, writer=self._writer_id, tail=Tail(budget=self._merge_budget)
+                ref=ref,
+                writer=self._writer_id,
+                tail=Tail(budget=self._merge_budget),
+                format_version=preview_format(),
             )
             if not self._keep_logged_rows:
                 committer.on_landed = self._on_landed
@@ -484,21 +486,23 @@ class Run:
                 "none. Give it a shard id (init(shard=...)) or log under a new key"
             )
 
-    def _on_landed(self, job: LogJob, group: ColumnGroup) -> None:
-        """(Worker thread) ``job``'s rows are committed in ``group``: queue them for their
-        Table, which releases them on its own thread (``_release_landed``)."""
+    def _on_landed(self, job: LogJob, group: ColumnGroup, increment: int | None) -> None:
+        """(Worker thread) ``job``'s rows are committed in ``group`` (as its rows of
+        ``increment`` if it holds other logs' too): queue them for their Table, which
+        releases them on its own thread (``_release_landed``)."""
         if job.source is not None and job.rows is not None:
             uid, generation = job.source
-            self._landed.append((uid, job.first_row, job.rows.num_rows, generation, group))
+            landed = (uid, job.first_row, job.rows.num_rows, generation, group, increment)
+            self._landed.append(landed)
 
     def _release_landed(self) -> None:
         """Hand committed rows to their Tables (on the caller's thread, as Tables are
         not thread-safe): each drops the batches they cover and reads them back later."""
         while self._landed:
-            uid, first, n, gen, group = self._landed.popleft()
+            uid, first, n, gen, group, increment = self._landed.popleft()
             table = self._tables.get(uid)
             if table is not None:
-                loader = functools.partial(read_group, self._store, group)
+                loader = functools.partial(read_group, self._store, group, increment=increment)
                 release_rows(table, first, n, loader, gen)
 
     def _submit(self, committer: KeyCommitter, job: LogJob) -> None:
@@ -516,34 +520,45 @@ class Run:
             rows_group = self._worker.prefetch(bounded, committer.ref, job.rows, job.blobs)
         size = sum(arrow_bytes(t) for t in (job.rows, job.new_columns) if t is not None)
         label = f"{job.key!r} at step {job.step}"
-        self._worker.submit(lambda: self._commit(committer, job, rows_group), size, label)
+        # Each log is one task; a task commits the oldest queued log of its key, with
+        # the logs behind it on a format-2 table (group commit), so that later tasks
+        # may find theirs committed already.
+        committer.queue(job, rows_group)
+        self._worker.submit(lambda: self._commit(committer), size, label)
 
     # ------------------------------------------------------------ offline spool
 
-    def _commit(
-        self, committer: KeyCommitter, job: LogJob, rows_group: Future[ColumnGroup] | None
-    ) -> None:
-        """Commit ``job`` (on the worker), or spool it while the store is unreachable."""
+    def _commit(self, committer: KeyCommitter) -> None:
+        """Commit the oldest queued log of ``committer``'s key, with those that share its
+        commit (on the worker), or spool them while the store is unreachable."""
+        batch = committer.take_queued()
+        if not batch:
+            return  # committed with an earlier task's group
         if self._offline:
-            self._spool_job(committer, job)
+            for job, _ in batch:
+                self._spool_job(committer, job)
             return
         if self._spool is not None and self._spool.pending:
-            if rows_group is not None:
-                rows_group.cancel()
-            self._spool_job(committer, job)  # keep log order behind what is spooled
+            for job, rows_group in batch:
+                if rows_group is not None:
+                    rows_group.cancel()
+                self._spool_job(committer, job)  # keep log order behind what is spooled
             self._drain(force=False)
             return
         try:
             # (the probe, if log() could not run it because the store was down)
-            committer.apply(job, rows_group=rows_group, check=self._probe)
+            committer.apply_group(batch, check=self._probe)
             self._store_down = False
         except (StoreError, CommitStateUnknownError) as e:
             if isinstance(e, UnsafeStoreError):  # unsafe, not unreachable: never spool
                 raise
-            if rows_group is not None:
-                rows_group.cancel()
             self._store_down = True
-            self._spool_job(committer, job)
+            for job, rows_group in batch:
+                if rows_group is not None:
+                    rows_group.cancel()
+                # (a log of the batch committed before it failed is found by its log
+                # id when the spool is pushed, never committed twice)
+                self._spool_job(committer, job)
             # The next try waits a little: the spool's first entry just failed.
             self._drain_backoff = 2.0
             self._next_drain = time.monotonic() + self._drain_backoff

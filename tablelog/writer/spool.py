@@ -25,8 +25,8 @@ import pyarrow.ipc as ipc
 
 from tablelog.errors import FormatError
 from tablelog.format import paths
-from tablelog.format.chain import TableRef, latest_version
-from tablelog.format.manifest import Column
+from tablelog.format.chain import TableRef, latest_version, preview_format
+from tablelog.format.manifest import Column, log_ids
 from tablelog.format.media_cells import media_blob_names
 from tablelog.format.runinfo import encode_run_info, parse_run_info
 from tablelog.objects import deadline as store_deadline
@@ -174,6 +174,7 @@ class Spool:
             "replace": job.replace,
             "first_row": job.first_row,
             "log_id": job.log_id,
+            "time": job.time,
             "source": list(job.source) if job.source else None,
             "rows": job.rows is not None,
             "new_columns": job.new_columns is not None,
@@ -216,6 +217,8 @@ class Spool:
                     _read_table(stem.with_suffix(".cols.arrow")) if doc["new_columns"] else None
                 ),
                 log_id=doc["log_id"],
+                # (spooled before logs had a time: when the entry was written)
+                time=float(doc.get("time") or path.stat().st_mtime),
                 source=(str(doc["source"][0]), int(doc["source"][1]))
                 if doc.get("source")
                 else None,
@@ -395,7 +398,9 @@ class _Committers:
         if committer is None:
             store = open_store(where[0], storage_options=self.storage_options)
             ref = TableRef(store, entry.project, entry.run_id, entry.table_key)
-            committer = KeyCommitter(ref=ref, writer=f"sync:{self.writer}")
+            committer = KeyCommitter(
+                ref=ref, writer=f"sync:{self.writer}", format_version=preview_format()
+            )
             committer.open()
             # This writer's fragments before this entry, those of logs an earlier push
             # committed named by their log id.
@@ -412,9 +417,9 @@ def _resolve(committer: KeyCommitter, entry: Entry) -> list[tuple[str, int, int]
         ref = committer.ref
         for version in range(entry.base + 1, latest_version(ref, hint=entry.base) + 1):
             manifest, _ = ref.read_manifest(version)
-            log_id = manifest.extra.get("log")
-            if log_id in wanted and manifest.change.add:
-                found[log_id] = manifest.change.add[-1].id
+            ids = log_ids(manifest)  # (MUTABLE: one log a version in either format)
+            if len(ids) == 1 and ids[0] in wanted and manifest.change.add:
+                found[ids[0]] = manifest.change.add[-1].id
     out = []
     for fid, lo, hi in entry.ranges:
         if fid.startswith(PENDING):

@@ -2,7 +2,7 @@
 logs, in their own objects or combined into one object per commit, and format-2
 compactions, through the format layer's planner and commit protocol. Until the run's
 commit thread writes format 2 (issue #18), this is how the readers' tests get format-2
-tables; readers are let read them by raising ``TableRef.read_format``."""
+tables; readers read them where ``$TABLELOG_FORMAT_PREVIEW`` is 2 (``chain.preview_format``)."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from format2_writes import Log, commit_group, commit_log, compact
 import tablelog
 from tablelog.errors import InvalidArgumentError
 from tablelog.format import paths
-from tablelog.format.chain import TableRef
+from tablelog.format.chain import PREVIEW_VARIABLE
 from tablelog.format.handle import TableHandle
 from tablelog.format.state import TableState
 from tablelog.objects.open import open_store
@@ -28,7 +28,7 @@ PATH = "p/r/eval"
 
 @pytest.fixture
 def reads_2(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(TableRef, "read_format", 2)
+    monkeypatch.setenv(PREVIEW_VARIABLE, "2")
 
 
 def _ids(n0: int, n: int) -> pa.Table:
@@ -122,7 +122,7 @@ def test_shards_are_each_cut_at_the_step(tmp_path: Path) -> None:
 def test_a_reader_of_format_1_refuses_a_format_2_table(tmp_path: Path) -> None:
     ref = _handle(tmp_path)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(TableRef, "read_format", 2)
+        mp.setenv(PREVIEW_VARIABLE, "2")
         commit_group(ref, TableState(), [Log(0, _ids(0, 2))], combine=False)
     tablelog.clear_caches()
     with pytest.raises(tablelog.FormatError, match="upgrade tablelog"):

@@ -310,3 +310,35 @@ def test_catalog_url_password_never_reaches_the_error(local: Any) -> None:
         )
     assert "hunter2" not in str(err.value)
     assert "postgresql://user:***@127.0.0.1:1/db" in str(err.value)
+
+
+def test_format_2_coalesced_commits_export_once_compacted(
+    local: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Format 2 (previewed): a commit of several logs keeps them in one object with
+    _increment, which an identity partition cannot describe next to objects of one log:
+    the export is refused, naming the fix, until the table is compacted; then it exports
+    unpartitioned, every row with its increment."""
+    import threading
+
+    from tablelog.format.chain import PREVIEW_VARIABLE
+
+    monkeypatch.setenv(PREVIEW_VARIABLE, "2")
+    with local.init(id="r") as run:
+        t = tablelog.Table(columns=["i"], log_mode="INCREMENTAL")
+        t.add_data(0)
+        run.log({"eval": t}, step=0)
+        run.flush()  # version 0: one log, in an object of its own
+        gate = threading.Event()
+        run._worker.submit(gate.wait)
+        for step in range(1, 6):  # version 1: five logs in one object
+            t.add_data(step)
+            run.log({"eval": t}, step=step)
+        gate.set()
+    uri, catalog = _catalog(local, tmp_path)
+    with pytest.raises(tablelog.TablelogError, match="a commit of several logs"):
+        tablelog.to_iceberg("p/r/eval", **local.kw(), catalog=uri, identifier="ml.f2")
+    tablelog.compact("p/r/eval", **local.kw())
+    tablelog.to_iceberg("p/r/eval", **local.kw(), catalog=uri, identifier="ml.f2c")
+    assert catalog.load_table("ml.f2c").spec().is_unpartitioned()
+    _check_rows(local, catalog, "ml.f2c", "p/r/eval")

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tablelog
-from tablelog.format.chain import TableRef
+from tablelog.format.chain import PREVIEW_VARIABLE
 from tablelog.format.handle import TableHandle
 from tablelog.format.state import TableState
 from tablelog.objects.open import open_store
@@ -34,7 +34,7 @@ PATH = "p/r/eval"
 
 @pytest.fixture(autouse=True)
 def _reads_format_2(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(TableRef, "read_format", 2)
+    monkeypatch.setenv(PREVIEW_VARIABLE, "2")
 
 
 #: A log: its step and its row count; a commit: its logs and whether they share one
