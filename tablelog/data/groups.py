@@ -58,17 +58,21 @@ def upload_media(
         )
 
 
-def read_group(store: Store, group: ColumnGroup, *, increment: int | None = None) -> pa.Table:
+def read_group(
+    store: Store, group: ColumnGroup, *, increments: tuple[int, int] | None = None
+) -> pa.Table:
     """The rows of a committed group object, as they were uploaded (checked against
     its name: a Table reading back its released rows never gets other bytes); with
-    ``increment``, only that increment's rows of an object holding several, without
-    their ``_increment`` column."""
+    ``increments`` (first, last), only those increments' rows of an object holding
+    several, without their ``_increment`` column."""
     data = get_verified(store, paths.object_key(group.object), group.object)
     table = pq.read_table(pa.BufferReader(data))
-    if increment is None:
+    if increments is None:
         return table
     tags = table.column(INCREMENT_COLUMN)
-    return table.filter(pc.equal(tags, increment)).drop_columns([INCREMENT_COLUMN])
+    low, high = increments
+    keep = pc.and_(pc.greater_equal(tags, low), pc.less_equal(tags, high))
+    return table.filter(keep).drop_columns([INCREMENT_COLUMN])
 
 
 def upload_group(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pyarrow as pa
 
 from tablelog.format.arrow_types import type_from_json
@@ -33,4 +34,19 @@ def conform(rows: pa.Table, schema: tuple[Column, ...], increment: int) -> pa.Ta
 def tagged_rows(parts: Sequence[tuple[pa.Table, int]], schema: tuple[Column, ...]) -> pa.Table:
     """The rows of ``parts`` (rows, their increment) in order, as one table of
     ``schema`` plus ``_increment``."""
+    first = parts[0][0] if parts else None
+    same = first is not None and all(rows.schema.equals(first.schema) for rows, _ in parts)
+    if same and first is not None and _is_exactly(first.schema, schema):
+        # The common case (one Table's logs): a few calls whatever the number of logs,
+        # so the commit thread holds the GIL briefly (run.log waits for it).
+        rows = pa.concat_tables([r for r, _ in parts])
+        tags = np.repeat(np.array([n for _, n in parts], np.int64), [r.num_rows for r, _ in parts])
+        return rows.append_column(pa.field(INCREMENT_COLUMN, pa.int64()), pa.array(tags))
     return pa.concat_tables([conform(rows, schema, n) for rows, n in parts])
+
+
+def _is_exactly(actual: pa.Schema, schema: tuple[Column, ...]) -> bool:
+    """Whether ``actual`` has ``schema``'s columns, in order, with exactly its types."""
+    return actual.names == [c.name for c in schema] and all(
+        f.type == type_from_json(c.arrow) for f, c in zip(actual, schema, strict=True)
+    )

@@ -125,6 +125,8 @@ def merge_schema(
     """The schema after a commit: the parent's columns (unless replaced), then new ones."""
     if replace:
         return mine
+    if mine == parent:  # (the usual log: the same columns again; cheaper than merging)
+        return parent
     by_name = {c.name: c for c in mine}
     out: list[Column] = []
     for c in parent:

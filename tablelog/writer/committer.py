@@ -6,6 +6,7 @@ import collections
 import dataclasses
 import logging
 import random
+import threading
 import time
 from collections import ChainMap
 from collections.abc import Callable
@@ -57,10 +58,14 @@ class KeyCommitter:
     #: The format of the table if this writer creates it (``chain.preview_format``); a
     #: table's commits are in its own format.
     format_version: int = FORMAT_VERSION
-    #: Logs waiting for the commit thread (:meth:`queue`), oldest first.
-    queued: collections.deque[tuple[LogJob, Future[ColumnGroup] | None]] = field(
+    #: Logs waiting for the commit thread (:meth:`queue`), oldest first, with the
+    #: bytes each holds.
+    queued: collections.deque[tuple[LogJob, Future[ColumnGroup] | None, int]] = field(
         default_factory=collections.deque
     )
+    #: Whether a task that drains ``queued`` is pending or running.
+    _draining: bool = False
+    _queue_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def open(self) -> TableState:
         self.state = refresh(self.ref, self.state)
@@ -222,25 +227,36 @@ class KeyCommitter:
 
     # ------------------------------------------------------------ group commit
 
-    def queue(self, job: LogJob, rows_group: Future[ColumnGroup] | None) -> None:
-        """(Caller's thread) ``job`` (its rows' upload started as ``rows_group``) waits
-        for :meth:`take_queued` on the commit thread."""
-        self.queued.append((job, rows_group))
+    def groups(self, job: LogJob) -> bool:
+        """Whether ``job`` goes through the group queue (:meth:`queue`): an INCREMENTAL
+        append to a format-2 table, or to a new table this writer makes format 2."""
+        state = self.state  # (read on the caller's thread: a table never changes format)
+        fv = state.format_version if state.exists else self.format_version
+        return fv == 2 and _groupable(job)
 
-    def take_queued(self) -> list[tuple[LogJob, Future[ColumnGroup] | None]]:
-        """(Commit thread) What to commit next: the oldest queued log, with the logs
-        queued after it that can share its commit (docs/format.md, "Commits": on a
-        format-2 table, INCREMENTAL appends, at most MAX_COMMIT_INCREMENTS); empty when
-        an earlier call took them all."""
-        if not self.queued:
-            return []
-        batch = [self.queued.popleft()]
-        fv = self.state.format_version if self.state.exists else self.format_version
-        if fv != 2 or not _groupable(batch[0][0]):
+    def queue(self, job: LogJob, rows_group: Future[ColumnGroup] | None, size: int) -> bool:
+        """(Caller's thread) ``job`` (its rows' upload started as ``rows_group``,
+        holding ``size`` bytes) waits for :meth:`take_queued`; True when no task is
+        draining the queue, so the caller must submit one."""
+        with self._queue_lock:
+            self.queued.append((job, rows_group, size))
+            if self._draining:
+                return False
+            self._draining = True
+            return True
+
+    def take_queued(self) -> list[tuple[LogJob, Future[ColumnGroup] | None, int]]:
+        """(Commit thread) What to commit next: the oldest queued log with the logs
+        queued behind it, at most MAX_COMMIT_INCREMENTS (docs/format.md, "Commits");
+        empty when none is left, and then the next :meth:`queue` asks for a task."""
+        with self._queue_lock:
+            if not self.queued:
+                self._draining = False
+                return []
+            batch = [self.queued.popleft()]
+            while self.queued and len(batch) < MAX_COMMIT_INCREMENTS:
+                batch.append(self.queued.popleft())
             return batch
-        while self.queued and len(batch) < MAX_COMMIT_INCREMENTS and _groupable(self.queued[0][0]):
-            batch.append(self.queued.popleft())
-        return batch
 
     def apply_group(
         self,
@@ -346,7 +362,11 @@ class KeyCommitter:
         state = self.state
         count = state.increment_count or 0
         first = count - len(jobs)
-        mine = [f for f in state.fragments if f.increment >= first]
+        mine: list[Fragment] = []  # (from the end: O(this commit), not O(table))
+        for f in reversed(state.fragments):
+            if f.increment < first:
+                break
+            mine.insert(0, f)
         media = {m for f in mine for g in f.groups for m in g.media}
         if media - self.media_present:  # a new set: the caller's thread reads the old one
             self.media_present = self.media_present | media

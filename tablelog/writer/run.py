@@ -16,6 +16,7 @@ import time
 import types
 import weakref
 from collections.abc import Mapping
+from concurrent.futures import Future
 from typing import Any
 
 import pyarrow as pa
@@ -96,9 +97,10 @@ class Run:
         #: INCREMENTAL Tables this handle logged, and their rows committed since (from
         #: the worker) that the Table can release from memory on its own thread.
         self._tables: weakref.WeakValueDictionary[str, Table] = weakref.WeakValueDictionary()
-        self._landed: collections.deque[tuple[str, int, int, int, ColumnGroup, int | None]] = (
-            collections.deque()
-        )
+        #: (Table uid, first row, rows, generation, group, increments it holds them as)
+        self._landed: collections.deque[
+            tuple[str, int, int, int, ColumnGroup, tuple[int, int] | None]
+        ] = collections.deque()
         self._compact_at = compact_at
         self._storage_options = storage_options
         self._info = info
@@ -492,17 +494,25 @@ class Run:
         releases them on its own thread (``_release_landed``)."""
         if job.source is not None and job.rows is not None:
             uid, generation = job.source
-            landed = (uid, job.first_row, job.rows.num_rows, generation, group, increment)
-            self._landed.append(landed)
+            part = None if increment is None else (increment, increment)
+            self._landed.append((uid, job.first_row, job.rows.num_rows, generation, group, part))
 
     def _release_landed(self) -> None:
         """Hand committed rows to their Tables (on the caller's thread, as Tables are
         not thread-safe): each drops the batches they cover and reads them back later."""
         while self._landed:
-            uid, first, n, gen, group, increment = self._landed.popleft()
+            uid, first, n, gen, group, part = self._landed.popleft()
+            while part is not None and self._landed:  # the next logs of one object
+                nuid, nfirst, nn, ngen, ngroup, npart = self._landed[0]
+                if (nuid, ngen, ngroup) != (uid, gen, group) or nfirst != first + n:
+                    break
+                if npart is None or npart[0] != part[1] + 1:
+                    break
+                self._landed.popleft()
+                n, part = n + nn, (part[0], npart[1])
             table = self._tables.get(uid)
             if table is not None:
-                loader = functools.partial(read_group, self._store, group, increment=increment)
+                loader = functools.partial(read_group, self._store, group, increments=part)
                 release_rows(table, first, n, loader, gen)
 
     def _submit(self, committer: KeyCommitter, job: LogJob) -> None:
@@ -520,20 +530,37 @@ class Run:
             rows_group = self._worker.prefetch(bounded, committer.ref, job.rows, job.blobs)
         size = sum(arrow_bytes(t) for t in (job.rows, job.new_columns) if t is not None)
         label = f"{job.key!r} at step {job.step}"
-        # Each log is one task; a task commits the oldest queued log of its key, with
-        # the logs behind it on a format-2 table (group commit), so that later tasks
-        # may find theirs committed already.
-        committer.queue(job, rows_group)
-        self._worker.submit(lambda: self._commit(committer), size, label)
+        if not committer.groups(job):
+            self._worker.submit(lambda: self._commit(committer, [(job, rows_group)]), size, label)
+            return
+        # Format 2 (group commit): the key's logs queue on its committer, and one task
+        # at a time commits whatever has queued (docs/format.md, "Commits").
+        self._worker.reserve(size)
+        if committer.queue(job, rows_group, size):
+            self._worker.submit(lambda: self._commit_queued(committer), 0, label)
+
+    def _commit_queued(self, committer: KeyCommitter) -> None:
+        """(Worker) Commit the key's queued logs, a group at a time, until none is left;
+        a group that fails is reported and the next one still runs."""
+        while True:
+            batch = committer.take_queued()
+            if not batch:
+                return
+            try:
+                self._commit(committer, [(job, rows_group) for job, rows_group, _ in batch])
+            except Exception as e:  # (as a failed task: reported, later logs still run)
+                first, last = batch[0][0], batch[-1][0]
+                self._worker.report(f"{first.key!r} at steps {first.step}..{last.step}", e)
+            finally:
+                self._worker.release(sum(size for _, _, size in batch))
 
     # ------------------------------------------------------------ offline spool
 
-    def _commit(self, committer: KeyCommitter) -> None:
-        """Commit the oldest queued log of ``committer``'s key, with those that share its
-        commit (on the worker), or spool them while the store is unreachable."""
-        batch = committer.take_queued()
-        if not batch:
-            return  # committed with an earlier task's group
+    def _commit(
+        self, committer: KeyCommitter, batch: list[tuple[LogJob, Future[ColumnGroup] | None]]
+    ) -> None:
+        """Commit ``batch`` (one log, or a group of a format-2 key) on the worker, or
+        spool it while the store is unreachable."""
         if self._offline:
             for job, _ in batch:
                 self._spool_job(committer, job)

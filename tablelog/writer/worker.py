@@ -91,6 +91,39 @@ class Worker:
             except Exception:  # (reporting must never stop the worker)
                 log.exception("tablelog: reporting a failed commit failed")
 
+    def reserve(self, size: int) -> None:
+        """Count ``size`` bytes that a task already queued (or running) will commit,
+        waiting while the byte budget is full, as :meth:`submit` does; the task gives
+        them back with :meth:`release`."""
+        if self.sync:
+            return
+        start = time.monotonic()
+        self._wait_for_room(size)
+        waited = time.monotonic() - start
+        if waited > 0.5:
+            log.info("tablelog: run.log waited %.1f s for the commit queue", waited)
+
+    def release(self, size: int) -> None:
+        """(Worker thread) Give back bytes counted by :meth:`reserve`."""
+        if self.sync or not size:
+            return
+        with self._room:
+            self._bytes -= size
+            self._room.notify_all()
+
+    def report(self, label: str, error: BaseException) -> None:
+        """(Worker thread) Report a failure of part of a task that goes on (the task
+        itself did not fail)."""
+        self._failed(label, error)
+
+    def _wait_for_room(self, size: int) -> None:
+        with self._room:
+            if self._bytes and self._bytes + size > self._max_bytes:
+                self._warn_full(f"{self._bytes / 2**20:.0f} MiB of rows are")
+                while self._bytes and self._bytes + size > self._max_bytes:
+                    self._room.wait()
+            self._bytes += size
+
     def submit(self, task: Task, size: int = 0, label: str = "") -> None:
         """Queue ``task``; ``size`` is the bytes it holds until it has run, ``label``
         names it in failure reports."""
@@ -98,12 +131,7 @@ class Worker:
             task()
             return
         start = time.monotonic()
-        with self._room:
-            if self._bytes and self._bytes + size > self._max_bytes:
-                self._warn_full(f"{self._bytes / 2**20:.0f} MiB of rows are")
-                while self._bytes and self._bytes + size > self._max_bytes:
-                    self._room.wait()
-            self._bytes += size
+        self._wait_for_room(size)
         try:
             try:
                 self._queue.put_nowait((task, size, label))

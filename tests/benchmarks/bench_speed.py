@@ -165,6 +165,21 @@ def log_loop(
     return {"path": f"bench/{run.id}/inc", "per": per, "blocks": blocks, "total": total}
 
 
+def write_floor(
+    store: Store, steps: list[list[tuple[Any, ...]]], prefix: str
+) -> tuple[list[str], float, list[float]]:
+    """The floor: one ``write_table`` file per step under ``prefix``; its files, total
+    time and time per step."""
+    files: list[str] = []
+    per = []
+    t0 = time.perf_counter()
+    for s, chunk in enumerate(steps):
+        t1 = time.perf_counter()
+        files.append(store.write(arrow_rows(chunk), f"{prefix}/{s:06d}.parquet"))
+        per.append(time.perf_counter() - t1)
+    return files, time.perf_counter() - t0, per
+
+
 def bench_incremental(store: Store, n_steps: int, reps: int) -> list[Result]:
     rows = python_rows(make_frame(n_steps * PER_STEP, PER_STEP), py_floats=False)
     steps, mid = chunks(rows, PER_STEP), n_steps // 2
@@ -177,14 +192,8 @@ def bench_incremental(store: Store, n_steps: int, reps: int) -> list[Result]:
     for i in range(reps):
         r = log_loop(store, f"inc-{i}", steps)
         add(p50=np.percentile(r["per"], 50), p99=np.percentile(r["per"], 99), total=r["total"])
-        files: list[str] = []
-        t0 = time.perf_counter()
-        fper = []
-        for s, chunk in enumerate(steps):
-            t1 = time.perf_counter()
-            files.append(store.write(arrow_rows(chunk), f"inc-floor-{i}/{s:06d}.parquet"))
-            fper.append(time.perf_counter() - t1)
-        add(ftotal=time.perf_counter() - t0)
+        files, ftotal, fper = write_floor(store, steps, f"inc-floor-{i}")
+        add(ftotal=ftotal)
         add(fp50=np.percentile(fper, 50), fp99=np.percentile(fper, 99))
     kw, path = store.kw(f"inc-{reps - 1}"), r["path"]
     one_file = store.write(arrow_rows(rows), "inc-one.parquet")

@@ -88,6 +88,10 @@ def test_logs_queued_behind_a_busy_commit_thread_share_commits(local: Where) -> 
     assert local.scan("p/q/eval", step=200).collect()["step"].to_list() == list(range(201))
     objects = [p for p in (Path(local.root) / "objects").rglob("*.parquet")]
     assert len(objects) == 2  # one object per commit
+    # The Table let go of the committed rows (two releases, one per object and its
+    # increments) and reads them back from the objects.
+    assert table._spilled.rows == STEPS
+    assert table.get_column("step") == list(range(STEPS))
 
 
 @pytest.mark.usefixtures("preview")
