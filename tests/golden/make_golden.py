@@ -1,6 +1,7 @@
 """Write a golden bucket of the current format and what every version of it reads as.
 
     python tests/golden/make_golden.py tests/golden/format1
+    TABLELOG_FORMAT_PREVIEW=2 python tests/golden/make_golden.py tests/golden/format2
 
 writes ``<dir>/bucket/`` (a local tablelog root) and ``<dir>/expected.json``. The bucket is
 written once, by the code of one format version, and checked in; ``test_golden.py``
@@ -15,6 +16,7 @@ import datetime as dt
 import json
 import shutil
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ import numpy as np
 import polars as pl
 
 import tablelog
+from tablelog.format.chain import preview_format
 
 PROJECT = "golden"
 
@@ -57,7 +60,14 @@ def _log_tables(root: str) -> None:
         run.log({"eval/mut": mut}, step=3)
 
         inc = tablelog.Table(columns=["step", "v", "tag"], log_mode="INCREMENTAL")
+        coalesce = preview_format() == 2
+        gate = threading.Event()
         for step in range(40):  # past the first checkpoint (32): merged fragments
+            if coalesce and step == 5:  # format 2: logs 5..24 wait, and share commits
+                run._worker.submit(gate.wait)
+            if coalesce and step == 25:
+                gate.set()
+                run.flush()
             for j in range(3):
                 inc.add_data(step, step * 10 + j * 0.5, f"t{step % 4}")
             run.log({"incr": inc, "loss": 1.0 / (step + 1), "acc": step % 2 == 0}, step=10 + step)
@@ -78,6 +88,12 @@ def _log_tables(root: str) -> None:
             comp.add_data(step)
             comp.add_data(-step)
             run.log({"compacted": comp}, step=80 + step)
+        if coalesce:  # one log a version: a format-2 checkpoint (32) and a merge at it
+            long = tablelog.Table(columns=["n"], log_mode="INCREMENTAL")
+            for step in range(36):
+                long.add_data(step)
+                run.log({"long": long}, step=90 + step)
+                run.flush()
     tablelog.compact(f"{PROJECT}/run-a/compacted", root=root)
 
     for rank in ("0", "1"):
@@ -99,12 +115,34 @@ def _plain(df: pl.DataFrame) -> dict[str, Any]:
 HISTORY_COLUMNS = ("version", "step", "rows")
 
 
-def reads(root: str, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Every read the golden test checks: each version, some increments and steps."""
+INCREMENT_COLUMNS = ("increment", "step", "rows", "log_id", "version")
+
+
+def reads(
+    root: str, storage_options: dict[str, Any] | None = None, *, fmt: int = 1
+) -> dict[str, Any]:
+    """Every read the golden test checks: each version, some increments and steps (and
+    from format 2 on, each table's increments and reads inside coalesced commits)."""
     kw: dict[str, Any] = {"root": root, "storage_options": storage_options}
     out: dict[str, Any] = {}
     run_a = f"{PROJECT}/run-a"
-    for key in ("imm", "eval/mut", "incr", "_history", "each", "media", "compacted"):
+    keys = ["imm", "eval/mut", "incr", "_history", "each", "media", "compacted"]
+    if fmt >= 2:
+        keys.append("long")
+        for key in keys:
+            path = f"{run_a}/{key}"
+            incs = tablelog.history(path, **kw, per="increment").select(INCREMENT_COLUMNS)
+            out[f"increments:{path}"] = _plain(incs)
+        for inc in (6, 15, 24):  # inside coalesced commits
+            path = f"{run_a}/_history"
+            out[f"increment:{path}@{inc}"] = _plain(
+                tablelog.scan(path, **kw, increment=inc).collect()
+            )
+        for step in (17, 33):
+            out[f"step:{run_a}/_history@{step}"] = _plain(
+                tablelog.scan(f"{run_a}/_history", **kw, step=step).collect()
+            )
+    for key in keys:
         path = f"{run_a}/{key}"
         hist = tablelog.history(path, **kw)
         out[f"history:{path}"] = _plain(hist.select(c for c in HISTORY_COLUMNS if c in hist))
@@ -115,11 +153,11 @@ def reads(root: str, storage_options: dict[str, Any] | None = None) -> dict[str,
             out[f"version:{path}@{version}"] = _plain(
                 tablelog.scan(path, **kw, version=version).collect()
             )
-    for inc in (0, 5, 31, 32, 39):
+    for inc in (0, 5, 31, 32, 39) if fmt == 1 else (0, 5, 12, 24, 25, 39):
         out[f"increment:{run_a}/incr@{inc}"] = _plain(
             tablelog.scan(f"{run_a}/incr", **kw, increment=inc).collect()
         )
-    for step in (10, 25, 49):
+    for step in (10, 25, 49) if fmt == 1 else (10, 17, 25, 34, 49):
         out[f"step:{run_a}/incr@{step}"] = _plain(
             tablelog.scan(f"{run_a}/incr", **kw, step=step).collect()
         )
@@ -137,7 +175,7 @@ def main(folder: str) -> None:
         shutil.rmtree(bucket)
     bucket.mkdir(parents=True)
     _log_tables(str(bucket.resolve()))
-    expected = reads(str(bucket.resolve()))
+    expected = reads(str(bucket.resolve()), fmt=preview_format())
     (target / "expected.json").write_text(json.dumps(expected, sort_keys=True) + "\n")
 
 

@@ -22,6 +22,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from make_golden import reads
 from where import Where
 
+from tablelog.format.chain import PREVIEW_VARIABLE
+
 HERE = Path(__file__).parent
 FORMATS = sorted(p.name for p in HERE.glob("format*") if (p / "expected.json").exists())
 
@@ -44,21 +46,24 @@ def _upload(folder: Path, where: Where) -> None:
 
 
 def test_there_is_a_golden_bucket() -> None:
-    assert "format1" in FORMATS
+    assert FORMATS == ["format1", "format2"]
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("kind", ["local", pytest.param("moto", marks=pytest.mark.s3)])
 def test_golden_bucket_reads_as_recorded(
-    fmt: str, kind: str, tmp_path: Path, make_root: object
+    fmt: str, kind: str, tmp_path: Path, make_root: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    version = int(fmt.removeprefix("format"))
+    if version == 2:  # (read only in preview until format 2 ships: docs/format.md)
+        monkeypatch.setenv(PREVIEW_VARIABLE, "2")
     source = HERE / fmt / "bucket"
     before = _tree_digest(source)
     expected = json.loads((HERE / fmt / "expected.json").read_text())
     if kind == "local":
         root = tmp_path / "bucket"
         shutil.copytree(source, root)
-        got = reads(str(root))
+        got = reads(str(root), fmt=version)
         assert _tree_digest(root) == before, "reading changed the bucket"
     else:
         where = make_root(kind)  # type: ignore[operator]
@@ -66,8 +71,20 @@ def test_golden_bucket_reads_as_recorded(
         import tablelog
 
         tablelog.clear_caches()
-        got = reads(where.root, where.storage_options)
+        got = reads(where.root, where.storage_options, fmt=version)
     assert sorted(got) == sorted(expected)
     for name in expected:
         assert got[name] == expected[name], name
     assert _tree_digest(source) == before
+
+
+def test_a_reader_without_format_2_refuses_the_format_2_bucket(tmp_path: Path) -> None:
+    """Until format 2 ships, a reader without the preview is one that predates it."""
+    import tablelog
+
+    root = tmp_path / "bucket"
+    shutil.copytree(HERE / "format2" / "bucket", root)
+    tablelog.clear_caches()
+    for key in ("incr", "_history", "long", "imm"):
+        with pytest.raises(tablelog.FormatError, match="upgrade tablelog"):
+            tablelog.scan(f"golden/run-a/{key}", root=str(root)).collect()
