@@ -26,6 +26,7 @@ import pytest
 import scale
 
 import tablelog
+from tablelog.format.chain import PREVIEW_VARIABLE, preview_format
 from tablelog.format.handle import list_tables
 from tablelog.objects import open_store
 
@@ -129,7 +130,8 @@ def zygote_factory(tmp_path: Path) -> Iterator[Any]:
 def _check_after_crash(kw: dict[str, Any], run_id: str, local_root: Path | None) -> dict[str, int]:
     store = open_store(kw["root"], storage_options=kw["storage_options"])
     versions = {}
-    for key in sorted(list_tables(store, "crash", run_id)):
+    hist_keys = sorted(list_tables(store, "crash", run_id))
+    for key in hist_keys:
         path = f"crash/{run_id}/{key}"
         hist = tablelog.history(path, **kw)
         assert hist["version"].to_list() == list(range(hist.height))
@@ -140,9 +142,20 @@ def _check_after_crash(kw: dict[str, Any], run_id: str, local_root: Path | None)
                 assert df["i"].to_list() == list(range(rows))
                 assert df["_increment"].to_list() == [i // ROWS for i in range(rows)]
         versions[key] = hist.height
+        if key in ("inc", "_history") and preview_format() == 2:
+            # Format 2: however the logs were grouped, the increments are 0..n-1 with no
+            # gap and no log twice, each a whole log.
+            incs = tablelog.history(path, **kw, per="increment")
+            assert incs["increment"].to_list() == list(range(incs.height)), path
+            assert incs["log_id"].n_unique() == incs.height, path
+            if key == "inc":
+                assert set(incs["rows"].to_list()) <= {ROWS}, path
+                versions["inc_increments"] = incs.height
+                per_version = incs["version"].value_counts()["count"]
+                versions["coalesced"] = int(per_version.max() or 0)
     report = tablelog.verify(**kw)
     assert report.ok, report.problems
-    assert report.versions == sum(versions.values())
+    assert report.versions == sum(v for k, v in versions.items() if k in hist_keys)
     before = set(store.list("objects/"))
     gc = tablelog.gc(**kw, min_age=dt.timedelta(0), dry_run=False, allow_short_grace=True)
     assert gc.ok and not gc.spared
@@ -169,6 +182,8 @@ def _check_after_crash(kw: dict[str, Any], run_id: str, local_root: Path | None)
     assert hist.height == versions.get("inc", 0) + 1
     df = tablelog.scan(f"crash/{run_id}/inc", **kw).collect()
     assert df["i"].to_list() == list(range(prev_rows + ROWS))
+    if preview_format() == 2:
+        assert df["_increment"].to_list() == [i // ROWS for i in range(prev_rows + ROWS)]
     assert tablelog.verify(**kw).ok
     return {"removed": len(removed), **versions}
 
@@ -197,13 +212,19 @@ def _trials(
 
 def _exercised(results: list[dict[str, int]], start: float) -> bool:
     """Whether the trials did exercise the interesting cases (printed with -s): a writer
-    killed past ten versions, and debris for gc."""
+    killed past ten versions (format 2: ten logs, and a commit of several), and debris
+    for gc."""
     print(
         f"{len(results)} trials in {time.monotonic() - start:.1f} s; versions of inc: "
         f"{sorted(r.get('inc', 0) for r in results)}; trials with debris: "
-        f"{sum(r['removed'] > 0 for r in results)}"
+        f"{sum(r['removed'] > 0 for r in results)}; most logs in one commit: "
+        f"{sorted(r.get('coalesced', 1) for r in results)}"
     )
-    return max(r.get("inc", 0) for r in results) > 10 and any(r["removed"] for r in results)
+    debris = any(r["removed"] for r in results)
+    if preview_format() == 2:
+        far = max(r.get("inc_increments", 0) for r in results) > 10
+        return far and debris and max(r.get("coalesced", 0) for r in results) > 1
+    return max(r.get("inc", 0) for r in results) > 10 and debris
 
 
 def _trials_until_exercised(
@@ -230,6 +251,19 @@ def test_sigkill_local(local: Any, zygote_factory: Any) -> None:
         zygote.close()
 
 
+def test_sigkill_local_coalesced(
+    local: Any, zygote_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Format 2 (previewed): a writer killed while its commit thread groups logs leaves
+    each key at a whole commit: increments without a gap, no log twice."""
+    monkeypatch.setenv(PREVIEW_VARIABLE, "2")
+    zygote = zygote_factory({PREVIEW_VARIABLE: "2"})
+    try:
+        _trials_until_exercised(local, zygote, 30, seed=11, local=True, max_delay=0.3)
+    finally:
+        zygote.close()
+
+
 @pytest.mark.s3
 @pytest.mark.scaled
 def test_sigkill_seaweedfs(seaweedfs_where: Any, zygote_factory: Any) -> None:
@@ -237,5 +271,19 @@ def test_sigkill_seaweedfs(seaweedfs_where: Any, zygote_factory: Any) -> None:
     n = scale.pick(25, 50)
     try:
         _trials_until_exercised(seaweedfs_where, zygote, n, seed=7, local=False, max_delay=1.0)
+    finally:
+        zygote.close()
+
+
+@pytest.mark.s3
+@pytest.mark.scaled
+def test_sigkill_seaweedfs_coalesced(
+    seaweedfs_where: Any, zygote_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(PREVIEW_VARIABLE, "2")
+    zygote = zygote_factory({**seaweedfs_where.env, PREVIEW_VARIABLE: "2"})
+    n = scale.pick(12, 25)
+    try:
+        _trials_until_exercised(seaweedfs_where, zygote, n, seed=13, local=False, max_delay=1.0)
     finally:
         zygote.close()
