@@ -8,10 +8,11 @@ import logging
 import random
 import threading
 import time
-from collections import ChainMap
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+
+import pyarrow as pa
 
 from tablelog.data.groups import upload_group
 from tablelog.data.tagged import tagged_rows
@@ -30,6 +31,7 @@ from tablelog.format.manifest import (
     Fragment,
     log_ids,
 )
+from tablelog.format.media_cells import media_blob_names
 from tablelog.format.plan import GroupIntent, Intent, LogIntent, NewFragment
 from tablelog.format.state import TableState
 from tablelog.objects import deadline as store_deadline
@@ -330,7 +332,6 @@ class KeyCommitter:
         self, jobs: list[LogJob], rowful: list[tuple[int, LogJob]]
     ) -> Callable[[TableState], GroupIntent]:
         built: dict[int, NewFragment] = {}
-        blobs = ChainMap(*(dict(job.blobs) for job in jobs))
         schema = rowful[0][1].schema
 
         def choose(current: TableState) -> GroupIntent:
@@ -339,6 +340,7 @@ class KeyCommitter:
             if count not in built:
                 parts = [(job.rows, count + i) for i, job in rowful if job.rows is not None]
                 rows = tagged_rows(parts, schema)
+                blobs = _blobs_for(jobs, rows)
                 group = upload_group(self.ref, rows, blobs, present=self.media_present)
                 built[count] = NewFragment(
                     rows=rows.num_rows,
@@ -483,6 +485,19 @@ class KeyCommitter:
         if job.mode == "MUTABLE" and job.writes_rows:
             fid = self.state.fragments[-1].id
             self.ranges.append((fid, job.first_row, job.first_row + added_rows))
+
+
+def _blobs_for(jobs: list[LogJob], rows: pa.Table) -> dict[str, bytes]:
+    """The media blobs ``rows`` (several logs' rows) refer to, from the logs' maps,
+    which are looked up, never iterated (a Table's map may grow on the caller's thread
+    meanwhile: ``LogJob.blobs``)."""
+    maps = [m for m in {id(job.blobs): job.blobs for job in jobs}.values() if m]
+    out: dict[str, bytes] = {}
+    for name in media_blob_names(rows) if maps else ():
+        found = next((b for m in maps if (b := m.get(name)) is not None), None)
+        if found is not None:
+            out[name] = found
+    return out
 
 
 def _groupable(job: LogJob) -> bool:
