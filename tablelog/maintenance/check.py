@@ -19,6 +19,7 @@ from typing import Any
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tablelog.data.frames import fragments_frame
@@ -168,6 +169,9 @@ class _Ref:
     rows: int = 0
     columns: tuple[str, ...] = ()
     count: int = 1
+    #: Format 2: the increments (first, last) of the fragment whose rows the object
+    #: holds with their ``_increment``.
+    increments: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +236,15 @@ class _Walk:
         found = self.refs.get(key)
         if found is not None and found.rows < 0:
             found.rows = rows
-        self.reference(key, _Ref("group", table, version, fid, group.size, rows, group.columns))
+        span = None
+        if (
+            isinstance(fragment, Fragment)
+            and fragment.last_increment is not None
+            and INCREMENT_COLUMN in group.columns
+        ):
+            span = (fragment.increment, fragment.last_increment)
+        ref = _Ref("group", table, version, fid, group.size, rows, group.columns, increments=span)
+        self.reference(key, ref)
         for name in group.media:
             blob = paths.media_blob_key(name)
             self.reference(blob, _Ref("media", table, version, fid, -1))
@@ -711,6 +723,18 @@ def _deep_problem(key: str, r: _Ref, data: bytes) -> str | None:
         return f"object holds {rows} rows, fragment {r.fragment} says {r.rows}"
     if sorted(names) != sorted(r.columns):
         return f"object holds columns {names}, the manifest says {list(r.columns)}"
+    if r.increments is not None and rows:
+        low, high = r.increments
+        try:
+            tags = pc.min_max(f.read(columns=[INCREMENT_COLUMN]).column(0))
+        except (pa.ArrowException, OSError, ValueError) as e:
+            return f"object's {INCREMENT_COLUMN} column is not readable: {e}"
+        lo, hi = tags["min"].as_py(), tags["max"].as_py()
+        if lo is None or hi is None or lo < low or hi > high:
+            return (
+                f"object's rows are of increments {lo}..{hi}, but fragment {r.fragment} "
+                f"holds increments {low}..{high}"
+            )
     return None
 
 

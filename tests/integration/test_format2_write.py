@@ -297,3 +297,21 @@ def test_verify_reports_a_range_whose_object_has_no_increment_column(local: Wher
                                           combined=(frag,)))  # fmt: skip
     problems = tablelog.verify(**local.kw()).problems
     assert any("stores no _increment" in p.message for p in problems), problems
+
+
+@pytest.mark.usefixtures("preview")
+def test_verify_deep_reports_increments_outside_their_fragment(local: Where) -> None:
+    ref = TableHandle(open_store(local.root), "p", "r", "eval")
+    rows = pa.table({"i": pa.array([1, 2, 3], pa.int64())})
+    tagged = rows.append_column("_increment", pa.array([0, 1, 7], pa.int64()))
+    frag = NewFragment(rows=3, groups=(upload_group(ref, tagged),), increment=0, last_increment=1)
+    logs = tuple(
+        LogIntent(log_id=f"{n:032x}", step=n, time=1.0, schema=schema_of(rows), combined_rows=r)
+        for n, r in ((0, 2), (1, 1))
+    )
+    commit(ref, TableState(), GroupIntent(mode="INCREMENTAL", writer="t", logs=logs,
+                                          combined=(frag,)))  # fmt: skip
+    shallow = tablelog.verify(**local.kw()).problems  # the manifest alone is consistent
+    assert [p.message for p in shallow] == ["run p/r has tables but no run.json"]
+    problems = tablelog.verify(**local.kw(), deep=True).problems
+    assert any("increments 0..7" in p.message for p in problems), problems
