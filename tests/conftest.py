@@ -137,6 +137,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = [item for item in items if not item.get_closest_marker("full_scale_only")]
 
 
+#: tablelog.format.chain.PREVIEW_VARIABLE (not imported here: conftest imports no tablelog
+#: before it has isolated the environment), as the suite was started (a worker inherits
+#: it from the controller, which runs no test).
+PREVIEW_VARIABLE = "TABLELOG_FORMAT_PREVIEW"
+_PREVIEW_AT_LAUNCH = os.environ.get(PREVIEW_VARIABLE)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test sees the developer's credentials, AWS config or TABLELOG_ROOT, nor a
@@ -146,6 +153,10 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in list(os.environ):
         if (name.startswith(drop) or name in launcher) and name not in _ISOLATED:
             monkeypatch.delenv(name)
+    # `TABLELOG_FORMAT_PREVIEW=2 make test` runs every test with format 2 written and
+    # read (docs/format.md, "Remaining steps"); a test may still set or remove it.
+    if _PREVIEW_AT_LAUNCH == "2":
+        monkeypatch.setenv(PREVIEW_VARIABLE, "2")
     # What a test changed of the isolation (set at import) is put back for the next.
     for name, value in _ISOLATED.items():
         monkeypatch.setenv(name, value)

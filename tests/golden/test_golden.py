@@ -78,9 +78,13 @@ def test_golden_bucket_reads_as_recorded(
     assert _tree_digest(source) == before
 
 
-def test_a_reader_without_format_2_refuses_the_format_2_bucket(tmp_path: Path) -> None:
+def test_a_reader_without_format_2_refuses_the_format_2_bucket(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Until format 2 ships, a reader without the preview is one that predates it."""
     import tablelog
+
+    monkeypatch.delenv(PREVIEW_VARIABLE, raising=False)
 
     root = tmp_path / "bucket"
     shutil.copytree(HERE / "format2" / "bucket", root)

@@ -119,17 +119,22 @@ def test_shards_are_each_cut_at_the_step(tmp_path: Path) -> None:
     assert sorted(frame["i"].to_list()) == [0, 1, 2, 100, 101, 102]
 
 
-def test_a_reader_of_format_1_refuses_a_format_2_table(tmp_path: Path) -> None:
+def test_a_reader_of_format_1_refuses_a_format_2_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ref = _handle(tmp_path)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(PREVIEW_VARIABLE, "2")
-        commit_group(ref, TableState(), [Log(0, _ids(0, 2))], combine=False)
+    monkeypatch.setenv(PREVIEW_VARIABLE, "2")
+    commit_group(ref, TableState(), [Log(0, _ids(0, 2))], combine=False)
+    monkeypatch.delenv(PREVIEW_VARIABLE)
     tablelog.clear_caches()
     with pytest.raises(tablelog.FormatError, match="upgrade tablelog"):
         tablelog.scan(PATH, root=str(tmp_path))
 
 
-def test_history_per_increment_of_a_format_1_run(tmp_path: Path) -> None:
+def test_history_per_increment_of_a_format_1_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(PREVIEW_VARIABLE, raising=False)
     run = tablelog.init(project="p", id="r", root=str(tmp_path))
     table = tablelog.Table(columns=["i"], log_mode="INCREMENTAL")
     for step in range(3):

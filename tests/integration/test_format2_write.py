@@ -132,6 +132,7 @@ def test_mutable_and_immutable_keep_one_version_per_log(local: Where) -> None:
 
 
 def test_a_format_1_table_stays_format_1(local: Where, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(PREVIEW_VARIABLE, raising=False)
     _loop(local, "r", range(5))
     monkeypatch.setenv(PREVIEW_VARIABLE, "2")
     _loop(local, "r", range(5, 40))
