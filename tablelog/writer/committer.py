@@ -288,15 +288,13 @@ class KeyCommitter:
     def _group_once(
         self, batch: list[tuple[LogJob, Future[ColumnGroup] | None]], first: bool
     ) -> None:
-        """One attempt at committing ``batch`` as one version. Rows whose upload
-        started early (S3, on the first attempt) keep their own objects; otherwise the
-        logs' rows go into one object with ``_increment`` (built for the parent's
-        numbers, again if a lost race moves them), unless their columns differ."""
+        """One attempt at committing ``batch`` as one version: the logs' rows in one
+        object with ``_increment`` (built for the parent's numbers, again if a lost
+        race moves them), or, when their columns differ, in objects of their own."""
         jobs = [job for job, _ in batch]
         rowful = [(i, job) for i, job in enumerate(jobs) if job.writes_rows]
-        early = first and all(batch[i][1] is not None for i, _ in rowful)
         same = all(job.schema == rowful[0][1].schema for _, job in rowful) if rowful else False
-        if rowful and same and not early:
+        if rowful and same:
             choose = self._combining(jobs, rowful)
         else:
             choose = self._own_objects(batch if first else [(j, None) for j in jobs])

@@ -522,7 +522,10 @@ class Run:
             or self._store_down
             or (self._spool is not None and self._spool.pending > 0)
         )
-        if job.writes_rows and self._store.parallel_uploads and not offline:
+        grouped = committer.groups(job)
+        # A group commit uploads its logs' rows as one object (format 2): no log's own
+        # upload is started ahead of it.
+        if job.writes_rows and self._store.parallel_uploads and not offline and not grouped:
             assert job.rows is not None
             upload = functools.partial(upload_group, present=committer.media_present)
             with store_deadline.deadline(time.monotonic() + self._retry_for):
@@ -530,7 +533,7 @@ class Run:
             rows_group = self._worker.prefetch(bounded, committer.ref, job.rows, job.blobs)
         size = sum(arrow_bytes(t) for t in (job.rows, job.new_columns) if t is not None)
         label = f"{job.key!r} at step {job.step}"
-        if not committer.groups(job):
+        if not grouped:
             self._worker.submit(lambda: self._commit(committer, [(job, rows_group)]), size, label)
             return
         # Format 2 (group commit): the key's logs queue on its committer, and one task

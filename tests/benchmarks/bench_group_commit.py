@@ -18,6 +18,9 @@ median and the spread (min-max) across repeats, and the ratio of medians to the 
 * a cold read of the latest version and of the table as of step 500 vs
   ``pl.scan_parquet`` of the floor's files (all, and the first 501); reads alternate
   with the floor's, 3 per repeat.
+
+``--history N``: also bench_speed's history case in each format (N steps, ``flush()``
+after each block of 100, 3 runs): the wall time of the last block vs the first.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from typing import Any
 
 import numpy as np
 from bench_core import dir_bytes, make_frame, python_rows, timed
-from bench_speed import PER_STEP, Store, chunks, cold, log_loop, write_floor
+from bench_speed import PER_STEP, Store, bench_history, chunks, cold, log_loop, write_floor
 
 import tablelog
 from tablelog.format.chain import PREVIEW_VARIABLE
@@ -78,6 +81,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1_000)
     ap.add_argument("--root", help="directory for scratch data (default: a temp dir)")
     ap.add_argument("--json", help="write the results as JSON to this path")
+    ap.add_argument(
+        "--history", type=int, default=0, help="also N steps, flush per 100: last 100 vs first"
+    )
     args = ap.parse_args()
     base = Path(tempfile.mkdtemp(prefix="tablelog-bench-group-", dir=args.root))
     server = None if args.store == "local" else start_seaweedfs(base / "weed")
@@ -115,6 +121,12 @@ def main() -> None:
 
                 _reads(store, name, r["path"], files, at, add_read)
             _format(1)
+        history = []
+        for fv in (1, 2) if args.history else ():
+            _format(fv)
+            for r in bench_history(store, args.history, 3, floor_step=1.0):
+                history.append((fv, r))
+            _format(1)
     finally:
         _format(1)
         if server is not None:
@@ -150,6 +162,11 @@ def main() -> None:
             f"{ratio('f2 ' + key, floor)} |"
         )
     print(f"| versions | - | {cell('f1 versions', 'n')} | | {cell('f2 versions', 'n')} | |")
+    for fv, r in history:
+        if "wall" in r.name:
+            print(
+                f"| format {fv}: {r.name} | {r.tablelog:.3f} s vs {r.floor:.3f} s: {r.ratio:.2f}x |"
+            )
     if args.json:
         Path(args.json).write_text(json.dumps({"args": vars(args), "values": got}, indent=2))
 
