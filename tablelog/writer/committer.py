@@ -26,6 +26,7 @@ from tablelog.format.chain import TableRef, latest_version, load_version, refres
 from tablelog.format.commit import commit
 from tablelog.format.manifest import (
     FORMAT_VERSION,
+    INCREMENT_COLUMN,
     MAX_COMMIT_INCREMENTS,
     ColumnGroup,
     Fragment,
@@ -164,7 +165,12 @@ class KeyCommitter:
                 if moved and moved != [fid for fid, _, _ in self.ranges]:  # rebased
                     self.ranges = _ranges_of(self.state.fragments, len(moved))
                 added = manifest.change.add[-1] if manifest.change.add else None
-                self._after_commit(job, added.rows if added else 0, added.groups if added else ())
+                self._after_commit(
+                    job,
+                    added.rows if added else 0,
+                    added.groups if added else (),
+                    added.increment if added else None,
+                )
                 return True
         return False
 
@@ -182,7 +188,8 @@ class KeyCommitter:
                     (fid, upload_group(self.ref, part, job.blobs, present=self.media_present))
                 )
         add: tuple[NewFragment, ...] = ()
-        if job.writes_rows:
+        tagged = job.writes_rows and self._tags(job)
+        if job.writes_rows and not tagged:
             assert job.rows is not None
             group = (
                 rows_group.result()
@@ -203,7 +210,10 @@ class KeyCommitter:
             format_version=self.format_version,
             log_time=job.time,
         )
-        plan: Intent | Callable[[TableState], Intent] = self._merging(job, intent)
+        base: Intent | Callable[[TableState], Intent] = intent
+        if tagged:  # format 2: the object stores the rows' increment, known per parent
+            base = self._tagged(job, intent)
+        plan: Intent | Callable[[TableState], Intent] = self._merging(job, base)
         recut: list[Intent] = []
         if add_groups:
             plan = self._rebasing(job, intent, recut)
@@ -220,12 +230,39 @@ class KeyCommitter:
             add_groups = list(recut[-1].add_groups)
             self.ranges = _ranges_of(self.state.fragments, len(add_groups))
         self.tail.track(self.state, job)
+        own = self.state.fragments[-1] if tagged else None  # (the plan built its object)
+        rows, groups = (
+            (own.rows, own.groups) if own else (add[0].rows, add[0].groups) if add else (0, ())
+        )
         added = {m for _fid, g in add_groups for m in g.media}
-        added.update(m for f in add for g in f.groups for m in g.media)
+        added.update(m for g in groups for m in g.media)
         if added:  # a new set, not an update: the caller's thread reads the old one
             self.media_present = self.media_present | added
-        self._after_commit(job, add[0].rows if add else 0, add[0].groups if add else ())
+        self._after_commit(job, rows, groups, None if own is None else own.increment)
         return True
+
+    def _tags(self, job: LogJob) -> bool:
+        """Whether ``job``'s object stores its rows' ``_increment`` (docs/format.md,
+        "Fragments"): every INCREMENTAL append to a format-2 table does."""
+        fv = self.state.format_version if self.state.exists else self.format_version
+        return fv == 2 and _groupable(job)
+
+    def _tagged(self, job: LogJob, intent: Intent) -> Callable[[TableState], Intent]:
+        """``intent`` adding ``job``'s rows in an object with their increment, which is
+        the parent's ``increment_count``: built again if a lost race moves it."""
+        built: dict[int, NewFragment] = {}
+        rows = job.rows
+        assert rows is not None
+
+        def choose(current: TableState) -> Intent:
+            count = current.increment_count or 0
+            if count not in built:
+                data = tagged_rows([(rows, count)], job.schema)
+                group = upload_group(self.ref, data, job.blobs, present=self.media_present)
+                built[count] = NewFragment(rows=data.num_rows, groups=(group,))
+            return dataclasses.replace(intent, add=(built[count],))
+
+        return choose
 
     # ------------------------------------------------------------ group commit
 
@@ -277,7 +314,7 @@ class KeyCommitter:
         try:
             self._retrying(
                 jobs[0].retry_for,
-                lambda first: self._group_once(batch, first),
+                lambda _first: self._group_once(jobs),
                 lambda before: self._group_landed(jobs, before),
                 check,
             )
@@ -285,44 +322,37 @@ class KeyCommitter:
             for job in jobs:
                 self.apply(job, check=check)
 
-    def _group_once(
-        self, batch: list[tuple[LogJob, Future[ColumnGroup] | None]], first: bool
-    ) -> None:
+    def _group_once(self, jobs: list[LogJob]) -> None:
         """One attempt at committing ``batch`` as one version: the logs' rows in one
         object with ``_increment`` (built for the parent's numbers, again if a lost
         race moves them), or, when their columns differ, in objects of their own."""
-        jobs = [job for job, _ in batch]
         rowful = [(i, job) for i, job in enumerate(jobs) if job.writes_rows]
         same = all(job.schema == rowful[0][1].schema for _, job in rowful) if rowful else False
-        if rowful and same:
-            choose = self._combining(jobs, rowful)
-        else:
-            choose = self._own_objects(batch if first else [(j, None) for j in jobs])
+        choose = self._combining(jobs, rowful) if rowful and same else self._own_objects(jobs)
         self.state = commit(self.ref, self.state, choose)
         self.tail.clear()
         self.tail.spoiled = True  # (until the next checkpoint: fragments of a group)
         self._after_group(jobs)
 
-    def _own_objects(
-        self, batch: list[tuple[LogJob, Future[ColumnGroup] | None]]
-    ) -> Callable[[TableState], GroupIntent]:
-        logs = []
-        for job, rows_group in batch:
-            add: tuple[NewFragment, ...] = ()
-            if job.writes_rows:
-                assert job.rows is not None
-                group = (
-                    rows_group.result()
-                    if rows_group is not None
-                    else upload_group(self.ref, job.rows, job.blobs, present=self.media_present)
-                )
-                add = (NewFragment(rows=job.rows.num_rows, groups=(group,)),)
-            logs.append(_log_intent(job, add=add))
-        intent = GroupIntent(mode="INCREMENTAL", writer=self.writer, logs=tuple(logs))
+    def _own_objects(self, jobs: list[LogJob]) -> Callable[[TableState], GroupIntent]:
+        """Each log's rows in an object of its own, with their ``_increment`` (for logs
+        whose columns differ), built per parent."""
+        built: dict[int, GroupIntent] = {}
 
         def choose(current: TableState) -> GroupIntent:
             _check_format_2(current)
-            return intent
+            count = current.increment_count or 0
+            if count not in built:
+                logs = []
+                for n, job in enumerate(jobs, start=count):
+                    add: tuple[NewFragment, ...] = ()
+                    if job.writes_rows and job.rows is not None:
+                        data = tagged_rows([(job.rows, n)], job.schema)
+                        group = upload_group(self.ref, data, job.blobs, present=self.media_present)
+                        add = (NewFragment(rows=data.num_rows, groups=(group,)),)
+                    logs.append(_log_intent(job, add=add))
+                built[count] = GroupIntent(mode="INCREMENTAL", writer=self.writer, logs=tuple(logs))
+            return built[count]
 
         return choose
 
@@ -372,18 +402,13 @@ class KeyCommitter:
             self.media_present = self.media_present | media
         if self.on_landed is None:
             return
-        by_increment = {f.increment: f for f in mine if f.last_increment == f.increment}
-        combined = [f for f in mine if f.last_increment != f.increment]
         for n, job in enumerate(jobs, start=first):
             if not job.writes_rows or job.rows is None:
                 continue
-            own = by_increment.get(n)
-            if own is not None and len(own.groups) == 1 and own.rows == job.rows.num_rows:
-                self.on_landed(job, own.groups[0], None)
-                continue
-            holder = next((f for f in combined if f.increment <= n <= _last(f)), None)
-            if holder is not None and len(holder.groups) == 1:
-                self.on_landed(job, holder.groups[0], n)
+            holder = next((f for f in mine if f.increment <= n <= _last(f)), None)
+            group = holder.groups[0] if holder is not None and len(holder.groups) == 1 else None
+            if group is not None and INCREMENT_COLUMN in group.columns:  # (every group's)
+                self.on_landed(job, group, n)
 
     def _group_landed(self, jobs: list[LogJob], before: int) -> bool:
         """Whether a version after ``before`` carries ``jobs`` (a group commits all of
@@ -442,19 +467,23 @@ class KeyCommitter:
 
         return choose
 
-    def _merging(self, job: LogJob, intent: Intent) -> Intent | Callable[[TableState], Intent]:
-        """``intent``, merging this writer's tail first when the next version is a
-        checkpoint (module ``merge``); after a rebase only if it still applies to the
-        new parent. The merged object is uploaded once a plan takes it."""
+    def _merging(
+        self, job: LogJob, base: Intent | Callable[[TableState], Intent]
+    ) -> Intent | Callable[[TableState], Intent]:
+        """``base`` (an intent, or one per parent), merging this writer's tail first
+        when the next version is a checkpoint (module ``merge``); after a rebase only if
+        it still applies to the new parent. The merged object is uploaded once a plan
+        takes it."""
         if not self.tail.due(self.state, job):
-            return intent
+            return base
         rows = self.tail.merged(self.state, job)
         if rows is None:
-            return intent
+            return base
         planned = self.state.version
         uploaded: list[ColumnGroup] = []
 
         def choose(current: TableState) -> Intent:
+            intent = base(current) if callable(base) else base
             if current.version != planned and not self.tail.due(current, job):
                 return intent
             if not uploaded:
@@ -468,16 +497,24 @@ class KeyCommitter:
 
         return choose
 
-    def _after_commit(self, job: LogJob, added_rows: int, groups: tuple[ColumnGroup, ...]) -> None:
+    def _after_commit(
+        self,
+        job: LogJob,
+        added_rows: int,
+        groups: tuple[ColumnGroup, ...],
+        increment: int | None = None,
+    ) -> None:
         rows = job.rows
+        names = () if rows is None else tuple(rows.column_names)
         whole = (
             rows is not None
             and len(groups) == 1
             and added_rows == rows.num_rows
-            and groups[0].columns == tuple(rows.column_names)
+            and groups[0].columns in (names, (*names, INCREMENT_COLUMN))
         )
         if self.on_landed is not None and whole:  # one object holds exactly the rows
-            self.on_landed(job, groups[0], None)
+            tagged = groups[0].columns != names
+            self.on_landed(job, groups[0], increment if tagged else None)
         if job.replace:
             self.ranges = []
         if job.mode == "MUTABLE" and job.writes_rows:

@@ -20,7 +20,7 @@ import tablelog
 from tablelog.data.groups import upload_group
 from tablelog.format.chain import PREVIEW_VARIABLE
 from tablelog.format.commit import commit
-from tablelog.format.handle import TableHandle
+from tablelog.format.handle import TableHandle, open_table
 from tablelog.format.plan import GroupIntent, LogIntent, NewFragment
 from tablelog.format.state import TableState
 from tablelog.objects.open import open_store
@@ -64,6 +64,10 @@ def test_a_fast_loop_coalesces_and_every_log_reads_back(where: Where) -> None:
         assert got["v"].to_list() == [n * 10.0, n * 10.0 + 1, n * 10.0 + 2]
     for step in (0, 7, STEPS // 3, STEPS - 2):
         assert where.scan(path, step=step).collect().height == 3 * (step + 1)
+    # Every object stores its rows' increments (one log's or a commit's), whether the
+    # commit thread kept up or not; no format-2 object leaves them to the manifest.
+    state = open_table(path, **where.kw()).state()
+    assert all("_increment" in g.columns for f in state.fragments for g in f.groups)
     # The Table let go of committed rows and reads them back from the objects.
     assert table.get_column("v")[-3:] == [(STEPS - 1) * 10.0 + k for k in range(3)]
     assert len(table.data) == 3 * STEPS

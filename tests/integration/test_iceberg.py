@@ -312,13 +312,12 @@ def test_catalog_url_password_never_reaches_the_error(local: Any) -> None:
     assert "postgresql://user:***@127.0.0.1:1/db" in str(err.value)
 
 
-def test_format_2_coalesced_commits_export_once_compacted(
+def test_format_2_exports_unpartitioned_every_object_storing_its_increments(
     local: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Format 2 (previewed): a commit of several logs keeps them in one object with
-    _increment, which an identity partition cannot describe next to objects of one log:
-    the export is refused, naming the fix, until the table is compacted; then it exports
-    unpartitioned, every row with its increment."""
+    """Format 2 (previewed): every object of an INCREMENTAL table stores _increment
+    (one log's, or a commit of several logs'), so the export is unpartitioned from the
+    first log on, and a later export appends only the new objects."""
     import threading
 
     from tablelog.format.chain import PREVIEW_VARIABLE
@@ -336,9 +335,14 @@ def test_format_2_coalesced_commits_export_once_compacted(
             run.log({"eval": t}, step=step)
         gate.set()
     uri, catalog = _catalog(local, tmp_path)
-    with pytest.raises(tablelog.TablelogError, match="a commit of several logs"):
-        tablelog.to_iceberg("p/r/eval", **local.kw(), catalog=uri, identifier="ml.f2")
-    tablelog.compact("p/r/eval", **local.kw())
-    tablelog.to_iceberg("p/r/eval", **local.kw(), catalog=uri, identifier="ml.f2c")
-    assert catalog.load_table("ml.f2c").spec().is_unpartitioned()
-    _check_rows(local, catalog, "ml.f2c", "p/r/eval")
+    first = tablelog.to_iceberg("p/r/eval", **local.kw(), catalog=uri, identifier="ml.f2")
+    assert first.added_files == 2
+    assert catalog.load_table("ml.f2").spec().is_unpartitioned()
+    _check_rows(local, catalog, "ml.f2", "p/r/eval")
+    with local.init(id="r", resume="must") as run:
+        t2 = tablelog.Table(columns=["i"], log_mode="INCREMENTAL")
+        t2.add_data(6)
+        run.log({"eval": t2}, step=6)
+    again = tablelog.to_iceberg("p/r/eval", **local.kw(), catalog=uri, identifier="ml.f2")
+    assert again.added_files == 1
+    _check_rows(local, catalog, "ml.f2", "p/r/eval")
