@@ -162,14 +162,22 @@ def show(args: argparse.Namespace) -> int:
 
 
 def history(args: argparse.Namespace) -> int:
-    df = table_history(args.path, root=args.root)
+    per = "increment" if args.increments else "version"
+    df = table_history(args.path, root=args.root, per=per)
     if args.json:
         print_records(df)
         return 0
 
-    def plain() -> None:  # piped: one line per version
+    def plain() -> None:  # piped: one line per version (or increment)
         for v in df.iter_rows(named=True):
             shard = f"  shard {v['shard']}" if "shard" in v else ""
+            if per == "increment":
+                step = "-" if v["step"] is None else v["step"]
+                print(
+                    f"{v['increment']}  step {step}  {v['rows']} row(s)  "
+                    f"version {v['version']}  {v['time'].isoformat()}{shard}"
+                )
+                continue
             print(
                 f"{v['version']}  step {'-' if v['step'] is None else v['step']}  {v['mode']}  "
                 f"{v['rows']} row(s)  +{v['added_rows']}  {len(v['columns'])} column(s)  "
@@ -177,7 +185,7 @@ def history(args: argparse.Namespace) -> int:
             )
 
     if output.is_terminal():
-        output.print_frame(df.drop("digest", "writer"))
+        output.print_frame(df.drop("log_id") if per == "increment" else df.drop("digest", "writer"))
     else:
         plain()
     return 0

@@ -143,9 +143,18 @@ def build_parser() -> argparse.ArgumentParser:
     rows.add_argument("--all", action="store_true", help="every row")
     _json_flag(show, "the rows as JSON records (binary as base64)")
 
-    hist = _sub(sub, "history", browse.history, "one line per version of a table")
+    hist = _sub(
+        sub,
+        "history",
+        browse.history,
+        "one line per version of a table (--increments: per log)",
+        "A version is a commit; with --increments, one line per log of the table (an "
+        "increment: its number, step, rows and the version that holds it). In format 1 "
+        "they are the same, but for compactions.",
+    )
     hist.add_argument("path", help="PROJECT/RUN/KEY")
-    _json_flag(hist, "the versions as JSON records (with writer and digest)")
+    hist.add_argument("--increments", action="store_true", help="one line per log")
+    _json_flag(hist, "the versions (or increments) as JSON records")
 
     dif = _sub(
         sub,

@@ -7,6 +7,7 @@ MUTABLE and IMMUTABLE keep one version per log; a table that is format 1 stays s
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 from pathlib import Path
 
@@ -320,3 +321,29 @@ def test_verify_deep_reports_increments_outside_their_fragment(local: Where) -> 
     assert [p.message for p in shallow] == ["run p/r has tables but no run.json"]
     problems = tablelog.verify(**local.kw(), deep=True).problems
     assert any("increments 0..7" in p.message for p in problems), problems
+
+
+@pytest.mark.usefixtures("preview")
+def test_cli_history_lists_increments(local: Where, capsys: pytest.CaptureFixture[str]) -> None:
+    from tablelog.cli import main
+
+    run = local.init(id="cli")
+    gate = threading.Event()
+    run._worker.submit(gate.wait)
+    table = tablelog.Table(columns=["step"], log_mode="INCREMENTAL")
+    for step in range(4):
+        table.add_data(step)
+        run.log({"eval": table}, step=step * 10)
+    gate.set()
+    run.finish()
+    capsys.readouterr()
+    assert main(["--root", local.root, "history", "p/cli/eval"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 1  # one commit
+    assert main(["--root", local.root, "history", "p/cli/eval", "--increments"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("  ")[:4] for line in lines] == [
+        [str(n), f"step {n * 10}", "1 row(s)", "version 0"] for n in range(4)
+    ]
+    assert main(["--root", local.root, "history", "p/cli/eval", "--increments", "--json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert [r["increment"] for r in records] == [0, 1, 2, 3]
