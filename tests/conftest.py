@@ -137,11 +137,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = [item for item in items if not item.get_closest_marker("full_scale_only")]
 
 
-#: tablelog.format.chain.PREVIEW_VARIABLE (not imported here: conftest imports no tablelog
-#: before it has isolated the environment), as the suite was started (a worker inherits
-#: it from the controller, which runs no test).
-PREVIEW_VARIABLE = "TABLELOG_FORMAT_PREVIEW"
-_PREVIEW_AT_LAUNCH = os.environ.get(PREVIEW_VARIABLE)
+#: tablelog.format.chain.WRITE_FORMAT_VARIABLE (not imported here: conftest imports no
+#: tablelog before it has isolated the environment), as the suite was started (a worker
+#: inherits it from the controller, which runs no test).
+WRITE_FORMAT_VARIABLE = "TABLELOG_WRITE_FORMAT"
+_WRITE_FORMAT_AT_LAUNCH = os.environ.get(WRITE_FORMAT_VARIABLE)
 
 
 @pytest.fixture(autouse=True)
@@ -153,10 +153,10 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in list(os.environ):
         if (name.startswith(drop) or name in launcher) and name not in _ISOLATED:
             monkeypatch.delenv(name)
-    # `TABLELOG_FORMAT_PREVIEW=2 make test` runs every test with format 2 written and
-    # read (docs/format.md, "Remaining steps"); a test may still set or remove it.
-    if _PREVIEW_AT_LAUNCH == "2":
-        monkeypatch.setenv(PREVIEW_VARIABLE, "2")
+    # `TABLELOG_WRITE_FORMAT=1 make test` runs every test with new tables written in
+    # format 1, as older releases wrote them; a test may still set or remove it.
+    if _WRITE_FORMAT_AT_LAUNCH:
+        monkeypatch.setenv(WRITE_FORMAT_VARIABLE, _WRITE_FORMAT_AT_LAUNCH)
     # What a test changed of the isolation (set at import) is put back for the next.
     for name, value in _ISOLATED.items():
         monkeypatch.setenv(name, value)
@@ -268,3 +268,19 @@ def cli_root(
 @pytest.fixture
 def local(tmp_path: Path) -> Where:
     return Where("local", str(tmp_path / "root"))
+
+
+@pytest.fixture
+def reader_before_format_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reads as a release that predates format 2 does: it accepts format 1 only."""
+    import tablelog
+    from tablelog.format import manifest
+
+    monkeypatch.setattr(manifest, "READ_FORMAT", 1)
+    tablelog.clear_caches()
+
+
+@pytest.fixture
+def write_format_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    """New tables are written in format 1 (``$TABLELOG_WRITE_FORMAT=1``)."""
+    monkeypatch.setenv(WRITE_FORMAT_VARIABLE, "1")

@@ -7,7 +7,7 @@ import os
 import time
 
 from tablelog.caches import LRU, NEWEST_TABLES, STATE_FRAGMENTS
-from tablelog.errors import FormatError, NotFoundError, StoreError
+from tablelog.errors import FormatError, InvalidArgumentError, NotFoundError, StoreError
 from tablelog.format import paths
 from tablelog.format.hint import read_hint, write_hint
 from tablelog.format.manifest import (
@@ -37,25 +37,25 @@ log = logging.getLogger("tablelog")
 _KEPT_FOR_S = 10.0
 
 
-#: Set to "2", new tables are written in format 2 and format 2 is read (docs/format.md,
-#: "Remaining steps"): a preview for tests until format 2 ships. Unset, format 2 stays
-#: refused, as a reader that predates it refuses it.
-PREVIEW_VARIABLE = "TABLELOG_FORMAT_PREVIEW"
+#: Set to "1", new tables are written in format 1, which readers older than format 2
+#: can read (docs/format.md, "Versioning"); any other value is refused. Unset, new
+#: tables are written in :data:`FORMAT_VERSION`. Existing tables keep their format.
+WRITE_FORMAT_VARIABLE = "TABLELOG_WRITE_FORMAT"
 
 
-def preview_format() -> int:
-    """The format new tables are written in and the newest one read: 2 where
-    ``$TABLELOG_FORMAT_PREVIEW`` is ``2``, else :data:`FORMAT_VERSION`."""
-    return 2 if os.environ.get(PREVIEW_VARIABLE) == "2" else FORMAT_VERSION
+def write_format() -> int:
+    """The format new tables are written in: 1 where ``$TABLELOG_WRITE_FORMAT`` is
+    ``1``, else :data:`FORMAT_VERSION`."""
+    v = os.environ.get(WRITE_FORMAT_VARIABLE)
+    if v is None or v == "" or v == str(FORMAT_VERSION):
+        return FORMAT_VERSION
+    if v == "1":
+        return 1
+    raise InvalidArgumentError(f"${WRITE_FORMAT_VARIABLE} is 1 or {FORMAT_VERSION}, got {v!r}")
 
 
 class TableRef:
     """Where one table's versions live: ``project/run_id/key`` in a store."""
-
-    @property
-    def read_format(self) -> int:
-        """The newest format this ref's chains are read in (:func:`preview_format`)."""
-        return preview_format()
 
     def __init__(self, store: Store, project: str, run_id: str, key: str) -> None:
         self.store = store
@@ -104,7 +104,7 @@ class TableRef:
         data = self.take_manifest(version)
         if data is None:
             data = self.store.get(self.version_key(version))
-        m = parse_manifest(data, where=self.version_url(version), max_format=self.read_format)
+        m = parse_manifest(data, where=self.version_url(version))
         return m, digest_of(data)
 
     def write_hint(self, version: int) -> bool:
@@ -194,7 +194,7 @@ def _check_hint_object(ref: TableRef) -> tuple[int, int]:
         return -1, -1
     url = ref.version_url(n)
     try:
-        m = parse_manifest(got, where=url, max_format=ref.read_format)
+        m = parse_manifest(got, where=url)
     except FormatError:  # not for the hint to report: the search finds what is there
         return -1, -1
     if m.version != n or m.key != ref.key:
@@ -294,9 +294,7 @@ def _load_fragments(ref: TableRef, m: Manifest) -> tuple[Fragment, ...]:
         url = ref.store.full_url(key)
         if digest_of(data) != seg.object:
             data = get_verified(ref.store, key, seg.object)  # raises with the location
-        frags = parse_segment(
-            data, where=url, max_format=ref.read_format, format_version=m.format_version
-        )
+        frags = parse_segment(data, where=url, format_version=m.format_version)
         if len(frags) != seg.fragments:
             raise FormatError(
                 f"{url}: segment lists {len(frags)} fragments, expected {seg.fragments}"
@@ -369,7 +367,7 @@ def _fetch_manifests(ref: TableRef, versions: list[int]) -> list[tuple[Manifest,
     out = []
     for v, data in zip(versions, datas, strict=True):
         url = ref.version_url(v)
-        m = parse_manifest(data, where=url, max_format=ref.read_format)
+        m = parse_manifest(data, where=url)
         if m.version != v or m.key != ref.key:
             raise FormatError(
                 f"{url} holds version {m.version} of {m.key!r}, not version {v} of "
@@ -459,8 +457,7 @@ def read_history(ref: TableRef, latest: int) -> list[tuple[Manifest, str]]:
     """Every manifest 0..latest (fetched in parallel), with its digest."""
     datas = ref.store.get_many([ref.version_key(v) for v in range(latest + 1)])
     return [
-        (parse_manifest(d, where=ref.version_url(v), max_format=ref.read_format), digest_of(d))
-        for v, d in enumerate(datas)
+        (parse_manifest(d, where=ref.version_url(v)), digest_of(d)) for v, d in enumerate(datas)
     ]
 
 
@@ -470,8 +467,12 @@ def unmerged_fragments(ref: TableRef, state: TableState) -> tuple[Fragment, ...]
     the store (older versions list them): an Iceberg export partitioned by
     ``_increment`` registers them one increment each, and a compaction that a writer's
     merge overtook re-lists them."""
-    merged = {f.id for f in state.fragments if INCREMENT_COLUMN in f.groups[0].columns}
-    if not merged or len(merged) == len(state.fragments):
+    fv2 = state.format_version == 2
+    if fv2:  # every object stores _increment: a merge holds several increments
+        merged = {f.id for f in state.fragments if (f.last_increment or f.increment) > f.increment}
+    else:  # only merged and compacted objects store _increment
+        merged = {f.id for f in state.fragments if INCREMENT_COLUMN in f.groups[0].columns}
+    if not merged or (not fv2 and len(merged) == len(state.fragments)):
         return state.fragments
     out: list[Fragment] = []
     for f in state.fragments:
@@ -491,7 +492,10 @@ def _merge_sources(ref: TableRef, state: TableState, f: Fragment) -> tuple[Fragm
         return None
     gone = set(m.change.remove)
     taken = tuple(x for x in load_version(ref, v - 1).fragments if x.id in gone)
-    plain = all(INCREMENT_COLUMN not in x.groups[0].columns for x in taken)
+    # (format 1: a merge takes in plain fragments only; format 2 has no plain ones)
+    plain = state.format_version == 2 or all(
+        INCREMENT_COLUMN not in x.groups[0].columns for x in taken
+    )
     if not plain or sum(x.rows for x in taken) != f.rows:
         return None
     return taken

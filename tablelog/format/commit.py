@@ -100,7 +100,7 @@ def _after_loss(ref: TableRef, state: TableState, winner: bytes) -> TableState:
     version = state.version + 1
     where = ref.version_url(version)
     try:
-        m = parse_manifest(winner, where=where, max_format=ref.read_format)
+        m = parse_manifest(winner, where=where)
         if m.version != version or m.key != ref.key:
             raise FormatError(f"{where} holds version {m.version} of {m.key!r}")
         state = apply_manifest(state, m, digest_of(winner), where=where)

@@ -4,10 +4,10 @@ Manifests are canonical JSON (sorted keys, fixed separators, no NaN) so a manife
 SHA-256 is reproducible; the next version records it as ``parent``. Parsing is strict:
 size limits, known fields only, types checked, and ``format_version`` picks the parser.
 
-Format 2 (docs/format.md, "Format 2") is modelled, encoded and parsed here, but no
-writer writes it and the readers do not accept it: :func:`parse_manifest` and
-:func:`parse_segment` read format :data:`FORMAT_VERSION` at most unless a caller
-passes ``max_format`` (only tests do, until the readers learn format 2).
+Both formats are modelled, encoded and parsed here (docs/format.md, "Format 2"):
+new tables are written in :data:`FORMAT_VERSION` unless a writer is told to keep
+format 1 (``chain.write_format``); :func:`parse_manifest` and :func:`parse_segment`
+read every format up to ``max_format`` (the newest by default).
 """
 
 from __future__ import annotations
@@ -23,10 +23,13 @@ from typing import Any
 from tablelog.errors import FormatError, InvalidArgumentError, NewerFormatError
 from tablelog.format import paths
 
-#: The format writers write and readers accept.
-FORMAT_VERSION = 1
-#: The newest format this module can encode and parse (given ``max_format``).
+#: The format new tables are written in, and the newest one readers accept.
+FORMAT_VERSION = 2
+#: The newest format this module can encode and parse.
 NEWEST_FORMAT = 2
+#: The newest format readers accept (what ``max_format`` defaults to). Tests set it to 1
+#: to read as a release that predates format 2 does.
+READ_FORMAT = NEWEST_FORMAT
 #: A format-2 commit adds at most this many increments (docs/format.md, "Commits").
 MAX_COMMIT_INCREMENTS = 256
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
@@ -117,7 +120,9 @@ class Increment:
 class Manifest:
     """Version ``version`` of one table. See docs/format.md for every field."""
 
-    format_version: int = FORMAT_VERSION
+    #: (The model's default is format 1, whose manifests have no increments; writers
+    #: name the format they write.)
+    format_version: int = 1
     key: str
     version: int
     parent: str | None
@@ -230,9 +235,7 @@ def encode_manifest(m: Manifest) -> bytes:
     return canonical_json(manifest_to_json(m))
 
 
-def encode_segment(
-    fragments: tuple[Fragment, ...], *, format_version: int = FORMAT_VERSION
-) -> bytes:
+def encode_segment(fragments: tuple[Fragment, ...], *, format_version: int = 1) -> bytes:
     """A segment object: gzip of canonical JSON, deterministic (mtime 0); a checkpoint's
     segments are of its manifest's format."""
     _check_encodable(format_version)
@@ -532,17 +535,18 @@ def check_format_version(value: JSON, *, what: str, where: str, newest: int) -> 
     return value
 
 
-def _max_format(max_format: int) -> int:
+def _max_format(max_format: int | None) -> int:
+    if max_format is None:
+        return READ_FORMAT
     if isinstance(max_format, bool) or max_format not in range(1, NEWEST_FORMAT + 1):
         raise InvalidArgumentError(f"max_format is 1..{NEWEST_FORMAT}, got {max_format!r}")
     return max_format
 
 
-def parse_manifest(data: bytes, *, where: str, max_format: int = FORMAT_VERSION) -> Manifest:
+def parse_manifest(data: bytes, *, where: str, max_format: int | None = None) -> Manifest:
     """Parse and validate manifest bytes read from ``where`` (a URL, for messages).
 
-    ``max_format`` is the newest format accepted; readers leave it at
-    :data:`FORMAT_VERSION` until they read format 2 (docs/format.md, "Format 2")."""
+    ``max_format`` is the newest format accepted (:data:`READ_FORMAT` if None)."""
     v = _loads(data, where, MAX_MANIFEST_BYTES)
     if not isinstance(v, dict):
         raise _fail(where, "expected a JSON object")
@@ -649,7 +653,7 @@ def parse_manifest(data: bytes, *, where: str, max_format: int = FORMAT_VERSION)
 
 
 def parse_segment(
-    data: bytes, *, where: str, max_format: int = FORMAT_VERSION, format_version: int | None = None
+    data: bytes, *, where: str, max_format: int | None = None, format_version: int | None = None
 ) -> tuple[Fragment, ...]:
     """Parse a segment object (gzip JSON list of fragments); ``max_format`` as for
     :func:`parse_manifest`. ``format_version``, when given, is the format of the

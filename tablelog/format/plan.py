@@ -12,7 +12,6 @@ from tablelog.errors import (
 )
 from tablelog.format.arrow_types import merged_type
 from tablelog.format.manifest import (
-    FORMAT_VERSION,
     MAX_COMMIT_INCREMENTS,
     Change,
     Column,
@@ -73,7 +72,8 @@ class Intent:
     #: log's id is ``("log", id)``; format 2 records it as the commit's increment.
     extra: tuple[tuple[str, str], ...] = ()
     #: The format of a new table (version 0); a commit on a table is in its format.
-    format_version: int = FORMAT_VERSION
+    #: Writers name it (``chain.write_format``); this low-level default is format 1.
+    format_version: int = 1
     #: Format 2: the wall time of the log (None: the commit's).
     log_time: float | None = None
 
@@ -453,7 +453,7 @@ def _segments(
     change: Change,
     fragments: tuple[Fragment, ...],
     *,
-    format_version: int = FORMAT_VERSION,
+    format_version: int,
 ) -> tuple[tuple[SegmentRef, ...], tuple[tuple[str, bytes], ...]]:
     uploads: list[tuple[str, bytes]] = []
     if keeps_segments(parent, change):

@@ -203,7 +203,10 @@ def _plan_files(ref: TableRef, state: TableState, *, tagged: bool) -> list[_File
     store, path = ref.store, ref.path
     seen: dict[str, Fragment] = {}
     out = []
-    for f in unmerged_fragments(ref, state) if tagged else state.fragments:
+    # (format 1: a merged object has no one increment, its sources do; format 2 exports
+    # unpartitioned, every object as it is)
+    unmerge = tagged and state.format_version != 2
+    for f in unmerged_fragments(ref, state) if unmerge else state.fragments:
         if len(f.groups) != 1:
             raise TablelogError(
                 f"{path} version {state.version}: fragment {f.id} keeps its columns in "

@@ -32,7 +32,7 @@ from tablelog.errors import (
 )
 from tablelog.format import paths
 from tablelog.format.arrow_types import type_from_json
-from tablelog.format.chain import TableRef, latest_version, load_version, preview_format
+from tablelog.format.chain import TableRef, latest_version, load_version
 from tablelog.format.manifest import (
     INCREMENT_COLUMN,
     ColumnGroup,
@@ -412,7 +412,7 @@ def _load_segments(
             walk.problem(seg_url, f"bytes hash to {digest_of(data)}, not to the name", **by)
             continue
         try:
-            frags = parse_segment(data, where=seg_url, max_format=preview_format())
+            frags = parse_segment(data, where=seg_url)
         except FormatError as e:
             walk.problem(seg_url, str(e), **by)
             continue
@@ -480,7 +480,7 @@ def _verify_table(walk: _Walk, t: _Table) -> None:
             continue
         digest = digest_of(data)
         try:
-            m = parse_manifest(data, where=url, max_format=preview_format())
+            m = parse_manifest(data, where=url)
         except FormatError as e:
             walk.problem(url, str(e))
             state, prev_digest, prev_ok = None, digest, False

@@ -23,7 +23,6 @@ from tablelog.errors import (
     TablelogError,
 )
 from tablelog.format import paths
-from tablelog.format.chain import preview_format
 from tablelog.format.manifest import ColumnGroup, parse_manifest, parse_segment
 from tablelog.maintenance.check import BATCH, WORKERS, Problem, Root, list_keys
 from tablelog.objects.cas import check_digest, digest_in_key, get_present
@@ -139,7 +138,7 @@ class _Mark:
             if data is None:
                 raise FormatError(f"manifest {url} disappeared while gc read it")
             try:
-                m = parse_manifest(data, where=url, max_format=preview_format())
+                m = parse_manifest(data, where=url)
             except FormatError as e:
                 raise FormatError(
                     f"{e} — gc cannot tell what this version references, so it deletes "
@@ -173,7 +172,7 @@ class _Mark:
                 what=f"checkpoint segment {url}",
                 advice="run `tablelog verify`",
             )
-            frags = parse_segment(data, where=url, max_format=preview_format())
+            frags = parse_segment(data, where=url)
             self._segments.add(key)
             for f in frags:
                 for g in f.groups:

@@ -58,7 +58,7 @@ class KeyCommitter:
     on_landed: Callable[[LogJob, ColumnGroup, int | None], None] | None = None
     #: This writer's INCREMENTAL fragments since the last checkpoint, to merge at the next.
     tail: Tail = field(default_factory=Tail)
-    #: The format of the table if this writer creates it (``chain.preview_format``); a
+    #: The format of the table if this writer creates it (``chain.write_format``); a
     #: table's commits are in its own format.
     format_version: int = FORMAT_VERSION
     #: Logs waiting for the commit thread (:meth:`queue`), oldest first, with the
@@ -326,10 +326,40 @@ class KeyCommitter:
         """One attempt at committing ``batch`` as one version: the logs' rows in one
         object with ``_increment`` (built for the parent's numbers, again if a lost
         race moves them), or, when their columns differ, in objects of their own."""
+        self.state = commit(self.ref, self.state, self._group_plan(jobs))
+        self._grouped(jobs)
+
+    def push_group(self, jobs: list[LogJob], since: int) -> bool:
+        """(``sync``) Commit spooled ``jobs``, INCREMENTAL appends that no version after
+        ``since`` carried when the caller checked, as one version in one attempt. False,
+        with nothing committed, when the table is format 1 or a version after ``since``
+        carries one of them (another pusher committed it meanwhile): the caller then goes
+        log by log, each checked by its log id (a group commits all its logs or none)."""
+        ids = {job.log_id for job in jobs}
+        plan = self._group_plan(jobs)
+        seen = [since]
+
+        def choose(current: TableState) -> GroupIntent:
+            for version in range(seen[0] + 1, current.version + 1):
+                manifest, _ = self.ref.read_manifest(version)
+                if ids.intersection(log_ids(manifest)):
+                    raise _Landed(version)
+            seen[0] = max(seen[0], current.version)
+            return plan(current)
+
+        try:
+            self.state = commit(self.ref, self.state, choose)
+        except (_Landed, _FormatOne):
+            return False
+        self._grouped(jobs)
+        return True
+
+    def _group_plan(self, jobs: list[LogJob]) -> Callable[[TableState], GroupIntent]:
         rowful = [(i, job) for i, job in enumerate(jobs) if job.writes_rows]
         same = all(job.schema == rowful[0][1].schema for _, job in rowful) if rowful else False
-        choose = self._combining(jobs, rowful) if rowful and same else self._own_objects(jobs)
-        self.state = commit(self.ref, self.state, choose)
+        return self._combining(jobs, rowful) if rowful and same else self._own_objects(jobs)
+
+    def _grouped(self, jobs: list[LogJob]) -> None:
         self.tail.clear()
         self.tail.spoiled = True  # (until the next checkpoint: fragments of a group)
         self._after_group(jobs)

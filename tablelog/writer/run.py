@@ -33,7 +33,7 @@ from tablelog.errors import (
 )
 from tablelog.format import paths
 from tablelog.format.arrow_types import merged_type, type_to_json
-from tablelog.format.chain import TableRef, find_shards, preview_format
+from tablelog.format.chain import TableRef, find_shards, write_format
 from tablelog.format.handle import open_table
 from tablelog.format.manifest import ColumnGroup
 from tablelog.format.media_cells import MEDIA_TYPE
@@ -110,6 +110,8 @@ class Run:
         self._keys: dict[str, tuple[KeyLog, KeyCommitter]] = {}
         #: Rows all keys' committers keep for merging (run/merge.py).
         self._merge_budget = Budget()
+        # Read once: a bad $TABLELOG_WRITE_FORMAT is refused by init, not by a log.
+        self._write_format = write_format()
         self._worker = Worker(maxsize=queue_size, max_bytes=queue_bytes, sync=sync)
         self._worker.on_idle = self._on_idle
         self._worker.after_task = self._after_task
@@ -441,7 +443,7 @@ class Run:
                 ref=ref,
                 writer=self._writer_id,
                 tail=Tail(budget=self._merge_budget),
-                format_version=preview_format(),
+                format_version=self._write_format,
             )
             if not self._keep_logged_rows:
                 committer.on_landed = self._on_landed

@@ -25,8 +25,8 @@ import pyarrow.ipc as ipc
 
 from tablelog.errors import FormatError
 from tablelog.format import paths
-from tablelog.format.chain import TableRef, latest_version, preview_format
-from tablelog.format.manifest import Column, log_ids
+from tablelog.format.chain import TableRef, latest_version, write_format
+from tablelog.format.manifest import MAX_COMMIT_INCREMENTS, Column, log_ids
 from tablelog.format.media_cells import media_blob_names
 from tablelog.format.runinfo import encode_run_info, parse_run_info
 from tablelog.objects import deadline as store_deadline
@@ -270,6 +270,8 @@ def push(
     each_s: float | None = None,
 ) -> tuple[int, int]:
     """Commit spooled logs in order; stop at the first that still cannot reach the store.
+    Consecutive INCREMENTAL logs of a format-2 table share a version (up to 256 a
+    commit), as the run's commit thread would have committed them had it been behind.
 
     Returns (committed, already there). A log whose id a version already carries (a
     previous push that lost its reply, or a second ``sync``) is not committed again;
@@ -279,25 +281,71 @@ def push(
     within that many seconds (``objects.deadline``).
     """
     committed = skipped = 0
+    # INCREMENTAL logs of a format-2 table that no version carries yet wait here, per
+    # table, and go out as one version (group commit, as the run's commit thread does),
+    # MAX_COMMIT_INCREMENTS at most; a table's other logs go after its waiting ones.
+    batches: dict[int, tuple[KeyCommitter, list[Entry]]] = {}
+
+    def deadline() -> contextlib.AbstractContextManager[object]:
+        if each_s is None:
+            return contextlib.nullcontext()
+        return store_deadline.deadline(time.monotonic() + each_s)
+
+    def done(entry: Entry) -> None:
+        spool.remove(entry)
+        if on_entry is not None:
+            on_entry(entry)
+
+    def one(committer: KeyCommitter, entry: Entry) -> None:
+        nonlocal committed, skipped
+        with deadline():
+            if committer.landed(entry.job, entry.base):
+                skipped += 1
+            elif committer.apply_once(entry.job, None, once=True):
+                committed += 1
+            else:  # another pusher committed it while this one was rebasing
+                skipped += 1
+        done(entry)
+
+    def flush(committer: KeyCommitter) -> None:
+        nonlocal committed
+        _, taken = batches.pop(id(committer), (committer, []))
+        if len(taken) > 1:
+            with deadline():
+                # (since the oldest base: the landed checks of the waiting logs read
+                # the versions after it, and other logs' checks moved the committer on)
+                since = min(e.base for e in taken)
+                grouped = committer.push_group([e.job for e in taken], since)
+            if grouped:
+                committed += len(taken)
+                for entry in taken:
+                    done(entry)
+                return
+        for entry in taken:  # (one log, or a group that met another pusher's versions)
+            one(committer, entry)
+
     with spool.claimed(wait=wait) as mine:
         if not mine:
             return 0, 0
         for entry in spool.entries():
             committer = committer_for(entry)
-            with (
-                store_deadline.deadline(time.monotonic() + each_s)
-                if each_s is not None
-                else contextlib.nullcontext()
-            ):
-                if committer.landed(entry.job, entry.base):
-                    skipped += 1
-                elif committer.apply_once(entry.job, None, once=True):
-                    committed += 1
-                else:  # another pusher committed it while this one was rebasing
-                    skipped += 1
-            spool.remove(entry)
-            if on_entry is not None:
-                on_entry(entry)
+            waiting = batches.get(id(committer), (committer, []))[1]
+            if not committer.groups(entry.job):
+                flush(committer)
+                one(committer, entry)
+                continue
+            with deadline():
+                there = committer.landed(entry.job, entry.base)
+            if there:
+                skipped += 1
+                done(entry)
+                continue
+            waiting.append(entry)
+            batches[id(committer)] = (committer, waiting)
+            if len(waiting) >= MAX_COMMIT_INCREMENTS:
+                flush(committer)
+        for committer, _ in list(batches.values()):
+            flush(committer)
     return committed, skipped
 
 
@@ -399,7 +447,7 @@ class _Committers:
             store = open_store(where[0], storage_options=self.storage_options)
             ref = TableRef(store, entry.project, entry.run_id, entry.table_key)
             committer = KeyCommitter(
-                ref=ref, writer=f"sync:{self.writer}", format_version=preview_format()
+                ref=ref, writer=f"sync:{self.writer}", format_version=write_format()
             )
             committer.open()
             # This writer's fragments before this entry, those of logs an earlier push

@@ -13,7 +13,7 @@ from typing import Any
 
 from tablelog.errors import RunError
 from tablelog.format import paths
-from tablelog.format.chain import TableRef, latest_version
+from tablelog.format.chain import TableRef, latest_version, write_format
 from tablelog.format.runinfo import RunInfo, encode_run_info, read_run_info
 from tablelog.objects.open import open_store
 from tablelog.objects.store import Store
@@ -139,6 +139,7 @@ def init(
     mode = mode or os.environ.get("TABLELOG_MODE") or "online"
     if mode not in MODES:
         raise RunError(f"mode must be one of {MODES}, got {mode!r}")
+    write_format()  # a bad $TABLELOG_WRITE_FORMAT is refused before anything is written
     config = _filter_config(config, config_include_keys, config_exclude_keys)
     wandb_fields = _wandb_fields(tags, notes, group, job_type)
     if mode == "disabled":

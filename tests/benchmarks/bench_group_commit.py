@@ -1,5 +1,5 @@
-"""Issue #18's rows: group commit (format 2, previewed with TABLELOG_FORMAT_PREVIEW=2)
-against format 1 and the floor, interleaved in one process on the same store.
+"""Issue #18's rows: group commit (format 2, the default) against format 1 (written with
+TABLELOG_WRITE_FORMAT=1) and the floor, interleaved in one process on the same store.
 
 Run it (not a pytest test)::
 
@@ -40,7 +40,7 @@ from bench_core import dir_bytes, make_frame, python_rows, timed
 from bench_speed import PER_STEP, Store, bench_history, chunks, cold, log_loop, write_floor
 
 import tablelog
-from tablelog.format.chain import PREVIEW_VARIABLE
+from tablelog.format.chain import WRITE_FORMAT_VARIABLE
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from servers import start_seaweedfs
@@ -49,10 +49,10 @@ READS = 3
 
 
 def _format(version: int) -> None:
-    if version == 2:
-        os.environ[PREVIEW_VARIABLE] = "2"
+    if version == 1:
+        os.environ[WRITE_FORMAT_VARIABLE] = "1"
     else:
-        os.environ.pop(PREVIEW_VARIABLE, None)
+        os.environ.pop(WRITE_FORMAT_VARIABLE, None)
 
 
 def _reads(store: Store, name: str, path: str, files: list[str], at: int, add: Any) -> None:

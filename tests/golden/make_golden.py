@@ -1,7 +1,7 @@
 """Write a golden bucket of the current format and what every version of it reads as.
 
-    python tests/golden/make_golden.py tests/golden/format1
-    TABLELOG_FORMAT_PREVIEW=2 python tests/golden/make_golden.py tests/golden/format2
+    TABLELOG_WRITE_FORMAT=1 python tests/golden/make_golden.py tests/golden/format1
+    python tests/golden/make_golden.py tests/golden/format2
 
 writes ``<dir>/bucket/`` (a local tablelog root) and ``<dir>/expected.json``. The bucket is
 written once, by the code of one format version, and checked in; ``test_golden.py``
@@ -24,7 +24,7 @@ import numpy as np
 import polars as pl
 
 import tablelog
-from tablelog.format.chain import preview_format
+from tablelog.format.chain import write_format
 
 PROJECT = "golden"
 
@@ -60,7 +60,7 @@ def _log_tables(root: str) -> None:
         run.log({"eval/mut": mut}, step=3)
 
         inc = tablelog.Table(columns=["step", "v", "tag"], log_mode="INCREMENTAL")
-        coalesce = preview_format() == 2
+        coalesce = write_format() == 2
         gate = threading.Event()
         for step in range(40):  # past the first checkpoint (32): merged fragments
             if coalesce and step == 5:  # format 2: logs 5..24 wait, and share commits
@@ -175,7 +175,7 @@ def main(folder: str) -> None:
         shutil.rmtree(bucket)
     bucket.mkdir(parents=True)
     _log_tables(str(bucket.resolve()))
-    expected = reads(str(bucket.resolve()), fmt=preview_format())
+    expected = reads(str(bucket.resolve()), fmt=write_format())
     (target / "expected.json").write_text(json.dumps(expected, sort_keys=True) + "\n")
 
 

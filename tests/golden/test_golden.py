@@ -22,8 +22,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 from make_golden import reads
 from where import Where
 
-from tablelog.format.chain import PREVIEW_VARIABLE
-
 HERE = Path(__file__).parent
 FORMATS = sorted(p.name for p in HERE.glob("format*") if (p / "expected.json").exists())
 
@@ -55,8 +53,6 @@ def test_golden_bucket_reads_as_recorded(
     fmt: str, kind: str, tmp_path: Path, make_root: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     version = int(fmt.removeprefix("format"))
-    if version == 2:  # (read only in preview until format 2 ships: docs/format.md)
-        monkeypatch.setenv(PREVIEW_VARIABLE, "2")
     source = HERE / fmt / "bucket"
     before = _tree_digest(source)
     expected = json.loads((HERE / fmt / "expected.json").read_text())
@@ -78,13 +74,9 @@ def test_golden_bucket_reads_as_recorded(
     assert _tree_digest(source) == before
 
 
-def test_a_reader_without_format_2_refuses_the_format_2_bucket(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Until format 2 ships, a reader without the preview is one that predates it."""
+@pytest.mark.usefixtures("reader_before_format_2")
+def test_a_reader_without_format_2_refuses_the_format_2_bucket(tmp_path: Path) -> None:
     import tablelog
-
-    monkeypatch.delenv(PREVIEW_VARIABLE, raising=False)
 
     root = tmp_path / "bucket"
     shutil.copytree(HERE / "format2" / "bucket", root)

@@ -1,8 +1,8 @@
 """Writing format-2 chains for tests (docs/format.md, "Format 2"): group commits of
 logs, in their own objects or combined into one object per commit, and format-2
-compactions, through the format layer's planner and commit protocol. Until the run's
-commit thread writes format 2 (issue #18), this is how the readers' tests get format-2
-tables; readers read them where ``$TABLELOG_FORMAT_PREVIEW`` is 2 (``chain.preview_format``)."""
+compactions, through the format layer's planner and commit protocol: the readers' tests
+choose every grouping and object layout here, which a run's commit thread chooses by
+timing."""
 
 from __future__ import annotations
 

@@ -11,7 +11,8 @@ from tablelog.cli import main
 
 
 def test_ls_show_history(local: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    with local.init(project="proj") as run:
+    # sync=True: each log is its own version, so version 1 and "3 -> 1 fragments" exist.
+    with local.init(project="proj", sync=True) as run:
         t = tablelog.Table(columns=["a"], log_mode="INCREMENTAL")
         for s in range(3):
             t.add_data(s)

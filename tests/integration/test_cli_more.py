@@ -42,8 +42,11 @@ def root(request: pytest.FixtureRequest, make_root: Any, monkeypatch: pytest.Mon
 
 
 def _log(where: Any) -> str:
-    """proj/RUN with train (INCREMENTAL x3), eval (MUTABLE x3), final (IMMUTABLE)."""
-    with where.init(project="proj", name="demo") as run:
+    """proj/RUN with train (INCREMENTAL x3), eval (MUTABLE x3), final (IMMUTABLE).
+
+    sync=True: each log is its own version (no group commit), so the version numbers and
+    counts the commands print are exact."""
+    with where.init(project="proj", name="demo", sync=True) as run:
         train = tablelog.Table(columns=["step", "label", "emb"], log_mode="INCREMENTAL")
         for s in range(3):
             train.add_data(s, s % 2, [1.0, float(s)])
@@ -283,7 +286,7 @@ def test_doctor_missing_bucket_on_moto(
 
 def test_diff_logic(local: Any) -> None:
     """Compacted and separate INCREMENTAL tables, retyped and null columns."""
-    with local.init(project="p") as run:
+    with local.init(project="p", sync=True) as run:  # one version per log: versions are exact
         run.define_metric("sep", summary="none")
         inc = tablelog.Table(columns=["a"], log_mode="INCREMENTAL")
         sep = tablelog.Table(columns=["a"], log_mode="INCREMENTAL")

@@ -61,7 +61,8 @@ def test_missing_root_is_not_an_empty_store(cli_root: Any, capsys: Capsys) -> No
 def test_show_says_when_it_truncates_and_history_is_one_line_per_version(
     local: Any, capsys: Capsys
 ) -> None:
-    with local.init(project="proj") as run:
+    # sync=True: each log is its own version (no group commit), so history has 4 lines.
+    with local.init(project="proj", sync=True) as run:
         t = tablelog.Table(columns=["a"], log_mode="INCREMENTAL")
         for step in range(4):
             for i in range(25):

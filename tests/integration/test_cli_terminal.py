@@ -68,7 +68,8 @@ def plain(text: str) -> list[str]:
 
 
 def _log(where: Any) -> str:
-    with where.init(project="proj", name="terminal") as run:
+    # sync=True: one version per log (no group commit), so "3 version(s)" is exact.
+    with where.init(project="proj", name="terminal", sync=True) as run:
         t = tablelog.Table(
             columns=["step", "prompt", "answer", "score", "label"], log_mode="INCREMENTAL"
         )

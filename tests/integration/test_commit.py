@@ -36,8 +36,10 @@ def _chain_is_linear(where: Any, path: str) -> int:
 
 
 def test_stale_handle_rebases_incremental_appends(where: Any) -> None:
-    a = where.init(id="shared", resume="allow")
-    b = where.init(id="shared", resume="allow")
+    # sync=True: each log is one commit before log returns (no group commit), so every
+    # log of b lands on a chain that a moved since b's last look.
+    a = where.init(id="shared", resume="allow", sync=True)
+    b = where.init(id="shared", resume="allow", sync=True)
     ta = tablelog.Table(columns=["w", "i"], log_mode="INCREMENTAL")
     tb = tablelog.Table(columns=["w", "i"], log_mode="INCREMENTAL")
     for i in range(5):
@@ -60,6 +62,8 @@ def test_stale_handle_rebases_incremental_appends(where: Any) -> None:
     )
     assert df.height == 10 and df.select("w", "i").n_unique() == 10
     assert _chain_is_linear(where, "p/shared/t") == 10
+    # Logs alternate a, b: each log is its own increment, in log order.
+    assert df.sort("_increment").select("w", "i").rows() == [(w, i) for i in range(5) for w in "ab"]
 
 
 def test_mutable_base_moved_is_a_clear_conflict(local: Any) -> None:

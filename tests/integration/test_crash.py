@@ -26,7 +26,7 @@ import pytest
 import scale
 
 import tablelog
-from tablelog.format.chain import PREVIEW_VARIABLE, preview_format
+from tablelog.format.chain import WRITE_FORMAT_VARIABLE, write_format
 from tablelog.format.handle import list_tables
 from tablelog.objects import open_store
 
@@ -142,7 +142,7 @@ def _check_after_crash(kw: dict[str, Any], run_id: str, local_root: Path | None)
                 assert df["i"].to_list() == list(range(rows))
                 assert df["_increment"].to_list() == [i // ROWS for i in range(rows)]
         versions[key] = hist.height
-        if key in ("inc", "_history") and preview_format() == 2:
+        if key in ("inc", "_history") and write_format() == 2:
             # Format 2: however the logs were grouped, the increments are 0..n-1 with no
             # gap and no log twice, each a whole log.
             incs = tablelog.history(path, **kw, per="increment")
@@ -182,7 +182,7 @@ def _check_after_crash(kw: dict[str, Any], run_id: str, local_root: Path | None)
     assert hist.height == versions.get("inc", 0) + 1
     df = tablelog.scan(f"crash/{run_id}/inc", **kw).collect()
     assert df["i"].to_list() == list(range(prev_rows + ROWS))
-    if preview_format() == 2:
+    if write_format() == 2:
         assert df["_increment"].to_list() == [i // ROWS for i in range(prev_rows + ROWS)]
     assert tablelog.verify(**kw).ok
     return {"removed": len(removed), **versions}
@@ -221,7 +221,7 @@ def _exercised(results: list[dict[str, int]], start: float) -> bool:
         f"{sorted(r.get('coalesced', 1) for r in results)}"
     )
     debris = any(r["removed"] for r in results)
-    if preview_format() == 2:
+    if write_format() == 2:
         far = max(r.get("inc_increments", 0) for r in results) > 10
         return far and debris and max(r.get("coalesced", 0) for r in results) > 1
     return max(r.get("inc", 0) for r in results) > 10 and debris
@@ -243,21 +243,22 @@ def _trials_until_exercised(
     assert _exercised(results, start), "no trial killed a writer past 10 versions with debris"
 
 
-def test_sigkill_local(local: Any, zygote_factory: Any) -> None:
-    zygote = zygote_factory({})
+def test_sigkill_local_format_1(
+    local: Any, zygote_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writers of format 1 (``$TABLELOG_WRITE_FORMAT=1``): one version per log."""
+    monkeypatch.setenv(WRITE_FORMAT_VARIABLE, "1")
+    zygote = zygote_factory({WRITE_FORMAT_VARIABLE: "1"})
     try:
         _trials_until_exercised(local, zygote, 50, seed=5, local=True, max_delay=0.3)
     finally:
         zygote.close()
 
 
-def test_sigkill_local_coalesced(
-    local: Any, zygote_factory: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Format 2 (previewed): a writer killed while its commit thread groups logs leaves
-    each key at a whole commit: increments without a gap, no log twice."""
-    monkeypatch.setenv(PREVIEW_VARIABLE, "2")
-    zygote = zygote_factory({PREVIEW_VARIABLE: "2"})
+def test_sigkill_local_coalesced(local: Any, zygote_factory: Any) -> None:
+    """Format 2: a writer killed while its commit thread groups logs leaves each key at
+    a whole commit: increments without a gap, no log twice."""
+    zygote = zygote_factory({})
     try:
         _trials_until_exercised(local, zygote, 30, seed=11, local=True, max_delay=0.3)
     finally:
@@ -266,8 +267,11 @@ def test_sigkill_local_coalesced(
 
 @pytest.mark.s3
 @pytest.mark.scaled
-def test_sigkill_seaweedfs(seaweedfs_where: Any, zygote_factory: Any) -> None:
-    zygote = zygote_factory(seaweedfs_where.env)
+def test_sigkill_seaweedfs_format_1(
+    seaweedfs_where: Any, zygote_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(WRITE_FORMAT_VARIABLE, "1")
+    zygote = zygote_factory({**seaweedfs_where.env, WRITE_FORMAT_VARIABLE: "1"})
     n = scale.pick(25, 50)
     try:
         _trials_until_exercised(seaweedfs_where, zygote, n, seed=7, local=False, max_delay=1.0)
@@ -277,11 +281,8 @@ def test_sigkill_seaweedfs(seaweedfs_where: Any, zygote_factory: Any) -> None:
 
 @pytest.mark.s3
 @pytest.mark.scaled
-def test_sigkill_seaweedfs_coalesced(
-    seaweedfs_where: Any, zygote_factory: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(PREVIEW_VARIABLE, "2")
-    zygote = zygote_factory({**seaweedfs_where.env, PREVIEW_VARIABLE: "2"})
+def test_sigkill_seaweedfs_coalesced(seaweedfs_where: Any, zygote_factory: Any) -> None:
+    zygote = zygote_factory(seaweedfs_where.env)
     n = scale.pick(12, 25)
     try:
         _trials_until_exercised(seaweedfs_where, zygote, n, seed=13, local=False, max_delay=1.0)

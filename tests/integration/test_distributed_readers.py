@@ -8,8 +8,9 @@
   same fsspec filesystem tablelog uses, registered with DuckDB: no httpfs download);
 * pyiceberg reading the Iceberg export of all shards.
 
-``files()`` hands out objects, not the columns tablelog adds on read (``_increment``
-of uncompacted fragments, ``_shard``), so the first two compare the logged columns.
+``files()`` hands out objects, not the columns tablelog adds on read (``_shard``, and
+in format 1 ``_increment`` of uncompacted fragments), so the first two compare the logged
+columns; in format 2 every object stores ``_increment``, which DuckDB then reads too.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import polars as pl
 import pytest
 
 import tablelog
+from tablelog.format.chain import write_format
 from tablelog.interop.iceberg import iceberg_io_properties
 from tablelog.objects import open_store
 
@@ -37,9 +39,10 @@ def _pyiceberg_planner(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _log(where: Any) -> None:
-    """Three shards (ranks), four steps, two rows per log; one rank logs a column more."""
+    """Three shards (ranks), four steps, two rows per log; one rank logs a column more.
+    sync=True: one version, so one object, per log (no group commit in format 2)."""
     for rank in range(3):
-        with where.init(id="job", shard=f"rank-{rank}") as run:
+        with where.init(id="job", shard=f"rank-{rank}", sync=True) as run:
             columns = ["rank", "i", "step", *(["loss"] if rank == 1 else [])]
             t = tablelog.Table(columns=columns, log_mode="INCREMENTAL")
             for step in range(4):
@@ -102,6 +105,9 @@ def test_dask_duckdb_and_pyiceberg_read_what_scan_reads(
     via_duckdb = pl.from_arrow(con.sql(query, params=[urls]).to_arrow_table())
     assert isinstance(via_duckdb, pl.DataFrame)
     assert _rows(via_duckdb).equals(_rows(expected))
+    if write_format() == 2:  # the objects store each row's increment
+        tagged = ["rank", "i", "_increment"]
+        assert via_duckdb.select(tagged).sort(tagged).equals(expected.select(tagged).sort(tagged))
 
     # pyiceberg: the Iceberg export of every shard, with _shard and _increment
     from pyiceberg.catalog.sql import SqlCatalog

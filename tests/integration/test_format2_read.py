@@ -16,7 +16,6 @@ from format2_writes import Log, commit_group, commit_log, compact
 import tablelog
 from tablelog.errors import InvalidArgumentError
 from tablelog.format import paths
-from tablelog.format.chain import PREVIEW_VARIABLE
 from tablelog.format.handle import TableHandle
 from tablelog.format.state import TableState
 from tablelog.objects.open import open_store
@@ -24,11 +23,6 @@ from tablelog.objects.store import Store
 from tablelog.read.diff import diff
 
 PATH = "p/r/eval"
-
-
-@pytest.fixture
-def reads_2(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(PREVIEW_VARIABLE, "2")
 
 
 def _ids(n0: int, n: int) -> pa.Table:
@@ -43,7 +37,6 @@ def _scan_ids(root: Path, path: str = PATH, **kw: object) -> list[int]:
     return tablelog.scan(path, root=str(root), **kw).collect()["i"].to_list()  # type: ignore[arg-type]
 
 
-@pytest.mark.usefixtures("reads_2")
 def test_cold_reads_across_checkpoints_and_a_compaction(tmp_path: Path) -> None:
     ref = _handle(tmp_path)
     state, n = TableState(), 0
@@ -77,7 +70,6 @@ def test_cold_reads_across_checkpoints_and_a_compaction(tmp_path: Path) -> None:
     assert versions["version"].to_list() == list(range(43))
 
 
-@pytest.mark.usefixtures("reads_2")
 def test_immutable_and_mutable_logs_are_one_increment_a_version(tmp_path: Path) -> None:
     imm = _handle(tmp_path, "imm")
     s = commit_log(imm, TableState(), "IMMUTABLE", _ids(0, 3), step=1, replace=True)
@@ -94,7 +86,6 @@ def test_immutable_and_mutable_logs_are_one_increment_a_version(tmp_path: Path) 
     assert _scan_ids(tmp_path, "p/r/mut") == [0, 1, 2, 3]
 
 
-@pytest.mark.usefixtures("reads_2")
 def test_history_in_combined_objects_reads_by_increment_without_the_column(
     tmp_path: Path,
 ) -> None:
@@ -108,7 +99,6 @@ def test_history_in_combined_objects_reads_by_increment_without_the_column(
     assert at_step.columns == ["i"] and at_step["i"].to_list() == [0, 10, 11]
 
 
-@pytest.mark.usefixtures("reads_2")
 def test_shards_are_each_cut_at_the_step(tmp_path: Path) -> None:
     store: Store = open_store(str(tmp_path))
     for shard, base in (("a", 0), ("b", 100)):
@@ -123,18 +113,17 @@ def test_a_reader_of_format_1_refuses_a_format_2_table(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ref = _handle(tmp_path)
-    monkeypatch.setenv(PREVIEW_VARIABLE, "2")
     commit_group(ref, TableState(), [Log(0, _ids(0, 2))], combine=False)
-    monkeypatch.delenv(PREVIEW_VARIABLE)
+    from tablelog.format import manifest
+
+    monkeypatch.setattr(manifest, "READ_FORMAT", 1)
     tablelog.clear_caches()
     with pytest.raises(tablelog.FormatError, match="upgrade tablelog"):
         tablelog.scan(PATH, root=str(tmp_path))
 
 
-def test_history_per_increment_of_a_format_1_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv(PREVIEW_VARIABLE, raising=False)
+@pytest.mark.usefixtures("write_format_1")
+def test_history_per_increment_of_a_format_1_run(tmp_path: Path) -> None:
     run = tablelog.init(project="p", id="r", root=str(tmp_path))
     table = tablelog.Table(columns=["i"], log_mode="INCREMENTAL")
     for step in range(3):
@@ -153,7 +142,6 @@ def test_history_per_increment_of_a_format_1_run(
         tablelog.history(PATH, root=str(tmp_path), per="commit")
 
 
-@pytest.mark.usefixtures("reads_2")
 def test_diff_counts_increments_inside_coalesced_commits(tmp_path: Path) -> None:
     ref = _handle(tmp_path)
     state = commit_group(ref, TableState(), [Log(s, _ids(s * 10, s + 1)) for s in range(3)],

@@ -1,8 +1,8 @@
-"""The run's commit thread writing format 2 (docs/format.md, "Commits"), previewed with
-``$TABLELOG_FORMAT_PREVIEW=2`` until format 2 ships: queued INCREMENTAL logs of a key
-coalesce into one commit (group commit), every log is still an increment that reads
-back exactly, by number and by step, on a local folder and on real S3 servers;
-MUTABLE and IMMUTABLE keep one version per log; a table that is format 1 stays so."""
+"""The run's commit thread writing format 2 (docs/format.md, "Commits"): queued
+INCREMENTAL logs of a key coalesce into one commit (group commit), every log is still
+an increment that reads back exactly, by number and by step, on a local folder and on
+real S3 servers; MUTABLE and IMMUTABLE keep one version per log; a table that is
+format 1 stays so."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -19,7 +20,8 @@ from where import Where
 
 import tablelog
 from tablelog.data.groups import upload_group
-from tablelog.format.chain import PREVIEW_VARIABLE
+from tablelog.errors import InvalidArgumentError
+from tablelog.format.chain import WRITE_FORMAT_VARIABLE
 from tablelog.format.commit import commit
 from tablelog.format.handle import TableHandle, open_table
 from tablelog.format.plan import GroupIntent, LogIntent, NewFragment
@@ -27,11 +29,6 @@ from tablelog.format.state import TableState
 from tablelog.objects.open import open_store
 
 STEPS = 300
-
-
-@pytest.fixture
-def preview(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(PREVIEW_VARIABLE, "2")
 
 
 def _loop(where: Where, run_id: str, steps: range, *, rows: int = 3) -> tablelog.Table:
@@ -45,7 +42,6 @@ def _loop(where: Where, run_id: str, steps: range, *, rows: int = 3) -> tablelog
     return table
 
 
-@pytest.mark.usefixtures("preview")
 def test_a_fast_loop_coalesces_and_every_log_reads_back(where: Where) -> None:
     table = _loop(where, "r", range(STEPS))
     path = "p/r/eval"
@@ -74,7 +70,6 @@ def test_a_fast_loop_coalesces_and_every_log_reads_back(where: Where) -> None:
     assert len(table.data) == 3 * STEPS
 
 
-@pytest.mark.usefixtures("preview")
 def test_logs_queued_behind_a_busy_commit_thread_share_commits(local: Where) -> None:
     """300 logs queued while the commit thread is held: 2 commits (256, the most one
     commit takes, and 44), each one object with ``_increment`` and one manifest."""
@@ -99,7 +94,6 @@ def test_logs_queued_behind_a_busy_commit_thread_share_commits(local: Where) -> 
     assert table.get_column("step") == list(range(STEPS))
 
 
-@pytest.mark.usefixtures("preview")
 def test_resume_numbers_on_and_history_coalesces(local: Where) -> None:
     _loop(local, "r", range(50))
     _loop(local, "r", range(50, 80))  # a resumed run continues the same increments
@@ -117,7 +111,6 @@ def test_resume_numbers_on_and_history_coalesces(local: Where) -> None:
     assert local.scan("p/h/_history", increment=123).collect()["_step"].to_list() == [123]
 
 
-@pytest.mark.usefixtures("preview")
 def test_mutable_and_immutable_keep_one_version_per_log(local: Where) -> None:
     run = local.init(id="m")
     mut = tablelog.Table(columns=["a"], log_mode="MUTABLE")
@@ -137,16 +130,15 @@ def test_mutable_and_immutable_keep_one_version_per_log(local: Where) -> None:
 
 
 def test_a_format_1_table_stays_format_1(local: Where, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(PREVIEW_VARIABLE, raising=False)
+    monkeypatch.setenv(WRITE_FORMAT_VARIABLE, "1")
     _loop(local, "r", range(5))
-    monkeypatch.setenv(PREVIEW_VARIABLE, "2")
+    monkeypatch.delenv(WRITE_FORMAT_VARIABLE)
     _loop(local, "r", range(5, 40))
     versions = tablelog.history("p/r/eval", **local.kw())
     assert versions["version"].to_list() == list(range(40))  # one version per log
     assert local.scan("p/r/eval").collect()["step"].n_unique() == 40
 
 
-@pytest.mark.usefixtures("preview")
 def test_media_and_a_widening_schema_in_coalesced_commits(where: Where) -> None:
     """Images (their blobs uploaded with the combined object) read back pixel for pixel;
     logs whose columns differ share a commit in objects of their own."""
@@ -172,7 +164,6 @@ def test_media_and_a_widening_schema_in_coalesced_commits(where: Where) -> None:
     assert incs["rows"].to_list() == [1] * 60
 
 
-@pytest.mark.usefixtures("preview")
 def test_compaction_keeps_every_increment_readable(local: Where) -> None:
     run = local.init(id="c")
     gate = threading.Event()
@@ -202,38 +193,50 @@ def test_compaction_keeps_every_increment_readable(local: Where) -> None:
         local.scan("p/c/mut", increment=3).collect()
 
 
-@pytest.mark.usefixtures("preview")
-def test_an_offline_run_syncs_one_increment_per_log(
+def test_an_offline_run_syncs_its_logs_in_groups(
     local: Where, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The spool keeps one entry per log and sync commits each once (a version per log
-    there); a run resumed after the sync groups its own logs on the same numbers."""
+    """The spool keeps one entry per log; sync commits the INCREMENTAL logs of a table
+    in groups of at most 256 (each log once: a second sync commits nothing); a run
+    resumed after the sync groups its own logs on the same numbers."""
     monkeypatch.setenv("TABLELOG_SPOOL", str(tmp_path / "spool"))
     run = local.init(id="off", mode="offline")
     table = tablelog.Table(columns=["step"], log_mode="INCREMENTAL")
-    for step in range(12):
+    mut = tablelog.Table(columns=["m"], log_mode="MUTABLE")
+    for step in range(300):
         table.add_data(step)
-        run.log({"eval": table}, step=step)
+        logged: dict[str, Any] = {"eval": table, "loss": step / 2}
+        if step in (100, 200):  # a MUTABLE log between them: one version each
+            mut.add_data(step)
+            logged["mut"] = mut
+        run.log(logged, step=step)
     run.finish()
-    assert tablelog.sync(tmp_path / "spool") == (12, 0)
+    assert tablelog.sync(tmp_path / "spool") == (602, 0)
     assert tablelog.sync(tmp_path / "spool") == (0, 0)  # each log committed once
+    for key in ("eval", "_history"):
+        incs = tablelog.history(f"p/off/{key}", per="increment", **local.kw())
+        assert incs["increment"].to_list() == list(range(300)) == incs["step"].to_list()
+        assert incs["version"].to_list() == [0] * 256 + [1] * 44
+    assert tablelog.history("p/off/mut", **local.kw())["step"].to_list() == [100, 200]
     resumed = local.init(id="off", resume="must")
     gate = threading.Event()
     resumed._worker.submit(gate.wait)
     table = tablelog.Table(columns=["step"], log_mode="INCREMENTAL")  # (a new handle
-    for step in range(12, 20):  # would log a Table it did not log before whole)
+    for step in range(300, 308):  # would log a Table it did not log before whole)
         table.add_data(step)
         resumed.log({"eval": table}, step=step)
     gate.set()
     resumed.finish()
     incs = tablelog.history("p/off/eval", per="increment", **local.kw())
-    assert incs["increment"].to_list() == list(range(20)) == incs["step"].to_list()
-    assert incs["version"].to_list() == [*range(12), *[12] * 8]
-    assert local.scan("p/off/eval").collect()["step"].to_list() == list(range(20))
+    assert incs["increment"].to_list() == list(range(308)) == incs["step"].to_list()
+    assert incs["version"].to_list() == [0] * 256 + [1] * 44 + [2] * 8
+    assert local.scan("p/off/eval").collect()["step"].to_list() == list(range(308))
+    assert local.scan("p/off/eval", increment=299).collect()["step"].to_list() == [299]
+    assert tablelog.verify(**local.kw(), deep=True).ok
 
 
 def _mixed_run(where: Where) -> None:
-    """A preview run with coalesced INCREMENTAL logs (one object per commit and objects
+    """A run with coalesced INCREMENTAL logs (one object per commit and objects
     of their own), _history, MUTABLE with add_column, images; then a compaction."""
     run = where.init(id="mx")
     gate = threading.Event()
@@ -255,7 +258,6 @@ def _mixed_run(where: Where) -> None:
     tablelog.compact("p/mx/_history", **where.kw())
 
 
-@pytest.mark.usefixtures("preview")
 def test_verify_and_gc_know_format_2(where: Where) -> None:
     _mixed_run(where)
     kw = where.kw()
@@ -275,11 +277,13 @@ def test_verify_and_gc_know_format_2(where: Where) -> None:
 def test_verify_and_gc_of_a_reader_that_predates_format_2(
     local: Where, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Without the preview, format 2 is what a newer tablelog wrote: verify reports each
-    manifest (upgrade tablelog) and gc deletes nothing."""
-    monkeypatch.setenv(PREVIEW_VARIABLE, "2")
+    """To a release that predates format 2, format 2 is what a newer tablelog wrote:
+    verify reports each manifest (upgrade tablelog) and gc deletes nothing."""
     _mixed_run(local)
-    monkeypatch.delenv(PREVIEW_VARIABLE)
+    from tablelog.format import manifest
+
+    monkeypatch.setattr(manifest, "READ_FORMAT", 1)
+    tablelog.clear_caches()
     kw = local.kw()
     report = tablelog.verify(**kw)
     assert not report.ok
@@ -290,7 +294,6 @@ def test_verify_and_gc_of_a_reader_that_predates_format_2(
     assert sorted(Path(local.root).rglob("objects/*/*")) == objects
 
 
-@pytest.mark.usefixtures("preview")
 def test_verify_reports_a_range_whose_object_has_no_increment_column(local: Where) -> None:
     ref = TableHandle(open_store(local.root), "p", "r", "eval")
     rows = pa.table({"i": pa.array([1, 2, 3], pa.int64())})
@@ -305,7 +308,6 @@ def test_verify_reports_a_range_whose_object_has_no_increment_column(local: Wher
     assert any("stores no _increment" in p.message for p in problems), problems
 
 
-@pytest.mark.usefixtures("preview")
 def test_verify_deep_reports_increments_outside_their_fragment(local: Where) -> None:
     ref = TableHandle(open_store(local.root), "p", "r", "eval")
     rows = pa.table({"i": pa.array([1, 2, 3], pa.int64())})
@@ -323,7 +325,6 @@ def test_verify_deep_reports_increments_outside_their_fragment(local: Where) -> 
     assert any("increments 0..7" in p.message for p in problems), problems
 
 
-@pytest.mark.usefixtures("preview")
 def test_cli_history_lists_increments(local: Where, capsys: pytest.CaptureFixture[str]) -> None:
     from tablelog.cli import main
 
@@ -347,3 +348,20 @@ def test_cli_history_lists_increments(local: Where, capsys: pytest.CaptureFixtur
     assert main(["--root", local.root, "history", "p/cli/eval", "--increments", "--json"]) == 0
     records = json.loads(capsys.readouterr().out)
     assert [r["increment"] for r in records] == [0, 1, 2, 3]
+
+
+def test_a_bad_write_format_is_refused_by_init(
+    local: Where, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``$TABLELOG_WRITE_FORMAT`` is 1 or 2: anything else is refused when the run
+    starts, naming the variable, before anything is written."""
+    for bad in ("3", "0", "two", " 1"):
+        monkeypatch.setenv(WRITE_FORMAT_VARIABLE, bad)
+        with pytest.raises(InvalidArgumentError, match="TABLELOG_WRITE_FORMAT"):
+            local.init(id="bad")
+    assert not list(Path(local.root).rglob("*.json"))
+    for fmt, run_id in (("2", "two"), ("1", "one")):
+        monkeypatch.setenv(WRITE_FORMAT_VARIABLE, fmt)
+        _loop(local, run_id, range(3))
+        v0 = Path(local.root, f"projects/p/runs/{run_id}/tables/eval/versions/{0:020d}.json")
+        assert json.loads(v0.read_text())["format_version"] == int(fmt)

@@ -17,7 +17,8 @@ def _store(where: Any) -> Any:
 
 
 def _log_three(where: Any, run_id: str) -> None:
-    with where.init(id=run_id) as run:
+    """Three versions of ``t``: sync=True makes each log one version (no group commit)."""
+    with where.init(id=run_id, sync=True) as run:
         t = tablelog.Table(columns=["i"], log_mode="INCREMENTAL")
         for i in range(3):
             t.add_data(i)

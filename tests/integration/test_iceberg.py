@@ -17,6 +17,7 @@ from pyiceberg.exceptions import NoSuchTableError
 
 import tablelog
 from tablelog.cli import main
+from tablelog.format.chain import WRITE_FORMAT_VARIABLE
 from tablelog.interop.iceberg import iceberg_io_properties
 from tablelog.objects import open_store
 
@@ -55,8 +56,9 @@ def _polars_options(where: Any) -> dict[str, str] | None:
 
 
 def _log_increments(where: Any, column: str, n: int) -> None:
-    """Table p/r/eval: ``n`` INCREMENTAL logs of one row each."""
-    with where.init(id="r") as run:
+    """Table p/r/eval: ``n`` INCREMENTAL logs of one row each, one version each (sync=True:
+    no group commit in format 2)."""
+    with where.init(id="r", sync=True) as run:
         t = tablelog.Table(columns=[column], log_mode="INCREMENTAL")
         for step in range(n):
             t.add_data(step)
@@ -76,12 +78,36 @@ def _snapshot_files(catalog: SqlCatalog, ident: str) -> list[set[str]]:
     return out
 
 
+@pytest.fixture
+def write_format_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """New tables are written in format 2 even where the suite runs with
+    ``$TABLELOG_WRITE_FORMAT=1``."""
+    monkeypatch.delenv(WRITE_FORMAT_VARIABLE, raising=False)
+
+
 @pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.usefixtures("write_format_1")
 def test_incremental_export_then_append_only_new_files(
     kind: str, make_root: Any, tmp_path: Path
 ) -> None:
-    where = make_root(kind)
-    with where.init(id="r") as run:
+    """Format 1: uncompacted objects do not store _increment, so the Iceberg table is
+    partitioned by it and each data file carries its increment as the partition value."""
+    _export_then_append(make_root(kind), kind, tmp_path, partitioned=True)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.usefixtures("write_format_2")
+def test_format_2_incremental_export_then_append_only_new_files(
+    kind: str, make_root: Any, tmp_path: Path
+) -> None:
+    """Format 2: every object stores _increment, so the Iceberg table is unpartitioned
+    and the column is read from the files."""
+    _export_then_append(make_root(kind), kind, tmp_path, partitioned=False)
+
+
+def _export_then_append(where: Any, kind: str, tmp_path: Path, *, partitioned: bool) -> None:
+    # sync=True: one version per log (format 2 would group logs that queue up).
+    with where.init(id="r", sync=True) as run:
         t = tablelog.Table(columns=["i", "loss", "name", "ok"], log_mode="INCREMENTAL")
         for step in range(5):
             t.add_data(step, step / 3, f"n{step}", step % 2 == 0)
@@ -95,7 +121,7 @@ def test_incremental_export_then_append_only_new_files(
     assert (first.operation, first.version, first.added_files, first.rows) == ("create", 2, 3, 6)
     _check_rows(where, catalog, "ml.eval", "p/r/eval", version=2)
     table = catalog.load_table("ml.eval")
-    assert [f.name for f in table.spec().fields] == ["_increment"]
+    assert [f.name for f in table.spec().fields] == (["_increment"] if partitioned else [])
     assert table.location().startswith(
         (where.root if kind != "local" else Path(where.root).resolve().as_uri()) + "/_iceberg/ml/"
     )
@@ -127,7 +153,8 @@ def test_incremental_export_then_append_only_new_files(
     again = tablelog.to_iceberg("p/r/eval", **where.kw(), catalog=uri, identifier="ml.eval")
     assert again.operation == "none" and again.snapshot_id == second.snapshot_id
     assert len(catalog.load_table("ml.eval").snapshots()) == 2
-    # Pruning on the partition column keeps exactly the increment's rows.
+    # Filtering on _increment (the partition column in format 1, stored in every object
+    # in format 2) keeps exactly the increment's rows.
     only3 = catalog.load_table("ml.eval").scan(row_filter="_increment == 3").to_arrow()
     assert sorted(only3.column("i").to_pylist()) == [3, 103]
 
@@ -153,7 +180,10 @@ def test_immutable_relog_is_an_overwrite(kind: str, make_root: Any, tmp_path: Pa
     _check_rows(where, catalog, "ml.preds", "p/r/preds", version=0)
 
 
+@pytest.mark.usefixtures("write_format_1")
 def test_compacted_incremental_exports_unpartitioned(local: Any, tmp_path: Path) -> None:
+    """Format 1: uncompacted versions export partitioned by _increment, a compacted one
+    unpartitioned; the two cannot share an Iceberg table, nor one version mix them."""
     _log_increments(local, "i", 4)
     uri, catalog = _catalog(local, tmp_path)
     tablelog.to_iceberg("p/r/eval", **local.kw(), catalog=uri, identifier="ml.before")
@@ -177,12 +207,50 @@ def test_compacted_incremental_exports_unpartitioned(local: Any, tmp_path: Path)
         catalog.load_table("ml.mixed")
 
 
+@pytest.mark.usefixtures("write_format_2")
+def test_format_2_compacted_incremental_exports_unpartitioned(local: Any, tmp_path: Path) -> None:
+    """Format 2: before and after a compaction every object stores _increment, so both
+    export unpartitioned into one Iceberg table, and new logs next to a compacted
+    object export too."""
+    _log_increments(local, "i", 4)
+    uri, catalog = _catalog(local, tmp_path)
+    before = tablelog.to_iceberg("p/r/eval", **local.kw(), catalog=uri, identifier="ml.before")
+    assert (before.operation, before.added_files) == ("create", 4)
+    assert catalog.load_table("ml.before").spec().is_unpartitioned()
+    _check_rows(local, catalog, "ml.before", "p/r/eval")
+    tablelog.compact("p/r/eval", **local.kw())
+    done = tablelog.to_iceberg("p/r/eval", **local.kw(), catalog=uri, identifier="ml.after")
+    assert done.added_files == 1
+    assert catalog.load_table("ml.after").spec().is_unpartitioned()
+    _check_rows(local, catalog, "ml.after", "p/r/eval")
+    # The export of the uncompacted versions takes the compacted object in their place.
+    moved = tablelog.to_iceberg("p/r/eval", **local.kw(), catalog=uri, identifier="ml.before")
+    assert (moved.operation, moved.added_files, moved.removed_files) == ("overwrite", 1, 4)
+    _check_rows(local, catalog, "ml.before", "p/r/eval")
+    # A compacted object next to new increments: exported as they are, unpartitioned.
+    with tablelog.init(project="p", id="r", resume="must", root=local.root) as run:
+        t2 = tablelog.Table(columns=["i"], log_mode="INCREMENTAL")
+        t2.add_data(99)
+        run.log({"eval": t2}, step=9)
+    mixed = tablelog.to_iceberg("p/r/eval", **local.kw(), catalog=uri, identifier="ml.mixed")
+    assert (mixed.operation, mixed.added_files, mixed.rows) == ("create", 2, 5)
+    assert catalog.load_table("ml.mixed").spec().is_unpartitioned()
+    _check_rows(local, catalog, "ml.mixed", "p/r/eval")
+    only = catalog.load_table("ml.mixed").scan(row_filter="_increment == 4").to_arrow()
+    assert only.column("i").to_pylist() == [99]
+    later = tablelog.to_iceberg("p/r/eval", **local.kw(), catalog=uri, identifier="ml.before")
+    assert (later.operation, later.added_files) == ("append", 1)
+    _check_rows(local, catalog, "ml.before", "p/r/eval")
+
+
 @pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.usefixtures("write_format_1")
 def test_merged_fragments_export_as_the_objects_they_were_merged_from(
     kind: str, make_root: Any, tmp_path: Path
 ) -> None:
-    """A writer merged increments 1-31 at version 32 (docs/format.md, "Merged fragments");
-    the partitioned export registers their original objects, one increment each."""
+    """Format 1: a writer merged increments 1-31 at version 32 (docs/format.md, "Merged
+    fragments"); the partitioned export registers their original objects, one increment
+    each."""
     where = make_root(kind)
     _log_increments(where, "i", 40)
     uri, catalog = _catalog(where, tmp_path)
@@ -199,6 +267,34 @@ def test_merged_fragments_export_as_the_objects_they_were_merged_from(
     assert early.added_files == 21
     later = tablelog.to_iceberg("p/r/eval", **where.kw(), catalog=uri, identifier="ml.early")
     assert (later.operation, later.added_files) == ("append", 19)
+    _check_rows(where, catalog, "ml.early", "p/r/eval")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.usefixtures("write_format_2")
+def test_format_2_merged_fragments_export_as_they_are(
+    kind: str, make_root: Any, tmp_path: Path
+) -> None:
+    """Format 2: the object a writer merged increments 1-31 into at version 32 stores
+    their _increment, so the unpartitioned export registers it as it is."""
+    where = make_root(kind)
+    _log_increments(where, "i", 40)
+    uri, catalog = _catalog(where, tmp_path)
+    done = tablelog.to_iceberg("p/r/eval", **where.kw(), catalog=uri, identifier="ml.eval")
+    # v0, the merge of 1-31, v32's own, v33-39
+    assert (done.operation, done.added_files, done.rows) == ("create", 10, 40)
+    assert catalog.load_table("ml.eval").spec().is_unpartitioned()
+    _check_rows(where, catalog, "ml.eval", "p/r/eval")
+    only = catalog.load_table("ml.eval").scan(row_filter="_increment == 17").to_arrow()
+    assert only.column("i").to_pylist() == [17]
+    # Version 20 (before the merge) listed 21 objects; the merge replaced 20 of them.
+    early = tablelog.to_iceberg(
+        "p/r/eval", **where.kw(), catalog=uri, identifier="ml.early", version=20
+    )
+    assert early.added_files == 21
+    _check_rows(where, catalog, "ml.early", "p/r/eval", version=20)
+    later = tablelog.to_iceberg("p/r/eval", **where.kw(), catalog=uri, identifier="ml.early")
+    assert (later.operation, later.added_files, later.removed_files) == ("overwrite", 9, 20)
     _check_rows(where, catalog, "ml.early", "p/r/eval")
 
 
@@ -312,17 +408,15 @@ def test_catalog_url_password_never_reaches_the_error(local: Any) -> None:
     assert "postgresql://user:***@127.0.0.1:1/db" in str(err.value)
 
 
+@pytest.mark.usefixtures("write_format_2")
 def test_format_2_exports_unpartitioned_every_object_storing_its_increments(
-    local: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    local: Any, tmp_path: Path
 ) -> None:
-    """Format 2 (previewed): every object of an INCREMENTAL table stores _increment
+    """Format 2: every object of an INCREMENTAL table stores _increment
     (one log's, or a commit of several logs'), so the export is unpartitioned from the
     first log on, and a later export appends only the new objects."""
     import threading
 
-    from tablelog.format.chain import PREVIEW_VARIABLE
-
-    monkeypatch.setenv(PREVIEW_VARIABLE, "2")
     with local.init(id="r") as run:
         t = tablelog.Table(columns=["i"], log_mode="INCREMENTAL")
         t.add_data(0)

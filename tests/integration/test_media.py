@@ -204,9 +204,11 @@ def test_same_image_in_1000_rows_is_stored_once(where: Any) -> None:
 
 
 def _media_table(where: Any) -> tuple[str, list[tablelog.Image]]:
-    """An INCREMENTAL table: image 3 at rows 3 and 8 (version 0) and 11 (version 1)."""
+    """An INCREMENTAL table: image 3 at rows 3 and 8 (version 0) and 11 (version 1).
+
+    sync=True: each log is its own version (no group commit), so the versions are exact."""
     images = [_image(i) for i in range(5)]
-    with where.init() as run:
+    with where.init(sync=True) as run:
         t = tablelog.Table(columns=["i", "img", "thumb"], log_mode="INCREMENTAL")
         for i in range(10):
             t.add_data(i, images[i % 5] if i != 9 else None, images[0])

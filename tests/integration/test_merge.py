@@ -12,7 +12,7 @@ import pytest
 import scale
 
 import tablelog
-from tablelog.format.chain import STATES, TableRef, load_version
+from tablelog.format.chain import STATES, TableRef, load_version, write_format
 from tablelog.format.manifest import INCREMENT_COLUMN
 from tablelog.format.state import CHECKPOINT_EVERY
 from tablelog.objects.open import open_store
@@ -45,9 +45,13 @@ COLUMNS = ["i", "score", "name", "emb", "meta", "t", "img"]
 
 
 def _log(where: Any, run_id: str) -> tablelog.Table:
-    """Steps 0-39 from one Table; from 40 on a new Table with one more column."""
+    """Steps 0-39 from one Table; from 40 on a new Table with one more column.
+
+    sync=True: one version per log. In format 2 a group commit (several logs in one
+    version) stops the writer's merge until the next checkpoint (docs/format.md, "Format
+    2", step 4), so the merges these tests check need one log per version."""
     table = tablelog.Table(columns=COLUMNS, log_mode="INCREMENTAL")
-    with where.init(id=run_id) as run:
+    with where.init(id=run_id, sync=True) as run:
         for step in range(STEPS):
             if step == 40:
                 table = tablelog.Table(columns=[*COLUMNS, "extra"], log_mode="INCREMENTAL")
@@ -91,12 +95,20 @@ def test_every_version_reads_as_without_merging(
 
     # The merging chain: at each checkpoint the 31 fragments logged since the last one
     # become one object storing _increment, and the log's own fragment follows it.
+    fv2 = write_format() == 2
     for v in (CHECKPOINT_EVERY, 2 * CHECKPOINT_EVERY, 3 * CHECKPOINT_EVERY):
         manifest, _ = merged.read_manifest(v)
         assert len(manifest.change.remove) == CHECKPOINT_EVERY - 1
         first, own = manifest.change.add
         assert INCREMENT_COLUMN in first.groups[0].columns and first.rows == 62
-        assert INCREMENT_COLUMN not in own.groups[0].columns and own.increment == v
+        assert own.increment == v
+        if fv2:
+            # Format 2: the merged fragment records its range of increments, and every
+            # object stores _increment, the log's own too (docs/format.md, "Fragments").
+            assert (first.increment, first.last_increment) == (v - CHECKPOINT_EVERY + 1, v - 1)
+            assert INCREMENT_COLUMN in own.groups[0].columns and own.last_increment == v
+        else:
+            assert INCREMENT_COLUMN not in own.groups[0].columns
         assert plain.read_manifest(v)[0].change.remove == ()
     latest_m, latest_p = load_version(merged, STEPS - 1), load_version(plain, STEPS - 1)
     assert len(latest_p.fragments) == STEPS
@@ -130,7 +142,8 @@ def test_selectors_history_diff_verify_and_gc_after_merges(local: Any) -> None:
     for step in (0, 31, 32, 50, 63, 64, 100):
         got = local.scan(path, step=step).collect()
         assert got[INCREMENT_COLUMN].to_list() == [s for s in range(step + 1) for _ in "ab"]
-    with pytest.raises(tablelog.NotFoundError, match="no increment 500"):
+    # (format 1: "has no increment 500"; format 2: "has increments 0..100, not 500")
+    with pytest.raises(tablelog.NotFoundError, match=r"no increment 500|0\.\.100, not 500"):
         local.scan(path, increment=500)
     hist = local.history(path)
     assert hist["rows"].to_list() == [2 * (v + 1) for v in range(STEPS)]
@@ -168,7 +181,7 @@ def test_no_merge_when_another_writer_appended(local: Any) -> None:
 
 def test_large_logs_are_not_merged(local: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(merge, "MERGE_MAX_BYTES", 5_000)
-    with local.init(id="r") as run:
+    with local.init(id="r", sync=True) as run:  # one version per log, as _log
         t = tablelog.Table(columns=["x"], log_mode="INCREMENTAL")
         for step in range(CHECKPOINT_EVERY + 1):
             t.add_data(np.zeros(64, dtype=np.float64) + step)  # ~520 bytes a log
@@ -198,7 +211,7 @@ def test_sync_commits_merge_too(local: Any) -> None:
 def test_compaction_overtaken_by_a_merge_still_commits(local: Any) -> None:
     """While compact() writes its objects the writer logs past a checkpoint, merging
     fragments compaction read: compaction re-lists the merge's fragments instead."""
-    run = local.init(id="r")
+    run = local.init(id="r", sync=True)  # one version per log, as _log
     t = tablelog.Table(columns=["n"], log_mode="INCREMENTAL")
 
     def log(steps: range) -> None:
@@ -228,7 +241,7 @@ def test_a_run_keeps_one_budget_of_rows_for_merging(
     local: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(merge, "MERGE_MAX_BYTES", 40 * 520)  # ~40 logs of 64 doubles
-    with local.init(id="r") as run:
+    with local.init(id="r", sync=True) as run:  # one version per log, as _log
         tables = {k: tablelog.Table(columns=["x"], log_mode="INCREMENTAL") for k in "ab"}
         for step in range(CHECKPOINT_EVERY + 1):
             for key, t in tables.items():

@@ -37,7 +37,7 @@ def test_table_repr_html_escapes_and_shows_thumbnails() -> None:
 def test_history_is_a_polars_frame_with_its_html(local: Any) -> None:
     """history() returns a Polars DataFrame: notebooks show it with Polars' own HTML
     (no wrapper type that would change the API)."""
-    with local.init(project="p") as run:
+    with local.init(project="p", sync=True) as run:  # (sync: a version per log)
         t = tablelog.Table(columns=["a"], log_mode="INCREMENTAL")
         for s in range(3):
             t.add_data(s)

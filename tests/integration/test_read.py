@@ -24,7 +24,7 @@ def _incremental(where: Any, steps: int, rows: int = 3, **init: Any) -> str:
 
 def test_every_version_and_step(where: Any) -> None:
     steps = CHECKPOINT_EVERY + 5
-    rid = _incremental(where, steps)
+    rid = _incremental(where, steps, sync=True)  # (a version per log: their numbers)
     path = f"p/{rid}/train"
     hist = where.history(path)
     assert hist["version"].to_list() == list(range(steps))
@@ -45,6 +45,35 @@ def test_every_version_and_step(where: Any) -> None:
         where.scan(f"p/{rid}/nope")
     with pytest.raises(tablelog.NotFoundError, match="no run p/missing"):
         where.scan("p/missing/train")
+
+
+def test_every_increment_and_step_however_the_logs_were_grouped(where: Any) -> None:
+    """The same logs without sync: the commit thread may put several in one version
+    (group commit, docs/format.md "Format 2"); every log still reads back on its own, at
+    its step, and every version is the logs up to the last one it holds."""
+    steps = CHECKPOINT_EVERY + 5
+    rid = _incremental(where, steps)
+    path = f"p/{rid}/train"
+    incs = tablelog.history(path, per="increment", **where.kw())
+    assert incs["increment"].to_list() == list(range(steps))
+    assert incs["step"].to_list() == [2 * s for s in range(steps)]
+    assert incs["rows"].to_list() == [3] * steps
+    for s in range(steps):
+        only = where.scan(path, increment=s).collect()
+        assert only["x"].to_list() == [s * 10.0 + i for i in range(3)]
+        assert only["_increment"].to_list() == only["step"].to_list() == [s] * 3
+        for step in (2 * s, 2 * s + 1):  # the log's step, and one that no log has
+            upto = where.scan(path, step=step).collect()
+            assert upto["step"].to_list() == [n for n in range(s + 1) for _ in range(3)]
+    hist = where.history(path)
+    held = incs.group_by("version", maintain_order=True).agg(pl.col("increment").last())
+    assert hist["version"].to_list() == held["version"].to_list()
+    assert hist["step"].to_list() == [2 * s for s in held["increment"]]
+    assert hist["rows"].to_list() == [3 * (s + 1) for s in held["increment"]]
+    for v, last in held.iter_rows():
+        df = where.scan(path, version=v).collect()
+        assert df["_increment"].to_list() == [n for n in range(last + 1) for _ in range(3)]
+        assert df["x"].to_list() == [n * 10.0 + i for n in range(last + 1) for i in range(3)]
 
 
 def test_pushdown_reaches_the_parquet_scan(local: Any) -> None:
@@ -158,7 +187,7 @@ def test_no_secret_in_anything_written(where: Any) -> None:
 
 
 def test_numbers_widen_and_are_never_truncated(where: Any) -> None:
-    with where.init() as run:
+    with where.init(sync=True) as run:  # (a version per log: version 0 below)
         run.log({"loss": 1})
         run.log({"loss": 0.5})
         t = tablelog.Table(columns=["x"], log_mode="INCREMENTAL")

@@ -117,9 +117,10 @@ def test_arrow_memory_stays_flat_while_logging(local: Any) -> None:
 
 
 def _one_row_per_log(root: str, steps: int) -> tablelog.Table:
-    """A Table of ``i`` logged one row per step into p/r/inc, released when done."""
+    """A Table of ``i`` logged one row per step into p/r/inc, released when done; a
+    version (and an object) per log (sync), so one log's object can be damaged alone."""
     table = tablelog.Table(columns=["i"], log_mode="INCREMENTAL")
-    with tablelog.init(project="p", id="r", root=root) as run:
+    with tablelog.init(project="p", id="r", root=root, sync=True) as run:
         for step in range(steps):
             table.add_data(step)
             run.log({"inc": table}, step=step)

@@ -130,6 +130,27 @@ def _chain(bucket: Bucket, path: str) -> list[Any]:
     return [m for m, _ in history]
 
 
+def _each_log_once(bucket: Bucket, path: str, n: int) -> list[Any]:
+    """The manifests of ``path``, after checking that they carry ``n`` logs (increments
+    0 .. n - 1, steps 0 .. n - 1, one row each), each log once (distinct log ids), however
+    the commit thread grouped them (docs/format.md, "Commits"); and that
+    ``history(per="increment")`` says the same."""
+    manifests = _chain(bucket, path)
+    incs = [(m.version, i) for m in manifests for i in m.increments]
+    assert [i.number for _, i in incs] == list(range(n))
+    assert [i.step for _, i in incs] == list(range(n))
+    assert [i.rows for _, i in incs] == [1] * n
+    assert len({i.log_id for _, i in incs}) == n
+    assert all(m.increments for m in manifests)  # no commit without a log
+    got = tablelog.history(
+        path, root=bucket.root, storage_options=bucket.server.storage_options(), per="increment"
+    )
+    assert got.select("increment", "step", "rows", "log_id", "version").rows() == [
+        (i.number, i.step, i.rows, i.log_id, v) for v, i in incs
+    ]
+    return manifests
+
+
 def _scan(bucket: Bucket, path: str, **kw: Any) -> pl.DataFrame:
     return tablelog.scan(
         path, root=bucket.root, storage_options=bucket.server.storage_options(), **kw
@@ -149,7 +170,7 @@ def _log_incremental(run: tablelog.Run, n: int, start: int = 0) -> tablelog.Tabl
 
 def test_lost_manifest_reply_is_recognised_by_digest(bucket: Bucket, proxy: FaultProxy) -> None:
     proxy.drop_reply_after_success(_is_manifest_put, times=1)
-    run = _init(bucket, proxy)
+    run = _init(bucket, proxy, sync=True)  # (a version per log, as counted below)
     _log_incremental(run, 5)
     run.finish()
 
@@ -184,7 +205,7 @@ def test_store_ignoring_if_none_match_fails_closed(bucket: Bucket, proxy: FaultP
     assert not [k for k in bucket.object_keys() if "/versions/" in k]
     run.finish()  # now, while the proxy is up (at exit it would be gone)
 
-    run2 = _init(bucket, proxy, single_writer=True)
+    run2 = _init(bucket, proxy, single_writer=True, sync=True)  # (a version per log)
     _log_incremental(run2, 3)
     run2.finish()
     assert [m.version for m in _chain(bucket, f"p/{run2.id}/t")] == [0, 1, 2]
@@ -196,10 +217,14 @@ def test_store_ignoring_if_none_match_fails_closed(bucket: Bucket, proxy: FaultP
 WARMUP, MEASURED = 5, 40
 
 
-def test_requests_per_incremental_log(bucket: Bucket, proxy: FaultProxy) -> None:
-    run = _init(bucket, proxy)
+def _requests_per_incremental_log(bucket: Bucket, proxy: FaultProxy, *, sync: bool) -> list[Any]:
+    """MEASURED logs after a warm-up, through the proxy: the requests of each kind, checked
+    against the commits they made (the new manifests, returned)."""
+    run = _init(bucket, proxy, sync=sync)
+    path = f"p/{run.id}/t"
     t = _log_incremental(run, WARMUP)
     _settle(run)
+    warm = len(_chain(bucket, path))  # (read directly, not through the proxy)
     proxy.reset()
     t0 = time.monotonic()
     for step in range(WARMUP, WARMUP + MEASURED):
@@ -209,16 +234,20 @@ def test_requests_per_incremental_log(bucket: Bucket, proxy: FaultProxy) -> None
     seconds = time.monotonic() - t0
     reqs = proxy.snapshot()
     run.finish()
+    commits = _each_log_once(bucket, path, WARMUP + MEASURED)[warm:]
 
     data = [r for r in reqs if _is_data_put(r)]
     manifests = [r for r in reqs if _is_manifest_put(r)]
     segments = [r for r in reqs if _is_segment_put(r)]
-    checkpoints = sum(1 for v in range(WARMUP, WARMUP + MEASURED) if v % 32 == 0)
+    checkpoints = sum(1 for m in commits if m.version % 32 == 0)
     hints = [r for r in reqs if r.method == "PUT" and r.key.endswith("/_latest.json")]
     other_puts = [r for r in reqs if r.method == "PUT" and r not in hints]
-    # One object per log, plus the writer's merge of its fragments at each checkpoint.
-    assert len(data) <= MEASURED + checkpoints
-    assert len(manifests) == MEASURED
+    # One manifest per commit, one object per commit, plus the writer's merge of its
+    # fragments at each checkpoint.
+    assert [r.key.rsplit("/", 1)[-1] for r in manifests] == [
+        f"{m.version:020d}.json" for m in commits
+    ]
+    assert len(data) <= len(commits) + checkpoints
     assert len(segments) <= checkpoints * 2  # a new tail segment, perhaps a merged one
     assert len(other_puts) == len(data) + len(manifests) + len(segments), [
         str(r) for r in other_puts
@@ -232,20 +261,35 @@ def test_requests_per_incremental_log(bucket: Bucket, proxy: FaultProxy) -> None
         by_kind[f"{r.method} {r.status}"] = by_kind.get(f"{r.method} {r.status}", 0) + 1
     # The measured requests, shown with -s (or when the test fails).
     print(
-        f"\n[{bucket.server.name}] {MEASURED} INCREMENTAL logs: {len(reqs)} requests "
-        f"({len(reqs) / MEASURED:.2f}/log) in {seconds:.2f} s: data PUT {len(data)}, "
-        f"manifest PUT {len(manifests)}, segment PUT {len(segments)}, hint PUT {len(hints)}, "
-        f"by kind {by_kind}"
+        f"\n[{bucket.server.name}] {MEASURED} INCREMENTAL logs ({'sync' if sync else 'background'}"
+        f", {len(commits)} commits): {len(reqs)} requests ({len(reqs) / MEASURED:.2f}/log) in "
+        f"{seconds:.2f} s: data PUT {len(data)}, manifest PUT {len(manifests)}, segment PUT "
+        f"{len(segments)}, hint PUT {len(hints)}, by kind {by_kind}"
     )
     for r in reqs[:8]:
         print("   ", r)
-    assert [m.version for m in _chain(bucket, f"p/{run.id}/t")] == list(range(WARMUP + MEASURED))
+    return commits
+
+
+def test_requests_per_incremental_log(bucket: Bucket, proxy: FaultProxy) -> None:
+    """sync: each log is one commit (docs/format.md, "Commits"), so the counts are one
+    log's requests."""
+    commits = _requests_per_incremental_log(bucket, proxy, sync=True)
+    assert [m.version for m in commits] == list(range(WARMUP, WARMUP + MEASURED))
+
+
+def test_requests_per_incremental_log_in_background(bucket: Bucket, proxy: FaultProxy) -> None:
+    """The commit thread commits the logs that queued while it was busy as one version:
+    at most a commit per log, and each commit's requests as above."""
+    commits = _requests_per_incremental_log(bucket, proxy, sync=False)
+    assert 1 <= len(commits) <= MEASURED
 
 
 def test_fresh_reader_of_100_versions_reads_at_most_32_manifests(
     bucket: Bucket, proxy: FaultProxy
 ) -> None:
-    run = _init(bucket)  # written directly; only the reader goes through the proxy
+    # Written directly (only the reader goes through the proxy), a version per log (sync).
+    run = _init(bucket, sync=True)
     _log_incremental(run, 100)
     run.finish()
     path = f"p/{run.id}/t"
@@ -320,7 +364,9 @@ def test_fresh_reader_finds_the_newest_of_1000_versions_without_listing_them(
 
 
 def test_slowdown_on_puts_neither_loses_nor_duplicates(bucket: Bucket, proxy: FaultProxy) -> None:
-    run = _init(bucket, proxy)
+    # sync: a version per log, so 30 commits' PUTs meet the faults (a background run
+    # may group the logs into a few commits; test_500_increments_... covers that).
+    run = _init(bucket, proxy, sync=True)
     proxy.inject_error(lambda r: r.method == "PUT", rate=0.2, seed=42, max_consecutive=2)
     t0 = time.monotonic()
     _log_incremental(run, 30)
@@ -536,10 +582,9 @@ def test_store_down_mid_run_every_row_arrives(bucket: Bucket, proxy: FaultProxy)
         slowest = max(slowest, time.monotonic() - t0)
     run.finish()
     heal.join()
-    manifests = _chain(bucket, "p/down/t")
-    assert len(manifests) == n
-    assert len({m.extra["log"] for m in manifests}) == n
-    assert _scan(bucket, "p/down/t")["i"].to_list() == list(range(n))
+    _each_log_once(bucket, "p/down/t", n)  # (in 1 .. n commits: the thread groups them)
+    df = _scan(bucket, "p/down/t")
+    assert df["i"].to_list() == list(range(n)) == df["_increment"].to_list()
     # run.log only ever waited for room in the queue, never for the whole outage per log
     assert slowest < outage_s + 30
     print(f"\n[{bucket.server.name}] outage {outage_s} s: slowest run.log {slowest:.2f} s")
@@ -555,7 +600,10 @@ def test_500_increments_through_faults_commit_exactly_once(
 ) -> None:
     """500/503s, connection resets, slow replies and replies lost after success, each on a
     few percent of requests: every one of 500 increments (150 in make test) is committed
-    exactly once."""
+    exactly once, and each commit whole: the logs go in commits of 1, 2 or 3 (format 2
+    groups the logs queued behind a busy commit thread, docs/format.md "Commits"; the
+    test holds the thread while it logs each group, so that the grouping is known).
+    Commits of one log keep the request count, and so the faults met, near 500 commits'."""
     n = scale.pick(150, 500)
     rng = random.Random(7)
     proxy.inject_error(
@@ -570,20 +618,29 @@ def test_500_increments_through_faults_commit_exactly_once(
     run = _init(bucket, proxy, id="faults", retry_for=300)
     t = tablelog.Table(columns=["i"], log_mode="INCREMENTAL")
     t0 = time.monotonic()
-    for i in range(n):
-        t.add_data(i)
-        run.log({"t": t}, step=i)
+    groups: list[int] = []
+    sizes = itertools.cycle((1, 2, 1, 3))
+    while sum(groups) < n:
+        i, k = sum(groups), min(next(sizes), n - sum(groups))
+        gate = threading.Event()
+        run._worker.submit(gate.wait)  # (hold the commit thread: the k logs queue)
+        for j in range(i, i + k):
+            t.add_data(j)
+            run.log({"t": t}, step=j)
+        gate.set()
+        run.flush()
+        groups.append(k)
     run.finish()
     elapsed = time.monotonic() - t0
     fates = collections.Counter(r.fate for r in proxy.snapshot())
-    manifests = _chain(bucket, "p/faults/t")
-    assert len(manifests) == n
-    assert len({m.extra["log"] for m in manifests}) == n
-    assert [m.step for m in manifests] == list(range(n))
-    assert _scan(bucket, "p/faults/t")["i"].to_list() == list(range(n))
+    manifests = _each_log_once(bucket, "p/faults/t", n)
+    assert [len(m.increments) for m in manifests] == groups  # no group split, none merged
+    df = _scan(bucket, "p/faults/t")
+    assert df["i"].to_list() == list(range(n)) == df["_increment"].to_list()
     assert fates["injected"] and fates["reset"] and fates["dropped"]  # the faults happened
     print(
-        f"\n[{bucket.server.name}] {n} increments in {elapsed:.1f} s through faults {dict(fates)}"
+        f"\n[{bucket.server.name}] {n} increments in {len(manifests)} commits, {elapsed:.1f} s "
+        f"through faults {dict(fates)}"
     )
 
 
@@ -637,10 +694,9 @@ def test_offline_spool_drains_when_the_store_is_back(
     assert list((tmp_path / "spool").rglob("*.job.json"))  # the outage went to disk
     proxy.clear_rules()
     run.finish()  # drains the spool in order
-    manifests = _chain(bucket, "p/spooled/t")
-    assert len(manifests) == total
-    assert len({m.extra["log"] for m in manifests}) == total
-    assert _scan(bucket, "p/spooled/t")["i"].to_list() == list(range(total))
+    _each_log_once(bucket, "p/spooled/t", total)  # (the drain groups spooled logs)
+    df = _scan(bucket, "p/spooled/t")
+    assert df["i"].to_list() == list(range(total)) == df["_increment"].to_list()
     assert not list((tmp_path / "spool").rglob("*.job.json"))
     # Spooled logs, once committed, release their rows from the Table like the others.
     assert t._spilled.rows == total and t.get_column("i") == list(range(total))
@@ -668,8 +724,8 @@ def test_spool_left_by_a_run_is_pushed_by_sync_once(
     assert tablelog.sync(spool, storage_options=opts) == (38, 0)
     assert tablelog.sync(spool, storage_options=opts) == (0, 0)  # nothing left, no-op
     df = _scan(bucket, "p/left/t")
-    assert df["i"].to_list() == list(range(20))
-    assert len(_chain(bucket, "p/left/t")) == 20
+    assert df["i"].to_list() == list(range(20)) == df["_increment"].to_list()
+    _each_log_once(bucket, "p/left/t", 20)  # (sync groups the 19 spooled logs)
     assert _scan(bucket, "p/left/_history")["loss"].to_list() == [i / 10 for i in range(1, 20)]
     # finish() could not write run.json: sync did, after the logs (issue 22, 9b).
     key = "pfx/projects/p/runs/left/run.json"

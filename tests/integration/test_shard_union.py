@@ -12,6 +12,7 @@ from pyiceberg.catalog.sql import SqlCatalog
 
 import tablelog
 from tablelog.cli.main import main as cli
+from tablelog.format.chain import WRITE_FORMAT_VARIABLE
 from tablelog.interop.iceberg import iceberg_io_properties
 from tablelog.objects import open_store
 from tablelog.read.diff import diff
@@ -27,9 +28,10 @@ def _pyiceberg_planner(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _log(where: Any, steps: range, shards: tuple[str, ...] = SHARDS) -> None:
-    """Each shard logs two rows per step to the INCREMENTAL table p/job/eval."""
+    """Each shard logs two rows per step to the INCREMENTAL table p/job/eval, one version
+    per log (sync=True: no group commit in format 2)."""
     for n, shard in enumerate(shards):
-        with where.init(id="job", shard=shard) as run:
+        with where.init(id="job", shard=shard, sync=True) as run:
             t = tablelog.Table(columns=["rank", "i", "step"], log_mode="INCREMENTAL")
             for step in steps:
                 t.add_data(n, 2 * step, step)
@@ -107,17 +109,34 @@ def test_compact_export_and_diff_of_the_union(local: Any, tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.usefixtures("write_format_1")
 def test_iceberg_export_of_every_shard_as_one_table(
     kind: str, make_root: Any, tmp_path: Path
 ) -> None:
-    where = make_root(kind)
+    """Format 1: uncompacted objects do not store _increment, so the export is partitioned
+    by _increment and _shard until every shard is compacted."""
+    _export_every_shard(make_root(kind), tmp_path, fmt=1)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_format_2_iceberg_export_of_every_shard_as_one_table(
+    kind: str, make_root: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Format 2: every object stores _increment, so the export is partitioned by _shard
+    alone, before and after a compaction, which then is an overwrite."""
+    monkeypatch.delenv(WRITE_FORMAT_VARIABLE, raising=False)  # even in a format-1 suite run
+    _export_every_shard(make_root(kind), tmp_path, fmt=2)
+
+
+def _export_every_shard(where: Any, tmp_path: Path, *, fmt: int) -> None:
     _log(where, range(3))
     uri, catalog = _catalog(where, tmp_path)
     first = tablelog.to_iceberg("p/job/eval", **where.kw(), catalog=uri, identifier="ml.eval")
     assert (first.operation, first.version, first.rows) == ("create", -1, 18)
     assert first.data_files == 3 * 3  # zero-copy: one data file per fragment of each shard
     table = catalog.load_table("ml.eval")
-    assert [f.name for f in table.spec().fields] == ["_increment", "_shard"]
+    spec = ["_increment", "_shard"] if fmt == 1 else ["_shard"]
+    assert [f.name for f in table.spec().fields] == spec
     expected = _sorted(where.scan("p/job/eval").collect())
     got = _iceberg_rows(catalog, "ml.eval")
     assert _sorted(got.select(expected.columns)).equals(expected)
@@ -137,8 +156,14 @@ def test_iceberg_export_of_every_shard_as_one_table(
 
     # every shard compacted: _increment is stored, so partitioned by _shard alone
     tablelog.compact("p/job/eval", **where.kw())
-    with pytest.raises(tablelog.TablelogError, match="new identifier"):
-        tablelog.to_iceberg("p/job/eval", **where.kw(), catalog=uri, identifier="ml.eval")
+    if fmt == 1:
+        with pytest.raises(tablelog.TablelogError, match="new identifier"):
+            tablelog.to_iceberg("p/job/eval", **where.kw(), catalog=uri, identifier="ml.eval")
+    else:  # the same partitioning: the compacted objects replace the 11 logged ones
+        moved = tablelog.to_iceberg("p/job/eval", **where.kw(), catalog=uri, identifier="ml.eval")
+        assert (moved.operation, moved.added_files, moved.removed_files) == ("overwrite", 3, 11)
+        got = _iceberg_rows(catalog, "ml.eval").select(expected.columns)
+        assert _sorted(got).equals(expected)
     packed = tablelog.to_iceberg("p/job/eval", **where.kw(), catalog=uri, identifier="ml.packed")
     assert packed.data_files == 3
     assert [f.name for f in catalog.load_table("ml.packed").spec().fields] == ["_shard"]

@@ -21,12 +21,13 @@ from tablelog.format.chain import TableRef, find_shards, latest_version, read_hi
 from tablelog.objects.open import open_store
 
 # One rank of a job: RANK/WORLD_SIZE come from the launcher, the run id is the job's.
+# sync=True: one version per log (no group commit in format 2), as the test counts them.
 RANK = textwrap.dedent(
     """
     import json, sys, tablelog
     root, steps = sys.argv[1], int(sys.argv[2])
     opts = json.loads(sys.argv[3])
-    run = tablelog.init(project="p", id="job", root=root, storage_options=opts)
+    run = tablelog.init(project="p", id="job", root=root, storage_options=opts, sync=True)
     assert run.shard is not None
     rank = int(run.shard.split("-")[1])
     t = tablelog.Table(columns=["rank", "i", "step"], log_mode="INCREMENTAL")
@@ -232,12 +233,10 @@ def test_a_restarted_rank_continues_its_steps(local: Any) -> None:
         run.log({"loss": 0.25})
     steps = local.scan("p/job/eval", shard="r1").collect()["step"].to_list()
     assert steps == [0, 10, 20, 11]  # the row logged at step 21
-    assert local.history("p/job/eval").filter(pl.col("shard") == "r1")["step"].to_list() == [
-        0,
-        10,
-        20,
-        21,
-    ]
+    # Per log: a version may hold several logs in format 2 (group commit).
+    logs = tablelog.history("p/job/eval", per="increment", **local.kw())
+    assert logs.filter(pl.col("shard") == "r1")["step"].to_list() == [0, 10, 20, 21]
+    assert logs.filter(pl.col("shard") == "r0")["step"].to_list() == [0, 10, 20, 30, 40]
     info = json.loads((Path(local.root) / paths.run_json_key("p", "job")).read_bytes())
     assert info["last_step"] == 40  # the largest any rank logged, whichever finished last
     hist = local.scan("p/job/_history").collect()
@@ -245,7 +244,8 @@ def test_a_restarted_rank_continues_its_steps(local: Any) -> None:
 
 
 def test_one_shard_reads_like_an_unsharded_table(local: Any) -> None:
-    with local.init(id="job", shard="rank-00000") as run:  # only rank 0 logged
+    # only rank 0 logged; sync=True: one version per log (no group commit in format 2)
+    with local.init(id="job", shard="rank-00000", sync=True) as run:
         t = tablelog.Table(columns=["i"], log_mode="INCREMENTAL")
         for step in range(3):
             t.add_data(step)
@@ -257,7 +257,8 @@ def test_one_shard_reads_like_an_unsharded_table(local: Any) -> None:
 
 def test_damaged_or_empty_shards_are_errors_not_gaps(local: Any) -> None:
     for shard in ("a", "b"):
-        with local.init(id="job", shard=shard) as run:
+        # sync=True: one version per log, so that shard b has a version 1 to lose
+        with local.init(id="job", shard=shard, sync=True) as run:
             t = tablelog.Table(columns=["i"], log_mode="INCREMENTAL")
             for step in range(4):
                 t.add_data(step)

@@ -2,7 +2,8 @@
 
 Each runs against a local folder, memory:// and a real S3 server (moto) as the
 default root (TABLELOG_ROOT / AWS_* set as a user would), then every version it made
-is read back and checked.
+is read back and checked, and every log (increment) of an INCREMENTAL table, however
+the logs were grouped into versions.
 """
 
 from __future__ import annotations
@@ -65,6 +66,28 @@ def _versions(where: Any, path: str) -> list[pl.DataFrame]:
     return [tablelog.scan(path, root=where.root, version=v).collect() for v in hist["version"]]
 
 
+def _logs(where: Any, path: str) -> list[pl.DataFrame]:
+    """An INCREMENTAL table as each of its logs left it: entry ``n`` holds the rows of
+    logs 0 … n. The run's commit thread may put several logs in one version (group
+    commit, docs/format.md "Format 2"), so each log is read on its own (``increment=``)
+    and must hold the rows ``history(per="increment")`` says it added; the table at each
+    log's step (``step=``; the examples' steps go up one a log) must be exactly logs
+    0 … n; and every version must be exactly the logs up to the last one it holds."""
+    kw = {"root": where.root}
+    incs = tablelog.history(path, **kw, per="increment")
+    assert incs["increment"].to_list() == list(range(incs.height))
+    parts = [tablelog.scan(path, **kw, increment=i).collect() for i in incs["increment"]]
+    assert [part.height for part in parts] == incs["rows"].to_list()
+    logs = [pl.concat(parts[: n + 1]) for n in range(len(parts))]
+    for step, log in zip(incs["step"], logs, strict=True):
+        assert tablelog.scan(path, **kw, step=step).collect().equals(log)
+    held = incs.group_by("version", maintain_order=True).agg(pl.col("increment").max())
+    assert held["version"].to_list() == tablelog.history(path, **kw)["version"].to_list()
+    for version, last in held.iter_rows():
+        assert tablelog.scan(path, **kw, version=version).collect().equals(logs[last])
+    return logs
+
+
 def test_ex1_create_and_log(where_env: Any) -> None:
     _run("ex1_create_and_log.py")
     rid = _only_run(where_env, "table-demo")
@@ -94,14 +117,19 @@ def test_ex5_mutable_enrich(where_env: Any) -> None:
     _check_mutable(where_env, "mutable-logging", _run("ex5_mutable_enrich.py"))
 
 
-def _check_incremental(where: Any, project: str, key: str) -> str:
+def _check_incremental(where: Any, project: str, key: str, table: tablelog.Table) -> str:
     rid = _only_run(where, project)
-    versions = _versions(where, f"{project}/{rid}/{key}")
-    assert len(versions) == N_BATCHES
-    for n, frame in enumerate(versions):
+    logs = _logs(where, f"{project}/{rid}/{key}")
+    assert len(logs) == N_BATCHES
+    for n, frame in enumerate(logs):
         assert frame.height == BATCH * (n + 1)
+        # every row of logs 0 … n, exactly as the script added them to its Table
+        assert frame.drop("_increment").rows() == [tuple(r) for r in table.data[: frame.height]]
         assert frame["_increment"].to_list() == [i // BATCH for i in range(frame.height)]
         assert frame["step"].to_list() == [i // BATCH for i in range(frame.height)]
+        batches = [(i // BATCH, i % BATCH) for i in range(frame.height)]  # get_training_batch
+        assert frame["input"].to_list() == [f"x{step}-{i}" for step, i in batches]
+        assert frame["label"].to_list() == [(step + i) % 2 for step, i in batches]
     inc2 = tablelog.scan(f"{project}/{rid}/{key}", root=where.root, increment=2).collect()
     assert inc2["input"].to_list() == [f"x2-{i}" for i in range(BATCH)]
     at_step = tablelog.scan(f"{project}/{rid}/{key}", root=where.root, step=1).collect()
@@ -110,18 +138,18 @@ def _check_incremental(where: Any, project: str, key: str) -> str:
 
 
 def test_ex3_incremental_mode(where_env: Any) -> None:
-    _run("ex3_incremental_mode.py")
-    _check_incremental(where_env, "incremental-table-demo", "training_table")
+    g = _run("ex3_incremental_mode.py")
+    _check_incremental(where_env, "incremental-table-demo", "training_table", g["table"])
 
 
 def test_ex7_incremental_batch_training(where_env: Any) -> None:
-    _run("ex7_incremental_batch_training.py")
-    _check_incremental(where_env, "batch-training-incremental", "training_table")
+    g = _run("ex7_incremental_batch_training.py")
+    _check_incremental(where_env, "batch-training-incremental", "training_table", g["table"])
 
 
 def test_ex4_incremental_then_immutable(where_env: Any) -> None:
     g = _run("ex4_incremental_and_immutable.py")
-    rid = _check_incremental(where_env, "combined-logging-example", "table-incr")
+    rid = _check_incremental(where_env, "combined-logging-example", "table-incr", g["incr_table"])
     (final,) = _versions(where_env, f"combined-logging-example/{rid}/table")
     assert final.columns == ["step", "input", "prediction", "label"]
     assert final.height == N_BATCHES * BATCH
@@ -139,9 +167,9 @@ def test_ex6_resume_incremental(where_env: Any) -> None:
             first.log({"metrics": t}, step=step)
     _run("ex6_resume_incremental.py")
     path = "resume-incremental/your-run-id/metrics"
-    versions = _versions(where_env, path)
-    assert len(versions) == 7
-    for n, frame in enumerate(versions):
+    logs = _logs(where_env, path)
+    assert len(logs) == 7
+    for n, frame in enumerate(logs):
         assert frame["step"].to_list() == list(range(n + 1))
         assert frame["metric"].to_list() == [s * 0.25 for s in range(n + 1)]
 

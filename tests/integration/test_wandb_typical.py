@@ -57,7 +57,15 @@ def test_typical_training_script_runs_unchanged_and_reads_back(
     ]
     pixels = media.load(preds["image"][0], to="numpy")
     assert pixels.shape == (8, 8, 3) and pixels.dtype == np.uint8
-    assert len(tablelog.history(f"typical/{rid}/predictions")) == 3  # one version per log
+    # One increment per log (the commit thread may have put several in one version),
+    # logged at each epoch's val step (after its 4 training steps), each read back alone.
+    incs = tablelog.history(f"typical/{rid}/predictions", per="increment")
+    assert incs["increment"].to_list() == [0, 1, 2] and incs["rows"].to_list() == [2, 2, 2]
+    assert incs["step"].to_list() == [4, 9, 14] == val["_step"].to_list()
+    for epoch in range(3):
+        inc = tablelog.scan(f"typical/{rid}/predictions", increment=epoch).collect()
+        expected = [(epoch, f"{epoch}-{i}", i, i % 2, epoch) for i in range(2)]
+        assert inc.drop("image").rows() == expected  # (epoch, id, pred, label, _increment)
 
     per_class = tablelog.scan(f"typical/{rid}/per_class").collect()
     assert per_class.to_dicts() == [

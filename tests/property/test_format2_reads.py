@@ -21,7 +21,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tablelog
-from tablelog.format.chain import PREVIEW_VARIABLE
 from tablelog.format.handle import TableHandle
 from tablelog.format.state import TableState
 from tablelog.objects.open import open_store
@@ -30,11 +29,6 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "integration"))
 from format2_writes import Log, commit_group, compact
 
 PATH = "p/r/eval"
-
-
-@pytest.fixture(autouse=True)
-def _reads_format_2(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(PREVIEW_VARIABLE, "2")
 
 
 #: A log: its step and its row count; a commit: its logs and whether they share one

@@ -319,8 +319,12 @@ class StoreMachine(RuleBasedStateMachine):
         self.kills += 1
         self.zygote.kill_writer(self.root, key, delay, sync)
         store = open_store(self.root, storage_options=self.opts)
-        landed = latest_version(TableRef(store, "p", "r", key))
-        for v in range(landed + 1):
+        ref = TableRef(store, "p", "r", key)
+        landed = latest_version(ref)
+        logs = landed + 1  # (format 1: a version per log; format 2: its increments)
+        if landed >= 0 and (count := ref.read_manifest(landed)[0].increment_count) is not None:
+            logs = count
+        for v in range(logs):  # (each log adds one row)
             self._push(key, (("v",), tuple((i,) for i in range(v + 1))))
         _count("SIGKILL")
 
@@ -371,7 +375,9 @@ class StoreMachine(RuleBasedStateMachine):
             history = read_history(ref, latest_version(ref))
             logical = -1
             for v, (m, _) in enumerate(history):
-                if m.extra.get("operation") != "compact":
+                if m.increment_count is not None:  # format 2: a commit may hold several logs
+                    logical = m.increment_count - 1
+                elif m.extra.get("operation") != "compact":
                     logical += 1
                 if v < self.checked.get(key, 0):
                     continue

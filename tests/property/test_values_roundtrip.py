@@ -170,23 +170,35 @@ def _check_versions(
     versions: list[list[dict[str, Any]]],
     json_columns: list[set[str]] | None = None,
 ) -> None:
+    """``versions[v]``: the table as log ``v`` left it. MUTABLE and IMMUTABLE logs are
+    a version each; INCREMENTAL logs are increments, which a commit may group (format
+    2), so each is read as of its step and on its own (``increment=``)."""
     if not versions:
         return
-    hist = tablelog.history(f"p/r/{key}", root=root)
-    assert hist.height == len(versions)
+    path = f"p/r/{key}"
+    incs = tablelog.history(path, root=root, per="increment")
+    assert incs.height == len(versions)
+    incremental = tablelog.history(path, root=root)["mode"][-1] == "INCREMENTAL"
+    if not incremental:
+        assert incs["version"].to_list() == list(range(len(versions)))
     for v, rows in enumerate(versions):
-        got = tablelog.scan(f"p/r/{key}", root=root, version=v).collect()
-        if "_increment" in got.columns:
-            got = got.drop("_increment")
-        assert got.height == len(rows), f"version {v}: {got.height} rows, logged {len(rows)}"
-        for name in got.columns:
-            column = got[name].to_list()
-            as_json = json_columns is not None and name in json_columns[v]
-            for i, row in enumerate(rows):
-                assert _same(column[i], row[name], as_json), (
-                    f"version {v}, column {name!r}, row {i}: logged {row[name]!r}, "
-                    f"read {column[i]!r} ({got.schema[name]})"
-                )
+        at = {"step": incs["step"][v]} if incremental else {"version": v}
+        reads = [(tablelog.scan(path, root=root, **at).collect(), rows)]
+        if incremental:
+            own = rows[len(versions[v - 1]) :] if v else rows
+            reads.append((tablelog.scan(path, root=root, increment=v).collect(), own))
+        for got, want in reads:
+            if "_increment" in got.columns:
+                got = got.drop("_increment")
+            assert got.height == len(want), f"log {v}: {got.height} rows, logged {len(want)}"
+            for name in got.columns:
+                column = got[name].to_list()
+                as_json = json_columns is not None and name in json_columns[v]
+                for i, row in enumerate(want):
+                    assert _same(column[i], row[name], as_json), (
+                        f"log {v}, column {name!r}, row {i}: logged {row[name]!r}, "
+                        f"read {column[i]!r} ({got.schema[name]})"
+                    )
 
 
 # ------------------------------------------------- Python values, rows and logs

@@ -221,9 +221,15 @@ def test_a_checkpoint_segment_is_of_its_manifests_format(segment: int, manifest:
     )
 
 
-def test_todays_readers_still_say_upgrade_for_a_format_2_segment() -> None:
+def test_a_reader_of_format_1_says_upgrade_for_a_format_2_segment() -> None:
     data = encode_segment((_frag("0.0", 0, 0),), format_version=2)
     with pytest.raises(NewerFormatError, match=re.escape("upgrade tablelog")):
+        parse_segment(data, where="s", max_format=1)
+
+
+def test_a_format_2_segment_listed_by_a_format_1_checkpoint_is_damage() -> None:
+    data = encode_segment((_frag("0.0", 0, 0),), format_version=2)
+    with pytest.raises(FormatError, match="a checkpoint's segments are of its format"):
         parse_segment(data, where="s", format_version=1)
 
 

@@ -67,7 +67,8 @@ def test_check_digest() -> None:
 
 def test_table_handle_resolves_versions_steps_and_increments() -> None:
     root = "memory://rules-handle"
-    with tablelog.init(project="p", id="r", root=root) as run:
+    # (sync: each log is committed before the next, so each is a version of its own)
+    with tablelog.init(project="p", id="r", root=root, sync=True) as run:
         table = tablelog.Table(columns=["a"], log_mode="INCREMENTAL")
         for step in range(3):
             table.add_data(step)
