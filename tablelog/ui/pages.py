@@ -478,14 +478,17 @@ class HistoryCache:
         """The newest version of a table (-1 for none, or a sharded table)."""
         return latest_version(TableRef(store, project, run_id, key))
 
-    def get(self, root: str, project: str, run_id: str, key: str, latest: int) -> pl.DataFrame:
-        token = (f"{project}/{run_id}/{key}", latest)
+    def get(
+        self, root: str, project: str, run_id: str, key: str, latest: int, per: str = "version"
+    ) -> pl.DataFrame:
+        """``history(per=per)``: one row per version, or per increment (log)."""
+        token = (f"{project}/{run_id}/{key}#{per}", latest)
         with self._lock:
             found = self._items.get(token)
             if found is not None:
                 self._items.move_to_end(token)
                 return found
-        frame = table_history(f"{project}/{run_id}/{key}", root=root)
+        frame = table_history(f"{project}/{run_id}/{key}", root=root, per=per)
         if latest >= 0:
             with self._lock:
                 self._items[token] = frame
@@ -670,12 +673,12 @@ class Viewer:
         lf = scan(path, root=self.root, version=pinned, step=step, increment=increment)
 
         def known() -> int | None:
-            return _rows_of(pending.result(), version=version, step=step, increment=increment)
+            return _rows_of(*pending.result(), version=version, step=step, increment=increment)
 
         # Versions never change: what this view reads is named by the latest version.
         same = (self.store.url, path, latest, version, step, increment) if latest >= 0 else None
         got = page_of(lf, q=q, sort=sort, page=page, size=size, rows=known, cache_key=same)
-        history = pending.result()
+        history, increments = pending.result()
         state = {
             "version": version, "step": step, "increment": increment, "q": q, "sort": sort,
             "size": size if size != DEFAULT_PAGE_SIZE else None,
@@ -688,7 +691,9 @@ class Viewer:
             return table_url(project, run_id, key, **state, page=p)
 
         base = table_url(project, run_id, key)
-        picker, label = _picker(history, version=version, step=step, increment=increment)
+        picker, label = _picker(
+            history, increments, version=version, step=step, increment=increment
+        )
         picker_form = (
             f'<form method="get" action="{esc(base)}" class="picker">'
             f"{_hidden(state, ('version', 'step', 'increment', 'page'))}"
@@ -731,11 +736,20 @@ class Viewer:
             },
         )
 
-    def _history(self, project: str, run_id: str, key: str, latest: int) -> pl.DataFrame:
+    def _history(
+        self, project: str, run_id: str, key: str, latest: int
+    ) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+        """The table's versions, and for an INCREMENTAL table its increments (a version
+        may hold several logs: docs/format.md, "Format 2")."""
         try:
-            return self.history_cache.get(self.root, project, run_id, key, latest)
+            versions = self.history_cache.get(self.root, project, run_id, key, latest)
         except NotFoundError:
-            return pl.DataFrame(schema={"version": pl.Int64, "step": pl.Int64, "mode": pl.String})
+            empty = {"version": pl.Int64, "step": pl.Int64, "mode": pl.String}
+            return pl.DataFrame(schema=empty), None
+        if not versions.height or versions.get_column("mode")[-1] != "INCREMENTAL":
+            return versions, None
+        incs = self.history_cache.get(self.root, project, run_id, key, latest, per="increment")
+        return versions, incs
 
     # /p/{project}/charts
     def charts(self, project: str, query: Query) -> Page:
@@ -895,12 +909,22 @@ class Viewer:
 
 
 def _rows_of(
-    history: pl.DataFrame, *, version: int | None, step: int | None, increment: int | None
+    history: pl.DataFrame,
+    increments: pl.DataFrame | None,
+    *,
+    version: int | None,
+    step: int | None,
+    increment: int | None,
 ) -> int | None:
-    """A version's row count from its manifest (the history), when it is that simple."""
+    """The row count of what is shown, from the manifests (the history), when it is
+    that simple: an INCREMENTAL table's rows up to a step are its increments' up to it
+    (a version may hold later increments too)."""
     if increment is not None or not history.height:
         return None
     recs = history.select("version", "step", "rows")
+    if step is not None and increments is not None:
+        upto = increments.filter(pl.col("step") <= step)
+        return int(upto.get_column("rows").sum()) if upto.height else None
     if step is not None:
         recs = recs.filter(pl.col("step") <= step)
     elif version is not None:
@@ -910,7 +934,12 @@ def _rows_of(
 
 
 def _picker(
-    history: pl.DataFrame, *, version: int | None, step: int | None, increment: int | None
+    history: pl.DataFrame,
+    increments: pl.DataFrame | None,
+    *,
+    version: int | None,
+    step: int | None,
+    increment: int | None,
 ) -> tuple[str, str]:
     """The version/step/increment ``<option>``s and the label of what is shown."""
     if not history.height:
@@ -925,32 +954,47 @@ def _picker(
     opts.append(("", f"latest: version {latest} · {recs[-1]['rows']:,} rows", chosen_latest))
     tail = recs[::-1][:MAX_PICKER_OPTIONS]
     if mode == "INCREMENTAL":
+        # One option per log (increment), newest first: a version may hold several.
+        if increments is not None:
+            incs = increments.select("increment", "step", "rows").to_dicts()
+            upto = 0
+            for r in incs:
+                upto += r["rows"]
+                r["upto"] = upto
+            last_incs = incs[::-1][:MAX_PICKER_OPTIONS]
+        else:
+            last_incs = [
+                {"increment": r["version"], "step": r["step"], "upto": r["rows"],
+                 "rows": added[r["version"]] if r["version"] < len(added) else None}
+                for r in tail
+            ]  # fmt: skip
+        latest_incs = last_incs
         seen_steps: set[int] = set()
-        for r in tail:
+        for r in latest_incs:
             s = r["step"]
             if s is None or s in seen_steps:
                 continue
             seen_steps.add(s)
             pick = step == s
-            opts.append((f"step={s}", f"all rows up to step {s} · {r['rows']:,} rows", pick))
+            opts.append((f"step={s}", f"all rows up to step {s} · {r['upto']:,} rows", pick))
             if pick:
                 label = f"all rows up to step {s}"
-        for r in tail:
-            v = r["version"]
-            n = added[v] if v < len(added) else None
+        for r in latest_incs:
+            i, n = r["increment"], r["rows"]
             rows = f" · {n:,} rows" if isinstance(n, int) else ""
             at_step = f" (step {r['step']})" if r["step"] is not None else ""
-            pick = increment == v
-            opts.append((f"increment={v}", f"only increment {v}{at_step}{rows}", pick))
+            pick = increment == i
+            opts.append((f"increment={i}", f"only increment {i}{at_step}{rows}", pick))
             if pick:
-                label = f"increment {v}{at_step}"
+                label = f"increment {i}{at_step}"
         if version is not None:
             opts.append((f"version={version}", f"all rows of version {version}", True))
             label = f"all rows of version {version}"
         if step is not None and step not in seen_steps:
             opts.append((f"step={step}", f"all rows up to step {step}", True))
             label = f"all rows up to step {step}"
-        if increment is not None and increment > latest:
+        newest = latest_incs[0]["increment"] if latest_incs else -1
+        if increment is not None and increment > newest:
             opts.append((f"increment={increment}", f"only increment {increment}", True))
     else:
         for r in tail:

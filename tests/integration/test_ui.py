@@ -233,3 +233,37 @@ def test_command_refuses_a_taken_port(local: Any) -> None:
         assert code == 1
     finally:
         sock.close()
+
+
+def test_the_picker_and_counts_follow_logs_inside_one_commit(tmp_path: Path) -> None:
+    """Format 2: logs at steps 1 and 2 that share a version are two increments: the
+    picker offers each log and each step, and step=1 counts the rows up to it."""
+    import threading
+
+    import tablelog
+
+    root = str(tmp_path / "root")
+    with tablelog.init(project="proj", root=root) as run:
+        t = tablelog.Table(columns=["label", "score"], log_mode="INCREMENTAL")
+        for i in range(4):
+            t.add_data(i % 2, i / 10)
+        run.log({"preds": t}, step=0)
+        run.flush()
+        gate = threading.Event()
+        run._worker.submit(gate.wait)  # (logs 1 and 2 wait, and share a commit)
+        for step in (1, 2):
+            for i in range(4):
+                t.add_data(i % 2, step + i / 10)
+            run.log({"preds": t}, step=step)
+        gate.set()
+    path = f"proj/{run.id}/preds"
+    assert tablelog.history(path, root=root)["rows"].to_list() == [4, 12]
+    with serving(root) as base:
+        page = get(f"{base}/t/proj/{run.id}/preds?step=1")
+        assert page.attr("data-total") == "8"
+        options = dict(re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)<', page.text))
+        assert options["step=1"] == "all rows up to step 1 · 8 rows"
+        for i in range(3):
+            assert options[f"increment={i}"] == f"only increment {i} (step {i}) · 4 rows"
+        one = get(f"{base}/t/proj/{run.id}/preds?increment=1")
+        assert one.attr("data-total") == "4"
