@@ -50,14 +50,22 @@ def check_segment_name(kind: str, name: object) -> str:
     return text
 
 
+#: Keys :func:`check_key` accepted (a training loop logs the same few keys every step).
+_GOOD_KEYS: set[str] = set()
+
+
 def check_key(key: object) -> str:
     """Validate a table key: free text (``/`` and unicode allowed), no control chars."""
+    if type(key) is str and key in _GOOD_KEYS:
+        return key
     text = _check("table key", key)
     if text.startswith("_"):
         raise InvalidNameError(
             f"table key {text!r} starts with '_', which is reserved for tablelog's own "
             "tables (such as _history)"
         )
+    if len(_GOOD_KEYS) < 4096:
+        _GOOD_KEYS.add(text)
     return text
 
 

@@ -29,6 +29,7 @@ from tablelog.table.convert import (
     unify_types,
     values_to_arrow,
 )
+from tablelog.table.plain_rows import PlainRows
 from tablelog.table.spill import Loader, Spilled
 from tablelog.table.types import (
     DATE,
@@ -60,6 +61,7 @@ LOG_MODES = ("IMMUTABLE", "MUTABLE", "INCREMENTAL")
 
 #: W&B's columns for a Table created without columns or data.
 DEFAULT_COLUMNS = ("Input", "Output", "Expected")
+_NULL_TYPE_ID = pa.null().id
 
 #: ``dtype=`` as W&B takes it (Python types), as logical kinds.
 _DTYPE_KINDS: dict[Any, str] = {
@@ -127,7 +129,8 @@ class Table:
         self._spilled = Spilled()
         #: Changes applied to every row so far, in order (see ``_generation``).
         self._rewrites: list[Callable[[pa.Table], pa.Table]] = []
-        self._pending: list[list[Any]] = []
+        self._pending: list[tuple[Any, ...]] = []
+        self._plain: PlainRows | None = None  # converts rows of plain values (_convert_pending)
         #: Blob name -> bytes of every media value added (uploaded when logged).
         self._blobs: dict[str, bytes] = {}
         #: Column index -> the shape of its numpy arrays (fixed per column).
@@ -264,7 +267,7 @@ class Table:
                 f"columns: {self._columns}"
             )
         self._check_row(row)
-        self._pending.append(list(row))
+        self._pending.append(row)
 
     def add_row(self, *row: Any) -> None:
         """Alias of :meth:`add_data` (W&B's older name)."""
@@ -450,7 +453,7 @@ class Table:
                     f"each row of data must be a list of {len(self._columns)} value(s) "
                     f"({self._columns}), got {type(row).__name__} {row!r:.60}"
                 )
-            row = list(row)
+            row = tuple(row)
             if len(row) != len(self._columns):
                 raise TableError(
                     f"a row of data has {len(row)} value(s), but the table has "
@@ -684,9 +687,22 @@ class Table:
 
     def _convert_pending(self) -> None:
         rows = self._pending
+        if self._arrow is not None and not self._mixed:
+            plain = self._plain
+            schema = self._arrow.schema
+            if plain is None or not plain.schema.equals(schema):
+                plain = self._plain = PlainRows(schema)
+            fast = plain.convert(rows)
+            if fast is not None:
+                self._append_arrow(fast)
+                self._pending = []
+                return
         arrays = []
+        # (zip transposes the rows in one call; every row has one value per column)
+        columns = list(zip(*rows, strict=True)) if rows else [()] * len(self._columns)
+        types = self._arrow.schema.types if self._arrow is not None else None
         for i, name in enumerate(self._columns):
-            values = [r[i] for r in rows]
+            values = list(columns[i])
             kind = self._kinds[i]
             if self._mixed:
                 kinds = {kind_of(v) for v in values} - {None}
@@ -696,9 +712,10 @@ class Table:
                     kind = next(iter(kinds))
                 if kind == "json" and self._kinds[i] != "json":
                     self._to_json_column(i)
+                    types = self._arrow.schema.types if self._arrow is not None else None
                 self._kinds[i] = kind
-            target = self._arrow.schema.field(i).type if self._arrow is not None else None
-            if target is not None and pa.types.is_null(target):
+            target = types[i] if types is not None else None
+            if target is not None and target.id == _NULL_TYPE_ID:
                 target = None
             arrays.append(
                 column_to_arrow(name, values, kind, target=target, strict_shapes=not self._mixed)

@@ -278,12 +278,16 @@ def _tensor_array(
     first = next(v for v in values if v is not None)
     if first.dtype.kind not in "biufUMm":
         raise pa.ArrowInvalid(f"arrays of dtype {first.dtype} are not stored as fixed lists")
-    filler = np.zeros(shape, dtype=first.dtype)
-    stacked = np.stack([filler if v is None else v for v in values])
+    missing = [v is None for v in values]
+    if any(missing):
+        filler = np.zeros(shape, dtype=first.dtype)
+        values = [filler if v is None else v for v in values]
+    # (np.array of arrays of one shape stacks them, several times faster than np.stack)
+    stacked = np.array(values)
     arr: pa.Array = pa.array(stacked.reshape(-1))
     for size in reversed(shape[1:]):
         arr = pa.FixedSizeListArray.from_arrays(arr, size)
-    mask = pa.array([v is None for v in values]) if any(v is None for v in values) else None
+    mask = pa.array(missing) if any(missing) else None
     arr = pa.FixedSizeListArray.from_arrays(arr, shape[0], mask=mask)
     return arr.cast(target) if target is not None and arr.type != target else arr
 
@@ -306,17 +310,25 @@ def _numpy_scalars(values: list[Any]) -> pa.Array | None:
     return pa.array(dense, mask=np.array(mask) if any(mask) else None)
 
 
-def _plain_numbers(values: list[Any], target: pa.DataType) -> pa.Array | None:
+_INT64, _FLOAT64, _STRING = pa.int64(), pa.float64(), pa.string()
+
+
+def _plain_values(values: list[Any], target: pa.DataType) -> pa.Array | None:
     """The common case of a training loop's later logs in one conversion: Python ints
-    for an int64 column, Python floats (no NaN) for a float64 column. None otherwise,
-    and the general path below decides."""
-    if target == pa.int64():
+    for an int64 column, Python floats (no NaN) for a float64 column, Python strings
+    for a string column. None otherwise, and the general path decides."""
+    if target == _INT64:
         if all(type(v) is int for v in values):
-            try:
-                return pa.array(values, type=target)
+            import numpy as np
+
+            try:  # (through numpy: pyarrow's typed int64 conversion is 5 times slower)
+                return pa.array(np.array(values, dtype=np.int64))
             except OverflowError:
                 return None
-    elif target == pa.float64() and all(type(v) is float and v == v for v in values):
+    elif target == _FLOAT64:
+        if all(type(v) is float and v == v for v in values):
+            return pa.array(values, type=target)
+    elif target == _STRING and all(type(v) is str for v in values):
         return pa.array(values, type=target)
     return None
 
@@ -455,8 +467,8 @@ def column_to_arrow(
     """
     if kind is None:
         return pa.nulls(len(values), type=target or pa.null())
-    if kind == "number" and target is not None:
-        fast = _plain_numbers(values, target)
+    if (kind == "number" or kind == "str") and target is not None:
+        fast = _plain_values(values, target)
         if fast is not None:
             return fast
     if kind == "media":

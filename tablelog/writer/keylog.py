@@ -112,6 +112,9 @@ class KeyLog:
     #: opened the key): a log whose types these cannot take is refused in run.log.
     schema: tuple[Column, ...] = ()
     _next: tuple[Table, int, tuple[str, ...], tuple[Column, ...] | None] | None = None
+    #: The last (Arrow schema, kinds, columns) of :func:`schema_of`: a key's logs of one
+    #: Table usually repeat it, and run.log need not build it again.
+    _schema_memo: tuple[pa.Schema, tuple[str | None, ...], tuple[Column, ...]] | None = None
 
     def prepare(self, table: Table, *, step: int | None, separate: bool) -> LogJob | None:
         """The job for logging ``table`` now, or None when there is nothing new.
@@ -144,7 +147,7 @@ class KeyLog:
             self._next = (table, start + rows.num_rows, tuple(rows.column_names), None)
             if not rows.num_rows and (same or not rows.num_columns):
                 return None  # (a Table's first log makes an increment even if empty)
-            schema = schema_of(rows, table_kinds(table))
+            schema = self._schema_of(rows, table_kinds(table))
             self._next = (
                 table,
                 start + rows.num_rows,
@@ -202,6 +205,14 @@ class KeyLog:
             freeze(table)
         elif table.log_mode == "INCREMENTAL" or table.log_mode == "MUTABLE":
             logged_as(table, self.schema)
+
+    def _schema_of(self, rows: pa.Table, kinds: list[str | None]) -> tuple[Column, ...]:
+        arrow, memo = rows.schema, self._schema_memo
+        if memo is not None and memo[1] == tuple(kinds) and memo[0].equals(arrow):
+            return memo[2]
+        columns = schema_of(rows, kinds)
+        self._schema_memo = (arrow, tuple(kinds), columns)
+        return columns
 
     def _merged(self, schema: tuple[Column, ...], *, replace: bool) -> tuple[Column, ...]:
         """The key's schema after a log of ``schema``; a ColumnTypeError (in run.log)

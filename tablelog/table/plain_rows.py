@@ -1,0 +1,107 @@
+"""The training loop's common rows, converted to Arrow in one call.
+
+``Table._convert_pending`` converts each column on its own (``column_to_arrow``), which
+decides nulls, widening, shapes and JSON for any value. Most logs of a training loop
+hold none of that: every value is the plain Python (or numpy) value of a column whose
+type earlier logs fixed. Those rows go through one ``pa.array`` of a struct type:
+about three times faster, and with one release of the GIL instead of one per column
+(every release lets the commit thread in, and ``run.log`` waits for it to give the
+GIL back). Rows this module does not recognise return None and take the general path;
+where both paths apply, they give equal Arrow (tests/unit/test_plain_rows.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pyarrow as pa
+
+Check = Callable[[tuple[Any, ...]], bool]
+
+_INT64, _FLOAT64, _STRING, _BOOL = pa.int64(), pa.float64(), pa.string(), pa.bool_()
+
+
+def _ints(values: tuple[Any, ...]) -> bool:
+    return all(type(v) is int for v in values)
+
+
+def _floats(values: tuple[Any, ...]) -> bool:
+    # (NaN is a null: the general path turns it into one)
+    return all(type(v) is float and v == v for v in values)
+
+
+def _strings(values: tuple[Any, ...]) -> bool:
+    return all(type(v) is str for v in values)
+
+
+def _bools(values: tuple[Any, ...]) -> bool:
+    return all(type(v) is bool for v in values)
+
+
+class _Arrays:
+    """Checks numpy arrays that are exactly the cells of a fixed-size list: one
+    dimension, its size, its value type's dtype (no cast, no byte swap)."""
+
+    def __init__(self, dtype: Any, size: int) -> None:
+        import numpy as np
+
+        self.ndarray, self.dtype, self.shape = np.ndarray, dtype, (size,)
+
+    def __call__(self, values: tuple[Any, ...]) -> bool:
+        ndarray, dtype, shape = self.ndarray, self.dtype, self.shape
+        return all(type(v) is ndarray and v.shape == shape and v.dtype == dtype for v in values)
+
+
+def _arrays_check(t: pa.DataType) -> Check | None:
+    if not pa.types.is_fixed_size_list(t):
+        return None
+    value = t.value_type
+    if not (pa.types.is_integer(value) or pa.types.is_floating(value)):
+        return None
+    import numpy as np
+
+    try:
+        dtype = np.dtype(value.to_pandas_dtype())
+    except (NotImplementedError, TypeError):
+        return None
+    return _Arrays(dtype, t.list_size)
+
+
+def _check(t: pa.DataType) -> Check | None:
+    if t == _INT64:
+        return _ints
+    if t == _FLOAT64:
+        return _floats
+    if t == _STRING:
+        return _strings
+    if t == _BOOL:
+        return _bools
+    return _arrays_check(t)
+
+
+class PlainRows:
+    """Converts rows for one Arrow schema (a Table's, as its earlier logs fixed it)."""
+
+    def __init__(self, schema: pa.Schema) -> None:
+        self.schema = schema
+        checks = [_check(f.type) for f in schema]
+        #: One check per column, or None when a column's type has no plain values.
+        self.checks: list[Check] | None = (
+            None if any(c is None for c in checks) else [c for c in checks if c is not None]
+        )
+        self._struct = pa.struct(list(schema))
+
+    def convert(self, rows: Sequence[tuple[Any, ...]]) -> pa.Table | None:
+        """``rows`` as a table of the schema, or None when a value is not plain."""
+        checks = self.checks
+        if checks is None or not rows:
+            return None
+        columns = zip(*rows, strict=True)
+        if not all(check(values) for check, values in zip(checks, columns, strict=True)):
+            return None
+        try:
+            cells = pa.array(rows, type=self._struct)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, UnicodeError):
+            return None  # (an int beyond int64, a lone surrogate: the general path says so)
+        return pa.Table.from_struct_array(cells)

@@ -1,0 +1,133 @@
+"""The one-call conversion of plain rows (tablelog/table/plain_rows.py) gives exactly
+what the general, column-by-column conversion gives, and steps aside for anything else."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import tablelog
+from tablelog.table.plain_rows import PlainRows
+from tablelog.table.types import column_to_arrow, kind_of_arrow
+
+_DTYPES = [np.float32, np.float64, np.float16, np.int64, np.int32, np.int8, np.uint16]
+
+
+def _arrays(dtype: Any, size: int) -> st.SearchStrategy[Any]:
+    return hnp.arrays(dtype, (size,), elements=hnp.from_dtype(np.dtype(dtype)))
+
+
+#: Each column: its Arrow type, its plain values, and values the one-call path must
+#: leave to the general one (nulls, NaN, numpy scalars, other shapes and dtypes...).
+_COLUMNS: list[tuple[pa.DataType, st.SearchStrategy[Any], st.SearchStrategy[Any]]] = [
+    (
+        pa.int64(),
+        st.integers(-(2**63), 2**63 - 1),
+        st.sampled_from([True, None, np.int64(3), 2**63, -(2**63) - 1, 1.5]),
+    ),
+    (
+        pa.float64(),
+        st.floats(allow_nan=False),
+        st.sampled_from([math.nan, None, np.float64(1.0), 1]),
+    ),
+    (
+        pa.string(),
+        st.text(alphabet=st.characters(exclude_categories=("Cs",))),
+        st.sampled_from([np.str_("a"), None, b"x", "\ud800"]),
+    ),
+    (pa.bool_(), st.booleans(), st.sampled_from([np.bool_(True), None, 0])),
+    *[
+        (
+            pa.list_(pa.from_numpy_dtype(np.dtype(d)), 3),
+            _arrays(d, 3),
+            st.sampled_from(
+                [None, [1, 2, 3], np.zeros(4, d), np.zeros((3, 1), d), np.zeros(3, np.complex64)]
+            ),
+        )
+        for d in _DTYPES
+    ],
+]
+
+
+@st.composite
+def _batches(draw: st.DrawFn, plain: bool) -> tuple[pa.Schema, list[tuple[Any, ...]], bool]:
+    """A schema, rows for it, and whether a value the general path must take was drawn."""
+    picked = draw(st.lists(st.sampled_from(range(len(_COLUMNS))), min_size=1, max_size=5))
+    schema = pa.schema([pa.field(f"c{i}", _COLUMNS[c][0]) for i, c in enumerate(picked)])
+    n = draw(st.integers(1, 6))
+    rows, other = [], False
+    for _ in range(n):
+        row = []
+        for c in picked:
+            _, good, bad = _COLUMNS[c]
+            take_bad = not plain and draw(st.integers(0, 4)) == 0
+            row.append(draw(bad) if take_bad else draw(good))
+            other = other or take_bad
+        rows.append(tuple(row))
+    return schema, rows, other
+
+
+def _general(schema: pa.Schema, rows: list[tuple[Any, ...]]) -> pa.Table:
+    columns = list(zip(*rows, strict=True))
+    arrays = [
+        column_to_arrow(f.name, list(columns[i]), kind_of_arrow(f.type), target=f.type)
+        for i, f in enumerate(schema)
+    ]
+    return pa.table(arrays, names=schema.names)
+
+
+def _same(a: pa.Table, b: pa.Table) -> bool:
+    # (repr: NaN inside arrays equals itself, and -0.0 differs from 0.0)
+    return a.schema == b.schema and repr(a.to_pylist()) == repr(b.to_pylist())
+
+
+@settings(max_examples=300, deadline=None)
+@given(_batches(plain=True))
+def test_plain_rows_take_the_one_call_path_and_equal_the_general_one(
+    batch: tuple[pa.Schema, list[tuple[Any, ...]], bool],
+) -> None:
+    schema, rows, _ = batch
+    fast = PlainRows(schema).convert(rows)
+    assert fast is not None
+    assert _same(fast, _general(schema, rows))
+
+
+@settings(max_examples=300, deadline=None)
+@given(_batches(plain=False))
+def test_other_rows_are_left_to_the_general_path(
+    batch: tuple[pa.Schema, list[tuple[Any, ...]], bool],
+) -> None:
+    schema, rows, other = batch
+    fast = PlainRows(schema).convert(rows)
+    if other:
+        assert fast is None
+    else:
+        assert fast is not None and _same(fast, _general(schema, rows))
+
+
+def test_columns_without_plain_values_never_take_it() -> None:
+    for t in (pa.timestamp("us"), pa.list_(pa.int64()), pa.decimal128(38, 2), pa.null()):
+        assert PlainRows(pa.schema([("a", pa.int64()), ("b", t)])).checks is None
+
+
+def test_a_table_logs_the_same_rows_either_way() -> None:
+    """Through the public Table: the second batch of plain rows goes the one-call way,
+    a batch with a NaN and a None the general way; both read back as added."""
+    table = tablelog.Table(columns=["step", "loss", "emb"], log_mode="INCREMENTAL")
+    emb = np.arange(3, dtype=np.float32)
+    table.add_data(0, 0.5, emb)
+    assert table.to_arrow().num_rows == 1
+    table.add_data(1, 0.25, emb + 1)
+    table.add_data(2, 0.125, emb + 2)
+    assert table.to_arrow().num_rows == 3
+    table.add_data(3, math.nan, None)
+    out = table.to_arrow()
+    assert out.column("step").to_pylist() == [0, 1, 2, 3]
+    assert out.column("loss").to_pylist() == [0.5, 0.25, 0.125, None]
+    assert out.column("emb").to_pylist() == [[0, 1, 2], [1, 2, 3], [2, 3, 4], None]
