@@ -27,7 +27,6 @@ from tablelog.format.commit import commit
 from tablelog.format.manifest import (
     FORMAT_VERSION,
     INCREMENT_COLUMN,
-    MAX_COMMIT_INCREMENTS,
     ColumnGroup,
     Fragment,
     log_ids,
@@ -40,6 +39,12 @@ from tablelog.writer.keylog import LogJob
 from tablelog.writer.merge import Tail
 
 log = logging.getLogger("tablelog")
+
+#: The most logs the commit thread puts in one commit (the format allows
+#: MAX_COMMIT_INCREMENTS). The thread holds the GIL for work that grows with a commit's
+#: logs (its plan, manifest, rows); smaller commits keep a caller's wait for it short
+#: (docs/speed.md, "Where the time goes").
+GROUP_LOGS = 32
 
 
 @dataclass
@@ -286,14 +291,14 @@ class KeyCommitter:
 
     def take_queued(self) -> list[tuple[LogJob, Future[ColumnGroup] | None, int]]:
         """(Commit thread) What to commit next: the oldest queued log with the logs
-        queued behind it, at most MAX_COMMIT_INCREMENTS (docs/format.md, "Commits");
+        queued behind it, at most GROUP_LOGS (docs/format.md, "Commits");
         empty when none is left, and then the next :meth:`queue` asks for a task."""
         with self._queue_lock:
             if not self.queued:
                 self._draining = False
                 return []
             batch = [self.queued.popleft()]
-            while self.queued and len(batch) < MAX_COMMIT_INCREMENTS:
+            while self.queued and len(batch) < GROUP_LOGS:
                 batch.append(self.queued.popleft())
             return batch
 

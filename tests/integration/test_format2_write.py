@@ -27,6 +27,7 @@ from tablelog.format.handle import TableHandle, open_table
 from tablelog.format.plan import GroupIntent, LogIntent, NewFragment
 from tablelog.format.state import TableState
 from tablelog.objects.open import open_store
+from tablelog.writer.committer import GROUP_LOGS
 
 STEPS = 300
 
@@ -71,8 +72,9 @@ def test_a_fast_loop_coalesces_and_every_log_reads_back(where: Where) -> None:
 
 
 def test_logs_queued_behind_a_busy_commit_thread_share_commits(local: Where) -> None:
-    """300 logs queued while the commit thread is held: 2 commits (256, the most one
-    commit takes, and 44), each one object with ``_increment`` and one manifest."""
+    """300 logs queued while the commit thread is held: commits of GROUP_LOGS (32, the
+    most the commit thread puts in one) and the rest, each one object with
+    ``_increment`` and one manifest."""
     run = local.init(id="q")
     gate = threading.Event()
     run._worker.submit(gate.wait)  # (the test holds the commit thread)
@@ -82,13 +84,15 @@ def test_logs_queued_behind_a_busy_commit_thread_share_commits(local: Where) -> 
         run.log({"eval": table}, step=step)
     gate.set()
     run.finish()
+    sizes = [GROUP_LOGS] * (STEPS // GROUP_LOGS) + [STEPS % GROUP_LOGS]
+    assert sizes == [32] * 9 + [12]
     incs = tablelog.history("p/q/eval", per="increment", **local.kw())
-    assert incs["version"].value_counts(sort=True)["count"].to_list() == [256, 44]
-    assert tablelog.history("p/q/eval", **local.kw()).height == 2
+    assert incs["version"].value_counts(sort=True, name="n").sort("version")["n"].to_list() == sizes
+    assert tablelog.history("p/q/eval", **local.kw()).height == len(sizes)
     assert local.scan("p/q/eval", step=200).collect()["step"].to_list() == list(range(201))
     objects = [p for p in (Path(local.root) / "objects").rglob("*.parquet")]
-    assert len(objects) == 2  # one object per commit
-    # The Table let go of the committed rows (two releases, one per object and its
+    assert len(objects) == len(sizes)  # one object per commit
+    # The Table let go of the committed rows (one release per object and its
     # increments) and reads them back from the objects.
     assert table._spilled.rows == STEPS
     assert table.get_column("step") == list(range(STEPS))
