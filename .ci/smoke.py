@@ -13,6 +13,7 @@ from pathlib import Path
 
 
 def main() -> None:
+    import numpy as np
     import polars as pl
     import pyarrow as pa
 
@@ -25,10 +26,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = str(Path(tmp, "root"))
         with tablelog.init(project="smoke", root=root, config={"lr": 0.1}) as run:
-            train = tablelog.Table(columns=["step", "text", "score"], log_mode="INCREMENTAL")
+            # (an array column: its later logs take the one-call conversion of plain rows)
+            train = tablelog.Table(columns=["step", "text", "score", "emb"], log_mode="INCREMENTAL")
             for step in range(5):
                 for i in range(3):
-                    train.add_data(step, f"s{step}-{i}", step + i / 10)
+                    emb = np.full(2, step + i, dtype=np.float32)
+                    train.add_data(step, f"s{step}-{i}", step + i / 10, emb)
                 run.log({"train": train, "loss": 1.0 / (step + 1)}, step=step)
             ev = tablelog.Table(columns=["x", "y"], log_mode="MUTABLE")
             for i in range(4):
@@ -43,6 +46,8 @@ def main() -> None:
         assert tablelog.scan(f"{path}/train", root=root, step=1).collect().height == 6
         got = lf.filter(pl.col("step") == 4).select("text").collect()["text"].to_list()
         assert got == ["s4-0", "s4-1", "s4-2"], got
+        embs = lf.filter(pl.col("step") == 4).select("emb").collect()["emb"].to_list()
+        assert [list(e) for e in embs] == [[4.0, 4.0], [5.0, 5.0], [6.0, 6.0]], embs
         ev_df = tablelog.scan(f"{path}/eval", root=root).collect()
         assert ev_df.columns[:3] == ["x", "y", "z"] and ev_df["y"].to_list()[1] == [1.0, None]
         assert tablelog.scan(f"{path}/eval", root=root, version=0).collect().width == 2

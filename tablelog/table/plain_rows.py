@@ -53,19 +53,26 @@ class _Arrays:
         return all(type(v) is ndarray and v.shape == shape and v.dtype == dtype for v in values)
 
 
+#: numpy dtype names of the Arrow value types a fixed-size list of plain arrays may hold
+#: (by the type's name; ``DataType.to_pandas_dtype`` would import pandas).
+_NUMPY_NAMES = {
+    **{f"int{b}": f"int{b}" for b in (8, 16, 32, 64)},
+    **{f"uint{b}": f"uint{b}" for b in (8, 16, 32, 64)},
+    "halffloat": "float16",
+    "float": "float32",
+    "double": "float64",
+}
+
+
 def _arrays_check(t: pa.DataType) -> Check | None:
     if not pa.types.is_fixed_size_list(t):
         return None
-    value = t.value_type
-    if not (pa.types.is_integer(value) or pa.types.is_floating(value)):
+    name = _NUMPY_NAMES.get(str(t.value_type))
+    if name is None:
         return None
     import numpy as np
 
-    try:
-        dtype = np.dtype(value.to_pandas_dtype())
-    except (NotImplementedError, TypeError):
-        return None
-    return _Arrays(dtype, t.list_size)
+    return _Arrays(np.dtype(name), t.list_size)
 
 
 def _check(t: pa.DataType) -> Check | None:

@@ -4,6 +4,8 @@ what the general, column-by-column conversion gives, and steps aside for anythin
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from typing import Any
 
 import numpy as np
@@ -109,6 +111,30 @@ def test_other_rows_are_left_to_the_general_path(
         assert fast is None
     else:
         assert fast is not None and _same(fast, _general(schema, rows))
+
+
+def test_it_needs_no_pandas() -> None:
+    """pandas is not a dependency: the array check maps Arrow types to numpy itself
+    (pyarrow's ``to_pandas_dtype`` imports pandas)."""
+    code = """
+import sys
+
+class NoPandas:  # (import pandas fails, as where it is not installed)
+    def find_spec(self, name, path=None, target=None):
+        if name == "pandas" or name.startswith("pandas."):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+
+sys.meta_path.insert(0, NoPandas())
+import numpy as np, pyarrow as pa
+from tablelog.table.plain_rows import PlainRows
+names = sys.argv[1:]
+types = [pa.list_(pa.from_numpy_dtype(np.dtype(d)), 2) for d in names]
+plain = PlainRows(pa.schema([(f"c{i}", t) for i, t in enumerate(types)]))
+row = tuple(np.zeros(2, d) for d in names)
+assert plain.convert([row, row]).num_rows == 2
+"""
+    names = [np.dtype(d).name for d in _DTYPES]
+    subprocess.run([sys.executable, "-c", code, *names], check=True)
 
 
 def test_columns_without_plain_values_never_take_it() -> None:
