@@ -121,8 +121,8 @@ def bench_open(b: Bench, reps: int) -> tuple[dict[str, Any], str, str]:
             for row in rows[s * PER_STEP : (s + 1) * PER_STEP]:
                 table.add_data(*row)
             run.log({"inc": table}, step=s)
+            run.flush()  # (one version per log: case 1 opens tables of n versions)
         written = n
-        run.flush()
         wait_for_hint(direct, n - 1)
         hint = direct.store.get(direct.hint_key)
         case: dict[str, Any] = {}
