@@ -284,3 +284,10 @@ def reader_before_format_2(monkeypatch: pytest.MonkeyPatch) -> None:
 def write_format_1(monkeypatch: pytest.MonkeyPatch) -> None:
     """New tables are written in format 1 (``$TABLELOG_WRITE_FORMAT=1``)."""
     monkeypatch.setenv(WRITE_FORMAT_VARIABLE, "1")
+
+
+@pytest.fixture
+def write_format_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """New tables are written in format 2, also in ``TABLELOG_WRITE_FORMAT=1 make test``
+    (for tests of what only format 2 does: logs that share a commit)."""
+    monkeypatch.setenv(WRITE_FORMAT_VARIABLE, "2")

@@ -162,25 +162,21 @@ class TableHandle(TableRef):
             return frags, False
         if state.format_version == 2:
             return self._increment_fragments_2(state, increment)
-        compacted = any(INCREMENT_COLUMN in g.columns for f in frags for g in f.groups)
-        if compacted:
-            # Objects that store _increment are filtered by value; the others hold one
-            # increment each, named in the manifest.
-            if not 0 <= increment <= state.version:
-                raise NotFoundError(
-                    f"table {self.path} version {state.version} has no increment {increment}"
-                )
+        # Format 1: increment i is version i's log (one that added no rows has no
+        # fragment, and reads as no rows).
+        if not 0 <= increment <= state.version:
+            raise NotFoundError(
+                f"table {self.path} version {state.version} has no increment {increment}"
+            )
+        if any(INCREMENT_COLUMN in g.columns for f in frags for g in f.groups):
+            # Objects that store _increment (compacted) are filtered by value; the
+            # others hold one increment each, named in the manifest.
             return tuple(
                 f
                 for f in frags
                 if f.increment == increment or any(INCREMENT_COLUMN in g.columns for g in f.groups)
             ), True
-        frags = tuple(f for f in frags if f.increment == increment)
-        if not frags:
-            raise NotFoundError(
-                f"table {self.path} version {state.version} has no increment {increment}"
-            )
-        return frags, False
+        return tuple(f for f in frags if f.increment == increment), False
 
     def _increment_fragments_2(
         self, state: TableState, increment: int

@@ -29,6 +29,10 @@ from tablelog.format.state import TableState
 from tablelog.objects.open import open_store
 from tablelog.writer.committer import GROUP_LOGS
 
+# Format 2 however the suite was started ($TABLELOG_WRITE_FORMAT=1 make test); a test
+# may still set the variable itself.
+pytestmark = pytest.mark.usefixtures("write_format_2")
+
 STEPS = 300
 
 

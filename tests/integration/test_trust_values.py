@@ -264,7 +264,12 @@ def test_table_construction_as_w_and_b() -> None:
     assert len(empty) == 3 and empty.get_column("a") == [1, 2, 3]
 
 
-def test_an_empty_incremental_table_logs_an_empty_increment(local: Any) -> None:
+@pytest.mark.parametrize("fmt", ["1", "2"])
+def test_an_empty_incremental_table_logs_an_empty_increment(
+    local: Any, fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # (format 1 once refused increment=0 here: a log that added no rows has no fragment)
+    monkeypatch.setenv("TABLELOG_WRITE_FORMAT", fmt)
     t = tablelog.Table(columns=["a"], log_mode="INCREMENTAL")
     with local.init(id="r") as run:
         run.log({"t": t}, step=0)

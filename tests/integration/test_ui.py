@@ -235,6 +235,7 @@ def test_command_refuses_a_taken_port(local: Any) -> None:
         sock.close()
 
 
+@pytest.mark.usefixtures("write_format_2")
 def test_the_picker_and_counts_follow_logs_inside_one_commit(tmp_path: Path) -> None:
     """Format 2: logs at steps 1 and 2 that share a version are two increments: the
     picker offers each log and each step, and step=1 counts the rows up to it."""
