@@ -15,7 +15,8 @@ before each timed read, as in a fresh notebook; case 3 also reports a warm re-re
 1. INCREMENTAL 1,000 steps x 10 rows: time inside ``run.log`` (absolute targets p50 <= 0.2 ms,
    p99 <= 1 ms) and the loop incl. ``finish()`` vs one ``write_table`` file per step (<= 2x).
 2. 10,000 steps x 10 rows (2,000 with ``--quick``), ``run.flush()`` after every block of 100
-   steps: wall time of the last block vs the first (<= 1.2x: no growth with history).
+   steps: wall time of the last block vs the first (<= 1.2x: no growth with history), and
+   the medians of the last 10 blocks vs blocks 1-10, in wall and in CPU time.
 3. The 1,000-step table after ``compact``: read the latest version vs ``pl.read_parquet`` of
    one file of the same rows (<= 1.5x); read version 500 (uncompacted) vs one
    ``pl.scan_parquet`` of the first 501 per-step files (<= 1x).
@@ -150,8 +151,9 @@ def log_loop(
     """Log one INCREMENTAL step per chunk; ``run.flush()`` after each block of 100 if asked."""
     run = tablelog.init(project="bench", **store.kw(name))
     table = tablelog.Table(columns=COLUMNS, log_mode="INCREMENTAL")
-    per, blocks = [], []
+    per, blocks, cpu_blocks = [], [], []
     t0 = tb = time.perf_counter()
+    cb = time.process_time()  # (every thread of this process: the commit thread too)
     for s, chunk in enumerate(steps):
         for row in chunk:
             table.add_data(*row)
@@ -159,10 +161,12 @@ def log_loop(
         if flush and (s + 1) % BLOCK == 0:
             run.flush()
             blocks.append(time.perf_counter() - tb)
-            tb = time.perf_counter()
+            cpu_blocks.append(time.process_time() - cb)
+            tb, cb = time.perf_counter(), time.process_time()
     run.finish()
     total = time.perf_counter() - t0
-    return {"path": f"bench/{run.id}/inc", "per": per, "blocks": blocks, "total": total}
+    path = f"bench/{run.id}/inc"
+    return {"path": path, "per": per, "blocks": blocks, "cpu blocks": cpu_blocks, "total": total}
 
 
 def write_floor(
@@ -235,10 +239,19 @@ def bench_history(store: Store, n_steps: int, reps: int, floor_step: float) -> l
     agg: dict[str, list[float]] = {}
     for i in range(reps):
         r = log_loop(store, f"hist-{i}", chunks(rows, PER_STEP), flush=True)
-        per, blocks = r["per"], r["blocks"]
-        values = [np.mean(per), np.mean(per[:BLOCK]), np.mean(per[-BLOCK:]), blocks[0],
-                  blocks[-1], np.median(blocks[1:11]), np.median(blocks[-10:])]  # fmt: skip
-        for k, v in zip(("mean", "log0", "log1", "w0", "w1", "w0s", "w1s"), values, strict=True):
+        per, blocks, cpu = r["per"], r["blocks"], r["cpu blocks"]
+        values = {
+            "mean": np.mean(per),
+            "log0": np.mean(per[:BLOCK]),
+            "log1": np.mean(per[-BLOCK:]),
+            "w0": blocks[0],
+            "w1": blocks[-1],
+            "w0s": np.median(blocks[1:11]),
+            "w1s": np.median(blocks[-10:]),
+            "c0s": np.median(cpu[1:11]),
+            "c1s": np.median(cpu[-10:]),
+        }
+        for k, v in values.items():
             agg.setdefault(k, []).append(float(v))
     m = {k: statistics.median(v) for k, v in agg.items()}
     n, last = f"INCREMENTAL {n_steps:,} x {PER_STEP}", f"{n_steps - BLOCK:,}-{n_steps - 1:,}"
@@ -247,6 +260,8 @@ def bench_history(store: Store, n_steps: int, reps: int, floor_step: float) -> l
         sec(f"{n}: mean run.log, steps {last} vs 0-99", m["log1"], m["log0"]),
         sec(f"{n}: wall of steps {last} vs 0-99 incl. flush", m["w1"], m["w0"], 1.2),
         sec(f"{n}: wall/100 steps, median last 10 vs blocks 1-10", m["w1s"], m["w0s"]),
+        # (CPU time of the process: drift in what else the machine runs does not count)
+        sec(f"{n}: CPU/100 steps, median last 10 vs blocks 1-10", m["c1s"], m["c0s"]),
     ]
 
 
