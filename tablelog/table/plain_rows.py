@@ -17,40 +17,26 @@ from typing import Any
 
 import pyarrow as pa
 
-Check = Callable[[tuple[Any, ...]], bool]
+Check = Callable[[Sequence[Any]], bool]
 
-_INT64, _FLOAT64, _STRING, _BOOL = pa.int64(), pa.float64(), pa.string(), pa.bool_()
+INT64, FLOAT64, STRING, BOOL = pa.int64(), pa.float64(), pa.string(), pa.bool_()
 
 
-def _ints(values: tuple[Any, ...]) -> bool:
+def _ints(values: Sequence[Any]) -> bool:
     return all(type(v) is int for v in values)
 
 
-def _floats(values: tuple[Any, ...]) -> bool:
+def _floats(values: Sequence[Any]) -> bool:
     # (NaN is a null: the general path turns it into one)
     return all(type(v) is float and v == v for v in values)
 
 
-def _strings(values: tuple[Any, ...]) -> bool:
+def _strings(values: Sequence[Any]) -> bool:
     return all(type(v) is str for v in values)
 
 
-def _bools(values: tuple[Any, ...]) -> bool:
+def _bools(values: Sequence[Any]) -> bool:
     return all(type(v) is bool for v in values)
-
-
-class _Arrays:
-    """Checks numpy arrays that are exactly the cells of a fixed-size list: one
-    dimension, its size, its value type's dtype (no cast, no byte swap)."""
-
-    def __init__(self, dtype: Any, size: int) -> None:
-        import numpy as np
-
-        self.ndarray, self.dtype, self.shape = np.ndarray, dtype, (size,)
-
-    def __call__(self, values: tuple[Any, ...]) -> bool:
-        ndarray, dtype, shape = self.ndarray, self.dtype, self.shape
-        return all(type(v) is ndarray and v.shape == shape and v.dtype == dtype for v in values)
 
 
 #: numpy dtype names of the Arrow value types a fixed-size list of plain arrays may hold
@@ -65,6 +51,8 @@ _NUMPY_NAMES = {
 
 
 def _arrays_check(t: pa.DataType) -> Check | None:
+    """Numpy arrays that are exactly the cells of a fixed-size list: one dimension, its
+    size, its value type's dtype (no cast, no byte swap)."""
     if not pa.types.is_fixed_size_list(t):
         return None
     name = _NUMPY_NAMES.get(str(t.value_type))
@@ -72,19 +60,30 @@ def _arrays_check(t: pa.DataType) -> Check | None:
         return None
     import numpy as np
 
-    return _Arrays(np.dtype(name), t.list_size)
+    ndarray, dtype, shape = np.ndarray, np.dtype(name), (t.list_size,)
+
+    def arrays(values: Sequence[Any]) -> bool:
+        return all(type(v) is ndarray and v.shape == shape and v.dtype == dtype for v in values)
+
+    return arrays
+
+
+def scalar_check(t: pa.DataType) -> Check | None:
+    """Whether values are all plain Python values of type ``t`` (int64, float64 without
+    NaN, string, bool); None for other types."""
+    if t == INT64:
+        return _ints
+    if t == FLOAT64:
+        return _floats
+    if t == STRING:
+        return _strings
+    if t == BOOL:
+        return _bools
+    return None
 
 
 def _check(t: pa.DataType) -> Check | None:
-    if t == _INT64:
-        return _ints
-    if t == _FLOAT64:
-        return _floats
-    if t == _STRING:
-        return _strings
-    if t == _BOOL:
-        return _bools
-    return _arrays_check(t)
+    return scalar_check(t) or _arrays_check(t)
 
 
 class PlainRows:

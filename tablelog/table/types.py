@@ -19,6 +19,7 @@ import pyarrow.compute
 from tablelog.errors import ColumnTypeError
 from tablelog.format.media_cells import MEDIA_TYPE
 from tablelog.format.values import as_float, is_nan, is_pandas_null, plain, to_json_text
+from tablelog.table.plain_rows import INT64, scalar_check
 
 #: The logical kind of a value of each plain Python type (the fast path of :func:`kind_of`).
 KIND_BY_TYPE: dict[type, str] = {
@@ -279,7 +280,8 @@ def _tensor_array(
     if first.dtype.kind not in "biufUMm":
         raise pa.ArrowInvalid(f"arrays of dtype {first.dtype} are not stored as fixed lists")
     missing = [v is None for v in values]
-    if any(missing):
+    has_missing = any(missing)
+    if has_missing:
         filler = np.zeros(shape, dtype=first.dtype)
         values = [filler if v is None else v for v in values]
     # (np.array of arrays of one shape stacks them, several times faster than np.stack)
@@ -287,7 +289,7 @@ def _tensor_array(
     arr: pa.Array = pa.array(stacked.reshape(-1))
     for size in reversed(shape[1:]):
         arr = pa.FixedSizeListArray.from_arrays(arr, size)
-    mask = pa.array(missing) if any(missing) else None
+    mask = pa.array(missing) if has_missing else None
     arr = pa.FixedSizeListArray.from_arrays(arr, shape[0], mask=mask)
     return arr.cast(target) if target is not None and arr.type != target else arr
 
@@ -310,27 +312,21 @@ def _numpy_scalars(values: list[Any]) -> pa.Array | None:
     return pa.array(dense, mask=np.array(mask) if any(mask) else None)
 
 
-_INT64, _FLOAT64, _STRING = pa.int64(), pa.float64(), pa.string()
-
-
 def _plain_values(values: list[Any], target: pa.DataType) -> pa.Array | None:
-    """The common case of a training loop's later logs in one conversion: Python ints
-    for an int64 column, Python floats (no NaN) for a float64 column, Python strings
-    for a string column. None otherwise, and the general path decides."""
-    if target == _INT64:
-        if all(type(v) is int for v in values):
-            import numpy as np
+    """The common case of a training loop's later logs in one conversion: plain Python
+    values of the column's type (:func:`~tablelog.table.plain_rows.scalar_check`). None
+    otherwise, and the general path decides."""
+    check = scalar_check(target)
+    if check is None or not check(values):
+        return None
+    if target == INT64:
+        import numpy as np
 
-            try:  # (through numpy: pyarrow's typed int64 conversion is 5 times slower)
-                return pa.array(np.array(values, dtype=np.int64))
-            except OverflowError:
-                return None
-    elif target == _FLOAT64:
-        if all(type(v) is float and v == v for v in values):
-            return pa.array(values, type=target)
-    elif target == _STRING and all(type(v) is str for v in values):
-        return pa.array(values, type=target)
-    return None
+        try:  # (through numpy: pyarrow's typed int64 conversion is 5 times slower)
+            return pa.array(np.array(values, dtype=np.int64))
+        except OverflowError:
+            return None
+    return pa.array(values, type=target)
 
 
 #: numpy scalar types stored as the float64 equal to them (``_as_float``).
