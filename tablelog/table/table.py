@@ -131,6 +131,7 @@ class Table:
         self._rewrites: list[Callable[[pa.Table], pa.Table]] = []
         self._pending: list[tuple[Any, ...]] = []
         self._plain: PlainRows | None = None  # converts rows of plain values (_convert_pending)
+        self._empty_table: pa.Table | None = None  # (see _empty)
         #: Blob name -> bytes of every media value added (uploaded when logged).
         self._blobs: dict[str, bytes] = {}
         #: Column index -> the shape of its numpy arrays (fixed per column).
@@ -636,9 +637,17 @@ class Table:
             if not self._spilled.cover(front):
                 return
             if self._arrow is not None and self._arrow.num_rows:
-                self._arrow = self._arrow.schema.empty_table()
+                self._arrow = self._empty(self._arrow.schema)
             else:
                 self._tail_rows -= self._tail.pop(0).num_rows
+
+    def _empty(self, schema: pa.Schema) -> pa.Table:
+        """An empty table of ``schema``, built once per schema: this runs in run.log, and
+        ``Schema.empty_table`` hands the GIL to the commit thread three times a column."""
+        empty = self._empty_table
+        if empty is None or not empty.schema.equals(schema, check_metadata=True):
+            empty = self._empty_table = schema.empty_table()
+        return empty
 
     def _rows_since(self, start: int) -> pa.Table:
         """Rows ``start..`` as Arrow, without touching older batches when it can."""
