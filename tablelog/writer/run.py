@@ -397,6 +397,8 @@ class Run:
             step = as_int
         if step < 0:
             raise RunError(f"step must be >= 0, got {step}")
+        if step > _MAX_STEP:  # (readers hold steps as int64)
+            raise RunError(f"step must be at most 2**63 - 1, got {step}")
         if self._partial_step is not None and step < self._partial_step:
             raise RunError(
                 f"steps only move forward: step {step} is before step {self._partial_step}, "
@@ -910,6 +912,10 @@ def _type_name(t: Any) -> str:
     if isinstance(t, dict) and t.get("list") == type_to_json(MEDIA_TYPE):
         return "list of media cells"
     return next(iter(t), "nested") if isinstance(t, dict) else str(t)
+
+
+#: The largest step: steps are stored as int64.
+_MAX_STEP = 2**63 - 1
 
 
 def _is_dataframe(value: Any) -> bool:

@@ -51,6 +51,18 @@ CASES: dict[str, tuple[Callable[[tablelog.Run], Any], type[BaseException], str]]
         "was logged as INCREMENTAL",
     ),
     "bad step type": (lambda r: r.log({"loss": 1.0}, step="7"), tablelog.RunError, "integer"),
+    "step beyond int64": (
+        lambda r: r.log({"loss": 1.0}, step=2**63),
+        tablelog.RunError,
+        "2\\*\\*63",
+    ),
+    "table at a step beyond int64": (
+        lambda r: r.log(
+            {"ok": tablelog.Table(columns=["a"], data=[[2]], log_mode="INCREMENTAL")}, step=2**63
+        ),
+        tablelog.RunError,
+        "at most",
+    ),
 }
 
 
