@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import json
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +17,7 @@ import pyarrow as pa
 from tablelog.errors import ColumnTypeError, NotOptionalError, TableError
 from tablelog.format.arrow_types import type_from_json
 from tablelog.format.values import to_json_text
+from tablelog.ids import random_hex
 from tablelog.table.convert import (
     cast_kind,
     check_columns,
@@ -117,7 +117,7 @@ class Table:
         log_mode: str | None = "IMMUTABLE",
     ) -> None:
         self._log_mode = _check_mode(log_mode)
-        self._uid = uuid.uuid4().hex
+        self._uid = random_hex()  # (uuid4 hands the GIL over: run.log makes history rows)
         self._mixed = bool(allow_mixed_types)
         self._frozen = False
         self._arrow: pa.Table | None = None
