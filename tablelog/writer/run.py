@@ -949,7 +949,8 @@ def _with_plain_cells(
 
 
 def _history_cell(key: str, value: Any, blobs: dict[str, bytes]) -> tuple[pa.Array, Any]:
-    """One value of a history row as a 1-row Arrow array, and its summary value.
+    """One value of a history row as a 1-row Arrow array, and its summary value
+    (plain ints, floats, strs and bools go through :func:`_with_plain_cells` instead).
 
     Media become media cells (their bytes go into ``blobs``), a list of media a list
     of cells; anything Arrow cannot hold is refused here, never stored as its text.
@@ -967,10 +968,6 @@ def _history_cell(key: str, value: Any, blobs: dict[str, bytes]) -> tuple[pa.Arr
             blobs.update(v.blobs())
         cells = [v.to_cell() for v in value]
         return pa.array([cells], type=pa.list_(MEDIA_TYPE)), plain(key, value)
-    t = type(value)
-    if t in _PLAIN:
-        summary = value if t is not float or math.isfinite(value) else None
-        return _history_array(key, value), summary
     _check_scalar(key, value)
     if isinstance(value, Mapping):
         _refuse_nested_media(key, value)
