@@ -33,6 +33,8 @@ def main() -> None:
                     emb = np.full(2, step + i, dtype=np.float32)
                     train.add_data(step, f"s{step}-{i}", step + i / 10, emb)
                 run.log({"train": train, "loss": 1.0 / (step + 1)}, step=step)
+                if step < 2:  # (versions of their own: compact below has a chain to merge,
+                    run.flush()  # however the commit thread groups the other logs)
             ev = tablelog.Table(columns=["x", "y"], log_mode="MUTABLE")
             for i in range(4):
                 ev.add_data(i, [float(i), None])
