@@ -99,6 +99,7 @@ class PlainRows:
             None if any(c is None for c in checks) else [c for c in checks if c is not None]
         )
         self._struct = pa.struct(list(schema))
+        self._fields = schema.remove_metadata()  # (what the struct's fields make)
 
     def convert(self, rows: Sequence[tuple[Any, ...]]) -> pa.Table | None:
         """``rows`` as a table of the schema, or None when a value is not plain."""
@@ -116,7 +117,7 @@ class PlainRows:
             return pa.Table.from_struct_array(cells)
         # (The struct has no nulls of its own, so its fields are its columns.)
         return pa.Table.from_arrays(
-            [cells.field(i) for i in range(cells.type.num_fields)], schema=self.schema
+            [cells.field(i) for i in range(cells.type.num_fields)], schema=self._fields
         )
 
 
