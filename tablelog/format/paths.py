@@ -27,15 +27,14 @@ def _check(kind: str, name: object) -> str:
         raise InvalidNameError(
             f"{kind} is {len(name)} characters long; the limit is {MAX_NAME_CHARS}: {name[:40]!r}…"
         )
+    bad = [c for c in name if unicodedata.category(c) in ("Cc", "Cs")]
+    if bad:  # (before encoding: a lone surrogate has no UTF-8)
+        what = "a lone surrogate" if unicodedata.category(bad[0]) == "Cs" else "control character"
+        raise InvalidNameError(f"{kind} {name!r} contains {what} {bad[0]!r}: use printable text")
     if len(encode(name)) > MAX_ENCODED_CHARS:
         raise InvalidNameError(
             f"{kind} {name[:40]!r}… is {len(encode(name))} characters once percent-encoded; "
             f"the limit is {MAX_ENCODED_CHARS} (object stores limit path lengths)"
-        )
-    bad = [c for c in name if unicodedata.category(c) in ("Cc", "Cs")]
-    if bad:
-        raise InvalidNameError(
-            f"{kind} {name!r} contains control character {bad[0]!r}: use printable text"
         )
     return name
 

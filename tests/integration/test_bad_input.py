@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import socket
 from collections.abc import Callable
@@ -25,6 +26,10 @@ def _logged_run(where: Any) -> tablelog.Run:
     return run
 
 
+class _Huge(enum.IntEnum):
+    STEP = 2**63
+
+
 def _deep(levels: int) -> Any:
     value: Any = 1
     for _ in range(levels):
@@ -41,6 +46,16 @@ CASES: dict[str, tuple[Callable[[tablelog.Run], Any], type[BaseException], str]]
     "non-string key": (lambda r: r.log({1: 1.0}), ValueError, "must be a string"),
     "empty key": (lambda r: r.log({"": 1.0}), ValueError, "must not be empty"),
     "control character key": (lambda r: r.log({"a\x00b": 1.0}), ValueError, "control"),
+    "lone surrogate key": (
+        lambda r: r.log({"a\ud800": 1.0}),
+        tablelog.InvalidNameError,
+        "lone surrogate",
+    ),
+    "IntEnum step beyond int64": (
+        lambda r: r.log({"loss": 1.0}, step=_Huge.STEP),
+        tablelog.RunError,
+        "at most",
+    ),
     "10,000-character key": (lambda r: r.log({"k" * 10_000: 1.0}), ValueError, "limit"),
     "reserved key": (lambda r: r.log({"_history": 1.0}), ValueError, "reserved"),
     "unsupported scalar": (lambda r: r.log({"s": socket.socket}), tablelog.RunError, "type"),
@@ -82,6 +97,7 @@ def test_bad_log_calls_leave_the_store_unchanged(where: Any, case: str) -> None:
         ("a/b", None, "must not contain '/'"),
         ("..", None, "must not be"),
         ("p", "a\x00", "control character"),
+        ("p", "a\udc80", "lone surrogate"),
         ("p", "x" * 10_000, "10000 characters"),
         ("p", "r/../../etc", "must not contain '/'"),
     ],
