@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import contextlib
 import dataclasses
 import fnmatch
 import functools
@@ -273,6 +274,7 @@ class Run:
             raise RunError(f"run.log takes a dict of key -> value, got {type(data).__name__}")
         if commit is not None and not isinstance(commit, bool):
             raise RunError(f"commit must be True, False or None, got {commit!r}")
+        step = _checked_step(step)
         tables: dict[str, Table] = {}
         scalars: dict[str, pa.Array] = {}
         values: dict[str, Any] = {}
@@ -305,13 +307,7 @@ class Run:
             # Steps grow along every chain: a chain already ahead (a shard's restarted
             # rank, another handle of the run) moves this handle's steps on.
             self._step_floor([*tables, *([HISTORY_KEY] if scalars else [])])
-        if (
-            step is not None
-            and self._partial_step is not None
-            and not isinstance(step, bool)
-            and isinstance(step, int)
-            and step > self._partial_step
-        ):
+        if step is not None and self._partial_step is not None and step > self._partial_step:
             self._commit_partial()  # W&B: a larger step writes the step being built
         step = self._next_step(step)
         self._release_landed()
@@ -392,20 +388,14 @@ class Run:
                     self._last_step = newest
 
     def _next_step(self, step: int | None) -> int:
+        """The step of this log (``step`` as :func:`_checked_step` returned it)."""
         if step is None:
-            return self.step
-        if isinstance(step, bool) or not isinstance(step, int):
-            try:
-                as_int = int(step)  # numpy integers
-            except (TypeError, ValueError):
-                as_int = None
-            if as_int is None or as_int != step or isinstance(step, bool):
-                raise RunError(f"step must be an integer, got {step!r}")
-            step = as_int
-        if step < 0:
-            raise RunError(f"step must be >= 0, got {step}")
-        if step > _MAX_STEP:  # (readers hold steps as int64)
-            raise RunError(f"step must be at most 2**63 - 1, got {step}")
+            step = self.step
+            if step > _MAX_STEP:
+                raise RunError(
+                    f"the next step of run {self.path} would be {step}; steps are at most 2**63 - 1"
+                )
+            return step
         if self._partial_step is not None and step < self._partial_step:
             raise RunError(
                 f"steps only move forward: step {step} is before step {self._partial_step}, "
@@ -921,6 +911,26 @@ def _type_name(t: Any) -> str:
 
 #: The largest step: steps are stored as int64.
 _MAX_STEP = 2**63 - 1
+
+
+def _checked_step(step: object) -> int | None:
+    """``step`` as a plain int in 0..2**63 - 1 (None: the run's next step), or a
+    RunError; integers of other types (numpy, IntEnum) become plain ints."""
+    if step is None:
+        return None
+    as_int = step if type(step) is int else None
+    if as_int is None and not isinstance(step, bool):
+        with contextlib.suppress(TypeError, ValueError, OverflowError):
+            as_int = int(step)  # type: ignore[call-overload]
+        if as_int != step:  # (3.5, "7")
+            as_int = None
+    if as_int is None:
+        raise RunError(f"step must be an integer, got {step!r}")
+    if as_int < 0:
+        raise RunError(f"step must be >= 0, got {as_int}")
+    if as_int > _MAX_STEP:  # (readers hold steps as int64)
+        raise RunError(f"step must be at most 2**63 - 1, got {as_int}")
+    return as_int
 
 
 def _is_dataframe(value: Any) -> bool:

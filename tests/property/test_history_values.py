@@ -4,11 +4,13 @@ usual ints, floats, strs and bools together in one call, anything else on its ow
 
 from __future__ import annotations
 
+import enum
 import itertools
 import json
 import math
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -64,3 +66,31 @@ def test_history_values_read_back_or_are_refused(row: dict[str, Any]) -> None:
         if isinstance(want, float) and isinstance(read[key], float):
             assert math.copysign(1, read[key]) == math.copysign(1, want)  # (-0.0 stays)
         assert read[key] == want, key
+
+
+class _Phase(enum.IntEnum):
+    EVAL = 5
+
+
+def test_steps_of_other_integer_types_are_plain_steps() -> None:
+    root = f"memory://history-values-{next(_roots)}"
+    run = tablelog.init(project="h", root=root)
+    for step in (_Phase.EVAL, np.int64(6), 7.0):
+        run.log({"loss": 1.0}, step=step)  # type: ignore[arg-type]
+    run.finish()
+    got = tablelog.scan(f"h/{run.id}/_history", root=root).collect()
+    assert got["_step"].to_list() == [5, 6, 7]
+
+
+def test_the_step_after_the_largest_is_refused_and_changes_nothing() -> None:
+    root = f"memory://history-values-{next(_roots)}"
+    run = tablelog.init(project="h", root=root)
+    run.log({"loss": 1.0}, step=2**63 - 1)
+    table = tablelog.Table(columns=["a"], data=[[1]], log_mode="INCREMENTAL")
+    with pytest.raises(tablelog.RunError, match="would be 9223372036854775808"):
+        run.log({"t": table, "loss": 2.0})
+    run.finish()
+    got = tablelog.scan(f"h/{run.id}/_history", root=root).collect()
+    assert got.select("_step", "loss").rows() == [(2**63 - 1, 1.0)]
+    with pytest.raises(tablelog.NotFoundError):  # (the table was refused with the log)
+        tablelog.scan(f"h/{run.id}/t", root=root)
