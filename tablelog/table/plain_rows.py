@@ -23,6 +23,13 @@ Check = Callable[[Sequence[Any]], bool]
 
 INT64, FLOAT64, STRING, BOOL = pa.int64(), pa.float64(), pa.string(), pa.bool_()
 
+#: The Arrow type of each plain Python value type (:func:`plain_arrays`).
+PLAIN_TYPES: dict[type, pa.DataType] = {int: INT64, float: FLOAT64, str: STRING, bool: BOOL}
+
+#: What ``pa.array`` raises for a value that looked plain but is not storable as
+#: such: an int beyond int64, a str with a lone surrogate (the general path says why).
+_NOT_PLAIN = (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, UnicodeError)
+
 
 def _ints(values: Sequence[Any]) -> bool:
     return all(type(v) is int for v in values)
@@ -111,8 +118,8 @@ class PlainRows:
             return None
         try:
             cells = pa.array(rows, type=self._struct)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, UnicodeError):
-            return None  # (an int beyond int64, a lone surrogate: the general path says so)
+        except _NOT_PLAIN:
+            return None
         if not isinstance(cells, pa.StructArray):  # (chunked: more than 2 GiB of text)
             return pa.Table.from_struct_array(cells)
         # (The struct has no nulls of its own, so its fields are its columns.)
@@ -121,31 +128,18 @@ class PlainRows:
         )
 
 
-_INT64_MIN, _INT64_END = -(2**63), 2**63
-
-
 def plain_arrays(values: Mapping[str, Any]) -> dict[str, pa.Array] | None:
-    """Python ints (within int64), floats, strs and bools as one-row arrays (int64,
-    float64 with NaN as null, string, bool), converted in one call: three releases of
-    the GIL instead of three per value. None when a value is anything else or cannot
-    be stored (a lone surrogate): the caller's general path decides, or says why."""
-    fields: list[tuple[str, pa.DataType]] = []
-    row: list[Any] = []
-    for name, v in values.items():
-        t = type(v)
-        if t is float:
-            fields.append((name, FLOAT64))
-            row.append(v if v == v else None)
-        elif t is int and _INT64_MIN <= v < _INT64_END:
-            fields.append((name, INT64))
-            row.append(v)
-        elif t is str or t is bool:
-            fields.append((name, STRING if t is str else BOOL))
-            row.append(v)
-        else:
-            return None
+    """Values of :data:`PLAIN_TYPES` as one-row arrays of their Arrow types (NaN as
+    null), converted in one call: three releases of the GIL instead of three per
+    value. None when a value is of another type or cannot be stored (an int beyond
+    int64, a lone surrogate): the caller's general path decides, or says why."""
     try:
-        cells = pa.array([tuple(row)], type=pa.struct(fields))
-    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeError):
+        fields = [(name, PLAIN_TYPES[type(v)]) for name, v in values.items()]
+    except KeyError:
+        return None
+    row = tuple(v if v == v else None for v in values.values())  # (NaN: null)
+    try:
+        cells = pa.array([row], type=pa.struct(fields))
+    except _NOT_PLAIN:
         return None
     return {name: cells.field(i) for i, name in enumerate(values)}

@@ -43,7 +43,7 @@ from tablelog.format.values import to_json_text
 from tablelog.media.kinds import is_media
 from tablelog.objects import deadline as store_deadline
 from tablelog.objects.store import Store
-from tablelog.table.plain_rows import plain_arrays
+from tablelog.table.plain_rows import PLAIN_TYPES, plain_arrays
 from tablelog.table.table import Table, append_arrow, release_rows, table_blobs, table_uid
 from tablelog.table.types import kind_of
 from tablelog.writer.committer import KeyCommitter
@@ -291,7 +291,7 @@ class Run:
                 tables[key] = value
             elif _is_dataframe(value):
                 tables[key] = Table(dataframe=value)
-            elif type(value) in _PLAIN:
+            elif type(value) in PLAIN_TYPES:
                 plain_values[key] = value
                 values[key] = value if type(value) is not float or math.isfinite(value) else None
             else:
@@ -936,10 +936,6 @@ def _checked_step(step: object) -> int | None:
 def _is_dataframe(value: Any) -> bool:
     t = type(value)
     return t.__name__ == "DataFrame" and t.__module__.split(".")[0] in ("pandas", "polars")
-
-
-#: The usual history values: converted to Arrow together (plain_rows.plain_arrays).
-_PLAIN = frozenset((float, int, str, bool))
 
 
 def _with_plain_cells(
