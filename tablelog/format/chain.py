@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
+from collections.abc import Mapping
 
 from tablelog.caches import LRU, NEWEST_TABLES, STATE_FRAGMENTS
 from tablelog.errors import FormatError, InvalidArgumentError, NotFoundError, StoreError
 from tablelog.format import paths
-from tablelog.format.hint import read_hint, write_hint
+from tablelog.format.hint import MAX_COPY_BYTES, Hint, read_hint, write_hint
 from tablelog.format.manifest import (
     FORMAT_VERSION,
     INCREMENT_COLUMN,
@@ -70,6 +72,10 @@ class TableRef:
         #: the ref, never in a process-wide cache: a table deleted and written again
         #: under the same name must never be read from an earlier fetch.
         self._kept: dict[int, tuple[bytes, float]] = {}
+        #: The two newest manifests this ref wrote or read (version → bytes, each at
+        #: most ``MAX_COPY_BYTES``), copied into the hints it writes. Replaced, never
+        #: changed in place: the commit thread and the caller may both use the ref.
+        self._recent: Mapping[int, bytes] = {}
 
     @property
     def path(self) -> str:
@@ -100,6 +106,14 @@ class TableRef:
             return None
         return kept[0]
 
+    def saw_manifest(self, version: int, data: bytes) -> None:
+        """Manifest ``version`` is ``data`` (just written or fetched): remembered, if
+        it is among the two newest seen and small, for :meth:`write_hint`."""
+        if len(data) > MAX_COPY_BYTES:
+            return
+        recent = {**self._recent, version: data}
+        self._recent = {v: recent[v] for v in sorted(recent)[-2:]}
+
     def read_manifest(self, version: int) -> tuple[Manifest, str]:
         data = self.take_manifest(version)
         if data is None:
@@ -108,17 +122,27 @@ class TableRef:
         return m, digest_of(data)
 
     def write_hint(self, version: int) -> bool:
-        """Overwrite this table's latest-version hint with ``version``; False (logged,
-        never raised) when the store refuses: the hint is an optimisation only
-        (docs/format.md, "Latest-version hint")."""
+        """Overwrite this table's latest-version hint with ``version``, and copies of
+        manifests ``version - 1`` and ``version`` where this ref saw them; False
+        (logged, never raised) when the store refuses: the hint is an optimisation
+        only (docs/format.md, "Latest-version hint")."""
+        recent = self._recent
+        copies = {v: recent[v] for v in (version - 1, version) if v in recent}
         try:
-            write_hint(self.store, self.hint_key, version)
+            write_hint(self.store, self.hint_key, version, copies)
             return True
         except (StoreError, OSError) as e:  # local stores raise OSError (disk full, ...)
             log.debug("tablelog: latest-version hint of %s not written: %s", self.path, e)
             return False
 
 
+#: A hint GET answered within this many seconds means a store so near (the same
+#: machine or network) that a request costs more client CPU (~1.5 ms in s3fs) than
+#: waiting: the hint check then lists manifests ``n - 1 … n + 1`` in one request,
+#: using the hint's copies, instead of fetching the three at once. Farther away (S3
+#: over a WAN) one LIST takes longer than three parallel GETs (docs/format.md,
+#: "Latest-version hint").
+NEAR_STORE_S = 0.010
 #: A reader's first LIST of a table's versions asks for this many keys. A table with
 #: more is searched with rounds of parallel existence checks, then listed from near
 #: its newest version (SeaweedFS here: a LIST of 1,000 keys ~75 ms, of 128 ~10 ms; a
@@ -181,15 +205,16 @@ def _check_hint_object(ref: TableRef) -> tuple[int, int]:
     ``n`` is kept on the ref for ``load_version``, which is usually next. A stale hint
     (``n + 1`` exists) is still a start for the search; anything else is ignored.
     """
-    n = read_hint(ref.store, ref.hint_key)
-    if n is None:
+    started = time.monotonic()
+    hint = read_hint(ref.store, ref.hint_key)
+    if hint is None:
         return -1, -1
-    keys = [ref.version_key(v) for v in (n - 1, n, n + 1) if v >= 0]
+    near = time.monotonic() - started < NEAR_STORE_S
+    n = hint.version
     try:
-        found = ref.store.get_many_or_none(keys)
+        before, got, after = _around(ref, hint, list_them=near)
     except (StoreError, OSError):  # the search asks again, and reports what is wrong
         return -1, -1
-    before, got, after = ([None] if n == 0 else []) + found
     if got is None or (n > 0 and before is None):  # beyond the end, or past a gap
         return -1, -1
     url = ref.version_url(n)
@@ -201,12 +226,68 @@ def _check_hint_object(ref: TableRef) -> tuple[int, int]:
         return -1, -1
     if m.parent != (None if before is None else digest_of(before)):
         return -1, -1  # not the successor of this table's n - 1
-    if after is not None:  # stale: the table has grown since
+    if after:  # stale: the table has grown since
         return -1, n
     ref.keep_manifest(n, got)
     if before is not None:
         ref.keep_manifest(n - 1, before)
     return n, -1
+
+
+def _around(
+    ref: TableRef, hint: Hint, *, list_them: bool
+) -> tuple[bytes | None, bytes | None, bool]:
+    """Manifests ``n - 1`` and ``n`` of the hint's ``n`` (None where absent), and
+    whether ``n + 1`` exists.
+
+    A hint with copies, on a store that lists in order, when ``list_them`` (a near
+    store): one LIST of (at most) those three names, with their ETags; a copy whose
+    MD5 is its manifest's listed ETag is that manifest's bytes, and only the others
+    are fetched. Otherwise, or when the listing cannot tell (a stray key among the
+    names), GET all three at once.
+    """
+    n = hint.version
+    if list_them and hint.copies and ref.store.capabilities.ordered_listing:
+        listed = _listed_around(ref, n)
+        if listed is not None:
+            datas: dict[int, bytes | None] = {}
+            for v in (n - 1, n):
+                copy = hint.copies.get(v)
+                if v < 0 or v not in listed:
+                    datas[v] = None
+                elif (
+                    copy is not None
+                    and listed[v] == hashlib.md5(copy, usedforsecurity=False).hexdigest()
+                ):
+                    datas[v] = copy
+            fetch = [v for v in (n - 1, n) if v >= 0 and v not in datas]
+            if fetch:
+                found = ref.store.get_many_or_none([ref.version_key(v) for v in fetch])
+                datas.update(zip(fetch, found, strict=True))
+            log.debug(
+                "tablelog: hint %d of %s checked by listing, %d fetched", n, ref.path, len(fetch)
+            )
+            return datas[n - 1], datas[n], n + 1 in listed
+    log.debug("tablelog: hint %d of %s checked by fetching", n, ref.path)
+    keys = [ref.version_key(v) for v in (n - 1, n, n + 1) if v >= 0]
+    before, got, after = ([None] if n == 0 else []) + ref.store.get_many_or_none(keys)
+    return before, got, after is not None
+
+
+def _listed_around(ref: TableRef, n: int) -> dict[int, str] | None:
+    """Which of versions ``n - 1``, ``n``, ``n + 1`` exist, each with its listed
+    ETag, from one LIST; None if the page does not tell (it stops before a name)."""
+    first = max(n - 1, 0)
+    names = {ref.version_key(v): v for v in range(first, n + 2)}
+    start = ref.version_key(first - 1) if first > 0 else None
+    entries, more = ref.store.list_page_etags(
+        ref.versions_prefix, start_after=start, max_keys=len(names)
+    )
+    last = entries[-1][0] if entries else ""
+    listed = {names[key]: etag for key, etag in entries if key in names}
+    if more and any(v not in listed and key > last for key, v in names.items()):
+        return None
+    return listed
 
 
 def _remembered_page(ref: TableRef, version: int) -> tuple[tuple[list[str], bool] | None, int]:
@@ -374,6 +455,8 @@ def _fetch_manifests(ref: TableRef, versions: list[int]) -> list[tuple[Manifest,
                 f"{ref.key!r}: the manifest was moved or tampered with"
             )
         out.append((m, digest_of(data), url))
+    for v, data in zip(versions[-2:], datas[-2:], strict=True):
+        ref.saw_manifest(v, data)  # (for the hints a writer on this ref writes)
     return out
 
 

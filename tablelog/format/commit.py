@@ -73,6 +73,7 @@ def commit(
             _mark_shard(ref)
         winner = _create(ref, plan.manifest.version, data, digest, store_failures_until)
         if winner is None:
+            ref.saw_manifest(plan.manifest.version, data)
             return apply_manifest(state, plan.manifest, digest, where=where)
         attempt += 1
         if time.monotonic() > deadline:
@@ -104,6 +105,7 @@ def _after_loss(ref: TableRef, state: TableState, winner: bytes) -> TableState:
         if m.version != version or m.key != ref.key:
             raise FormatError(f"{where} holds version {m.version} of {m.key!r}")
         state = apply_manifest(state, m, digest_of(winner), where=where)
+        ref.saw_manifest(version, winner)
     except FormatError:
         pass  # refresh() re-reads it and reports a real problem with its location
     return refresh(ref, state)

@@ -263,6 +263,12 @@ class FsspecStore(Store):
     def list_page(
         self, prefix: str, *, start_after: str | None = None, max_keys: int = 1000
     ) -> tuple[builtins.list[str], bool]:
+        entries, more = self.list_page_etags(prefix, start_after=start_after, max_keys=max_keys)
+        return [key for key, _ in entries], more
+
+    def list_page_etags(
+        self, prefix: str, *, start_after: str | None = None, max_keys: int = 1000
+    ) -> tuple[builtins.list[tuple[str, str]], bool]:
         if not self.capabilities.ordered_listing:
             raise self._unsupported("an ordered listing (list_page)")
         bucket, key_prefix, _ = self._fs.split_path(self._path(prefix))
@@ -274,8 +280,11 @@ class FsspecStore(Store):
         except Exception as e:
             raise translate(e, url=self.full_url(prefix), action="list") from e
         strip = len(key_prefix) - len(prefix)
-        keys = [str(c["Key"])[strip:] for c in reply.get("Contents", [])]
-        return keys, bool(reply.get("IsTruncated", False))
+        entries = [
+            (str(c["Key"])[strip:], str(c.get("ETag") or "").strip('"').lower())
+            for c in reply.get("Contents", [])
+        ]
+        return entries, bool(reply.get("IsTruncated", False))
 
     def delete(self, key: str) -> None:
         try:

@@ -106,6 +106,16 @@ class Store(abc.ABC):
         ``capabilities.ordered_listing``; otherwise ``NotSupportedError``."""
         raise self._unsupported("an ordered listing (list_page)")
 
+    def list_page_etags(
+        self, prefix: str, *, start_after: str | None = None, max_keys: int = 1000
+    ) -> tuple[builtins.list[tuple[str, str]], bool]:
+        """:meth:`list_page`, each key with the ETag the server lists for it (quotes
+        stripped, lower case; "" if none). For a plain PUT, S3 look-alikes make it the
+        hex MD5 of the object's bytes; not with some server-side encryption (SSE-KMS)
+        or for multipart uploads, so a caller may take a match, never a mismatch, to
+        mean anything."""
+        raise self._unsupported("an ordered listing (list_page_etags)")
+
     def get_range(self, key: str, start: int, end: int) -> bytes:
         """Bytes ``start`` to ``end - 1`` of ``key`` (fewer if the object is shorter);
         raise ``NotFoundError`` when absent.

@@ -11,10 +11,12 @@ as it is within a process (``open_store`` caches it).
 
 1. Find the newest version of an INCREMENTAL table of 10, 100 and 1,000 versions (10 rows
    each): requests (counted by the fault proxy, tests/faultproxy.py) and time, with the
-   hint and without it (deleted), interleaved. Also the whole open (``scan`` before
-   ``collect``: the newest version's state).
+   hint the writer wrote (copies of the newest two manifests), with a plain hint (the
+   version only, as writers wrote it before the copies) and without one (deleted),
+   interleaved. Also the whole open (``scan`` before ``collect``: the newest version's
+   state).
 2. The same 1,000-step table (10,000 rows) compacted: a cold ``scan(...).collect()`` with
-   and without the hint, against one ``pl.scan_parquet`` of the same objects (the floor,
+   each of those hints, against one ``pl.scan_parquet`` of the same objects (the floor,
    ``tablelog.files``), interleaved. Target (issue 18): <= 2x the floor.
 3. The writer: an INCREMENTAL loop of 1,000 x 10 rows incl. ``finish()`` on SeaweedFS and
    on a local folder, with the commit thread writing hints and with it not writing them
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import platform
 import shutil
@@ -47,7 +50,9 @@ from bench_core import COLUMNS, make_frame, python_rows
 
 import tablelog
 import tablelog.writer.run as run_module
+from tablelog.format import chain
 from tablelog.format.chain import STATES, TableRef, latest_version
+from tablelog.format.hint import encode_hint, parse_hint
 from tablelog.objects import open_store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -83,9 +88,17 @@ class Bench:
         return f"s3://{BUCKET}/{name}"
 
     def requests(self, fn: Callable[[], Any], opts: dict[str, Any]) -> dict[str, Any]:
-        """The requests ``fn`` sends through the proxy (``opts``: the proxied options)."""
+        """The requests ``fn`` sends through the proxy (``opts``: the proxied options).
+        Counted with the reader taking the store for a near one (``chain.NEAR_STORE_S``),
+        as the timed reads, which do not go through the proxy, do (``HintChecks``): the
+        proxy runs in this process and slows the hint's GET past that threshold."""
         self.proxy.reset()
-        fn()
+        near = chain.NEAR_STORE_S
+        chain.NEAR_STORE_S = math.inf
+        try:
+            fn()
+        finally:
+            chain.NEAR_STORE_S = near
         reqs = self.proxy.snapshot()
         kinds = Counter(
             "LIST" if "list-type" in r.query else f"{r.method} {r.status}" for r in reqs
@@ -93,16 +106,58 @@ class Bench:
         return {"total": len(reqs), "by_kind": dict(sorted(kinds.items()))}
 
 
+class HintChecks(logging.Handler):
+    """Counts how readers checked hints ("listing" or "fetching", from chain's debug
+    log), so that the results say which way the timed reads went."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.ways: Counter[str] = Counter()
+        log = logging.getLogger("tablelog")
+        log.addHandler(self)
+        log.setLevel(logging.DEBUG)
+        log.propagate = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        msg = record.getMessage()
+        if " checked by " in msg:
+            self.ways[msg.split(" checked by ", 1)[1].split(",")[0]] += 1
+
+    def take(self) -> dict[str, int]:
+        out = dict(sorted(self.ways.items()))
+        self.ways.clear()
+        return out
+
+
+CHECKS = HintChecks()
+
+
 def wait_for_hint(ref: TableRef, version: int, timeout: float = 10.0) -> None:
     until = time.monotonic() + timeout
     while time.monotonic() < until:
         try:
-            if json.loads(ref.store.get(ref.hint_key)) == {"version": version}:
+            hint = parse_hint(ref.store.get(ref.hint_key))
+            if hint is not None and hint.version == version:
                 return
         except FileNotFoundError:
             pass
         time.sleep(0.05)
     raise AssertionError(f"the commit thread did not write hint {version}")
+
+
+def hint_variants(hint: bytes) -> dict[str, bytes | None]:
+    """The hint a writer wrote (with copies of the newest manifests), the same version
+    without copies (as writers before the copies wrote it), and none."""
+    parsed = parse_hint(hint)
+    assert parsed is not None and parsed.copies, hint[:200]
+    return {"hint": hint, "plain hint": encode_hint(parsed.version), "no hint": None}
+
+
+def put_hint(ref: TableRef, hint: bytes | None) -> None:
+    if hint is None:
+        ref.store.delete(ref.hint_key)
+    else:
+        ref.store.put(ref.hint_key, hint)
 
 
 def bench_open(b: Bench, reps: int) -> tuple[dict[str, Any], str, str]:
@@ -124,15 +179,12 @@ def bench_open(b: Bench, reps: int) -> tuple[dict[str, Any], str, str]:
             run.flush()  # (one version per log: case 1 opens tables of n versions)
         written = n
         wait_for_hint(direct, n - 1)
-        hint = direct.store.get(direct.hint_key)
+        variants = hint_variants(direct.store.get(direct.hint_key))
         case: dict[str, Any] = {}
-        for label, present in (("hint", True), ("no hint", False)):
+        for label, hint in variants.items():
 
-            def setup(present: bool = present, hint: bytes = hint) -> None:
-                if present:
-                    direct.store.put(direct.hint_key, hint)
-                else:
-                    direct.store.delete(direct.hint_key)
+            def setup(hint: bytes | None = hint) -> None:
+                put_hint(direct, hint)
                 STATES.clear()
 
             setup()
@@ -142,34 +194,35 @@ def bench_open(b: Bench, reps: int) -> tuple[dict[str, Any], str, str]:
                 lambda: tablelog.scan(path, root=root, storage_options=b.proxied), b.proxied
             )
             case[label] = {"find requests": find, "open requests": whole}
-        times: dict[str, list[float]] = {"hint": [], "no hint": []}
-        opens: dict[str, list[float]] = {"hint": [], "no hint": []}
+        times: dict[str, list[float]] = {label: [] for label in variants}
+        opens: dict[str, list[float]] = {label: [] for label in variants}
+        ways: dict[str, Counter[str]] = {label: Counter() for label in variants}
+        CHECKS.take()
         for _ in range(reps):
-            for label, present in (("hint", True), ("no hint", False)):
-                if present:
-                    direct.store.put(direct.hint_key, hint)
-                else:
-                    direct.store.delete(direct.hint_key)
+            for label, hint in variants.items():
+                put_hint(direct, hint)
                 STATES.clear()
                 times[label].append(timed(lambda: latest_version(direct)))
                 STATES.clear()
                 opens[label].append(
                     timed(lambda: tablelog.scan(path, root=root, storage_options=b.so))
                 )
-        direct.store.put(direct.hint_key, hint)
+                ways[label].update(CHECKS.take())
+        put_hint(direct, variants["hint"])
         for label in times:
             case[label]["find ms"] = spread(times[label], 1000)
             case[label]["open ms"] = spread(opens[label], 1000)
+            case[label]["hint checked by"] = dict(sorted(ways[label].items()))
         out[f"{n} versions"] = case
         print(
-            f"{n:>5} versions: find newest with hint {case['hint']['find requests']['total']} "
-            f"requests {case['hint']['find ms']['median']:.1f} ms, without "
-            f"{case['no hint']['find requests']['total']} requests "
-            f"{case['no hint']['find ms']['median']:.1f} ms; open (scan) "
-            f"{case['hint']['open requests']['total']} vs "
-            f"{case['no hint']['open requests']['total']} requests, "
-            f"{case['hint']['open ms']['median']:.1f} vs "
-            f"{case['no hint']['open ms']['median']:.1f} ms",
+            f"{n:>5} versions: find newest / open (scan) with "
+            + "; ".join(
+                f"{label} {case[label]['find requests']['total']} requests "
+                f"{case[label]['find ms']['median']:.1f} ms / "
+                f"{case[label]['open requests']['total']} requests "
+                f"{case[label]['open ms']['median']:.1f} ms"
+                for label in variants
+            ),
             flush=True,
         )
     run.finish()
@@ -182,18 +235,16 @@ def bench_compacted_read(b: Bench, root: str, path: str, reps: int) -> dict[str,
     assert done.compacted and done.version is not None, done
     project, run_id, key = path.split("/", 2)
     ref = TableRef(open_store(root, storage_options=b.so), project, run_id, key)
-    hint = ref.store.get(ref.hint_key)
-    assert json.loads(hint) == {"version": done.version}
+    variants = hint_variants(ref.store.get(ref.hint_key))
+    parsed = parse_hint(ref.store.get(ref.hint_key))
+    assert parsed is not None and parsed.version == done.version, parsed
     urls, _schema = tablelog.files(path, root=root, storage_options=b.so)
 
     def floor() -> pl.DataFrame:
         return pl.scan_parquet(urls, storage_options=b.pso).collect()
 
-    def read(present: bool) -> pl.DataFrame:
-        if present:
-            ref.store.put(ref.hint_key, hint)
-        else:
-            ref.store.delete(ref.hint_key)
+    def read(hint: bytes | None) -> pl.DataFrame:
+        put_hint(ref, hint)
         STATES.clear()
         t0 = time.perf_counter()
         df = tablelog.scan(path, root=root, storage_options=b.so).collect()
@@ -202,49 +253,49 @@ def bench_compacted_read(b: Bench, root: str, path: str, reps: int) -> dict[str,
 
     expected = floor()
     assert expected.height == SIZES[-1] * PER_STEP
-    samples: dict[str, list[float]] = {"floor": [], "hint": [], "no hint": []}
+    samples: dict[str, list[float]] = {"floor": [], **{label: [] for label in variants}}
     took: list[float] = []
-    for _ in range(reps):  # interleaved: floor, with, without
+    ways: dict[str, Counter[str]] = {label: Counter() for label in variants}
+    CHECKS.take()
+    for _ in range(reps):  # interleaved: the floor, then each hint
         samples["floor"].append(timed(floor))
-        assert read(True).height == expected.height
-        samples["hint"].append(took.pop())
-        assert read(False).height == expected.height
-        samples["no hint"].append(took.pop())
-    ref.store.put(ref.hint_key, hint)
+        for label, hint in variants.items():
+            assert read(hint).height == expected.height
+            samples[label].append(took.pop())
+            ways[label].update(CHECKS.take())
     opts = b.proxied
-    STATES.clear()
-    reqs_hint = b.requests(lambda: tablelog.scan(path, root=root, storage_options=opts), opts)
-    ref.store.delete(ref.hint_key)
-    STATES.clear()
-    reqs_none = b.requests(lambda: tablelog.scan(path, root=root, storage_options=opts), opts)
-    ref.store.put(ref.hint_key, hint)
+    reqs: dict[str, Any] = {}
+    for label, hint in variants.items():
+        put_hint(ref, hint)
+        STATES.clear()
+        reqs[label] = b.requests(lambda: tablelog.scan(path, root=root, storage_options=opts), opts)
+    put_hint(ref, variants["hint"])
     floor_ms = statistics.median(samples["floor"]) * 1000
     out: dict[str, Any] = {
         "rows": expected.height,
         "objects": len(urls),
         "version": done.version,
         "floor ms": spread(samples["floor"], 1000),
-        "hint ms": spread(samples["hint"], 1000),
-        "no hint ms": spread(samples["no hint"], 1000),
-        "hint ratio": statistics.median(samples["hint"]) * 1000 / floor_ms,
-        "no hint ratio": statistics.median(samples["no hint"]) * 1000 / floor_ms,
-        # Ratios of each interleaved triple: their spread across runs.
-        "hint ratio per run": spread(
-            [h / f for h, f in zip(samples["hint"], samples["floor"], strict=True)]
-        ),
-        "no hint ratio per run": spread(
-            [h / f for h, f in zip(samples["no hint"], samples["floor"], strict=True)]
-        ),
-        "open requests (hint)": reqs_hint,
-        "open requests (no hint)": reqs_none,
         "target ratio": 2.0,
     }
+    for label in variants:
+        out[f"{label} ms"] = spread(samples[label], 1000)
+        out[f"{label} ratio"] = statistics.median(samples[label]) * 1000 / floor_ms
+        # Ratios of each interleaved set: their spread across runs.
+        out[f"{label} ratio per run"] = spread(
+            [h / f for h, f in zip(samples[label], samples["floor"], strict=True)]
+        )
+        out[f"open requests ({label})"] = reqs[label]
+        out[f"hint checked by ({label})"] = dict(sorted(ways[label].items()))
     print(
         f"compacted {expected.height:,} rows ({len(urls)} object, version {done.version}): "
-        f"floor {floor_ms:.1f} ms, with hint {out['hint ms']['median']:.1f} ms "
-        f"({out['hint ratio']:.2f}x, {reqs_hint['total']} requests to open), without "
-        f"{out['no hint ms']['median']:.1f} ms ({out['no hint ratio']:.2f}x, "
-        f"{reqs_none['total']} requests)",
+        f"floor {floor_ms:.1f} ms; "
+        + "; ".join(
+            f"{label} {out[f'{label} ms']['median']:.1f} ms ({out[f'{label} ratio']:.2f}x, "
+            f"{reqs[label]['total']} requests to open; checked by "
+            f"{out[f'hint checked by ({label})'] or 'nothing'})"
+            for label in variants
+        ),
         flush=True,
     )
     return out

@@ -6,6 +6,7 @@ SeaweedFS costs a few requests at any number of versions."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import threading
 import time
@@ -16,6 +17,7 @@ from faultproxy import FaultProxy, Request
 from where import Where
 
 import tablelog
+from tablelog.format import chain
 from tablelog.format.chain import STATES, TableRef, latest_version, write_format
 from tablelog.format.hint import MAX_HINT_BYTES, encode_hint, parse_hint
 from tablelog.objects import open_store
@@ -27,10 +29,12 @@ def _store(where: Where) -> Store:
 
 
 def _hint(ref: TableRef) -> int | None:
+    """The version the table's hint names (None: no hint, or not a hint)."""
     try:
-        return parse_hint(ref.store.get(ref.hint_key))
+        hint = parse_hint(ref.store.get(ref.hint_key))
     except FileNotFoundError:
         return None
+    return None if hint is None else hint.version
 
 
 def _log(run: tablelog.Run, n: int, *, key: str = "t", start: int = 0) -> tablelog.Table:
@@ -80,7 +84,12 @@ def test_hint_object_is_canonical_and_beside_the_versions(where: Where) -> None:
     run.finish()
     ref = TableRef(_store(where), "p", run.id, "t")
     assert ref.hint_key == f"projects/p/runs/{run.id}/tables/t/_latest.json"
-    assert ref.store.get(ref.hint_key) == b'{"version":2}' == encode_hint(2)
+    # The newest version, and copies of its manifest and the one before, byte for byte.
+    copies = {v: ref.store.get(ref.version_key(v)) for v in (1, 2)}
+    assert ref.store.get(ref.hint_key) == encode_hint(2, copies)
+    assert encode_hint(2) == b'{"version":2}'
+    hint = parse_hint(encode_hint(2, copies))
+    assert hint is not None and hint.version == 2 and hint.copies == copies
     assert ref.hint_key not in set(ref.store.list(ref.versions_prefix))
     assert tablelog.verify(**where.kw()).ok
     report = tablelog.gc(**where.kw(), dry_run=True, min_age=dt.timedelta(0))
@@ -143,19 +152,92 @@ def test_a_forged_or_stale_hint_costs_time_never_the_version(where: Where, forge
     assert where.history(f"p/{run.id}/t").height == 40
 
 
+def _two_tables(where: Where, t: int, u: int) -> tuple[tablelog.Run, TableRef, TableRef]:
+    """A finished run with tables ``t`` and ``u`` of that many versions each."""
+    run = where.init()
+    _log(run, t)
+    _log(run, u, key="u", start=t)
+    run.finish()
+    store = _store(where)
+    return run, TableRef(store, "p", run.id, "t"), TableRef(store, "p", run.id, "u")
+
+
+def _copies(ref: TableRef, *versions: int) -> dict[int, bytes]:
+    return {v: ref.store.get(ref.version_key(v)) for v in versions}
+
+
+def _other(data: bytes) -> bytes:
+    """The same manifest with one byte more: another MD5, so another ETag."""
+    return data.replace(b'{"', b'{ "', 1)
+
+
+#: Hints with copies of manifests (n is the newest version; ``t`` is the table, ``u``
+#: another table of the same run with as many versions).
+FORGED_COPIES = {
+    "copies that are not the manifests": lambda t, u, n: encode_hint(
+        n, {v: _other(d) for v, d in _copies(t, n - 1, n).items()}
+    ),
+    "copies of another table's manifests": lambda t, u, n: encode_hint(n, _copies(u, n - 1, n)),
+    "a copy of the manifest before, under n": lambda t, u, n: encode_hint(
+        n, {n: _copies(t, n - 1)[n - 1]}
+    ),
+    "stale, with its manifests' copies": lambda t, u, n: encode_hint(
+        n - 7, _copies(t, n - 8, n - 7)
+    ),
+    "beyond the end, with copies": lambda t, u, n: encode_hint(n + 1, _copies(t, n)),
+    "copies of versions it does not name": lambda t, u, n: b'{"manifests":{"3":"{}"},"version":9}',
+    "a copy that is not text": lambda t, u, n: b'{"manifests":{"%d":7},"version":%d}' % (n, n),
+    "a copy with a lone surrogate": lambda t, u, n: (
+        b'{"manifests":{"%d":"\\ud800"},"version":%d}' % (n, n)
+    ),
+    "copies that are not an object": lambda t, u, n: b'{"manifests":["{}"],"version":%d}' % n,
+}
+
+
+@pytest.fixture
+def near(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Readers take every store for a near one: on S3 the hint check lists manifests
+    n-1..n+1 and uses the hint's copies (chain.NEAR_STORE_S), whatever the machine's
+    load makes of the hint GET's time."""
+    monkeypatch.setattr(chain, "NEAR_STORE_S", math.inf)
+
+
+@pytest.fixture
+def far(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Readers take every store for a far one: the hint check fetches manifests."""
+    monkeypatch.setattr(chain, "NEAR_STORE_S", 0.0)
+
+
+@pytest.mark.usefixtures("near")
+@pytest.mark.parametrize("forged", sorted(FORGED_COPIES))
+def test_copies_in_a_hint_cost_time_never_the_version(where: Where, forged: str) -> None:
+    """A copy is taken for a manifest only where the store lists that manifest with the
+    copy's MD5 as its ETag; anything else is fetched, or the hint ignored."""
+    run, ref, other = _two_tables(where, 40, 40)
+    store = ref.store
+    store.put(ref.hint_key, FORGED_COPIES[forged](ref, other, 39))
+    assert _cold(ref) == 39
+    STATES.clear()
+    df = where.scan(f"p/{run.id}/t").collect()
+    assert sorted(df["i"].to_list()) == list(range(40))
+    STATES.clear()
+    assert where.history(f"p/{run.id}/t").height == 40
+
+
 def test_a_hint_naming_a_manifest_of_another_table_or_past_a_gap_is_refused(
     where: Where,
 ) -> None:
     """A version name past a gap (a stray manifest copied from another table) named by
     the hint: the manifest does not say it is that version of this table."""
-    run = where.init()
-    _log(run, 10)
-    _log(run, 50, key="u", start=10)
-    run.finish()
-    store = _store(where)
-    ref, other = TableRef(store, "p", run.id, "t"), TableRef(store, "p", run.id, "u")
+    _, ref, other = _two_tables(where, 10, 50)
+    store = ref.store
     store.put(ref.version_key(20), store.get(other.version_key(20)))  # past a gap
     store.put(ref.hint_key, encode_hint(20))
+    assert _cold(ref) == 9
+    store.put(ref.hint_key, encode_hint(20, _copies(ref, 20)))  # its copy matches
+    assert _cold(ref) == 9
+    store.put(ref.version_key(19), store.get(other.version_key(19)))
+    store.put(ref.hint_key, encode_hint(20, _copies(ref, 19, 20)))  # both match
     assert _cold(ref) == 9
     store.put(ref.hint_key, encode_hint(9))
     assert _cold(ref) == 9
@@ -199,11 +281,13 @@ def _is_hint(r: Request) -> bool:
 
 @pytest.mark.s3
 @pytest.mark.slow
-def test_cold_open_of_the_newest_version_takes_at_most_4_requests(
-    seaweedfs_where: Where, seaweedfs_server: Any
+def test_cold_open_of_the_newest_version_takes_2_requests(
+    seaweedfs_where: Where, seaweedfs_server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """10, 100 and 1,000 versions: the reader goes through the fault proxy, which
-    records each request; the writer writes directly."""
+    records each request; the writer writes directly. A near store (the hint check
+    lists), then the same store taken for a far one (it fetches)."""
+    monkeypatch.setattr(chain, "NEAR_STORE_S", math.inf)
     where = seaweedfs_where
     srv = seaweedfs_server
     run = where.init()
@@ -230,34 +314,54 @@ def test_cold_open_of_the_newest_version_takes_at_most_4_requests(
             assert _cold(reader) == n - 1
             ms = (time.monotonic() - t0) * 1000
             reqs = proxy.snapshot()
-            assert len(reqs) <= 4, [str(r) for r in reqs]
-            # The hint, then manifests n-1, n, n+1 in one round.
-            methods = [r.method for r in reqs]
-            assert methods == ["GET"] * 4 and _is_hint(reqs[0]), [str(r) for r in reqs]
-            # The whole open (scan, before collect): manifest n-1 is not fetched again.
+            # The hint, then one LIST of manifests n-1, n, n+1 (with the ETags the
+            # hint's copies of n-1 and n match).
+            assert len(reqs) == 2 and _is_hint(reqs[0]), [str(r) for r in reqs]
+            assert "list-type" in reqs[1].query, [str(r) for r in reqs]
+            # A plain hint (the version only, as writers wrote it before the copies):
+            # the hint, then GETs of manifests n-1, n, n+1 in one round.
+            hinted = reader.store.get(reader.hint_key)
+            reader.store.put(reader.hint_key, encode_hint(n - 1))
+            proxy.reset()
+            assert _cold(reader) == n - 1
+            plain = proxy.snapshot()
+            assert [r.method for r in plain] == ["GET"] * 4, [str(r) for r in plain]
+            assert _is_hint(plain[0]) and not any("list-type" in r.query for r in plain)
+            reader.store.put(reader.hint_key, hinted)
+            # A far store: the hint's copies are not used, as with a plain hint.
+            monkeypatch.setattr(chain, "NEAR_STORE_S", 0.0)
+            proxy.reset()
+            assert _cold(reader) == n - 1
+            far = proxy.snapshot()
+            assert [r.method for r in far] == ["GET"] * 4, [str(r) for r in far]
+            assert not any("list-type" in r.query for r in far)
+            monkeypatch.setattr(chain, "NEAR_STORE_S", math.inf)
+            # The whole open (scan, before collect): the newest manifest is never
+            # fetched (the hint's copy of it is its bytes).
             STATES.clear()
             proxy.reset()
             lf = tablelog.scan(f"p/{run.id}/{path_t}", root=where.root, storage_options=opts)
             opened = proxy.snapshot()
             newest = reader.version_key(n - 1)
-            assert sum(r.key.endswith(newest) for r in opened) == 1
+            assert sum(r.key.endswith(newest) for r in opened) == 0
             assert lf.select("i").collect().height == n
             lines.append(f"{n} versions: {len(reqs)} requests, {ms:.1f} ms; scan open "
                          f"{len(opened)} requests")  # fmt: skip
-        # Stale by 30 versions: 4 GETs and one LIST. (The run is finished first: its
-        # commit thread would otherwise rewrite the hint once idle.)
-        hinted = written - 1
+        # Stale by 30 versions: the hint, its LIST (n + 1 is there), and the search's
+        # LIST from n. (The run is finished first: its commit thread would otherwise
+        # rewrite the hint once idle.)
+        hinted = reader.store.get(reader.hint_key)
         for i in range(written, written + 30):
             t.add_data(i)
             run.log({path_t: t}, step=i)
             run.flush()
         run.finish()
-        reader.store.put(reader.hint_key, encode_hint(hinted))
+        reader.store.put(reader.hint_key, hinted)
         proxy.reset()
         assert _cold(reader) == written + 29
         stale = proxy.snapshot()
-        assert len(stale) == 5, [str(r) for r in stale]
-        assert sum("list-type" in r.query for r in stale) == 1
+        assert len(stale) == 3 and _is_hint(stale[0]), [str(r) for r in stale]
+        assert sum("list-type" in r.query for r in stale) == 2
         # No hint: one GET (404) more than the search.
         reader.store.delete(reader.hint_key)
         proxy.reset()
@@ -270,7 +374,10 @@ def test_cold_open_of_the_newest_version_takes_at_most_4_requests(
 
 
 @pytest.mark.s3
-def test_compacted_table_opens_in_4_requests(seaweedfs_where: Where, seaweedfs_server: Any) -> None:
+@pytest.mark.usefixtures("near")
+def test_compacted_table_opens_in_2_requests(seaweedfs_where: Where, seaweedfs_server: Any) -> None:
+    """The hint compact writes copies its manifest and the one before (which it read):
+    the open is the hint and one LIST, then Polars reads the object."""
     where, srv = seaweedfs_where, seaweedfs_server
     run = where.init()
     _log(run, 70)
@@ -281,7 +388,7 @@ def test_compacted_table_opens_in_4_requests(seaweedfs_where: Where, seaweedfs_s
         STATES.clear()
         lf = tablelog.scan(f"p/{run.id}/t", root=where.root, storage_options=opts)
         opened = proxy.snapshot()
-        assert len(opened) == 4, [str(r) for r in opened]
+        assert len(opened) == 2, [str(r) for r in opened]
         assert lf.collect().height == 70
 
 

@@ -10,6 +10,7 @@ method refuse clearly (``NotSupportedError``) or fall back as documented.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import time
 from collections.abc import Callable
@@ -171,6 +172,30 @@ class TestStoreConformance:
         assert page == keys[20:] and not more
         assert store.list_page("none/") == ([], False)
 
+    def test_list_page_etags_lists_the_md5_of_each_plain_put(self, store: Store) -> None:
+        """The ETags readers compare a hint's copies against (docs/format.md,
+        "Latest-version hint"): on every S3 server the suite runs, a PUT's and a
+        create-if-absent's ETag is the MD5 of the bytes (AWS says so for unencrypted
+        and SSE-S3 objects; SSE-KMS differs, and readers then GET instead)."""
+        if not store.capabilities.ordered_listing:
+            with pytest.raises(NotSupportedError, match="capabilities"):
+                store.list_page_etags("e/")
+            return
+        datas = {f"e/{i:04d}.json": b'{"i":%d}' % i for i in range(5)}
+        for key, data in datas.items():
+            if key.endswith("1.json"):
+                assert store.put_if_absent(key, data)
+            else:
+                store.put(key, data)
+        entries, more = store.list_page_etags("e/", start_after="e/0000.json", max_keys=3)
+        assert more and [k for k, _ in entries] == ["e/0001.json", "e/0002.json", "e/0003.json"]
+        for key, etag in entries:
+            assert etag == hashlib.md5(datas[key], usedforsecurity=False).hexdigest(), key
+        assert store.list_page("e/", start_after="e/0000.json", max_keys=3) == (
+            [k for k, _ in entries],
+            True,
+        )
+
     # -- delete --------------------------------------------------------------------
 
     def test_delete_is_idempotent(self, store: Store) -> None:
@@ -242,6 +267,8 @@ def test_a_store_declaring_nothing_refuses_clearly() -> None:
     assert not store.capabilities.ordered_listing and not store.capabilities.mtime
     with pytest.raises(NotSupportedError, match=r"minimal://x \(_Minimal\) has no an? "):
         store.list_page("x/")
+    with pytest.raises(NotSupportedError, match="list_page_etags"):
+        store.list_page_etags("x/")
     with pytest.raises(NotImplementedError):  # (a NotSupportedError is one)
         store.mtime("k")
     store.put("k", b"v")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+import math
 import os
 import random
 import signal
@@ -41,7 +42,7 @@ from hypothesis.stateful import (
 
 import tablelog
 from tablelog.errors import CommitConflictError
-from tablelog.format import paths
+from tablelog.format import chain, paths
 from tablelog.format.chain import STATES, TableRef, latest_version, read_history
 from tablelog.format.hint import encode_hint
 from tablelog.objects import open_store
@@ -336,15 +337,30 @@ class StoreMachine(RuleBasedStateMachine):
         if not self.states:
             return
         key = self.rng.choice(sorted(self.states))
-        how = self.rng.choice(["stale", "beyond", "far", "garbage", "gone", "kept"])
+        hows = ["stale", "beyond", "far", "garbage", "gone", "kept", "stale copies", "bad copies"]
+        how = self.rng.choice(hows)
         store = open_store(self.root, storage_options=self.opts)
         ref = TableRef(store, "p", "r", key)
         newest = latest_version(ref)
+        stale = max(newest - 1 - self.rng.randrange(40), 0)
+
+        def copies(n: int, change: bool) -> dict[int, bytes]:
+            """Manifests n - 1 and n as stored, or each with one byte more."""
+            out = {}
+            for v in (n - 1, n):
+                if v >= 0 and (data := store.get_many_or_none([ref.version_key(v)])[0]):
+                    out[v] = data.replace(b'{"', b'{ "', 1) if change else data
+            return out
+
         if how == "gone":
             store.delete(ref.hint_key)
+        elif how == "stale copies":  # (a copy is only taken where its MD5 is listed)
+            store.put(ref.hint_key, encode_hint(stale, copies(stale, False)))
+        elif how == "bad copies":
+            store.put(ref.hint_key, encode_hint(max(newest, 0), copies(max(newest, 0), True)))
         elif how != "kept":
             store.put(ref.hint_key, {
-                "stale": encode_hint(max(newest - 1 - self.rng.randrange(40), 0)),
+                "stale": encode_hint(stale),
                 "beyond": encode_hint(newest + 1 + self.rng.randrange(3)),
                 "far": encode_hint(newest + 10**6),
                 "garbage": b'{"version":' + bytes([self.rng.randrange(256)]),
@@ -412,7 +428,12 @@ def zygote(seaweedfs_where: Any) -> Iterator[Zygote]:
     z.close()
 
 
-def test_store_state_machine(seaweedfs_where: Any, zygote: Zygote, tmp_path: Path) -> None:
+def test_store_state_machine(
+    seaweedfs_where: Any, zygote: Zygote, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Readers take SeaweedFS for a near store whatever the load: the hint check lists
+    # manifests and uses the hint's copies (the path forged copies must not fool).
+    monkeypatch.setattr(chain, "NEAR_STORE_S", math.inf)
     StoreMachine.where = seaweedfs_where
     StoreMachine.zygote = zygote
     StoreMachine.scratch = tmp_path
