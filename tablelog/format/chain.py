@@ -201,9 +201,10 @@ def _check_hint_object(ref: TableRef) -> tuple[int, int]:
     table, its ``parent`` is the digest of manifest ``n - 1`` of this table (so a
     manifest copied from another run, or a stray name past a gap, is not taken), and
     ``n + 1`` does not exist: one small GET, then manifests ``n - 1``, ``n`` and ``n +
-    1`` fetched at once (a GET of an absent key costs what a HEAD costs). Manifest
-    ``n`` is kept on the ref for ``load_version``, which is usually next. A stale hint
-    (``n + 1`` exists) is still a start for the search; anything else is ignored.
+    1`` listed (a near store and a hint with copies) or fetched at once (a GET of an
+    absent key costs what a HEAD costs; :func:`_around`). Manifest ``n`` is kept on
+    the ref for ``load_version``, which is usually next. A stale hint (``n + 1``
+    exists) is still a start for the search; anything else is ignored.
     """
     started = time.monotonic()
     hint = read_hint(ref.store, ref.hint_key)
