@@ -87,6 +87,12 @@ class FsspecStore(Store):
     def __repr__(self) -> str:
         return f"FsspecStore({self.url!r})"
 
+    @property
+    def options(self) -> Mapping[str, Any]:
+        """The storage options this store was opened with (may hold keys: never
+        print them)."""
+        return self._options
+
     def _path(self, key: str) -> str:
         return f"{self._root}/{key}" if self._root else key
 

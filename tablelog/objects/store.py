@@ -176,6 +176,11 @@ class Store(abc.ABC):
             "before calling it"
         )
 
+    def close(self) -> None:
+        """Let go of what the store runs beside its objects (a child process, for
+        ``ProcessStore``); later calls still work. Nothing to do for most stores."""
+        return None
+
     def root_exists(self) -> bool:
         """Whether the root's folder or bucket exists (checked, never created), so that a
         typo in a root can be told apart from an empty store."""

@@ -737,6 +737,12 @@ class Run:
         if self._finished:
             return
         try:
+            self._finish(exit_code)
+        finally:
+            self._store.close()  # (init(store_process=True): its child process)
+
+    def _finish(self, exit_code: int | None) -> None:
+        try:
             self._commit_partial()
         finally:
             self._finished = True

@@ -11,11 +11,13 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tablelog.errors import RunError
+from tablelog.errors import RunError, StoreUnavailableError
 from tablelog.format import paths
 from tablelog.format.chain import TableRef, latest_version, write_format
 from tablelog.format.runinfo import RunInfo, encode_run_info, read_run_info
+from tablelog.objects.fsspec_store import FsspecStore
 from tablelog.objects.open import open_store
+from tablelog.objects.process import ProcessStore
 from tablelog.objects.store import Store
 from tablelog.writer.config import as_mapping
 from tablelog.writer.disabled import DisabledRun
@@ -48,6 +50,7 @@ def init(
     compact_at: int | None = None,
     keep_logged_rows: bool = False,
     shard: str | bool | None = None,
+    store_process: bool = False,
     # W&B's keyword arguments (#17): tags, notes, group and job_type are kept in
     # run.json; mode is honoured; the rest steer W&B's service and are ignored.
     entity: str | None = None,
@@ -121,6 +124,13 @@ def init(
         ``SLURM_NTASKS``, ``OMPI_COMM_WORLD_RANK``/``_SIZE``) or ``$TABLELOG_SHARD``;
         otherwise none. ``False`` turns it off. A run with a shard joins an existing run
         of the same id (``resume="allow"``).
+    store_process:
+        On S3 and other network stores, send this run's requests from a child process
+        (``tablelog.objects.process``), so that the S3 client's Python (about 1.5 ms
+        of CPU per request) does not hold the GIL in this one: ``run.log`` then waits
+        less when the commit thread is busy (docs/speed.md, "run.log latency"). Costs
+        a process start (0.3-0.6 s) at ``init`` and a pipe hop per request; ignored
+        for local folders and ``memory://``.
     tags, notes, group, job_type:
         As in W&B; kept in ``run.json`` and read back by :func:`tablelog.runs`.
     mode:
@@ -179,6 +189,11 @@ def init(
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise RunError(f"{arg} must be a whole number >= {least}, got {value!r}")
     store = open_store(root, storage_options=storage_options)
+    if store_process and isinstance(store, FsspecStore) and store.remote:
+        try:
+            store = ProcessStore(store)
+        except StoreUnavailableError as e:
+            log.warning("tablelog: store_process=True: %s; the run sends its requests itself", e)
     key = paths.run_json_key(project, run_id)
     now = time.time()
     info = RunInfo(

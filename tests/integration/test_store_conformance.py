@@ -13,7 +13,7 @@ import dataclasses
 import hashlib
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -22,6 +22,7 @@ import pytest
 from tablelog.errors import NotFoundError, NotSupportedError, UnsafeStoreError
 from tablelog.objects import open_store
 from tablelog.objects.fsspec_store import FsspecStore
+from tablelog.objects.process import ProcessStore
 from tablelog.objects.store import Capabilities, Store
 
 _counter = itertools.count()
@@ -33,6 +34,11 @@ STORES = [
     pytest.param("moto", marks=pytest.mark.s3),
     pytest.param("seaweedfs", marks=pytest.mark.s3),
     pytest.param("localstack", marks=[pytest.mark.s3, pytest.mark.localstack]),
+    # SeaweedFS through init(store_process=True)'s store: every call in a child process;
+    # and the same store closed, its calls back in this process (after finish(), or
+    # when the child is gone).
+    pytest.param("seaweedfs-process", marks=pytest.mark.s3),
+    pytest.param("seaweedfs-process-closed", marks=pytest.mark.s3),
 ]
 
 #: What each store must declare (a change of these is a change of the contract).
@@ -48,7 +54,13 @@ EXPECTED = {
             mtime=True,
             parallel_uploads=True,
         )
-        for s3 in ("moto", "seaweedfs", "localstack")
+        for s3 in (
+            "moto",
+            "seaweedfs",
+            "localstack",
+            "seaweedfs-process",
+            "seaweedfs-process-closed",
+        )
     },
 }
 
@@ -57,12 +69,22 @@ class TestStoreConformance:
     """The contract of :class:`tablelog.objects.store.Store`, for each backend."""
 
     @pytest.fixture(params=STORES)
-    def store(self, request: pytest.FixtureRequest, make_root: Callable[[str], Any]) -> Store:
+    def store(
+        self, request: pytest.FixtureRequest, make_root: Callable[[str], Any]
+    ) -> Iterator[Store]:
         self.kind = request.param
         if self.kind == "fsspec-memory":
-            return FsspecStore(f"memory://conformance-{next(_counter)}")
-        where = make_root(self.kind)
-        return open_store(where.root, storage_options=where.storage_options)
+            yield FsspecStore(f"memory://conformance-{next(_counter)}")
+            return
+        where = make_root(self.kind.split("-")[0])
+        store = open_store(where.root, storage_options=where.storage_options)
+        if "-process" in self.kind:
+            assert isinstance(store, FsspecStore)
+            store = ProcessStore(store)
+            if self.kind.endswith("-closed"):
+                store.close()
+        yield store
+        store.close()
 
     # -- capabilities ----------------------------------------------------------
 
