@@ -13,6 +13,9 @@ median and the spread (min-max) across repeats, and the ratio of medians to the 
 
 * the loop, incl. ``finish()``;
 * ``run.log`` p50 and p99 (the commit thread busy beside it);
+  ``--store-process`` adds format 2 with ``init(store_process=True)``, whose requests
+  go from a child process (``tablelog.objects.process``), interleaved with the others
+  (``init`` is outside the loop's time, for every variant: so is the child's start);
 * bytes on disk (local only: objects, manifests and segments of the run vs the floor's
   files);
 * a cold read of the latest version and of the table as of step 500 vs
@@ -47,6 +50,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from servers import start_seaweedfs
 
 READS = 3
+#: What each repeat runs after the floor: format 1, format 2, and (``--store-process``)
+#: format 2 with ``init(store_process=True)``.
+VARIANTS = ("f1", "f2", "f2p")
+VARIANT_NAMES = {"f1": "format 1", "f2": "format 2", "f2p": "format 2, store process"}
 
 
 def _format(version: int) -> None:
@@ -85,6 +92,11 @@ def main() -> None:
     ap.add_argument(
         "--history", type=int, default=0, help="also N steps, flush per 100: last 100 vs first"
     )
+    ap.add_argument(
+        "--store-process",
+        action="store_true",
+        help="also format 2 with init(store_process=True) (its requests from a child process)",
+    )
     args = ap.parse_args()
     base = Path(tempfile.mkdtemp(prefix="tablelog-bench-group-", dir=args.root))
     server = None if args.store == "local" else start_seaweedfs(base / "weed")
@@ -105,20 +117,21 @@ def main() -> None:
             add("floor p99", np.percentile(fper, 99))
             if server is None:
                 add("floor bytes", dir_bytes(base / "data" / f"floor-{i}"))
-            for fv in (1, 2):
+            for variant in VARIANTS[: 3 if args.store_process else 2]:
+                fv = 1 if variant == "f1" else 2
                 _format(fv)
-                name = f"f{fv}-{i}"
-                r = log_loop(store, name, steps)
-                add(f"f{fv} total", r["total"])
-                add(f"f{fv} p50", np.percentile(r["per"], 50))
-                add(f"f{fv} p99", np.percentile(r["per"], 99))
+                name = f"{variant}-{i}"
+                r = log_loop(store, name, steps, store_process=variant == "f2p")
+                add(f"{variant} total", r["total"])
+                add(f"{variant} p50", np.percentile(r["per"], 50))
+                add(f"{variant} p99", np.percentile(r["per"], 99))
                 versions = tablelog.history(r["path"], **store.kw(name)).height
-                add(f"f{fv} versions", versions)
+                add(f"{variant} versions", versions)
                 if server is None:
-                    add(f"f{fv} bytes", dir_bytes(base / "data" / name))
+                    add(f"{variant} bytes", dir_bytes(base / "data" / name))
 
-                def add_read(key: str, value: float, fv: int = fv) -> None:
-                    add(key if key.startswith("floor") else f"f{fv} {key}", value)
+                def add_read(key: str, value: float, variant: str = variant) -> None:
+                    add(key if key.startswith("floor") else f"{variant} {key}", value)
 
                 _reads(store, name, r["path"], files, at, add_read)
             _format(1)
@@ -154,15 +167,13 @@ def main() -> None:
         rows_out.insert(3, ("bytes on disk", "bytes", "floor bytes", "B"))
     print(f"{args.steps:,} steps x {PER_STEP} rows on {store.name}, {args.repeats} repeats "
           "(median (min-max)); ratios are medians over the floor's")  # fmt: skip
-    print("| row | floor | format 1 | ratio | format 2 | ratio |")
-    print("|---|---:|---:|---:|---:|---:|")
+    shown = [v for v in VARIANTS if f"{v} total" in got]
+    print("| row | floor | " + " | ".join(f"{VARIANT_NAMES[v]} | ratio" for v in shown) + " |")
+    print("|---|---:|" + "---:|---:|" * len(shown))
     for label, key, floor, unit in rows_out:
-        print(
-            f"| {label} | {cell(floor, unit)} | {cell('f1 ' + key, unit)} | "
-            f"{ratio('f1 ' + key, floor)} | {cell('f2 ' + key, unit)} | "
-            f"{ratio('f2 ' + key, floor)} |"
-        )
-    print(f"| versions | - | {cell('f1 versions', 'n')} | | {cell('f2 versions', 'n')} | |")
+        cells = [f"{cell(f'{v} {key}', unit)} | {ratio(f'{v} {key}', floor)}" for v in shown]
+        print(f"| {label} | {cell(floor, unit)} | " + " | ".join(cells) + " |")
+    print("| versions | - | " + " | ".join(f"{cell(f'{v} versions', 'n')} |" for v in shown) + " |")
     for fv, r in history:
         if "wall" in r.name or "CPU" in r.name:
             print(

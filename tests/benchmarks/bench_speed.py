@@ -146,10 +146,15 @@ def chunks(rows: list[tuple[Any, ...]], n: int) -> list[list[tuple[Any, ...]]]:
 
 
 def log_loop(
-    store: Store, name: str, steps: list[list[tuple[Any, ...]]], flush: bool = False
+    store: Store,
+    name: str,
+    steps: list[list[tuple[Any, ...]]],
+    flush: bool = False,
+    **init_kw: Any,
 ) -> dict[str, Any]:
-    """Log one INCREMENTAL step per chunk; ``run.flush()`` after each block of 100 if asked."""
-    run = tablelog.init(project="bench", **store.kw(name))
+    """Log one INCREMENTAL step per chunk; ``run.flush()`` after each block of 100 if
+    asked. ``init_kw`` go to ``tablelog.init`` (not timed: the total starts after it)."""
+    run = tablelog.init(project="bench", **store.kw(name), **init_kw)
     table = tablelog.Table(columns=COLUMNS, log_mode="INCREMENTAL")
     per, blocks, cpu_blocks = [], [], []
     t0 = tb = time.perf_counter()
