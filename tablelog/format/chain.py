@@ -9,7 +9,13 @@ import time
 from collections.abc import Mapping
 
 from tablelog.caches import LRU, NEWEST_TABLES, STATE_FRAGMENTS
-from tablelog.errors import FormatError, InvalidArgumentError, NotFoundError, StoreError
+from tablelog.errors import (
+    FormatError,
+    InvalidArgumentError,
+    NotFoundError,
+    NotSupportedError,
+    StoreError,
+)
 from tablelog.format import paths
 from tablelog.format.hint import MAX_COPY_BYTES, Hint, read_hint, write_hint
 from tablelog.format.manifest import (
@@ -214,8 +220,8 @@ def _check_hint_object(ref: TableRef) -> tuple[int, int]:
     n = hint.version
     try:
         before, got, after = _around(ref, hint, list_them=near)
-    except (StoreError, OSError):  # the search asks again, and reports what is wrong
-        return -1, -1
+    except (StoreError, OSError, NotSupportedError):  # the search asks again, and
+        return -1, -1  # reports what is wrong
     if got is None or (n > 0 and before is None):  # beyond the end, or past a gap
         return -1, -1
     url = ref.version_url(n)
@@ -286,6 +292,7 @@ def _listed_around(ref: TableRef, n: int) -> dict[int, str] | None:
     )
     last = entries[-1][0] if entries else ""
     listed = {names[key]: etag for key, etag in entries if key in names}
+    more = more or len(entries) >= len(names)  # (a full page may not say it is cut)
     if more and any(v not in listed and key > last for key, v in names.items()):
         return None
     return listed

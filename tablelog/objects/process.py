@@ -5,17 +5,19 @@ s3fs runs each request's Python (botocore's signing, hooks and reply parsing: ab
 holding the GIL. A training loop whose ``run.log`` lets the GIL go for a moment then
 waits for that Python to finish first (docs/speed.md, "run.log latency"). Here the
 same :class:`FsspecStore` runs in a child process, with a GIL of its own; this process
-only pickles each call and its answer through a pipe.
+only pickles each call and its answer through a pair of pipes.
 
 Every call keeps its meaning: the child runs the very method of the same store class,
 with the caller's deadline (``tablelog.objects.deadline``) carried over as the time
-left, and its errors (tablelog's own, already translated there) come back as they were
-raised. If the child is gone (killed, or the pipe broken), calls in flight fail with
-:class:`StoreUnavailableError` (the callers' retries apply) and later calls run in this
-process, as without the option. A forked copy of this process (a data loader's workers)
-also runs its calls in-process: it must not share the parent's pipe.
+left, and its errors (tablelog's own, already translated there) come back with their
+class. When the child is gone (killed, or its pipe broken) or the store is closed,
+calls run in this process, as without the option; a call that was in flight is run
+again here, except a create-if-absent that may have landed, which fails as
+:class:`StoreUnavailableError` (the commit protocol reads the manifest back). A forked
+copy of this process (a data loader's workers) opens its own in-process store.
 
-The child is ``python -m tablelog.objects.process``; it exits when its input closes:
+The child is ``python -P -c <bootstrap>``, importing this module; it answers on a pipe
+of its own (not stdout, where a library may print) and exits when its input ends:
 :meth:`ProcessStore.close` (``run.finish()``), or this process ending.
 """
 
@@ -27,6 +29,8 @@ import itertools
 import logging
 import os
 import pickle
+import queue
+import select
 import struct
 import subprocess
 import sys
@@ -45,16 +49,25 @@ from tablelog.objects.store import Store
 log = logging.getLogger("tablelog")
 
 _HEADER = struct.Struct("<Q")
+#: The child's first answer: it started, and the pipe carries this protocol.
+_READY = ("tablelog store process", 1)
+#: Seconds a child may take to import and answer (a cold start on a loaded machine).
+START_TIMEOUT_S = 60.0
 #: Requests the child runs at once (the commit thread's parallel uploads, a reader).
 _CHILD_THREADS = 16
+#: The one call that must not be sent twice: a second create-if-absent of an object
+#: the first one created answers False.
+_NOT_AGAIN = frozenset({"put_if_absent"})
+#: The child's command: its answers go to the descriptor in argv[2], never stdout.
+_BOOTSTRAP = (
+    "import sys; p = sys.argv[1]; p in sys.path or sys.path.append(p); "
+    "from tablelog.objects.process import main; main(int(sys.argv[2]))"
+)
 
 
-def _send(stream: IO[bytes], message: Any, lock: threading.Lock) -> None:
+def _frame(message: Any) -> bytes:
     data = pickle.dumps(message, protocol=5)
-    with lock:
-        stream.write(_HEADER.pack(len(data)))
-        stream.write(data)
-        stream.flush()
+    return _HEADER.pack(len(data)) + data
 
 
 def _receive(stream: IO[bytes]) -> Any:
@@ -69,6 +82,14 @@ def _receive(stream: IO[bytes]) -> Any:
     return pickle.loads(data)
 
 
+class _Gone(Exception):
+    """(Internal) the child ended before answering; ``sent``: the request reached it."""
+
+    def __init__(self, sent: bool) -> None:
+        super().__init__(sent)
+        self.sent = sent
+
+
 class ProcessStore(Store):
     """``inner``'s requests, run by a child process (module docstring)."""
 
@@ -79,45 +100,53 @@ class ProcessStore(Store):
         self.remote = inner.remote
         self.request_timeout = inner.request_timeout
         self._pid = os.getpid()
-        self._write_lock = threading.Lock()
+        self._forked: FsspecStore | None = None
         self._pending: dict[int, Future[Any]] = {}
+        self._sent: set[int] = set()
         self._ids = itertools.count()
-        #: Why the child is gone (the reader saw its answers end), and whether this
-        #: store was closed: either way, calls run in this process.
+        #: Why the child is gone (its answers ended), and whether this store was
+        #: closed: either way, calls run in this process.
         self._gone: str | None = None
         self._closed = False
-        # The child imports this very tablelog, wherever it was imported from.
+        #: Frames for the writer thread (None: close the child's input). A queue, so
+        #: that a signal handler's call never waits on a lock its thread holds.
+        self._outbox: queue.SimpleQueue[tuple[int, bytes] | None] = queue.SimpleQueue()
+        answers_r, answers_w = os.pipe()
         package_dir = str(Path(__file__).resolve().parents[2])
-        path = os.environ.get("PYTHONPATH")
-        env = {**os.environ, "PYTHONPATH": package_dir + (os.pathsep + path if path else "")}
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "tablelog.objects.process"],
+                [sys.executable, "-P", "-c", _BOOTSTRAP, package_dir, str(answers_w)],
                 stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                env=env,
+                stdout=subprocess.DEVNULL,
+                pass_fds=(answers_w,),
                 start_new_session=True,  # (a Ctrl-C meant for this process is not its)
             )
         except OSError as e:
+            os.close(answers_r)
             raise StoreUnavailableError(f"{self.url}: no store process: {e}") from e
-        assert self._proc.stdin is not None and self._proc.stdout is not None
-        self._stdin, self._stdout = self._proc.stdin, self._proc.stdout
+        finally:
+            os.close(answers_w)
+        assert self._proc.stdin is not None
+        self._stdin = self._proc.stdin
+        self._answers = os.fdopen(answers_r, "rb")
         try:
             # (The options travel through the pipe, never the command line: they may
             # hold keys.)
-            _send(self._stdin, (inner.url, dict(inner.options)), self._write_lock)
-            ready = _receive(self._stdout)
-        except OSError as e:
+            self._stdin.write(_frame((inner.url, dict(inner.options))))
+            self._stdin.flush()
+            ready: Any = "no answer in time"
+            if select.select([self._answers], [], [], START_TIMEOUT_S)[0]:
+                ready = _receive(self._answers)
+        except Exception as e:  # options that do not pickle, a broken pipe, garbage
             ready = e
-        if ready != "ready":
+        if ready != _READY:
             self._proc.kill()
             self._stdin.close()
-            self._stdout.close()
+            self._answers.close()
             self._proc.wait()
             raise StoreUnavailableError(f"{self.url}: the store process did not start ({ready!r})")
-        threading.Thread(
-            target=self._read_answers, name="tablelog-store-process", daemon=True
-        ).start()
+        for target, name in ((self._read_answers, "answers"), (self._write_requests, "requests")):
+            threading.Thread(target=target, name=f"tablelog-store-{name}", daemon=True).start()
 
     def __repr__(self) -> str:
         return f"ProcessStore({self.url!r}, pid {self._proc.pid})"
@@ -125,31 +154,33 @@ class ProcessStore(Store):
     def close(self) -> None:
         """Let the child finish what it was asked and exit; later calls run in this
         process (idempotent)."""
-        self._closed = True
-        with self._write_lock, contextlib.suppress(OSError):
-            self._stdin.close()
+        if os.getpid() == self._pid and not self._closed:
+            self._closed = True
+            self._outbox.put(None)
 
     # ------------------------------------------------------------------ plumbing
 
+    def _write_requests(self) -> None:
+        while (item := self._outbox.get()) is not None:
+            rid, frame = item
+            try:
+                self._stdin.write(frame)
+                self._stdin.flush()
+            except (OSError, ValueError):  # the child is gone: its reader says so
+                break
+            self._sent.add(rid)
+        with contextlib.suppress(OSError):
+            self._stdin.close()
+
     def _read_answers(self) -> None:
+        why = "it exited"
         while True:
             try:
-                answer = _receive(self._stdout)
+                answer = _receive(self._answers)
             except Exception as e:  # (an answer that does not unpickle)
                 answer, why = None, f"an answer could not be read: {e!r}"
-            else:
-                why = "it exited"
             if answer is None:
-                self._gone = why
-                self._stdout.close()
-                if why != "it exited":
-                    self._proc.kill()
-                self._proc.wait()
-                for rid in list(self._pending):
-                    fut = self._pending.pop(rid, None)
-                    if fut is not None:
-                        fut.set_exception(self._unavailable())
-                return
+                break
             rid, ok, value = answer
             fut = self._pending.pop(rid, None)
             if fut is not None:
@@ -157,30 +188,47 @@ class ProcessStore(Store):
                     fut.set_result(value)
                 else:
                     fut.set_exception(value)
+        self._gone = "closed" if self._closed and why == "it exited" else why
+        self._answers.close()
+        self._outbox.put(None)  # (the writer stops, if it has not)
+        if why != "it exited":
+            self._proc.kill()
+        self._proc.wait()
+        for rid in builtins.list(self._pending):
+            fut = self._pending.pop(rid, None)
+            if fut is not None:
+                fut.set_exception(_Gone(rid in self._sent))
 
-    def _unavailable(self) -> StoreUnavailableError:
-        return StoreUnavailableError(
-            f"{self.url}: the store process (pid {self._proc.pid}) is gone "
-            f"({self._gone}); later calls run in this process"
-        )
+    def _here(self) -> Store:
+        """The store for calls run in this process: a fork gets one of its own (the
+        parent's s3fs client does not survive a fork)."""
+        if os.getpid() == self._pid:
+            return self._inner
+        if self._forked is None:
+            self._forked = FsspecStore(self._inner.url, self._inner.options)
+        return self._forked
 
     def _call(self, name: str, *args: Any) -> Any:
         if self._closed or self._gone is not None or os.getpid() != self._pid:
-            return _invoke(self._inner, name, args)
+            return _invoke(self._here(), name, args)
         at = deadline.current()
         left = None if at is None else at - time.monotonic()
         rid = next(self._ids)
+        frame = _frame((rid, name, args, left))  # (may raise: nothing was sent)
         fut: Future[Any] = Future()
         self._pending[rid] = fut
-        try:
-            _send(self._stdin, (rid, name, args, left), self._write_lock)
-        except (OSError, ValueError):  # the pipe is broken or closed
-            self._pending.pop(rid, None)
-            self._gone = self._gone or "its pipe is closed"
-            raise self._unavailable() from None
+        self._outbox.put((rid, frame))
         if self._gone is not None and self._pending.pop(rid, None) is not None:
-            raise self._unavailable()  # (gone before the reader could fail it)
-        return fut.result()
+            fut.set_exception(_Gone(rid in self._sent))  # (gone before the reader saw it)
+        try:
+            return fut.result()
+        except _Gone as e:
+            if e.sent and name in _NOT_AGAIN:
+                raise StoreUnavailableError(
+                    f"{self.url}: the store process (pid {self._proc.pid}) ended during "
+                    f"{name} ({self._gone}); later calls run in this process"
+                ) from None
+            return _invoke(self._here(), name, args)
 
     # ------------------------------------------------------------ the contract
 
@@ -265,19 +313,26 @@ def _invoke(store: Store, name: str, args: tuple[Any, ...]) -> Any:
     return call(store, *args) if call is not None else getattr(store, name)(*args)
 
 
-def serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
-    """The child: open the store it is sent, then run calls until ``stdin`` ends."""
+def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
+    """The child: open the store it is sent, then run calls until ``requests`` ends."""
     lock = threading.Lock()
-    first = _receive(stdin)
+
+    def send(message: Any) -> None:
+        frame = _frame(message)
+        with lock:
+            answers.write(frame)
+            answers.flush()
+
+    first = _receive(requests)
     if first is None:
         return
     url, options = first
     try:
         store = FsspecStore(url, options)
     except Exception as e:
-        _send(stdout, e, lock)
+        send(repr(e))
         return
-    _send(stdout, "ready", lock)
+    send(_READY)
 
     def run(rid: int, name: str, args: tuple[Any, ...], left: float | None) -> None:
         try:
@@ -288,24 +343,20 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
                     answer = (rid, True, _invoke(store, name, args))
         except Exception as e:
             answer = (rid, False, e)
+        except BaseException as e:  # (every request is answered: the caller waits)
+            stop = StoreUnavailableError(f"{url}: {name} stopped in the store process: {e!r}")
+            answer = (rid, False, stop)
         try:
-            _send(stdout, answer, lock)
+            send(answer)
         except Exception as e:  # an answer that does not pickle: say what it was
-            error = StoreUnavailableError(f"{url}: {name} failed: {answer[2]!r} ({e!r})")
-            _send(stdout, (rid, False, error), lock)
+            send((rid, False, StoreUnavailableError(f"{url}: {name}: {answer[2]!r} ({e!r})")))
 
     with ThreadPoolExecutor(_CHILD_THREADS, thread_name_prefix="tablelog-store") as pool:
-        while (request := _receive(stdin)) is not None:
+        while (request := _receive(requests)) is not None:
             pool.submit(run, *request)
 
 
-def main() -> None:
-    """Answers go to a copy of the original stdout; anything a library prints goes to
-    stderr instead of into the answers."""
-    answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    serve(sys.stdin.buffer, answers)
-
-
-if __name__ == "__main__":
-    main()
+def main(answers_fd: int) -> None:
+    """The child's entry point (``_BOOTSTRAP``)."""
+    with os.fdopen(answers_fd, "wb") as answers:
+        serve(sys.stdin.buffer, answers)

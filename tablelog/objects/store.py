@@ -113,8 +113,10 @@ class Store(abc.ABC):
         stripped, lower case; "" if none). For a plain PUT, S3 look-alikes make it the
         hex MD5 of the object's bytes; not with some server-side encryption (SSE-KMS)
         or for multipart uploads, so a caller may take a match, never a mismatch, to
-        mean anything."""
-        raise self._unsupported("an ordered listing (list_page_etags)")
+        mean anything. By default: :meth:`list_page`'s keys, each with "" (so a store
+        that only lists keys still answers)."""
+        keys, more = self.list_page(prefix, start_after=start_after, max_keys=max_keys)
+        return [(key, "") for key in keys], more
 
     def get_range(self, key: str, start: int, end: int) -> bytes:
         """Bytes ``start`` to ``end - 1`` of ``key`` (fewer if the object is shorter);

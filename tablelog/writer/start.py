@@ -188,13 +188,6 @@ def init(
     for arg, value, least in (("queue_size", queue_size, 1), ("queue_bytes", queue_bytes, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise RunError(f"{arg} must be a whole number >= {least}, got {value!r}")
-    store = open_store(root, storage_options=storage_options)
-    if store_process and isinstance(store, FsspecStore) and store.remote:
-        try:
-            store = ProcessStore(store)
-        except StoreUnavailableError as e:
-            log.warning("tablelog: store_process=True: %s; the run sends its requests itself", e)
-    key = paths.run_json_key(project, run_id)
     now = time.time()
     info = RunInfo(
         project=project,
@@ -217,6 +210,30 @@ def init(
         "storage_options": storage_options,
         "allow_val_change": bool(allow_val_change),
     }
+    store = open_store(root, storage_options=storage_options)
+    if store_process and not offline and isinstance(store, FsspecStore) and store.remote:
+        try:
+            store = ProcessStore(store)
+        except StoreUnavailableError as e:
+            log.warning("tablelog: store_process=True: %s; the run sends its requests itself", e)
+    try:
+        return _open(store, info, offline, resume, config, options)
+    except BaseException:
+        store.close()  # (a ProcessStore's child: no run holds it)
+        raise
+
+
+def _open(
+    store: Store,
+    info: RunInfo,
+    offline: bool,
+    resume: str | None,
+    config: Mapping[str, Any] | None,
+    options: dict[str, Any],
+) -> Run:
+    """The run ``info`` names: new, resumed or offline (``init``'s last step)."""
+    project, run_id = info.project, info.run_id
+    key = paths.run_json_key(project, run_id)
     if offline:
         return Run(store=store, info=info, resumed=False, offline=True, **options)
     if resume == "must":

@@ -139,3 +139,46 @@ def test_a_store_process_that_cannot_start_leaves_the_run_in_process(
     _log(run, range(3))
     run.finish()
     assert seaweedfs_where.scan(f"p/{run.id}/t").collect().height == 3
+
+
+def _proc_store(where: Where) -> ProcessStore:
+    inner = open_store(where.root, storage_options=where.storage_options)
+    assert isinstance(inner, FsspecStore)
+    return ProcessStore(inner)
+
+
+def test_what_the_child_prints_never_reaches_its_answers(
+    seaweedfs_where: Where, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The child answers on a pipe of its own: a library printing at start-up (here a
+    sitecustomize) or later does not corrupt the answers."""
+    (tmp_path / "sitecustomize.py").write_text("print('hello from sitecustomize' * 100)\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    store = _proc_store(seaweedfs_where)
+    try:
+        store.put("k", b"v")
+        assert store.get("k") == b"v"
+    finally:
+        store.close()
+
+
+def test_a_forked_copy_opens_its_own_store(seaweedfs_where: Where) -> None:
+    """A fork (a data loader's worker) must not write into its parent's pipe, nor use
+    the parent's s3fs client: its calls run in-process on a store of its own."""
+    store = _proc_store(seaweedfs_where)
+    try:
+        store.put("k", b"v")
+        pid = os.fork()
+        if pid == 0:  # the fork: report through the exit code only
+            ok = False
+            try:
+                store.put("from-fork", b"f")
+                ok = store.get("k") == b"v" and store._forked is not None
+            finally:
+                os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert store.get("from-fork") == b"f"  # (and the parent's child still answers)
+        assert store._gone is None
+    finally:
+        store.close()

@@ -80,3 +80,29 @@ def test_copies_that_do_not_fit_are_left_out_older_first() -> None:
     write_hint(store, "h", 9, {8: b"{}", 9: b"[]"})
     hint = parse_hint(store.get("h"))
     assert hint is not None and dict(hint.copies) == {8: b"{}", 9: b"[]"}
+
+
+def test_a_store_that_lists_only_keys_still_checks_hints_with_copies() -> None:
+    """A Store declaring ordered listing with only ``list_page`` (no ETags): the hint's
+    copies are never taken (no ETag matches), and the check still finds the version."""
+    import dataclasses
+
+    from tablelog.format.chain import STATES, TableRef, latest_version
+    from tablelog.format.hint import encode_hint
+
+    class Listing(MemoryStore):
+        capabilities = dataclasses.replace(MemoryStore.capabilities, ordered_listing=True)
+
+        def list_page(
+            self, prefix: str, *, start_after: str | None = None, max_keys: int = 1000
+        ) -> tuple[list[str], bool]:
+            keys = sorted(k for k in self.list(prefix) if start_after is None or k > start_after)
+            return keys[:max_keys], len(keys) > max_keys
+
+    store = Listing("memory://listing")
+    ref = TableRef(store, "p", "r", "t")
+    for v in range(3):
+        store.put(ref.version_key(v), b"{}")
+    store.put(ref.hint_key, encode_hint(2, {1: b"{}", 2: b"{}"}))
+    STATES.clear()
+    assert latest_version(ref) == 2  # (the manifests do not parse: the search decides)
