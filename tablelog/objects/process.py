@@ -102,6 +102,8 @@ class ProcessStore(Store):
         self._pid = os.getpid()
         self._forked: FsspecStore | None = None
         self._pending: dict[int, Future[Any]] = {}
+        #: Requests handed to the pipe and not answered yet (they may have reached
+        #: the child: a create-if-absent among them is not run again in-process).
         self._sent: set[int] = set()
         self._ids = itertools.count()
         #: Why the child is gone (its answers ended), and whether this store was
@@ -163,12 +165,12 @@ class ProcessStore(Store):
     def _write_requests(self) -> None:
         while (item := self._outbox.get()) is not None:
             rid, frame = item
+            self._sent.add(rid)  # (before the write: its answer may come at once)
             try:
                 self._stdin.write(frame)
                 self._stdin.flush()
             except (OSError, ValueError):  # the child is gone: its reader says so
                 break
-            self._sent.add(rid)
         with contextlib.suppress(OSError):
             self._stdin.close()
 
@@ -182,6 +184,7 @@ class ProcessStore(Store):
             if answer is None:
                 break
             rid, ok, value = answer
+            self._sent.discard(rid)
             fut = self._pending.pop(rid, None)
             if fut is not None:
                 if ok:

@@ -98,6 +98,7 @@ def test_errors_and_deadlines_cross_the_pipe(seaweedfs_where: Where, seaweedfs_s
             proxy.reset()
             assert store.get("k") == b"v"  # (the store's own retry)
             assert [r.status for r in proxy.snapshot()] == [503, 200]
+            assert not store._sent and not store._pending  # (nothing kept per request)
             proxy.clear_rules()
             bad = FsspecStore(inner.url, {**opts, "secret": "not-the-secret"})
             refused = ProcessStore(bad)
