@@ -143,7 +143,8 @@ class ProcessStore(Store):
             ready = e
         if ready != _READY:
             self._proc.kill()
-            self._stdin.close()
+            with contextlib.suppress(OSError):  # (a child that died: a broken pipe)
+                self._stdin.close()
             self._answers.close()
             self._proc.wait()
             raise StoreUnavailableError(f"{self.url}: the store process did not start ({ready!r})")

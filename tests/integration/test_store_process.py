@@ -129,14 +129,23 @@ def test_a_child_that_dies_costs_no_log(seaweedfs_where: Where) -> None:
     assert store._gone is not None and store._proc.returncode == -signal.SIGKILL
 
 
+@pytest.mark.parametrize(
+    ("executable", "said"),
+    [("/nonexistent/python", "no store process"), ("/bin/false", "did not start")],
+)
 def test_a_store_process_that_cannot_start_leaves_the_run_in_process(
-    seaweedfs_where: Where, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    seaweedfs_where: Where,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    executable: str,
+    said: str,
 ) -> None:
-    monkeypatch.setattr(sys, "executable", "/nonexistent/python")
+    """No interpreter at all, or a child that exits at once (an import that fails)."""
+    monkeypatch.setattr(sys, "executable", executable)
     with caplog.at_level(logging.WARNING, logger="tablelog"):
         run = seaweedfs_where.init(store_process=True)
     assert isinstance(run._store, FsspecStore)
-    assert "store_process=True" in caplog.text and "no store process" in caplog.text
+    assert "store_process=True" in caplog.text and said in caplog.text
     _log(run, range(3))
     run.finish()
     assert seaweedfs_where.scan(f"p/{run.id}/t").collect().height == 3
