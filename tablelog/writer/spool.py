@@ -204,26 +204,12 @@ class Spool:
             except FileNotFoundError:
                 continue  # pushed meanwhile by another process
             stem = path.with_name(path.name.removesuffix(".job.json"))
-            job = LogJob(
-                key=doc["key"],
-                mode=doc["mode"],
-                step=doc["step"],
-                separate=doc["separate"],
-                schema=tuple(Column(**c) for c in doc["schema"]),
-                replace=doc["replace"],
-                rows=_read_table(stem.with_suffix(".rows.arrow")) if doc["rows"] else None,
-                first_row=doc["first_row"],
-                new_columns=(
-                    _read_table(stem.with_suffix(".cols.arrow")) if doc["new_columns"] else None
-                ),
-                log_id=doc["log_id"],
-                # (spooled before logs had a time: when the entry was written)
-                time=float(doc.get("time") or path.stat().st_mtime),
-                source=(str(doc["source"][0]), int(doc["source"][1]))
-                if doc.get("source")
-                else None,
-                blobs=_read_blobs(stem.with_suffix(".media"), doc.get("media", [])),
-            )
+            try:
+                job = self._job(doc, stem, path)
+            except FileNotFoundError:
+                if path.exists():
+                    raise  # a damaged entry: its rows are missing, say so
+                continue  # pushed meanwhile by another process (remove(): job.json first)
             yield Entry(
                 seq=int(stem.name),
                 root=doc["root"],
@@ -235,6 +221,28 @@ class Spool:
                 table_key=doc.get("table_key") or doc["key"],
                 path=path,
             )
+
+    @staticmethod
+    def _job(doc: dict[str, Any], stem: Path, path: Path) -> LogJob:
+        """The log an entry holds (its rows read from the files beside ``path``)."""
+        return LogJob(
+            key=doc["key"],
+            mode=doc["mode"],
+            step=doc["step"],
+            separate=doc["separate"],
+            schema=tuple(Column(**c) for c in doc["schema"]),
+            replace=doc["replace"],
+            rows=_read_table(stem.with_suffix(".rows.arrow")) if doc["rows"] else None,
+            first_row=doc["first_row"],
+            new_columns=(
+                _read_table(stem.with_suffix(".cols.arrow")) if doc["new_columns"] else None
+            ),
+            log_id=doc["log_id"],
+            # (spooled before logs had a time: when the entry was written)
+            time=float(doc.get("time") or path.stat().st_mtime),
+            source=(str(doc["source"][0]), int(doc["source"][1])) if doc.get("source") else None,
+            blobs=_read_blobs(stem.with_suffix(".media"), doc.get("media", [])),
+        )
 
     def remove(self, entry: Entry) -> None:
         reset, pending = self._pending.get(entry.table_key, (False, []))

@@ -202,3 +202,15 @@ def _each_log_once(local: Any, n: int) -> None:
     assert incs["increment"].to_list() == list(range(n))
     assert incs["log_id"].n_unique() == n and incs["rows"].to_list() == [1] * n
     assert tablelog.verify(**local.kw(), deep=True).ok
+
+
+def test_an_entry_missing_its_rows_is_reported_not_skipped(local: Any, tmp_path: Path) -> None:
+    """A sync skips an entry whose files vanish only when its job.json went first (another
+    pusher removed it); rows missing beside a job.json that is still there are damage."""
+    folder = tmp_path / "spool"
+    _incremental_spool(local, folder, 3)
+    rows = sorted(folder.rglob("*.rows.arrow"))[0]
+    rows.unlink()
+    with pytest.raises(FileNotFoundError, match=r"rows\.arrow"):
+        tablelog.sync(folder)
+    assert rows.with_name(rows.name.replace(".rows.arrow", ".job.json")).exists()
