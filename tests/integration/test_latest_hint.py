@@ -202,12 +202,6 @@ def near(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(chain, "NEAR_STORE_S", math.inf)
 
 
-@pytest.fixture
-def far(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Readers take every store for a far one: the hint check fetches manifests."""
-    monkeypatch.setattr(chain, "NEAR_STORE_S", 0.0)
-
-
 @pytest.mark.usefixtures("near")
 @pytest.mark.parametrize("forged", sorted(FORGED_COPIES))
 def test_copies_in_a_hint_cost_time_never_the_version(where: Where, forged: str) -> None:
