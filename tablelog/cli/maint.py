@@ -15,7 +15,7 @@ from tablelog.maintenance import compact as table_compact
 from tablelog.maintenance import gc as store_gc
 from tablelog.maintenance import verify as store_verify
 from tablelog.maintenance.garbage import MIN_GRACE
-from tablelog.writer.spool import FINISH_FILE, Spool, spool_root, spools
+from tablelog.writer.spool import FINISH_FILE, RUN_INFO, Spool, spool_root, spools
 from tablelog.writer.spool import sync as spool_sync
 
 
@@ -114,10 +114,21 @@ def compact(args: argparse.Namespace) -> int:
     return 0
 
 
-def _describe(spool: Spool) -> dict[str, Any]:
-    """Where a writer's spool goes, from its first entry (JSON only, no rows read)."""
-    first = min(spool.folder.glob("*.job.json"), default=spool.folder / FINISH_FILE)
-    doc = json.loads(first.read_text())
+def _describe(spool: Spool) -> dict[str, Any] | None:
+    """Where a writer's spool goes, from its first entry (JSON only, no rows read);
+    None when another ``sync`` pushed it all meanwhile (read before taking its lock)."""
+    for path in [*sorted(spool.folder.glob("*.job.json")), spool.folder / FINISH_FILE]:
+        try:
+            doc = json.loads(path.read_text())
+            break
+        except FileNotFoundError:
+            continue  # pushed by another sync since it was listed
+    else:
+        try:  # an offline run whose logs are all in: its run.json and run.root
+            doc = json.loads((spool.folder / RUN_INFO).read_text())
+            doc["root"] = (spool.folder / "run.root").read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
     return {
         "project": doc["project"],
         "run_id": doc["run_id"],
@@ -135,6 +146,8 @@ def sync(args: argparse.Namespace) -> int:
     with output.progress(not args.json) as progress:
         for spool in found:
             info = _describe(spool)
+            if info is None:
+                continue
             where = f"sync {info['project']}/{info['run_id']}"
 
             def report(_: str, done: int, total: int | None, where: str = where) -> None:
