@@ -10,10 +10,20 @@ commit thread in, and ``run.log`` waits for it to give the GIL back, so the tabl
 is built from the struct's fields (no release) rather than ``Table.from_struct_array``
 (four more). Rows this module does not recognise return None and take the general path;
 where both paths apply, they give equal Arrow (tests/unit/test_plain_rows.py).
+
+Even those four releases cost ``run.log`` its p99 on S3, where the commit thread's
+botocore holds the GIL for a millisecond and more at a time. So an INCREMENTAL log
+hands its new rows over unconverted (:meth:`PlainRows.defer`): a :class:`DeferredRows`
+that the commit thread converts, or the Table itself if it needs them first. Only rows
+whose conversion cannot fail are deferred (scalars in range, text that encodes, arrays
+of the column's exact dtype and shape): a value is refused in ``run.log`` or
+``add_data``, never in the commit thread. Arrays are copied (no GIL release for small
+ones), so that changing one after the log cannot change what was logged.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -95,6 +105,83 @@ def _check(t: pa.DataType) -> Check | None:
     return scalar_check(t) or _arrays_check(t)
 
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+#: Bytes per value in Arrow of the fixed-width scalar types (bools: a bit, counted as 1).
+_WIDTH = {INT64: 8, FLOAT64: 8, BOOL: 1}
+
+
+def _certain_bytes(t: pa.DataType, values: Sequence[Any]) -> int | None:
+    """For values that passed ``t``'s check: their Arrow bytes (an estimate for the
+    commit queue's budget), or None if ``pa.array`` could still refuse one (an int
+    beyond int64, text with a lone surrogate). No Arrow call: no GIL release."""
+    if t == STRING:
+        if not all(map(str.isascii, values)):
+            try:
+                for v in values:
+                    v.encode()
+            except UnicodeEncodeError:
+                return None
+        return sum(map(len, values)) + 4 * len(values)
+    if t == INT64 and (min(values) < _INT64_MIN or max(values) > _INT64_MAX):
+        return None
+    if pa.types.is_fixed_size_list(t):
+        return sum(int(v.nbytes) for v in values)
+    return _WIDTH[t] * len(values)
+
+
+def _as_is(table: pa.Table) -> pa.Table:
+    return table
+
+
+class DeferredRows:
+    """Rows of plain values that ``run.log`` handed over unconverted: converted to Arrow
+    once, by the first thread that asks (:meth:`table`), thread-safely. It answers
+    what the caller's thread needs without converting: rows, columns, schema, bytes."""
+
+    __slots__ = ("_lock", "_plain", "_rows", "_table", "nbytes", "num_rows")
+
+    def __init__(self, rows: list[tuple[Any, ...]], plain: PlainRows, nbytes: int) -> None:
+        self._rows: list[tuple[Any, ...]] | None = rows
+        self._plain = plain
+        self._table: pa.Table | None = None
+        self._lock = threading.Lock()
+        self.num_rows = len(rows)
+        #: An estimate of the Arrow bytes (for budgets), without converting.
+        self.nbytes = nbytes
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self._plain.fields
+
+    @property
+    def column_names(self) -> list[str]:
+        names: list[str] = self._plain.fields.names
+        return names
+
+    @property
+    def num_columns(self) -> int:
+        return len(self._plain.fields)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # (a copy of a Table holds its rows as Arrow: a lock cannot be copied)
+        return _as_is, (self.table(),)
+
+    def table(self) -> pa.Table:
+        """The rows as Arrow (converted on the first call, on the calling thread)."""
+        out = self._table
+        if out is None:
+            with self._lock:
+                out = self._table
+                if out is None:
+                    assert self._rows is not None
+                    out = self._plain.convert(self._rows)
+                    # (defer() checked every value: the conversion cannot step aside)
+                    assert out is not None, "deferred rows that are not plain"
+                    self._table, self._rows = out, None
+        return out
+
+
 class PlainRows:
     """Converts rows for one Arrow schema (a Table's, as its earlier logs fixed it)."""
 
@@ -106,7 +193,10 @@ class PlainRows:
             None if any(c is None for c in checks) else [c for c in checks if c is not None]
         )
         self._struct = pa.struct(list(schema))
-        self._fields = schema.remove_metadata()  # (what the struct's fields make)
+        #: The schema of what :meth:`convert` makes (the struct's fields).
+        self.fields = schema.remove_metadata()
+        #: Columns of numpy arrays (fixed-size lists): :meth:`defer` copies their cells.
+        self._arrays = [i for i, f in enumerate(schema) if pa.types.is_fixed_size_list(f.type)]
 
     def convert(self, rows: Sequence[tuple[Any, ...]]) -> pa.Table | None:
         """``rows`` as a table of the schema, or None when a value is not plain."""
@@ -124,8 +214,30 @@ class PlainRows:
             return pa.Table.from_struct_array(cells)
         # (The struct has no nulls of its own, so its fields are its columns.)
         return pa.Table.from_arrays(
-            [cells.field(i) for i in range(cells.type.num_fields)], schema=self._fields
+            [cells.field(i) for i in range(cells.type.num_fields)], schema=self.fields
         )
+
+    def defer(self, rows: list[tuple[Any, ...]]) -> DeferredRows | None:
+        """``rows`` unconverted, for a later :meth:`convert` that cannot step aside; None
+        when a value is not a plain scalar of its column (or could still fail): the
+        caller converts them now, the general way if need be."""
+        checks = self.checks
+        if checks is None or not rows:
+            return None
+        columns = list(zip(*rows, strict=True))
+        nbytes = 0
+        for check, f, values in zip(checks, self.fields, columns, strict=True):
+            if not check(values):
+                return None
+            size = _certain_bytes(f.type, values)
+            if size is None:
+                return None
+            nbytes += size
+        if self._arrays:  # (the caller may write into its arrays after the log)
+            for i in self._arrays:
+                columns[i] = tuple(v.copy() for v in columns[i])
+            rows = list(zip(*columns, strict=True))
+        return DeferredRows(rows, self, nbytes)
 
 
 def plain_arrays(values: Mapping[str, Any]) -> dict[str, pa.Array] | None:

@@ -29,7 +29,7 @@ from tablelog.table.convert import (
     unify_types,
     values_to_arrow,
 )
-from tablelog.table.plain_rows import PlainRows
+from tablelog.table.plain_rows import DeferredRows, PlainRows
 from tablelog.table.spill import Loader, Spilled
 from tablelog.table.types import (
     DATE,
@@ -123,7 +123,9 @@ class Table:
         self._arrow: pa.Table | None = None
         #: Batches appended since ``_arrow`` was last consolidated (same schema), so
         #: that appending stays O(batch) however many batches came before.
-        self._tail: list[pa.Table] = []
+        #: (Deferred rows are plain rows run.log handed over unconverted: see
+        #: ``_hand_over``.)
+        self._tail: list[pa.Table | DeferredRows] = []
         self._tail_rows = 0
         #: Leading rows that are committed and were released from memory.
         self._spilled = Spilled()
@@ -595,9 +597,7 @@ class Table:
         released after their commit are read back from the store)."""
         self._materialize()
         if self._tail:
-            assert self._arrow is not None
-            self._arrow = pa.concat_tables([self._arrow, *self._tail])
-            self._tail, self._tail_rows = [], 0
+            self._materialized_without_pending()
         if self._arrow is None:
             return (
                 pa.table({c: pa.nulls(0) for c in self._columns}) if self._columns else pa.table({})
@@ -657,7 +657,7 @@ class Table:
         for batch in reversed(self._tail):
             if first <= start:
                 break
-            batches.append(batch)
+            batches.append(_arrow_of(batch))
             first -= batch.num_rows
         if first > start or not batches:
             return self.to_arrow().slice(start)
@@ -697,11 +697,7 @@ class Table:
     def _convert_pending(self) -> None:
         rows = self._pending
         if self._arrow is not None and not self._mixed:
-            plain = self._plain
-            schema = self._arrow.schema
-            if plain is None or not plain.schema.equals(schema):
-                plain = self._plain = PlainRows(schema)
-            fast = plain.convert(rows)
+            fast = self._plain_rows(self._arrow.schema).convert(rows)
             if fast is not None:
                 self._append_arrow(fast)
                 self._pending = []
@@ -792,9 +788,31 @@ class Table:
     def _materialized_without_pending(self) -> pa.Table:
         assert self._arrow is not None
         if self._tail:
-            self._arrow = pa.concat_tables([self._arrow, *self._tail])
+            self._arrow = pa.concat_tables([self._arrow, *map(_arrow_of, self._tail)])
             self._tail, self._tail_rows = [], 0
         return self._arrow
+
+    def _hand_over(self, start: int) -> pa.Table | DeferredRows:
+        """(run.log) Rows ``start..`` to log. When they are exactly the rows added since
+        the last conversion and all plain scalars of the Table's types, they go
+        unconverted (:class:`DeferredRows`, converted by the commit thread): run.log
+        then makes no Arrow call, each of which hands the GIL to the commit thread."""
+        pending = self._pending
+        fresh = start == self.num_rows - len(pending)
+        if pending and fresh and not self._mixed and self._arrow is not None:
+            deferred = self._plain_rows(self._arrow.schema).defer(pending)
+            if deferred is not None:
+                self._tail.append(deferred)
+                self._tail_rows += deferred.num_rows
+                self._pending = []
+                return deferred
+        return self._rows_since(start)
+
+    def _plain_rows(self, schema: pa.Schema) -> PlainRows:
+        plain = self._plain
+        if plain is None or not plain.schema.equals(schema):
+            plain = self._plain = PlainRows(schema)
+        return plain
 
     # ----------------------------------------------------------- log-time helpers
 
@@ -941,9 +959,13 @@ def table_blobs(table: Table) -> dict[str, bytes]:
     return table._blobs
 
 
-def rows_since(table: Table, start: int) -> pa.Table:
-    """Rows ``start..`` of ``table`` as Arrow, without touching older batches when it can."""
-    return table._rows_since(start)
+def hand_over(table: Table, start: int) -> pa.Table | DeferredRows:
+    """Rows ``start..`` of ``table`` for run.log: as Arrow, or plain rows unconverted."""
+    return table._hand_over(start)
+
+
+def _arrow_of(batch: pa.Table | DeferredRows) -> pa.Table:
+    return batch.table() if isinstance(batch, DeferredRows) else batch
 
 
 def append_arrow(table: Table, batch: pa.Table) -> None:

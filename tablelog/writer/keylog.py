@@ -3,7 +3,8 @@
 A :class:`KeyLog` remembers, per key, which Table was logged last and how many of
 its rows and which of its columns are already on their way to the store, so that a
 MUTABLE re-log sends only new rows and new columns and an INCREMENTAL log only new
-rows. The result is a :class:`LogJob` of immutable Arrow slices that the committer
+rows. The result is a :class:`LogJob` of immutable Arrow slices (or plain rows the commit
+thread converts: :class:`~tablelog.table.plain_rows.DeferredRows`) that the committer
 (possibly on a background thread) turns into objects and a manifest.
 """
 
@@ -21,11 +22,12 @@ from tablelog.format.arrow_types import type_to_json
 from tablelog.format.manifest import Column
 from tablelog.format.plan import merge_schema
 from tablelog.ids import random_hex
+from tablelog.table.plain_rows import DeferredRows
 from tablelog.table.table import (
     Table,
     freeze,
+    hand_over,
     logged_as,
-    rows_since,
     table_blobs,
     table_generation,
     table_kinds,
@@ -45,8 +47,9 @@ class LogJob:
     separate: bool
     schema: tuple[Column, ...]
     replace: bool = False
-    #: New rows with every column (the whole table for a replace).
-    rows: pa.Table | None = None
+    #: New rows with every column (the whole table for a replace): Arrow, or plain rows
+    #: converted on first use of :attr:`rows` (off the caller's thread, as a rule).
+    given: pa.Table | DeferredRows | None = None
     #: Index of ``rows``' first row in the logged Table.
     first_row: int = 0
     #: Columns new since the last log, over the rows logged before (MUTABLE).
@@ -67,9 +70,30 @@ class LogJob:
     source: tuple[str, int] | None = None
 
     @property
+    def rows(self) -> pa.Table | None:
+        """The new rows as Arrow (deferred rows are converted here, once)."""
+        given = self.given
+        return given.table() if isinstance(given, DeferredRows) else given
+
+    @property
+    def row_count(self) -> int:
+        """How many new rows, without converting deferred ones."""
+        return 0 if self.given is None else self.given.num_rows
+
+    @property
+    def nbytes(self) -> int:
+        """The job's bytes for the queue's budget, without converting deferred rows."""
+        given, size = self.given, 0
+        if isinstance(given, DeferredRows):
+            size = given.nbytes
+        elif given is not None:
+            size = arrow_bytes(given)
+        return size + (0 if self.new_columns is None else arrow_bytes(self.new_columns))
+
+    @property
     def writes_rows(self) -> bool:
         """Whether the commit adds a fragment of ``rows`` (its upload can start early)."""
-        rows = self.rows
+        rows = self.given
         return rows is not None and rows.num_columns > 0 and (rows.num_rows > 0 or self.replace)
 
 
@@ -88,7 +112,7 @@ def arrow_bytes(table: pa.Table) -> int:
     return total if total <= _EXACT_BYTES_ABOVE else int(table.nbytes)
 
 
-def schema_of(table: pa.Table, kinds: list[str | None]) -> tuple[Column, ...]:
+def schema_of(table: pa.Table | DeferredRows, kinds: list[str | None]) -> tuple[Column, ...]:
     return tuple(
         Column(name=f.name, kind=kind or "null", arrow=type_to_json(f.type))
         for f, kind in zip(table.schema, kinds, strict=True)
@@ -143,7 +167,7 @@ class KeyLog:
         if mode == "INCREMENTAL":
             # Only the new rows are touched: the cost of a log does not grow with history.
             start = self.rows_logged if same else 0
-            rows = rows_since(table, start)
+            rows = hand_over(table, start)
             self._next = (table, start + rows.num_rows, tuple(rows.column_names), None)
             if not rows.num_rows and (same or not rows.num_columns):
                 return None  # (a Table's first log makes an increment even if empty)
@@ -162,7 +186,7 @@ class KeyLog:
                 schema=schema,
                 retry_for=self.retry_for,
                 replace=separate,
-                rows=rows,
+                given=rows,
                 first_row=start,
                 blobs=table_blobs(table),
                 source=(table_uid(table), table_generation(table)),
@@ -185,9 +209,9 @@ class KeyLog:
             rows = arrow.slice(prior) if arrow.num_rows > prior else None
             job = None
             if rows is not None or new_columns is not None:
-                job = replace(base, rows=rows, first_row=prior, new_columns=new_columns)
+                job = replace(base, given=rows, first_row=prior, new_columns=new_columns)
         else:  # IMMUTABLE, or a MUTABLE table new to this key: the whole table
-            job = replace(base, replace=True, rows=arrow)
+            job = replace(base, replace=True, given=arrow)
         merged = self._merged(base.schema, replace=job is not None and job.replace)
         self._next = (table, arrow.num_rows, tuple(arrow.column_names), merged)
         return job
@@ -206,7 +230,9 @@ class KeyLog:
         elif table.log_mode == "INCREMENTAL" or table.log_mode == "MUTABLE":
             logged_as(table, self.schema)
 
-    def _schema_of(self, rows: pa.Table, kinds: list[str | None]) -> tuple[Column, ...]:
+    def _schema_of(
+        self, rows: pa.Table | DeferredRows, kinds: list[str | None]
+    ) -> tuple[Column, ...]:
         arrow, memo = rows.schema, self._schema_memo
         if memo is not None and memo[1] == tuple(kinds) and memo[0].equals(arrow):
             return memo[2]

@@ -16,7 +16,7 @@ import socket
 import time
 import types
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from typing import Any
 
@@ -48,7 +48,7 @@ from tablelog.table.table import Table, append_arrow, release_rows, table_blobs,
 from tablelog.table.types import kind_of
 from tablelog.writer.committer import KeyCommitter
 from tablelog.writer.config import PERSIST_EVERY, Config, Summary, plain
-from tablelog.writer.keylog import KeyLog, LogJob, arrow_bytes
+from tablelog.writer.keylog import KeyLog, LogJob
 from tablelog.writer.merge import Budget, Tail
 from tablelog.writer.spool import Spool, push, spool_root
 from tablelog.writer.worker import Worker
@@ -493,10 +493,10 @@ class Run:
         """(Worker thread) ``job``'s rows are committed in ``group`` (as its rows of
         ``increment`` if it holds other logs' too): queue them for their Table, which
         releases them on its own thread (``_release_landed``)."""
-        if job.source is not None and job.rows is not None:
+        if job.source is not None and job.given is not None:
             uid, generation = job.source
             part = None if increment is None else (increment, increment)
-            self._landed.append((uid, job.first_row, job.rows.num_rows, generation, group, part))
+            self._landed.append((uid, job.first_row, job.row_count, generation, group, part))
 
     def _release_landed(self) -> None:
         """Hand committed rows to their Tables (on the caller's thread, as Tables are
@@ -527,12 +527,11 @@ class Run:
         # A group commit uploads its logs' rows as one object (format 2): no log's own
         # upload is started ahead of it.
         if job.writes_rows and self._store.parallel_uploads and not offline and not grouped:
-            assert job.rows is not None
             upload = functools.partial(upload_group, present=committer.media_present)
             with store_deadline.deadline(time.monotonic() + self._retry_for):
                 bounded = store_deadline.carried(upload)  # it ends by then, or fails
-            rows_group = self._worker.prefetch(bounded, committer.ref, job.rows, job.blobs)
-        size = sum(arrow_bytes(t) for t in (job.rows, job.new_columns) if t is not None)
+            rows_group = self._worker.prefetch(_upload_job, bounded, committer.ref, job)
+        size = job.nbytes
         label = f"{job.key!r} at step {job.step}"
         if not grouped:
             self._worker.submit(lambda: self._commit(committer, [(job, rows_group)]), size, label)
@@ -902,6 +901,13 @@ def _finish_at_exit(ref: weakref.ref[Run]) -> None:
             run.finish()
         except TablelogError as e:
             log.error("tablelog: run %s could not be finished at exit: %s", run.path, e)
+
+
+def _upload_job(upload: Callable[..., ColumnGroup], ref: TableRef, job: LogJob) -> ColumnGroup:
+    """(Upload pool) ``job``'s rows uploaded ahead of its commit: deferred rows are
+    converted here, not on the caller's thread."""
+    assert job.rows is not None
+    return upload(ref, job.rows, job.blobs)
 
 
 def _type_name(t: Any) -> str:

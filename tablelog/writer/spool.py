@@ -232,7 +232,7 @@ class Spool:
             separate=doc["separate"],
             schema=tuple(Column(**c) for c in doc["schema"]),
             replace=doc["replace"],
-            rows=_read_table(stem.with_suffix(".rows.arrow")) if doc["rows"] else None,
+            given=_read_table(stem.with_suffix(".rows.arrow")) if doc["rows"] else None,
             first_row=doc["first_row"],
             new_columns=(
                 _read_table(stem.with_suffix(".cols.arrow")) if doc["new_columns"] else None

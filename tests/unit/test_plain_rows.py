@@ -3,9 +3,11 @@ what the general, column-by-column conversion gives, and steps aside for anythin
 
 from __future__ import annotations
 
+import copy
 import math
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -157,3 +159,50 @@ def test_a_table_logs_the_same_rows_either_way() -> None:
     assert out.column("step").to_pylist() == [0, 1, 2, 3]
     assert out.column("loss").to_pylist() == [0.5, 0.25, 0.125, None]
     assert out.column("emb").to_pylist() == [[0, 1, 2], [1, 2, 3], [2, 3, 4], None]
+
+
+@settings(max_examples=300, deadline=None)
+@given(_batches(plain=False))
+def test_rows_deferred_convert_later_to_what_the_general_path_makes(
+    batch: tuple[pa.Schema, list[tuple[Any, ...]], bool],
+) -> None:
+    """run.log hands plain rows over unconverted (``defer``): whatever it defers, the
+    later conversion cannot fail and equals the general path; what it does not defer
+    (a null, NaN, a numpy scalar, an int beyond int64, a lone surrogate...) is
+    converted in run.log, where a refusal belongs."""
+    schema, rows, other = batch
+    deferred = PlainRows(schema).defer(list(rows))
+    if other:
+        assert deferred is None
+        return
+    assert deferred is not None
+    assert deferred.num_rows == len(rows) and deferred.column_names == schema.names
+    assert deferred.schema == schema and deferred.nbytes >= 0
+    assert _same(deferred.table(), _general(schema, rows))
+
+
+def test_deferred_arrays_are_copies() -> None:
+    """A caller that writes into its arrays after the log cannot change what it logged."""
+    schema = pa.schema([("emb", pa.list_(pa.float32(), 3))])
+    emb = np.zeros(3, np.float32)
+    deferred = PlainRows(schema).defer([(emb,)])
+    assert deferred is not None
+    emb[:] = 7
+    assert deferred.table().column("emb").to_pylist() == [[0, 0, 0]]
+
+
+def test_deferred_rows_convert_once_whichever_thread_asks_first() -> None:
+    schema = pa.schema([("i", pa.int64()), ("s", pa.string())])
+    deferred = PlainRows(schema).defer([(i, str(i)) for i in range(1000)])
+    assert deferred is not None
+    with ThreadPoolExecutor(8) as pool:
+        tables = list(pool.map(lambda _: deferred.table(), range(64)))
+    assert all(t is tables[0] for t in tables)
+    assert tables[0].column("i").to_pylist() == list(range(1000))
+
+
+def test_a_copied_table_holds_its_deferred_rows_as_arrow() -> None:
+    schema = pa.schema([("i", pa.int64())])
+    deferred = PlainRows(schema).defer([(1,), (2,)])
+    assert deferred is not None
+    assert copy.deepcopy(deferred).column("i").to_pylist() == [1, 2]
