@@ -14,6 +14,44 @@ from typing import Any
 from tablelog.errors import ColumnTypeError
 
 
+def surrogate_at(text: str) -> int | None:
+    """Where ``text`` has its first lone surrogate, or None. Such text has no UTF-8, so
+    no Parquet file, JSON object or S3 key can hold it."""
+    if text.isascii():
+        return None
+    try:
+        text.encode()
+    except UnicodeEncodeError as e:
+        return e.start
+    return None
+
+
+def no_utf8(what: str, text: str, at: int) -> str:
+    """The refusal of text with a lone surrogate at ``at`` (:func:`surrogate_at`)."""
+    return (
+        f"{what} contains a lone surrogate {text[at]!r} at position {at}, which has no "
+        "UTF-8 (text is stored as UTF-8): decode the bytes it came from with "
+        "errors='replace', or store them as bytes"
+    )
+
+
+def check_text(what: str, value: Any, error: type[Exception] = ColumnTypeError) -> None:
+    """Raise ``error`` if ``value`` (text, or lists and dicts of it, keys included)
+    holds text with a lone surrogate."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            at = surrogate_at(item)
+            if at is not None:
+                raise error(no_utf8(what, item, at))
+        elif isinstance(item, Mapping):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            stack.extend(item)
+
+
 def is_nan(value: Any) -> bool:
     """Whether ``value`` is a float NaN (of any numeric type)."""
     try:
@@ -43,7 +81,11 @@ def to_json_text(value: Any) -> str | None:
     """A value as JSON text (for columns whose shapes vary or mixed types)."""
     if value is None or is_nan(value) or is_pandas_null(value):
         return None
-    return json.dumps(plain(value), sort_keys=True, ensure_ascii=False, allow_nan=False)
+    text = json.dumps(plain(value), sort_keys=True, ensure_ascii=False, allow_nan=False)
+    at = surrogate_at(text)
+    if at is not None:
+        raise ColumnTypeError(no_utf8("a value", text, at))
+    return text
 
 
 def is_pandas_null(value: Any) -> bool:

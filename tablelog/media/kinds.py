@@ -24,7 +24,7 @@ from tablelog.format.media_cells import (
     FIELDS,
     blob_name,
 )
-from tablelog.format.values import to_json_text
+from tablelog.format.values import check_text, to_json_text
 from tablelog.media import codecs, video
 
 log = logging.getLogger("tablelog")
@@ -97,6 +97,9 @@ class Media:
     ) -> None:
         if caption is not None and not isinstance(caption, str):
             caption = str(caption)
+        for what, text in (("caption", caption), ("name", name), ("fields", fields)):
+            check_text(f"the media value's {what}", text, MediaError)
+        check_text("the media value's extra", extra, MediaError)
         self._data = bytes(data)
         self._digest = hashlib.sha256(self._data).hexdigest()
         self.ext = _ext(ext)

@@ -13,6 +13,7 @@ from tablelog.errors import ColumnTypeError, TableError
 from tablelog.format.arrow_types import type_to_json
 from tablelog.format.manifest import INCREMENT_COLUMN
 from tablelog.format.media_cells import as_media_columns
+from tablelog.format.values import no_utf8, surrogate_at
 from tablelog.table.types import (
     check_bits,
     check_kind,
@@ -54,7 +55,13 @@ def dataframe_to_arrow(df: Any) -> pa.Table | None:
         check_columns(frame_names(df))
         try:
             table = pa.Table.from_pandas(df, preserve_index=False)
-        except (pa.ArrowTypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError, TypeError):
+        except (
+            pa.ArrowTypeError,
+            pa.ArrowInvalid,
+            pa.ArrowNotImplementedError,
+            TypeError,
+            UnicodeEncodeError,
+        ):
             return None  # (object columns, sparse columns...): checked value by value
     elif isinstance(df, pa.Table):
         table = df
@@ -221,6 +228,9 @@ def check_columns(columns: Iterable[Any]) -> list[str]:
     for c in cols:
         if not isinstance(c, str) or not c:
             raise TableError(f"column names must be non-empty strings, got {c!r}")
+        at = surrogate_at(c)
+        if at is not None:
+            raise TableError(no_utf8(f"column name {c!r}", c, at))
     dupes = sorted({c for c in cols if cols.count(c) > 1})
     if dupes:
         raise TableError(f"column names must be unique; repeated: {dupes}")

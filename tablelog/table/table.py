@@ -45,6 +45,7 @@ from tablelog.table.types import (
     check_bits,
     check_kind,
     check_nesting,
+    check_text,
     column_to_arrow,
     decimal_in_integer_column,
     kind_of,
@@ -289,6 +290,8 @@ class Table:
                 mixed_kind = check_kind(self._columns[i], value, None)  # storable at all
                 if mixed_kind == "list" or mixed_kind == "dict":
                     check_nesting(self._columns[i], value)
+                elif mixed_kind == "str" and not value.isascii():
+                    check_text(self._columns[i], value)
                 elif mixed_kind == "number" or mixed_kind == "datetime":
                     self._check_bits(i, mixed_kind, value)
                 if self._logged is not None:
@@ -321,6 +324,9 @@ class Table:
                     kinds[i] = kind
                     continue
                 self._check_bits(i, kind, value)
+            elif kind == "str":
+                if not value.isascii():
+                    check_text(self._columns[i], value)
             elif kind == "datetime":
                 self._check_bits(i, kind, value)
             elif kind == "list" or kind == "dict":
@@ -686,7 +692,13 @@ class Table:
         # Table stays usable instead of failing at every later use.
         try:
             self._convert_pending()
-        except (ColumnTypeError, pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as e:
+        except (
+            ColumnTypeError,
+            pa.ArrowInvalid,
+            pa.ArrowTypeError,
+            OverflowError,
+            UnicodeError,
+        ) as e:
             n = len(self._pending)
             self._pending = []
             raise ColumnTypeError(

@@ -18,7 +18,15 @@ import pyarrow.compute
 
 from tablelog.errors import ColumnTypeError
 from tablelog.format.media_cells import MEDIA_TYPE
-from tablelog.format.values import as_float, is_nan, is_pandas_null, plain, to_json_text
+from tablelog.format.values import (
+    as_float,
+    is_nan,
+    is_pandas_null,
+    no_utf8,
+    plain,
+    surrogate_at,
+    to_json_text,
+)
 from tablelog.table.plain_rows import INT64, scalar_check
 
 #: The logical kind of a value of each plain Python type (the fast path of :func:`kind_of`).
@@ -118,8 +126,16 @@ def _slow_kind(value: Any) -> str | None:
 MAX_NESTING = 64
 
 
+def check_text(column: str, value: str) -> None:
+    """Refuse text with a lone surrogate (it has no UTF-8) when it is added."""
+    at = surrogate_at(value)
+    if at is not None:
+        raise ColumnTypeError(no_utf8(f"a value of column {column!r}", value, at))
+
+
 def check_nesting(column: str, value: Any) -> None:
-    """Refuse lists/dicts nested deeper than MAX_NESTING (Arrow and JSON recurse on them)."""
+    """Refuse lists/dicts nested deeper than MAX_NESTING (Arrow and JSON recurse on them),
+    or holding text (keys included) with a lone surrogate."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
@@ -129,7 +145,10 @@ def check_nesting(column: str, value: Any) -> None:
             )
         if depth > 1 and getattr(item, "_tablelog_media", False):
             plain(item)  # raises: media cannot be nested
-        if isinstance(item, Mapping):
+        if isinstance(item, str):
+            check_text(column, item)
+        elif isinstance(item, Mapping):
+            stack.extend((k, depth + 1) for k in item if isinstance(k, str))
             stack.extend((v, depth + 1) for v in item.values())
         elif isinstance(item, list | tuple):
             stack.extend((v, depth + 1) for v in item)
@@ -459,8 +478,26 @@ def column_to_arrow(
     ``target`` is the type earlier batches of the column used; integers widen to
     float64 if the batch needs it. Nested values whose shapes vary become JSON text;
     numpy arrays of one shape become nested fixed-size lists (a shape change is a
-    ColumnTypeError while ``strict_shapes``). Media values become media cells.
+    ColumnTypeError while ``strict_shapes``). Media values become media cells. Text
+    with a lone surrogate is a ColumnTypeError (add_data refuses it first).
     """
+    try:
+        return _column_to_arrow(name, values, kind, target, strict_shapes)
+    except UnicodeEncodeError as e:
+        text = e.object if isinstance(e.object, str) else ""
+        what = f"a value of column {name!r}"
+        if not text:
+            raise ColumnTypeError(f"{what} has text with no UTF-8: {e}") from None
+        raise ColumnTypeError(no_utf8(what, text, e.start)) from None
+
+
+def _column_to_arrow(
+    name: str,
+    values: list[Any],
+    kind: str | None,
+    target: pa.DataType | None,
+    strict_shapes: bool,
+) -> pa.Array:
     if kind is None:
         return pa.nulls(len(values), type=target or pa.null())
     if (kind == "number" or kind == "str") and target is not None:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from typing import Any
 
 from tablelog.errors import RunError
+from tablelog.format.values import check_text
 
 #: Seconds between background rewrites of a running run's ``run.json`` (config and
 #: summary changes); ``finish()`` always writes it.
@@ -43,7 +44,9 @@ def plain(what: str, value: Any) -> Any:
         text = json.dumps(value, default=default)
     except (TypeError, ValueError, RecursionError) as e:
         raise RunError(f"{what} must be plain data (JSON): {e}") from e
-    return _no_nan(json.loads(text))
+    out = _no_nan(json.loads(text))
+    check_text(what, out, RunError)  # (run.json is UTF-8)
+    return out
 
 
 def _no_nan(v: Any) -> Any:

@@ -39,7 +39,7 @@ from tablelog.format.handle import open_table
 from tablelog.format.manifest import ColumnGroup
 from tablelog.format.media_cells import MEDIA_TYPE
 from tablelog.format.runinfo import RunInfo, encode_run_info, read_run_info
-from tablelog.format.values import to_json_text
+from tablelog.format.values import check_text, to_json_text
 from tablelog.media.kinds import is_media
 from tablelog.objects import deadline as store_deadline
 from tablelog.objects.store import Store
@@ -1015,6 +1015,7 @@ def _history_array(key: str, value: Any) -> pa.Array:
     if type(value).__name__ == "ndarray" and value.ndim > 0:
         value = value.tolist()
     if isinstance(value, list | tuple | Mapping):
+        check_text(f"cannot log {key!r}: its value", value, RunError)
         return pa.array([to_json_text(value)], type=pa.string())
     try:
         arr = pa.array([value], from_pandas=True)

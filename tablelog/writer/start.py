@@ -15,6 +15,7 @@ from tablelog.errors import RunError, StoreUnavailableError
 from tablelog.format import paths
 from tablelog.format.chain import TableRef, latest_version, write_format
 from tablelog.format.runinfo import RunInfo, encode_run_info, read_run_info
+from tablelog.format.values import check_text
 from tablelog.objects.fsspec_store import FsspecStore
 from tablelog.objects.open import open_store
 from tablelog.objects.process import ProcessStore
@@ -152,6 +153,7 @@ def init(
     write_format()  # a bad $TABLELOG_WRITE_FORMAT is refused before anything is written
     config = _filter_config(config, config_include_keys, config_exclude_keys)
     wandb_fields = _wandb_fields(tags, notes, group, job_type)
+    check_text("init's name", name, RunError)
     if mode == "disabled":
         return DisabledRun(project=project, id=id, name=name, config=config, **wandb_fields)
     offline = mode == "offline"
@@ -313,6 +315,7 @@ def _filter_config(
         items = {k: v for k, v in items.items() if k in set(include)}
     if exclude:
         items = {k: v for k, v in items.items() if k not in set(exclude)}
+    check_text("config", items, RunError)  # (run.json is UTF-8)
     return items
 
 
@@ -326,6 +329,8 @@ def _wandb_fields(
         if value is not None and not isinstance(value, str):
             raise RunError(f"{arg} must be a string, got {value!r}")
         out[arg] = value
+    for arg, value in out.items():
+        check_text(arg, value, RunError)
     return out
 
 

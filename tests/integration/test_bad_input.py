@@ -8,7 +8,11 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tablelog
 from tablelog.objects import open_store
@@ -70,6 +74,21 @@ CASES: dict[str, tuple[Callable[[tablelog.Run], Any], type[BaseException], str]]
         lambda r: r.log({"loss": 1.0}, step=2**63),
         tablelog.RunError,
         "2\\*\\*63",
+    ),
+    "lone surrogate in a logged dict": (
+        lambda r: r.log({"d": {"k": ["ok", "a\udc80"]}}),
+        tablelog.RunError,
+        "lone surrogate",
+    ),
+    "lone surrogate in the summary": (
+        lambda r: r.summary.update({"best": {"a\ud800": 1}}),
+        tablelog.RunError,
+        "lone surrogate",
+    ),
+    "lone surrogate in the config": (
+        lambda r: r.config.update({"note": "a\ud800"}),
+        tablelog.RunError,
+        "lone surrogate",
     ),
     "table at a step beyond int64": (
         lambda r: r.log(
@@ -143,3 +162,76 @@ def test_unreadable_and_too_new_manifests(local: Any) -> None:
     store.put(key, json.dumps(doc).encode())
     with pytest.raises(tablelog.FormatError, match=r"format version 99.*upgrade tablelog"):
         local.scan("p/m/t")
+
+
+S = "a\ud800b"  # (a lone surrogate: text without UTF-8, which no file or key can hold)
+
+#: Every place text enters a Table, each refusing text with a lone surrogate there and
+#: then (before, add_data took it and run.log raised a bare UnicodeEncodeError, every
+#: later log of the Table too).
+TEXT_INPUTS: dict[str, Callable[[], Any]] = {
+    "add_data": lambda: tablelog.Table(columns=["s"]).add_data(S),
+    "add_data, numpy str": lambda: tablelog.Table(columns=["s"]).add_data(np.str_(S)),
+    "add_data, mixed types": lambda: tablelog.Table(columns=["s"], allow_mixed_types=True).add_data(
+        S
+    ),
+    "data=": lambda: tablelog.Table(columns=["s"], data=[[S]]),
+    "in a list": lambda: tablelog.Table(columns=["s"], data=[[["ok", S]]]),
+    "in a dict": lambda: tablelog.Table(columns=["s"], data=[[{"k": S}]]),
+    "a dict key": lambda: tablelog.Table(columns=["s"], data=[[{S: 1}]]),
+    "a column name": lambda: tablelog.Table(columns=[S]),
+    "add_column": lambda: tablelog.Table(columns=["a"], data=[[1]]).add_column("c", [S]),
+    "add_column's name": lambda: tablelog.Table(columns=["a"], data=[[1]]).add_column(S, [1]),
+    "a pandas object column": lambda: tablelog.Table(
+        dataframe=pd.DataFrame({"s": pd.Series([S], dtype=object)})
+    ),
+    "a media caption": lambda: tablelog.Image(np.zeros((2, 2, 3), np.uint8), caption=S),
+}
+
+
+@pytest.mark.parametrize("case", list(TEXT_INPUTS))
+def test_text_without_utf8_is_refused_where_it_is_handed_over(case: str) -> None:
+    with pytest.raises((tablelog.ColumnTypeError, tablelog.TableError), match="lone surrogate"):
+        TEXT_INPUTS[case]()
+
+
+@pytest.mark.parametrize(
+    "kw", [{"name": S}, {"notes": S}, {"tags": ["ok", S]}, {"config": {"k": S}}]
+)
+def test_init_refuses_text_without_utf8(local: Any, kw: dict[str, Any]) -> None:
+    with pytest.raises(tablelog.RunError, match="lone surrogate"):
+        tablelog.init(project="p", root=local.root, **kw)
+    assert _snapshot(local) == {}
+
+
+#: Text around the surrogates (hypothesis' text leaves them out by default).
+_TEXT = st.text(
+    st.one_of(
+        st.characters(),
+        st.characters(min_codepoint=0xD7F0, max_codepoint=0xE010, exclude_categories=()),
+    ),
+    max_size=6,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_TEXT, min_size=1, max_size=5))
+def test_added_text_reads_back_or_is_refused_at_add_data(
+    tmp_path_factory: Any, texts: list[str]
+) -> None:
+    """Any text: add_data refuses it (a lone surrogate) or it reads back as added, and a
+    refused value leaves the Table logging on."""
+    root = tmp_path_factory.mktemp("text")
+    table = tablelog.Table(columns=["s"], log_mode="INCREMENTAL")
+    kept = []
+    with tablelog.init(project="p", id="r", root=str(root)) as run:
+        for text in texts:
+            try:
+                table.add_data(text)
+            except tablelog.ColumnTypeError:
+                assert any(0xD800 <= ord(c) <= 0xDFFF for c in text)
+            else:
+                kept.append(text)
+            run.log({"t": table})
+    if kept:
+        assert tablelog.scan("p/r/t", root=str(root)).collect()["s"].to_list() == kept
