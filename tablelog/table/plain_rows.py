@@ -141,6 +141,11 @@ class DeferredRows:
 
     __slots__ = ("_lock", "_plain", "_rows", "_table", "nbytes", "num_rows")
 
+    @property
+    def plain(self) -> PlainRows:
+        """What converts them (one per schema: it holds the schema's empty table)."""
+        return self._plain
+
     def __init__(self, rows: list[tuple[Any, ...]], plain: PlainRows, nbytes: int) -> None:
         self._rows: list[tuple[Any, ...]] | None = rows
         self._plain = plain
@@ -195,8 +200,17 @@ class PlainRows:
         self._struct = pa.struct(list(schema))
         #: The schema of what :meth:`convert` makes (the struct's fields).
         self.fields = schema.remove_metadata()
+        self._empty: pa.Table | None = None
         #: Columns of numpy arrays (fixed-size lists): :meth:`defer` copies their cells.
         self._arrays = [i for i, f in enumerate(schema) if pa.types.is_fixed_size_list(f.type)]
+
+    @property
+    def empty(self) -> pa.Table:
+        """An empty table of :attr:`fields`, made once (``Schema.empty_table`` lets go of
+        the GIL three times a column)."""
+        if self._empty is None:
+            self._empty = self.fields.empty_table()
+        return self._empty
 
     def convert(self, rows: Sequence[tuple[Any, ...]]) -> pa.Table | None:
         """``rows`` as a table of the schema, or None when a value is not plain."""

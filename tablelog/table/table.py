@@ -810,6 +810,13 @@ class Table:
         unconverted (:class:`DeferredRows`, converted by the commit thread): run.log
         then makes no Arrow call, each of which hands the GIL to the commit thread."""
         pending = self._pending
+        last = self._tail[-1] if self._tail else None
+        if (
+            not pending
+            and isinstance(last, DeferredRows)
+            and start == self.num_rows - last.num_rows
+        ):
+            return last  # (handed over already: logged under another key, or deferred_table)
         fresh = start == self.num_rows - len(pending)
         if pending and fresh and not self._mixed and self._arrow is not None:
             deferred = self._plain_rows(self._arrow.schema).defer(pending)
@@ -819,6 +826,15 @@ class Table:
                 self._pending = []
                 return deferred
         return self._rows_since(start)
+
+    def _hold(self, rows: DeferredRows) -> None:
+        """Become a Table of just ``rows`` (a new Table with their columns)."""
+        self._arrow = rows.plain.empty
+        types = rows.schema.types
+        self._kinds = [kind_of_arrow(t) for t in types]
+        self._subs = [arrow_bits(t) for t in types]
+        self._plain = rows.plain
+        self._tail, self._tail_rows = [rows], rows.num_rows
 
     def _plain_rows(self, schema: pa.Schema) -> PlainRows:
         plain = self._plain
@@ -969,6 +985,14 @@ def table_kinds(table: Table) -> list[str | None]:
 def table_blobs(table: Table) -> dict[str, bytes]:
     """The media blobs added to ``table`` (name -> bytes), updated in place by the run."""
     return table._blobs
+
+
+def deferred_table(rows: DeferredRows, log_mode: str = "INCREMENTAL") -> Table:
+    """A Table of ``rows``, plain rows not converted yet (run.log's history row): its
+    log hands them to the commit thread as they are."""
+    table = Table(columns=rows.column_names, log_mode=log_mode)
+    table._hold(rows)
+    return table
 
 
 def hand_over(table: Table, start: int) -> pa.Table | DeferredRows:

@@ -39,12 +39,19 @@ from tablelog.format.handle import open_table
 from tablelog.format.manifest import ColumnGroup
 from tablelog.format.media_cells import MEDIA_TYPE
 from tablelog.format.runinfo import RunInfo, encode_run_info, read_run_info
-from tablelog.format.values import check_text, to_json_text
+from tablelog.format.values import check_text, surrogate_at, to_json_text
 from tablelog.media.kinds import is_media
 from tablelog.objects import deadline as store_deadline
 from tablelog.objects.store import Store
-from tablelog.table.plain_rows import PLAIN_TYPES, plain_arrays
-from tablelog.table.table import Table, append_arrow, release_rows, table_blobs, table_uid
+from tablelog.table.plain_rows import PLAIN_TYPES, PlainRows, plain_arrays
+from tablelog.table.table import (
+    Table,
+    append_arrow,
+    deferred_table,
+    release_rows,
+    table_blobs,
+    table_uid,
+)
 from tablelog.table.types import kind_of
 from tablelog.writer.committer import KeyCommitter
 from tablelog.writer.config import PERSIST_EVERY, Config, Summary, plain
@@ -149,8 +156,12 @@ class Run:
             info.config, on_change=self._mark_dirty, allow_val_change=allow_val_change
         )
         self.summary = Summary(info.summary, on_change=self._mark_dirty)
-        #: The history row that ``log(..., commit=False)`` is accumulating, and its step.
-        self._partial: dict[str, pa.Array] = {}
+        #: The history row that ``log(..., commit=False)`` is accumulating, and its step:
+        #: 1-row arrays, or plain values (int64 ints, floats, text, bools) converted by
+        #: the commit thread (:meth:`_log_history`).
+        self._partial: dict[str, pa.Array | Plain] = {}
+        #: The converter of each history row's (column, type)s seen (_log_history).
+        self._history_rows: dict[tuple[tuple[str, type], ...], PlainRows] = {}
         self._partial_values: dict[str, Any] = {}
         self._partial_step: int | None = None
         self._history_blobs: dict[str, bytes] = {}
@@ -276,7 +287,7 @@ class Run:
             raise RunError(f"commit must be True, False or None, got {commit!r}")
         step = _checked_step(step)
         tables: dict[str, Table] = {}
-        scalars: dict[str, pa.Array] = {}
+        scalars: dict[str, pa.Array | Plain] = {}
         values: dict[str, Any] = {}
         blobs: dict[str, bytes] = {}
         plain_values: dict[str, Any] = {}  # (the usual scalars: converted together)
@@ -341,7 +352,7 @@ class Run:
             self._last_step = step
         self._persist_soon()
 
-    def _check_history_types(self, cells: Mapping[str, pa.Array]) -> None:
+    def _check_history_types(self, cells: Mapping[str, pa.Array | Plain]) -> None:
         """Refuse a value whose type the ``_history`` column cannot take (a number key
         logged as text, say), before anything is queued; then remember the new types."""
         types = self._history_types
@@ -353,7 +364,8 @@ class Run:
             self._history_types = types
         new: dict[str, Any] = {}
         for key, arr in cells.items():
-            t, have = type_to_json(arr.type), types.get(key)
+            t = type_to_json(arr.type) if isinstance(arr, pa.Array) else _PLAIN_JSON[type(arr)]
+            have = types.get(key)
             merged = t if have is None else merged_type(have, t)
             if merged is not None:
                 new[key] = merged
@@ -716,18 +728,39 @@ class Run:
         self._release_landed()
         self._raise_worker_error()
 
-    def _log_history(self, step: int, cells: dict[str, pa.Array], blobs: dict[str, bytes]) -> None:
-        stamp = plain_arrays({"_step": step, "_time": time.time()})
-        assert stamp is not None  # (an int64 step and a float)
-        row: dict[str, pa.Array] = {**stamp, **cells}
-        table = Table(columns=list(row), log_mode="INCREMENTAL")
-        append_arrow(table, pa.table(row))
+    def _log_history(
+        self, step: int, cells: dict[str, pa.Array | Plain], blobs: dict[str, bytes]
+    ) -> None:
+        values = {"_step": step, "_time": time.time(), **cells}
+        table = self._plain_history(values)
+        if table is None:
+            plain = {k: v for k, v in values.items() if not isinstance(v, pa.Array)}
+            converted = plain_arrays(plain)  # (run.log checked them: NaN becomes null)
+            assert converted is not None
+            row = {k: converted.get(k, v) for k, v in values.items()}
+            table = Table(columns=list(row), log_mode="INCREMENTAL")
+            append_arrow(table, pa.table(row))
         table_blobs(table).update(blobs)
         keylog, committer = self._writer(HISTORY_KEY)
         job = keylog.prepare(table, step=step, separate=False)
         keylog.confirm()
         if job is not None:
             self._submit(committer, job)
+
+    def _plain_history(self, values: dict[str, Any]) -> Table | None:
+        """The history row as a Table of plain values the commit thread converts (no
+        Arrow call here), or None if a value is not such (an array, NaN)."""
+        if not all(type(v) in PLAIN_TYPES for v in values.values()):
+            return None
+        shape = tuple((k, type(v)) for k, v in values.items())
+        plain = self._history_rows.get(shape)
+        if plain is None:
+            if len(self._history_rows) >= _HISTORY_SHAPES:
+                self._history_rows.clear()
+            fields = [(k, PLAIN_TYPES[t]) for k, t in shape]
+            plain = self._history_rows[shape] = PlainRows(pa.schema(fields))
+        rows = plain.defer([tuple(values.values())])
+        return None if rows is None else deferred_table(rows)
 
     # ------------------------------------------------------------------ finish
 
@@ -903,6 +936,15 @@ def _finish_at_exit(ref: weakref.ref[Run]) -> None:
             log.error("tablelog: run %s could not be finished at exit: %s", run.path, e)
 
 
+#: A history value kept as it is until its row is written (PLAIN_TYPES), and the
+#: manifest JSON of its Arrow type.
+Plain = int | float | str | bool
+_PLAIN_JSON = {t: type_to_json(arrow) for t, arrow in PLAIN_TYPES.items()}
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+#: Converters of history rows kept (one per set of columns and types seen).
+_HISTORY_SHAPES = 64
+
+
 def _upload_job(upload: Callable[..., ColumnGroup], ref: TableRef, job: LogJob) -> ColumnGroup:
     """(Upload pool) ``job``'s rows uploaded ahead of its commit: deferred rows are
     converted here, not on the caller's thread."""
@@ -951,18 +993,24 @@ def _is_dataframe(value: Any) -> bool:
 
 
 def _with_plain_cells(
-    data: Mapping[str, Any], cells: dict[str, pa.Array], plain_values: dict[str, Any]
-) -> dict[str, pa.Array]:
+    data: Mapping[str, Any], cells: dict[str, pa.Array | Plain], plain_values: dict[str, Any]
+) -> dict[str, pa.Array | Plain]:
     """``cells`` with the cells of ``plain_values`` added, in the order of ``data``.
 
-    One conversion for all of them lets go of the GIL 3 times instead of 3 times a
-    value; a value it cannot take (an int beyond int64, a lone surrogate) goes
-    through :func:`_history_array`, which stores it or says why not.
+    Plain values stay Python values (the history row converts them, off this thread,
+    when it is written): a value Arrow cannot take as such (an int beyond int64, a
+    lone surrogate) goes through :func:`_history_array`, which stores it or says why
+    not, here and now.
     """
-    converted = plain_arrays(plain_values)
-    if converted is None:
-        converted = {k: _history_array(k, v) for k, v in plain_values.items()}
-    both = {**cells, **converted}
+    both = dict(cells)
+    for k, v in plain_values.items():
+        t = type(v)
+        if (t is int and not _INT64_MIN <= v <= _INT64_MAX) or (
+            t is str and not v.isascii() and surrogate_at(v) is not None
+        ):
+            both[k] = _history_array(k, v)
+        else:
+            both[k] = v
     return {k: both[k] for k in data if k in both}
 
 

@@ -4,6 +4,7 @@ call, and the rows read back exactly as logged, whichever thread converts them."
 
 from __future__ import annotations
 
+import math
 import threading
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tablelog
 from tablelog.table.plain_rows import PlainRows
@@ -96,3 +99,63 @@ def test_the_table_and_the_commit_thread_share_deferred_rows(tmp_path: Path) -> 
                 run.flush()  # (committed rows leave the Table's memory)
         assert table.to_arrow().num_rows == 360
     assert _read(tmp_path, "r") == _expected(120)
+
+
+def test_history_rows_of_plain_values_are_converted_off_the_callers_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[str] = []
+    convert = PlainRows.convert
+
+    def recorded(self: PlainRows, rows: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return convert(self, rows)
+
+    monkeypatch.setattr(PlainRows, "convert", recorded)
+    with tablelog.init(project="p", root=str(tmp_path), id="r") as run:
+        for step in range(30):
+            run.log({"loss": 1 / (step + 1), "epoch": step // 10, "phase": "train", "ok": True})
+    assert len(threads) == 30 and threading.main_thread().name not in threads
+    got = tablelog.scan("p/r/_history", root=str(tmp_path)).collect()
+    assert got["loss"].to_list() == [1 / (s + 1) for s in range(30)]
+    assert got["epoch"].to_list() == [s // 10 for s in range(30)]
+    assert got["phase"].to_list() == ["train"] * 30 and got["ok"].to_list() == [True] * 30
+
+
+#: One value type per history key (a key keeps its type), all of them plain values;
+#: a row with a NaN takes the path that converts it in run.log.
+_VALUES = {
+    "i": st.integers(-(2**63), 2**63 - 1),
+    "f": st.floats(allow_nan=True, allow_infinity=True),
+    "s": st.text(max_size=5),
+    "b": st.booleans(),
+}
+_LOG = st.tuples(st.fixed_dictionaries({}, optional=_VALUES), st.booleans())
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_LOG, min_size=1, max_size=12))
+def test_history_values_read_back_as_logged(
+    tmp_path_factory: pytest.TempPathFactory, logs: list[tuple[dict[str, Any], bool]]
+) -> None:
+    """Steps of plain values, some built over several logs (``commit=False``): each row
+    reads back with the values logged at its step, NaN as null."""
+    root = tmp_path_factory.mktemp("history")
+    expected: dict[int, dict[str, Any]] = {}
+    with tablelog.init(project="p", root=str(root), id="r") as run:
+        for step, (values, commit) in enumerate(logs):
+            run.log(values, step=step, commit=commit or None)
+            if values:
+                expected.setdefault(step, {}).update(values)
+    if not expected:
+        return
+    got = tablelog.scan("p/r/_history", root=str(root)).collect()
+    rows = {r["_step"]: r for r in got.to_dicts()}
+    assert set(rows) == set(expected)
+    for step, values in expected.items():
+        for key, value in values.items():
+            have = rows[step][key]
+            if isinstance(value, float) and math.isnan(value):
+                assert have is None
+            else:
+                assert have == value and type(have) is type(value), (step, key)
