@@ -40,17 +40,23 @@ def _read(root: Path, run_id: str) -> list[dict[str, Any]]:
     return frame.select(COLUMNS).to_dicts()
 
 
-def test_plain_rows_are_converted_off_the_callers_thread(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    threads: list[str] = []
+@pytest.fixture
+def threads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The name of the thread of each PlainRows.convert call, as they happen."""
+    names: list[str] = []
     convert = PlainRows.convert
 
     def recorded(self: PlainRows, rows: Any) -> Any:
-        threads.append(threading.current_thread().name)
+        names.append(threading.current_thread().name)
         return convert(self, rows)
 
     monkeypatch.setattr(PlainRows, "convert", recorded)
+    return names
+
+
+def test_plain_rows_are_converted_off_the_callers_thread(
+    tmp_path: Path, threads: list[str]
+) -> None:
     table = tablelog.Table(columns=COLUMNS, log_mode="INCREMENTAL")
     with tablelog.init(project="p", root=str(tmp_path), id="r") as run:
         for step in range(40):
@@ -102,16 +108,8 @@ def test_the_table_and_the_commit_thread_share_deferred_rows(tmp_path: Path) -> 
 
 
 def test_history_rows_of_plain_values_are_converted_off_the_callers_thread(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, threads: list[str]
 ) -> None:
-    threads: list[str] = []
-    convert = PlainRows.convert
-
-    def recorded(self: PlainRows, rows: Any) -> Any:
-        threads.append(threading.current_thread().name)
-        return convert(self, rows)
-
-    monkeypatch.setattr(PlainRows, "convert", recorded)
     with tablelog.init(project="p", root=str(tmp_path), id="r") as run:
         for step in range(30):
             run.log({"loss": 1 / (step + 1), "epoch": step // 10, "phase": "train", "ok": True})
