@@ -22,6 +22,8 @@ median and the spread (min-max) across repeats, and the ratio of medians to the 
   ``pl.scan_parquet`` of the floor's files (all, and the first 501); reads alternate
   with the floor's, 3 per repeat.
 
+``--scalars N``: each log also carries N float values (to ``_history``).
+
 ``--history N``: also bench_speed's history case in each format (N steps, ``flush()``
 after each block of 100, 3 runs): the wall time of the last block vs the first, and the
 medians of the last 10 blocks vs blocks 1-10, in wall and in CPU time.
@@ -93,6 +95,9 @@ def main() -> None:
         "--history", type=int, default=0, help="also N steps, flush per 100: last 100 vs first"
     )
     ap.add_argument(
+        "--scalars", type=int, default=0, help="log N float values to _history beside the table"
+    )
+    ap.add_argument(
         "--store-process",
         action="store_true",
         help="also format 2 with init(store_process=True) (its requests from a child process)",
@@ -121,7 +126,8 @@ def main() -> None:
                 fv = 1 if variant == "f1" else 2
                 _format(fv)
                 name = f"{variant}-{i}"
-                r = log_loop(store, name, steps, store_process=variant == "f2p")
+                sp = variant == "f2p"
+                r = log_loop(store, name, steps, scalars=args.scalars, store_process=sp)
                 add(f"{variant} total", r["total"])
                 add(f"{variant} p50", np.percentile(r["per"], 50))
                 add(f"{variant} p99", np.percentile(r["per"], 99))
@@ -165,8 +171,9 @@ def main() -> None:
     ]
     if server is None:
         rows_out.insert(3, ("bytes on disk", "bytes", "floor bytes", "B"))
-    print(f"{args.steps:,} steps x {PER_STEP} rows on {store.name}, {args.repeats} repeats "
-          "(median (min-max)); ratios are medians over the floor's")  # fmt: skip
+    scalars = f" and {args.scalars} scalars" if args.scalars else ""
+    print(f"{args.steps:,} steps x {PER_STEP} rows{scalars} on {store.name}, {args.repeats} "
+          "repeats (median (min-max)); ratios are medians over the floor's")  # fmt: skip
     shown = [v for v in VARIANTS if f"{v} total" in got]
     print("| row | floor | " + " | ".join(f"{VARIANT_NAMES[v]} | ratio" for v in shown) + " |")
     print("|---|---:|" + "---:|---:|" * len(shown))

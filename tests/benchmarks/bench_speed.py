@@ -150,10 +150,12 @@ def log_loop(
     name: str,
     steps: list[list[tuple[Any, ...]]],
     flush: bool = False,
+    scalars: int = 0,
     **init_kw: Any,
 ) -> dict[str, Any]:
-    """Log one INCREMENTAL step per chunk; ``run.flush()`` after each block of 100 if
-    asked. ``init_kw`` go to ``tablelog.init`` (not timed: the total starts after it)."""
+    """Log one INCREMENTAL step per chunk (with ``scalars`` float values beside it, to
+    ``_history``); ``run.flush()`` after each block of 100 if asked. ``init_kw`` go to
+    ``tablelog.init`` (not timed: the total starts after it)."""
     run = tablelog.init(project="bench", **store.kw(name), **init_kw)
     table = tablelog.Table(columns=COLUMNS, log_mode="INCREMENTAL")
     per, blocks, cpu_blocks = [], [], []
@@ -162,7 +164,10 @@ def log_loop(
     for s, chunk in enumerate(steps):
         for row in chunk:
             table.add_data(*row)
-        per.append(timed(run.log, {"inc": table}, s))
+        logged: dict[str, Any] = {"inc": table}
+        for j in range(scalars):
+            logged[f"metric{j}"] = 1.0 / (s + j + 1)
+        per.append(timed(run.log, logged, s))
         if flush and (s + 1) % BLOCK == 0:
             run.flush()
             blocks.append(time.perf_counter() - tb)
