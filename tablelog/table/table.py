@@ -928,14 +928,19 @@ class Table:
         arrow = self.to_arrow()
         values = arrow.column(i)
         if isinstance(dtype, pa.DataType):
-            try:
-                cast = values.cast(dtype)
+            try:  # (every row, the released ones too: refused before anything changes)
+                values.cast(dtype)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as e:
                 raise ColumnTypeError(
                     f"column {column!r} ({values.type}) cannot be cast to {dtype}: {e}"
                 ) from e
             kind = kind_of_arrow(dtype)
-            self._arrow = arrow.set_column(i, column, cast)
+            # In memory, and for the rows released after their commit when they are
+            # read back (``arrow`` holds those too: it must not become the Table).
+            rewrite = functools.partial(_cast_column, i, column, dtype)
+            self._arrow = rewrite(self._materialized_without_pending())
+            self._spilled.rewrite(rewrite)
+            self._rewrites.append(rewrite)
         else:
             kind = cast_kind(column, dtype)
             have = self._kinds[i]
@@ -954,6 +959,11 @@ class Table:
 
 def _rewritten(loader: Loader, rewrite: Callable[[pa.Table], pa.Table]) -> pa.Table:
     return rewrite(loader())
+
+
+def _cast_column(i: int, name: str, dtype: pa.DataType, table: pa.Table) -> pa.Table:
+    """Column ``i`` of ``table`` cast to ``dtype`` (``Table.cast``)."""
+    return table.set_column(i, name, table.column(i).cast(dtype))
 
 
 def _json_column(i: int, name: str, table: pa.Table) -> pa.Table:

@@ -220,3 +220,23 @@ def test_the_notebook_view_reads_back_only_the_rows_it_shows(tmp_path: Path) -> 
     assert "<td>49</td>" in html and "<td>50</td>" not in html and "60 row(s)" in html
     with pytest.raises(FormatError, match="corrupt"):
         table.to_arrow()
+
+
+def test_cast_after_release_keeps_each_row_once(local: Any) -> None:
+    """``Table.cast`` to an Arrow type on a Table whose committed rows were released:
+    the Table and the next log hold each row once (the cast used to make the Table the
+    read-back rows plus its own, so the released rows were in it twice, and the next
+    log committed them again)."""
+    table = tablelog.Table(columns=["a"], log_mode="INCREMENTAL")
+    with local.init(id="cast") as run:
+        for step in range(4):
+            table.add_data(step)
+            run.log({"t": table}, step=step)
+        run.flush()
+        run.log({"x": 1}, step=4)  # (hands the committed rows back: they are released)
+        assert table._spilled.rows == 4
+        table.add_data(4)
+        table.cast("a", pa.float64())
+        assert table.get_column("a") == [0.0, 1.0, 2.0, 3.0, 4.0]
+        run.log({"t": table}, step=5)
+    assert local.scan("p/cast/t").collect()["a"].to_list() == [0.0, 1.0, 2.0, 3.0, 4.0]
