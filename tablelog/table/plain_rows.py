@@ -29,6 +29,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from tablelog.errors import ColumnTypeError
+
 Check = Callable[[Sequence[Any]], bool]
 
 INT64, FLOAT64, STRING, BOOL = pa.int64(), pa.float64(), pa.string(), pa.bool_()
@@ -107,26 +109,31 @@ def _check(t: pa.DataType) -> Check | None:
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
-#: Bytes per value in Arrow of the fixed-width scalar types (bools: a bit, counted as 1).
-_WIDTH = {INT64: 8, FLOAT64: 8, BOOL: 1}
+#: Bytes of a Python value of the fixed-width scalar types (an int: 28-36; bools are
+#: shared), and of a row's tuple beside its values: a deferred row is held as Python
+#: objects until it is converted, which the commit queue's budget counts.
+_WIDTH = {INT64: 32, FLOAT64: 24, BOOL: 0}
+_TUPLE, _SLOT, _STR, _ARRAY = 56, 8, 49, 112
 
 
 def _certain_bytes(t: pa.DataType, values: Sequence[Any]) -> int | None:
-    """For values that passed ``t``'s check: their Arrow bytes (an estimate for the
+    """For values that passed ``t``'s check: the bytes Python holds them in (for the
     commit queue's budget), or None if ``pa.array`` could still refuse one (an int
     beyond int64, text with a lone surrogate). No Arrow call: no GIL release."""
     if t == STRING:
+        width = 1
         if not all(map(str.isascii, values)):
+            width = 4  # (at most: a str holds 1, 2 or 4 bytes a character)
             try:
                 for v in values:
                     v.encode()
             except UnicodeEncodeError:
                 return None
-        return sum(map(len, values)) + 4 * len(values)
+        return width * sum(map(len, values)) + _STR * len(values)
     if t == INT64 and (min(values) < _INT64_MIN or max(values) > _INT64_MAX):
         return None
     if pa.types.is_fixed_size_list(t):
-        return sum(int(v.nbytes) for v in values)
+        return sum(int(v.nbytes) for v in values) + _ARRAY * len(values)
     return _WIDTH[t] * len(values)
 
 
@@ -152,7 +159,8 @@ class DeferredRows:
         self._table: pa.Table | None = None
         self._lock = threading.Lock()
         self.num_rows = len(rows)
-        #: An estimate of the Arrow bytes (for budgets), without converting.
+        #: What the rows hold until they are converted (Python objects: several times
+        #: their Arrow bytes), estimated without converting, for the commit queue's budget.
         self.nbytes = nbytes
 
     @property
@@ -181,8 +189,8 @@ class DeferredRows:
                 if out is None:
                     assert self._rows is not None
                     out = self._plain.convert(self._rows)
-                    # (defer() checked every value: the conversion cannot step aside)
-                    assert out is not None, "deferred rows that are not plain"
+                    if out is None:  # (defer() checked every value: it cannot step aside)
+                        raise ColumnTypeError("deferred rows that are not plain values")
                     self._table, self._rows = out, None
         return out
 
@@ -239,7 +247,7 @@ class PlainRows:
         if checks is None or not rows:
             return None
         columns = list(zip(*rows, strict=True))
-        nbytes = 0
+        nbytes = (_TUPLE + _SLOT * len(self.fields)) * len(rows)
         for check, f, values in zip(checks, self.fields, columns, strict=True):
             if not check(values):
                 return None
@@ -251,6 +259,8 @@ class PlainRows:
             for i in self._arrays:
                 columns[i] = tuple(v.copy() for v in columns[i])
             rows = list(zip(*columns, strict=True))
+        else:  # (a copy of the list: the Table's shallow copies share its own)
+            rows = list(rows)
         return DeferredRows(rows, self, nbytes)
 
 

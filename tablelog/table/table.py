@@ -290,7 +290,7 @@ class Table:
                 mixed_kind = check_kind(self._columns[i], value, None)  # storable at all
                 if mixed_kind == "list" or mixed_kind == "dict":
                     check_nesting(self._columns[i], value)
-                elif mixed_kind == "str" and not value.isascii():
+                elif mixed_kind == "str":
                     check_text(self._columns[i], value)
                 elif mixed_kind == "number" or mixed_kind == "datetime":
                     self._check_bits(i, mixed_kind, value)
@@ -325,7 +325,7 @@ class Table:
                     continue
                 self._check_bits(i, kind, value)
             elif kind == "str":
-                if not value.isascii():
+                if t is not str or not value.isascii():
                     check_text(self._columns[i], value)
             elif kind == "datetime":
                 self._check_bits(i, kind, value)
@@ -659,6 +659,8 @@ class Table:
         """Rows ``start..`` as Arrow, without touching older batches when it can."""
         self._materialize()
         total, batches = self.num_rows, []
+        if start >= total and self._arrow is not None:  # (a re-log without new rows)
+            return self._empty(self._arrow.schema)
         first = total
         for batch in reversed(self._tail):
             if first <= start:

@@ -126,11 +126,14 @@ def _slow_kind(value: Any) -> str | None:
 MAX_NESTING = 64
 
 
-def check_text(column: str, value: str) -> None:
-    """Refuse text with a lone surrogate (it has no UTF-8) when it is added."""
-    at = surrogate_at(value)
-    if at is not None:
-        raise ColumnTypeError(no_utf8(f"a value of column {column!r}", value, at))
+def check_text(column: str, value: Any) -> None:
+    """Refuse text with a lone surrogate (it has no UTF-8) when it is added: a str, or
+    a numpy array of text (a 0-d one is a str cell)."""
+    texts = value.ravel().tolist() if _is_ndarray(value) else [value]
+    for text in texts:
+        at = surrogate_at(text) if isinstance(text, str) else None
+        if at is not None:
+            raise ColumnTypeError(no_utf8(f"a value of column {column!r}", text, at))
 
 
 def check_nesting(column: str, value: Any) -> None:
@@ -145,8 +148,10 @@ def check_nesting(column: str, value: Any) -> None:
             )
         if depth > 1 and getattr(item, "_tablelog_media", False):
             plain(item)  # raises: media cannot be nested
-        if isinstance(item, str):
+        if isinstance(item, str) or (_is_ndarray(item) and item.dtype.kind == "U"):
             check_text(column, item)
+        elif _is_ndarray(item) and item.dtype.kind == "O":
+            stack.extend((v, depth + 1) for v in item.ravel().tolist())
         elif isinstance(item, Mapping):
             stack.extend((k, depth + 1) for k in item if isinstance(k, str))
             stack.extend((v, depth + 1) for v in item.values())

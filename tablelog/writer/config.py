@@ -143,6 +143,7 @@ class Config(MutableMapping[str, Any]):
         for key, value in new.items():
             if not isinstance(key, str) or not key:
                 raise RunError(f"config keys must be non-empty strings, got {key!r}")
+            check_text(f"config key {key!r}", key, RunError)  # (run.json is UTF-8)
             v = plain(f"config[{key!r}]", value)
             allowed = self._allow_val_change if allow_val_change is None else allow_val_change
             if not allowed and key in self._items and self._items[key] != v:
@@ -192,6 +193,7 @@ class Summary(MutableMapping[str, Any]):
         return self._auto[key]
 
     def __setitem__(self, key: str, value: Any) -> None:
+        check_text(f"summary key {key!r}", key, RunError)  # (run.json is UTF-8)
         self._explicit[key] = plain(f"summary[{key!r}]", value)
         self._changed()
 

@@ -90,6 +90,16 @@ CASES: dict[str, tuple[Callable[[tablelog.Run], Any], type[BaseException], str]]
         tablelog.RunError,
         "lone surrogate",
     ),
+    "lone surrogate in a config key": (
+        lambda r: r.config.update({"note\ud800": 1}),
+        tablelog.RunError,
+        "lone surrogate",
+    ),
+    "lone surrogate in a summary key": (
+        lambda r: r.summary.__setitem__("best\ud800", 1),
+        tablelog.RunError,
+        "lone surrogate",
+    ),
     "table at a step beyond int64": (
         lambda r: r.log(
             {"ok": tablelog.Table(columns=["a"], data=[[2]], log_mode="INCREMENTAL")}, step=2**63
@@ -186,7 +196,24 @@ TEXT_INPUTS: dict[str, Callable[[], Any]] = {
         dataframe=pd.DataFrame({"s": pd.Series([S], dtype=object)})
     ),
     "a media caption": lambda: tablelog.Image(np.zeros((2, 2, 3), np.uint8), caption=S),
+    "a 0-d numpy text array": lambda: tablelog.Table(columns=["s"]).add_data(np.array(S)),
+    "a numpy text array": lambda: tablelog.Table(columns=["s"]).add_data(np.array(["ok", S])),
+    "a numpy object array": lambda: tablelog.Table(columns=["s"]).add_data(
+        np.array(["ok", S], dtype=object)
+    ),
+    "a numpy text array in a dict": lambda: tablelog.Table(columns=["s"]).add_data(
+        {"k": np.array([S])}
+    ),
 }
+
+
+def test_numpy_text_cells_still_read_back(local: Any) -> None:
+    """(The check above must not refuse good text in numpy arrays: a 0-d one is a str.)"""
+    table = tablelog.Table(columns=["s", "l"])
+    table.add_data(np.array("é"), np.array(["a", "b"]))
+    with local.init(id="np") as run:
+        run.log({"t": table})
+    assert local.scan("p/np/t").collect().to_dicts() == [{"s": "é", "l": ["a", "b"]}]
 
 
 @pytest.mark.parametrize("case", list(TEXT_INPUTS))
