@@ -265,6 +265,7 @@ class Table:
     def add_data(self, *row: Any) -> None:
         """Append one row; it must have one value per column."""
         self._check_editable("add data")
+        self._check_has_columns()
         if len(row) != len(self._columns):
             raise TableError(
                 f"add_data got {len(row)} value(s), but the table has {len(self._columns)} "
@@ -272,6 +273,13 @@ class Table:
             )
         self._check_row(row)
         self._pending.append(row)
+
+    def _check_has_columns(self) -> None:
+        if not self._columns:
+            raise TableError(
+                "this table has no columns, so a row of it would hold nothing (and read back "
+                "as nothing): give the table columns (Table(columns=[...]) or add_column)"
+            )
 
     def add_row(self, *row: Any) -> None:
         """Alias of :meth:`add_data` (W&B's older name)."""
@@ -423,6 +431,8 @@ class Table:
 
     def _add_bulk(self, data: Any) -> None:
         if type(data).__module__.split(".")[0] == "numpy":
+            if len(data):
+                self._check_has_columns()
             if data.ndim > 2:
                 # As W&B: each row's cells are arrays (one array per row for one column).
                 if len(self._columns) == 1 and data.shape[1] != 1:
@@ -463,6 +473,7 @@ class Table:
                     f"({self._columns}), got {type(row).__name__} {row!r:.60}"
                 )
             row = tuple(row)
+            self._check_has_columns()
             if len(row) != len(self._columns):
                 raise TableError(
                     f"a row of data has {len(row)} value(s), but the table has "

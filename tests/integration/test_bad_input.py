@@ -262,3 +262,21 @@ def test_added_text_reads_back_or_is_refused_at_add_data(
             run.log({"t": table})
     if kept:
         assert tablelog.scan("p/r/t", root=str(root)).collect()["s"].to_list() == kept
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: tablelog.Table(columns=[], log_mode="INCREMENTAL").add_data(),
+        lambda: tablelog.Table(columns=[], data=[[], []]),
+        lambda: tablelog.Table(columns=[], data=np.zeros((2, 0))),
+    ],
+)
+def test_rows_of_a_table_without_columns_are_refused(make: Callable[[], Any]) -> None:
+    """Such rows held nothing and read back as nothing (the Table counted them; the
+    store had none): refused when added. A column added later still sets the rows."""
+    with pytest.raises(tablelog.TableError, match="no columns"):
+        make()
+    empty = tablelog.Table(columns=[], log_mode="MUTABLE")
+    empty.add_column("a", [1, 2])
+    assert empty.num_rows == 2
