@@ -819,9 +819,9 @@ class Table:
 
     def _hand_over(self, start: int) -> pa.Table | DeferredRows:
         """(run.log) Rows ``start..`` to log. When they are exactly the rows added since
-        the last conversion and all plain scalars of the Table's types, they go
-        unconverted (:class:`DeferredRows`, converted by the commit thread): run.log
-        then makes no Arrow call, each of which hands the GIL to the commit thread."""
+        the last conversion and all plain values of the Table's types (PlainRows.defer),
+        they go unconverted (:class:`DeferredRows`, converted by the commit thread):
+        run.log then makes no Arrow call, each of which hands the GIL over."""
         pending = self._pending
         last = self._tail[-1] if self._tail else None
         if (
