@@ -107,7 +107,8 @@ def _check(t: pa.DataType) -> Check | None:
     return scalar_check(t) or _arrays_check(t)
 
 
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+#: The range of an Arrow int64 (what a plain int column holds).
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 #: Bytes of a Python value of the fixed-width scalar types (an int: 28-36; bools are
 #: shared), and of a row's tuple beside its values: a deferred row is held as Python
@@ -130,7 +131,7 @@ def _certain_bytes(t: pa.DataType, values: Sequence[Any]) -> int | None:
             except UnicodeEncodeError:
                 return None
         return width * sum(map(len, values)) + _STR * len(values)
-    if t == INT64 and (min(values) < _INT64_MIN or max(values) > _INT64_MAX):
+    if t == INT64 and (min(values) < INT64_MIN or max(values) > INT64_MAX):
         return None
     if pa.types.is_fixed_size_list(t):
         return sum(int(v.nbytes) for v in values) + _ARRAY * len(values)

@@ -43,9 +43,9 @@ from tablelog.table.types import (
     array_shape,
     arrow_bits,
     check_bits,
+    check_cell_text,
     check_kind,
     check_nesting,
-    check_text,
     column_to_arrow,
     decimal_in_integer_column,
     kind_of,
@@ -299,7 +299,7 @@ class Table:
                 if mixed_kind == "list" or mixed_kind == "dict":
                     check_nesting(self._columns[i], value)
                 elif mixed_kind == "str":
-                    check_text(self._columns[i], value)
+                    check_cell_text(self._columns[i], value)
                 elif mixed_kind == "number" or mixed_kind == "datetime":
                     self._check_bits(i, mixed_kind, value)
                 if self._logged is not None:
@@ -334,7 +334,7 @@ class Table:
                 self._check_bits(i, kind, value)
             elif kind == "str":
                 if t is not str or not value.isascii():
-                    check_text(self._columns[i], value)
+                    check_cell_text(self._columns[i], value)
             elif kind == "datetime":
                 self._check_bits(i, kind, value)
             elif kind == "list" or kind == "dict":

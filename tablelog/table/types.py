@@ -20,11 +20,11 @@ from tablelog.errors import ColumnTypeError
 from tablelog.format.media_cells import MEDIA_TYPE
 from tablelog.format.values import (
     as_float,
+    check_text,
     is_nan,
     is_pandas_null,
     no_utf8,
     plain,
-    surrogate_at,
     to_json_text,
 )
 from tablelog.table.plain_rows import INT64, scalar_check
@@ -126,14 +126,11 @@ def _slow_kind(value: Any) -> str | None:
 MAX_NESTING = 64
 
 
-def check_text(column: str, value: Any) -> None:
+def check_cell_text(column: str, value: Any) -> None:
     """Refuse text with a lone surrogate (it has no UTF-8) when it is added: a str, or
     a numpy array of text (a 0-d one is a str cell)."""
-    texts = value.ravel().tolist() if _is_ndarray(value) else [value]
-    for text in texts:
-        at = surrogate_at(text) if isinstance(text, str) else None
-        if at is not None:
-            raise ColumnTypeError(no_utf8(f"a value of column {column!r}", text, at))
+    texts = value.ravel().tolist() if _is_ndarray(value) else value
+    check_text(f"a value of column {column!r}", texts)
 
 
 def check_nesting(column: str, value: Any) -> None:
@@ -149,7 +146,7 @@ def check_nesting(column: str, value: Any) -> None:
         if depth > 1 and getattr(item, "_tablelog_media", False):
             plain(item)  # raises: media cannot be nested
         if isinstance(item, str) or (_is_ndarray(item) and item.dtype.kind == "U"):
-            check_text(column, item)
+            check_cell_text(column, item)
         elif _is_ndarray(item) and item.dtype.kind == "O":
             stack.extend((v, depth + 1) for v in item.ravel().tolist())
         elif isinstance(item, Mapping):

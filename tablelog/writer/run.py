@@ -43,7 +43,7 @@ from tablelog.format.values import check_text, surrogate_at, to_json_text
 from tablelog.media.kinds import is_media
 from tablelog.objects import deadline as store_deadline
 from tablelog.objects.store import Store
-from tablelog.table.plain_rows import PLAIN_TYPES, PlainRows, plain_arrays
+from tablelog.table.plain_rows import INT64_MAX, INT64_MIN, PLAIN_TYPES, PlainRows, plain_arrays
 from tablelog.table.table import (
     Table,
     append_arrow,
@@ -940,7 +940,6 @@ def _finish_at_exit(ref: weakref.ref[Run]) -> None:
 #: manifest JSON of its Arrow type.
 Plain = int | float | str | bool
 _PLAIN_JSON = {t: type_to_json(arrow) for t, arrow in PLAIN_TYPES.items()}
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 #: Converters of history rows kept (one per set of columns and types seen).
 _HISTORY_SHAPES = 64
 
@@ -1005,7 +1004,7 @@ def _with_plain_cells(
     both = dict(cells)
     for k, v in plain_values.items():
         t = type(v)
-        if (t is int and not _INT64_MIN <= v <= _INT64_MAX) or (
+        if (t is int and not INT64_MIN <= v <= INT64_MAX) or (
             t is str and not v.isascii() and surrogate_at(v) is not None
         ):
             both[k] = _history_array(k, v)

@@ -26,6 +26,11 @@ def _row(step: int, j: int) -> tuple[Any, ...]:
     return (step, f"row {step}-{j} é", step / 3 + j, j % 2 == 0, emb)
 
 
+def _add_step(table: tablelog.Table, step: int) -> None:
+    for j in range(3):
+        table.add_data(*_row(step, j))
+
+
 def _expected(steps: int) -> list[dict[str, Any]]:
     return [
         {"step": s, "text": f"row {s}-{j} é", "loss": s / 3 + j, "ok": j % 2 == 0,
@@ -60,8 +65,7 @@ def test_plain_rows_are_converted_off_the_callers_thread(
     table = tablelog.Table(columns=COLUMNS, log_mode="INCREMENTAL")
     with tablelog.init(project="p", root=str(tmp_path), id="r") as run:
         for step in range(40):
-            for j in range(3):
-                table.add_data(*_row(step, j))
+            _add_step(table, step)
             run.log({"inc": table}, step=step)
     # (the first log fixes the Table's types on the general path; the 39 others defer)
     assert len(threads) == 39
@@ -75,8 +79,7 @@ def test_a_relog_without_new_rows_converts_nothing(tmp_path: Path, threads: list
     table = tablelog.Table(columns=COLUMNS, log_mode="INCREMENTAL")
     with tablelog.init(project="p", root=str(tmp_path), id="r") as run:
         for step in range(20):
-            for j in range(3):
-                table.add_data(*_row(step, j))
+            _add_step(table, step)
             run.log({"inc": table}, step=2 * step)
             run.log({"inc": table}, step=2 * step + 1)
     assert threading.main_thread().name not in threads
@@ -105,8 +108,7 @@ def test_the_table_and_the_commit_thread_share_deferred_rows(tmp_path: Path) -> 
     table = tablelog.Table(columns=COLUMNS, log_mode="INCREMENTAL")
     with tablelog.init(project="p", root=str(tmp_path), id="r") as run:
         for step in range(120):
-            for j in range(3):
-                table.add_data(*_row(step, j))
+            _add_step(table, step)
             run.log({"inc": table}, step=step)
             if step % 7 == 0:
                 assert table.num_rows == 3 * (step + 1)
