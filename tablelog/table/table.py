@@ -951,7 +951,8 @@ class Table:
             # In memory, and for the rows released after their commit when they are
             # read back (``arrow`` holds those too: it must not become the Table).
             rewrite = functools.partial(_cast_column, i, column, dtype)
-            self._arrow = rewrite(self._materialized_without_pending())
+            held = arrow if self._arrow is None else self._materialized_without_pending()
+            self._arrow = rewrite(held)  # (a Table without rows yet: its empty columns)
             self._spilled.rewrite(rewrite)
             self._rewrites.append(rewrite)
         else:
